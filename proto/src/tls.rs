@@ -1,0 +1,277 @@
+//! Mutual TLS for the internal gRPC services, from PEM files.
+//!
+//! Servers require a client certificate issued by the internal CA *and* named in an allow-list
+//! (by default only the gateway). The name check runs inside the TLS handshake, so a refused
+//! client never reaches a gRPC handler. TLS 1.2 and 1.3 only; HTTP/2 is negotiated by ALPN.
+
+use std::{
+    fmt, io,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, SignatureScheme,
+    client::danger::HandshakeSignatureValid,
+    crypto::CryptoProvider,
+    pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime},
+    server::{
+        WebPkiClientVerifier,
+        danger::{ClientCertVerified, ClientCertVerifier},
+    },
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, server::TlsStream};
+use tokio_stream::wrappers::ReceiverStream;
+
+/// How long a client gets to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Paths of the PEM files one party needs for mutual TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The internal CA certificate that signs every peer.
+    pub ca: PathBuf,
+    /// This party's certificate chain.
+    pub cert: PathBuf,
+    /// This party's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Why TLS material could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A PEM file held nothing usable.
+    #[error("{path} holds no {what}")]
+    Missing { path: PathBuf, what: &'static str },
+    /// rustls refused the material.
+    #[error("invalid TLS material")]
+    Rustls(#[from] rustls::Error),
+    /// The CA could not be used to verify clients.
+    #[error("invalid client CA")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// An allow-listed client name is not a valid DNS name.
+    #[error("{0:?} is not a valid DNS name")]
+    InvalidName(String),
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read(path)?;
+    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Missing {
+            path: path.to_owned(),
+            what: "certificate",
+        });
+    }
+    Ok(certs)
+}
+
+fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = read(path)?;
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| TlsError::Missing {
+            path: path.to_owned(),
+            what: "private key",
+        })
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the server side: our certificate, clients verified against the CA and `allowed_clients`.
+///
+/// # Errors
+/// When a file is missing or unparsable, or a name in `allowed_clients` is not a DNS name.
+pub fn server_config(
+    files: &TlsFiles,
+    allowed_clients: &[String],
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let provider = provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in certificates(&files.ca)? {
+        roots.add(ca)?;
+    }
+    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()?;
+    let allowed = allowed_clients
+        .iter()
+        .map(|name| {
+            ServerName::try_from(name.clone()).map_err(|_| TlsError::InvalidName(name.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let verifier = Arc::new(AllowListedClients { inner, allowed });
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certificates(&files.cert)?, private_key(&files.key)?)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Builds the client side for a server whose certificate must carry `server_name`.
+///
+/// # Errors
+/// When a file is missing or unreadable.
+pub fn client_config(
+    files: &TlsFiles,
+    server_name: &str,
+) -> Result<tonic::transport::ClientTlsConfig, TlsError> {
+    // Parse eagerly so a broken file fails at start-up, not at the first call.
+    certificates(&files.ca)?;
+    certificates(&files.cert)?;
+    private_key(&files.key)?;
+    Ok(tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(read(&files.ca)?))
+        .identity(tonic::transport::Identity::from_pem(
+            read(&files.cert)?,
+            read(&files.key)?,
+        ))
+        .domain_name(server_name))
+}
+
+/// Accepts TCP connections on `listener` and yields those that complete a TLS handshake.
+///
+/// Handshakes run concurrently, each with a deadline, so one slow client cannot hold up others.
+/// Failed handshakes are logged at debug level and dropped. The accept loop ends when the
+/// returned stream is dropped.
+pub fn incoming(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+) -> ReceiverStream<Result<TlsStream<TcpStream>, io::Error>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let acceptor = TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                () = sender.closed() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(connection) => connection,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    continue;
+                }
+            };
+            let acceptor = acceptor.clone();
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = sender.send(Ok(stream)).await;
+                    }
+                    Ok(Err(error)) => log_refused(peer, &error),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(receiver)
+}
+
+fn log_refused(peer: SocketAddr, error: &io::Error) {
+    tracing::debug!(%peer, %error, "TLS handshake refused");
+}
+
+/// Verifies the client chain with webpki, then requires the leaf to be valid for one of the
+/// allow-listed names (its SAN), as a server certificate would be for its host name.
+struct AllowListedClients {
+    inner: Arc<dyn ClientCertVerifier>,
+    allowed: Vec<ServerName<'static>>,
+}
+
+impl fmt::Debug for AllowListedClients {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("AllowListedClients")
+            .field("allowed", &self.allowed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCertVerifier for AllowListedClients {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let certificate = webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        let allowed = self
+            .allowed
+            .iter()
+            .any(|name| certificate.verify_is_valid_for_subject_name(name).is_ok());
+        if allowed {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, signature)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, signature)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
