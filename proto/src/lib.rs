@@ -6,6 +6,7 @@
 //! - `dev_certs` (feature `dev-certs`): a throw-away CA for local runs and tests.
 
 pub mod metadata;
+pub mod signal;
 pub mod tls;
 
 #[cfg(feature = "dev-certs")]
@@ -52,7 +53,10 @@ mod tests {
     #[test]
     fn timestamps_round_trip_at_millisecond_precision() {
         for millis in [0, 1, 999, 1_000, 1_764_000_000_123, -1, -1_001] {
-            assert_eq!(timestamp_to_millis(&timestamp_from_millis(millis)), Some(millis));
+            assert_eq!(
+                timestamp_to_millis(&timestamp_from_millis(millis)),
+                Some(millis)
+            );
         }
     }
 }

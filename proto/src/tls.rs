@@ -118,8 +118,8 @@ pub fn server_config(
     for ca in certificates(&files.ca)? {
         roots.add(ca)?;
     }
-    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()?;
+    let inner =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
     let allowed = allowed_clients
         .iter()
         .map(|name| {
@@ -238,8 +238,9 @@ impl ClientCertVerifier for AllowListedClients {
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        let certificate = webpki::EndEntityCert::try_from(end_entity)
-            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        let certificate = webpki::EndEntityCert::try_from(end_entity).map_err(|_| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+        })?;
         let allowed = self
             .allowed
             .iter()

@@ -1,0 +1,183 @@
+//! Start-up and serving: [`App::build`] connects, migrates and binds; [`App::run_until`] serves
+//! until a shutdown signal, then drains.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use proto::hangout::v1::{
+    activity_service_server::ActivityServiceServer, auth_service_server::AuthServiceServer,
+    hangout_service_server::HangoutServiceServer, memory_service_server::MemoryServiceServer,
+    user_service_server::UserServiceServer,
+};
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::{
+    config::{Config, ConfigError},
+    domain::{Service, Settings, error::DomainError},
+    grpc::{ActivityGrpc, AuthGrpc, HangoutGrpc, MemoryGrpc, SharedService, UserGrpc},
+    store::{OpenError, SqlStore},
+};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration")]
+    Config(#[from] ConfigError),
+    #[error("cannot load TLS material")]
+    Tls(#[from] proto::tls::TlsError),
+    #[error("cannot open the database")]
+    Store(#[from] OpenError),
+    #[error("cannot prepare the domain")]
+    Domain(#[from] DomainError),
+    #[error("cannot bind {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[error("gRPC server failed")]
+pub struct ServeError(#[from] tonic::transport::Error);
+
+/// A built, bound, not yet serving hangout-core.
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    store: SqlStore,
+    service: SharedService,
+    config: Config,
+}
+
+impl App {
+    /// Validates the configuration, loads TLS material, opens and migrates the database, and
+    /// binds the listener (port 0 picks a free port; see [`App::local_addr`]).
+    ///
+    /// # Errors
+    /// Any [`StartupError`].
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        config.validate()?;
+        let tls = proto::tls::server_config(&config.tls_files(), &config.allowed_clients)?;
+        let store = SqlStore::open(&config.database_url, config.database_max_connections).await?;
+        tracing::info!(backend = ?store.backend(), "database migrated");
+        let settings = Settings {
+            refresh_token_ttl: config.refresh_token_ttl,
+            upload_window: config.upload_window,
+            pending_grace: config.pending_grace,
+        };
+        let service = Arc::new(Service::new(store.clone(), settings)?);
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.listen_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.listen_addr,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            local_addr,
+            tls,
+            store,
+            service,
+            config,
+        })
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then reports NOT_SERVING, stops accepting, lets
+    /// in-flight calls finish and closes the database.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let services = [
+            "",
+            "hangout.v1.AuthService",
+            "hangout.v1.UserService",
+            "hangout.v1.HangoutService",
+            "hangout.v1.ActivityService",
+            "hangout.v1.MemoryService",
+        ];
+        for name in services {
+            reporter
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+        let sweeper = tokio::spawn(sweep_forever(
+            Arc::clone(&self.service),
+            self.config.sweep_interval,
+        ));
+        let draining = async {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight calls");
+            for name in services {
+                reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+        };
+        let service = &self.service;
+        let result = Server::builder()
+            .trace_fn(|request| {
+                let request_id = request
+                    .headers()
+                    .get(proto::metadata::REQUEST_ID)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("grpc", rpc = %request.uri().path(), request_id)
+            })
+            .add_service(health)
+            .add_service(AuthServiceServer::new(AuthGrpc::new(Arc::clone(service))))
+            .add_service(UserServiceServer::new(UserGrpc::new(Arc::clone(service))))
+            .add_service(HangoutServiceServer::new(HangoutGrpc::new(Arc::clone(
+                service,
+            ))))
+            .add_service(ActivityServiceServer::new(ActivityGrpc::new(Arc::clone(
+                service,
+            ))))
+            .add_service(MemoryServiceServer::new(MemoryGrpc::new(Arc::clone(
+                service,
+            ))))
+            .serve_with_incoming_shutdown(proto::tls::incoming(self.listener, self.tls), draining)
+            .await;
+        sweeper.abort();
+        self.store.close().await;
+        tracing::info!("stopped");
+        Ok(result?)
+    }
+}
+
+/// Removes expired PENDING memories every `interval`; failures are logged and retried.
+async fn sweep_forever(service: SharedService, interval: std::time::Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match service.sweep_expired_memories().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "swept unconfirmed memories"),
+            Err(error) => {
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    "sweeping memories failed"
+                );
+            }
+        }
+    }
+}

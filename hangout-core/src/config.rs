@@ -1,0 +1,244 @@
+//! Configuration from environment variables (or the matching flags), validated at start-up.
+//! `hangout-core --help` lists every variable with its default.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use crate::store::Backend;
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything hangout-core needs to start.
+#[derive(Clone, clap::Parser)]
+#[command(
+    name = "hangout-core",
+    version,
+    about = "gRPC service for users, sessions, hangouts, activities and memory records"
+)]
+pub struct Config {
+    /// Address to serve gRPC (mutual TLS) on.
+    #[arg(
+        long,
+        env = "HANGOUT_CORE_LISTEN_ADDR",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub listen_addr: SocketAddr,
+
+    /// `sqlite:<path>` (embedded) or `mysql://user:password@host/database`.
+    #[arg(
+        long,
+        env = "HANGOUT_CORE_DATABASE_URL",
+        default_value = "sqlite:data/hangout-core.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Most database connections in the pool.
+    #[arg(
+        long,
+        env = "HANGOUT_CORE_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
+    pub database_max_connections: u32,
+
+    /// PEM of the internal CA that signs every client.
+    #[arg(long, env = "HANGOUT_CORE_TLS_CA", default_value = ".certs/ca.pem")]
+    pub tls_ca: PathBuf,
+
+    /// PEM certificate chain of this server.
+    #[arg(
+        long,
+        env = "HANGOUT_CORE_TLS_CERT",
+        default_value = ".certs/hangout-core.pem"
+    )]
+    pub tls_cert: PathBuf,
+
+    /// PEM private key of this server.
+    #[arg(
+        long,
+        env = "HANGOUT_CORE_TLS_KEY",
+        default_value = ".certs/hangout-core.key"
+    )]
+    pub tls_key: PathBuf,
+
+    /// Comma-separated names a client certificate must carry (as a DNS SAN) to be served.
+    #[arg(
+        long,
+        env = "HANGOUT_CORE_ALLOWED_CLIENTS",
+        default_value = "gateway",
+        value_delimiter = ','
+    )]
+    pub allowed_clients: Vec<String>,
+
+    /// How long a refresh token stays valid (e.g. `30days`).
+    #[arg(long, env = "HANGOUT_CORE_REFRESH_TOKEN_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub refresh_token_ttl: Duration,
+
+    /// How long a client has to upload a memory's bytes (e.g. `15m`).
+    #[arg(long, env = "HANGOUT_CORE_UPLOAD_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub upload_window: Duration,
+
+    /// How long after its upload window an unconfirmed memory is removed.
+    #[arg(long, env = "HANGOUT_CORE_PENDING_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub pending_grace: Duration,
+
+    /// How often unconfirmed memories are swept.
+    #[arg(long, env = "HANGOUT_CORE_SWEEP_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub sweep_interval: Duration,
+
+    /// `text` or `json`. Levels come from `RUST_LOG` (default `info`).
+    #[arg(long, env = "HANGOUT_CORE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// A configuration value is unusable; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Checks what parsing cannot: URL scheme, files present, sane durations.
+    ///
+    /// # Errors
+    /// The first problem found, naming its variable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if Backend::of_url(&self.database_url).is_none() {
+            return Err(error(
+                "HANGOUT_CORE_DATABASE_URL",
+                "must start with mysql:// or sqlite:",
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(error(
+                "HANGOUT_CORE_DATABASE_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
+        }
+        for (variable, path) in [
+            ("HANGOUT_CORE_TLS_CA", &self.tls_ca),
+            ("HANGOUT_CORE_TLS_CERT", &self.tls_cert),
+            ("HANGOUT_CORE_TLS_KEY", &self.tls_key),
+        ] {
+            if !path.is_file() {
+                return Err(error(
+                    variable,
+                    format!(
+                        "{} is not a file (run `cargo xtask certs` for development certificates)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        if self
+            .allowed_clients
+            .iter()
+            .all(|name| name.trim().is_empty())
+        {
+            return Err(error(
+                "HANGOUT_CORE_ALLOWED_CLIENTS",
+                "must name at least one client",
+            ));
+        }
+        for (variable, duration) in [
+            ("HANGOUT_CORE_REFRESH_TOKEN_TTL", self.refresh_token_ttl),
+            ("HANGOUT_CORE_SWEEP_INTERVAL", self.sweep_interval),
+        ] {
+            if duration.is_zero() {
+                return Err(error(variable, "must be longer than zero"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The mTLS files.
+    #[must_use]
+    pub fn tls_files(&self) -> proto::tls::TlsFiles {
+        proto::tls::TlsFiles {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+        }
+    }
+}
+
+/// The database URL with any password replaced, for logs.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Config")
+            .field("listen_addr", &self.listen_addr)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("allowed_clients", &self.allowed_clients)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("upload_window", &self.upload_window)
+            .field("pending_grace", &self.pending_grace)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("mysql://app:s3cret@db:3306/hangout"),
+            "mysql://app:***@db:3306/hangout"
+        );
+        assert_eq!(redact_url("sqlite:data/h.db"), "sqlite:data/h.db");
+        let config = Config::parse_from([
+            "hangout-core",
+            "--database-url",
+            "mysql://app:s3cret@db/hangout",
+        ]);
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn defaults_parse_and_unknown_schemes_are_refused() {
+        let mut config = Config::parse_from(["hangout-core"]);
+        assert_eq!(config.allowed_clients, vec!["gateway".to_owned()]);
+        config.database_url = "postgres://x".to_owned();
+        let problem = config.validate().expect_err("postgres is not supported");
+        assert_eq!(problem.variable, "HANGOUT_CORE_DATABASE_URL");
+    }
+}

@@ -1,0 +1,40 @@
+//! The domain's error type: what went wrong in terms a caller can act on. The gRPC layer maps
+//! each variant to one status code (`grpc/status.rs`).
+
+use crate::domain::store::StoreError;
+
+/// An operation of the domain failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The input broke a rule; `field` names the offending field as the API spells it.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The entity does not exist or belongs to another user; the two are indistinguishable.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule would be broken (email taken, activity or file name in use).
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Credentials or a refresh token were not accepted, or the caller is unknown.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The store failed; the cause is logged, never shown.
+    #[error("internal error")]
+    Store(#[from] StoreError),
+    /// Hashing a password failed; the cause is logged, never shown.
+    #[error("internal error: password hashing failed: {0}")]
+    Hashing(String),
+}
+
+impl DomainError {
+    /// An [`DomainError::Invalid`] for `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Shorthand for domain results.
+pub type DomainResult<T> = Result<T, DomainError>;

@@ -1,0 +1,51 @@
+//! The rules of hangout-core, free of transport and SQL: no tonic, prost or sqlx here.
+//!
+//! [`Service`] holds every operation; it talks to storage only through the [`store::Store`]
+//! port, which `crate::store` implements.
+
+pub mod activity;
+pub mod error;
+pub mod hangout;
+pub mod ids;
+pub mod memory;
+pub mod page;
+pub mod password;
+pub mod session;
+pub mod store;
+pub mod time;
+pub mod user;
+
+use std::time::Duration;
+
+/// Tunables of the domain, from configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a refresh token stays valid.
+    pub refresh_token_ttl: Duration,
+    /// How long a client has to upload a memory's bytes.
+    pub upload_window: Duration,
+    /// How long after its upload window a PENDING memory is swept.
+    pub pending_grace: Duration,
+}
+
+/// The operations of hangout-core over a store `S`.
+pub struct Service<S> {
+    store: S,
+    settings: Settings,
+    /// A real argon2id hash of a random password: unknown emails are verified against it so
+    /// they take as long as wrong passwords.
+    dummy_hash: String,
+}
+
+impl<S: store::Store> Service<S> {
+    /// # Errors
+    /// `Hashing` if the dummy hash cannot be made.
+    pub fn new(store: S, settings: Settings) -> error::DomainResult<Self> {
+        let dummy_hash = password::hash(&ids::SessionId::generate().to_string())?;
+        Ok(Self {
+            store,
+            settings,
+            dummy_hash,
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! Users: sign-up, credential checks and batch reads.
+
+use crate::domain::{
+    Service,
+    error::{DomainError, DomainResult},
+    ids::UserId,
+    password::{self, Verification},
+    store::Store,
+    time::Timestamp,
+};
+
+/// The most bytes of password we accept: argon2 would hash more, but nobody needs it and it
+/// bounds the work an anonymous caller can cause.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// The fewest characters of a password.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// A user as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub email: Email,
+    pub created_at: Timestamp,
+}
+
+/// A user with their stored password hash, for sign-in only.
+#[derive(Clone, Debug)]
+pub struct UserCredentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// An email address, trimmed and lower-cased, so uniqueness ignores case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// # Errors
+    /// `Invalid` on `email` unless it looks like `local@domain` within 254 characters.
+    pub fn parse(text: &str) -> DomainResult<Self> {
+        let email = text.trim().to_lowercase();
+        let valid = email.chars().count() <= 254
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+            });
+        if valid {
+            Ok(Self(email))
+        } else {
+            Err(DomainError::invalid(
+                "email",
+                "is not a valid email address",
+            ))
+        }
+    }
+
+    /// Wraps a value read back from the store, which only holds parsed emails.
+    #[must_use]
+    pub fn from_stored(email: String) -> Self {
+        Self(email)
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A display name: 1 to 255 characters after trimming, no control characters.
+fn parse_name(text: &str) -> DomainResult<String> {
+    let name = text.trim();
+    let length = name.chars().count();
+    if length == 0 || length > 255 {
+        return Err(DomainError::invalid(
+            "name",
+            "must be 1 to 255 characters after trimming",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_new_password(password: &str) -> DomainResult<()> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(DomainError::invalid(
+            "password",
+            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(DomainError::invalid(
+            "password",
+            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs CPU-heavy hashing off the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> DomainResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| DomainError::Hashing(error.to_string()))
+}
+
+/// The same error for an unknown email and a wrong password, so neither can be told apart.
+const BAD_CREDENTIALS: &str = "invalid email or password";
+
+impl<S: Store> Service<S> {
+    /// Creates a user.
+    ///
+    /// # Errors
+    /// `Invalid` for a bad name, email or password; `AlreadyExists` when the email is taken.
+    pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> DomainResult<User> {
+        let name = parse_name(name)?;
+        let email = Email::parse(email)?;
+        check_new_password(password)?;
+        let password = password.to_owned();
+        let password_hash = blocking(move || password::hash(&password)).await??;
+        let user = User {
+            id: UserId::generate(),
+            name,
+            email,
+            created_at: Timestamp::now(),
+        };
+        match self.store.insert_user(&user, &password_hash).await {
+            Ok(()) => Ok(user),
+            Err(crate::domain::store::StoreError::Conflict(_)) => Err(DomainError::AlreadyExists(
+                "an account with this email exists".to_owned(),
+            )),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Checks credentials. An unknown email costs the same hashing work as a wrong password.
+    /// A bcrypt hash is replaced by an argon2id one after a successful check.
+    ///
+    /// # Errors
+    /// `Unauthenticated` for an unknown email or a wrong password.
+    pub async fn verify_credentials(&self, email: &str, password: &str) -> DomainResult<User> {
+        let email = Email::parse(email).ok();
+        let credentials = match &email {
+            Some(email) => self.store.user_credentials(email).await?,
+            None => None,
+        };
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(DomainError::Unauthenticated(BAD_CREDENTIALS));
+        }
+        let stored = credentials
+            .as_ref()
+            .map_or_else(|| self.dummy_hash.clone(), |c| c.password_hash.clone());
+        let candidate = password.to_owned();
+        let verification = blocking(move || password::verify(&candidate, &stored)).await?;
+        let Some(credentials) = credentials else {
+            return Err(DomainError::Unauthenticated(BAD_CREDENTIALS));
+        };
+        match verification {
+            Verification::Mismatch => Err(DomainError::Unauthenticated(BAD_CREDENTIALS)),
+            Verification::Match => Ok(credentials.user),
+            Verification::MatchNeedsRehash => {
+                let candidate = password.to_owned();
+                let upgraded = blocking(move || password::hash(&candidate)).await??;
+                self.store
+                    .set_password_hash(credentials.user.id, &upgraded, Timestamp::now())
+                    .await?;
+                tracing::info!(user_id = %credentials.user.id, "password hash upgraded to argon2id");
+                Ok(credentials.user)
+            }
+        }
+    }
+
+    /// Users by id; unknown ids are left out.
+    ///
+    /// # Errors
+    /// Only internal ones.
+    pub async fn users_by_ids(&self, ids: &[UserId]) -> DomainResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.users_by_ids(ids).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").map(|e| e.0).ok(),
+            Some("ada@example.com".to_owned())
+        );
+        for bad in ["", "ada", "@example.com", "ada@", "a b@c.d", "a@b@c"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn password_bounds() {
+        assert!(check_new_password("1234567").is_err());
+        assert!(check_new_password("12345678").is_ok());
+        assert!(check_new_password(&"x".repeat(1024)).is_ok());
+        assert!(check_new_password(&"x".repeat(1025)).is_err());
+        // Eight characters, more bytes: counted in characters.
+        assert!(check_new_password("ééééééé").is_err());
+        assert!(check_new_password("éééééééé").is_ok());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(parse_name("  Ada ").ok(), Some("Ada".to_owned()));
+        assert!(parse_name("   ").is_err());
+        assert!(parse_name(&"a".repeat(256)).is_err());
+        assert!(parse_name("a\u{0}b").is_err());
+    }
+}

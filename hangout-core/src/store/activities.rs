@@ -1,0 +1,262 @@
+//! Activities table, and the hangout lists seen from an activity.
+
+use sqlx::{Any, QueryBuilder};
+
+use crate::{
+    domain::{
+        activity::Activity,
+        hangout::Hangout,
+        ids::{ActivityId, HangoutId, UserId},
+        store::{ActivityStore, KeysetQuery, PageRows, StoreError, StoreResult},
+    },
+    store::{
+        SqlStore, corrupt, count, push_id_list,
+        rows::{ACTIVITY_COLUMNS, ActivityRow, HANGOUT_COLUMNS, HangoutRow, convert},
+        store_error,
+    },
+};
+
+#[derive(sqlx::FromRow)]
+struct LinkedActivityRow {
+    hangout_id: String,
+    #[sqlx(flatten)]
+    activity: ActivityRow,
+}
+
+impl SqlStore {
+    async fn owned_activity(&self, owner: UserId, id: ActivityId) -> StoreResult<Activity> {
+        let row: Option<ActivityRow> = sqlx::query_as(&format!(
+            "select {ACTIVITY_COLUMNS} from activities a where a.id = ? and a.owner_id = ?"
+        ))
+        .bind(id.to_string())
+        .bind(owner.to_string())
+        .fetch_optional(&self.write)
+        .await
+        .map_err(store_error)?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+}
+
+impl ActivityStore for SqlStore {
+    async fn insert_activity(&self, activity: &Activity) -> StoreResult<()> {
+        sqlx::query(
+            "insert into activities (id, owner_id, name, name_key, created_at) \
+             values (?, ?, ?, ?, ?)",
+        )
+        .bind(activity.id.to_string())
+        .bind(activity.owner.to_string())
+        .bind(&activity.name)
+        .bind(&activity.name_key)
+        .bind(activity.created_at.as_millis())
+        .execute(&self.write)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn rename_activity(
+        &self,
+        owner: UserId,
+        id: ActivityId,
+        name: &str,
+        name_key: &str,
+    ) -> StoreResult<Activity> {
+        let updated = sqlx::query(
+            "update activities set name = ?, name_key = ? where id = ? and owner_id = ?",
+        )
+        .bind(name)
+        .bind(name_key)
+        .bind(id.to_string())
+        .bind(owner.to_string())
+        .execute(&self.write)
+        .await
+        .map_err(store_error)?;
+        // MySQL counts only changed rows, so zero may also mean "same name": look it up.
+        let activity = self.owned_activity(owner, id).await?;
+        if updated.rows_affected() == 0 && activity.name != name {
+            return Err(StoreError::NotFound);
+        }
+        Ok(activity)
+    }
+
+    async fn delete_activity(&self, owner: UserId, id: ActivityId) -> StoreResult<()> {
+        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let deleted = sqlx::query("delete from activities where id = ? and owner_id = ?")
+            .bind(id.to_string())
+            .bind(owner.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(store_error)?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("delete from hangout_activities where activity_id = ?")
+            .bind(id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(store_error)?;
+        transaction.commit().await.map_err(store_error)
+    }
+
+    async fn activities_by_ids(
+        &self,
+        owner: UserId,
+        ids: &[ActivityId],
+    ) -> StoreResult<Vec<Activity>> {
+        let mut query = QueryBuilder::new(format!(
+            "select {ACTIVITY_COLUMNS} from activities a where a.owner_id = "
+        ));
+        query.push_bind(owner.to_string()).push(" and a.id in ");
+        push_id_list(&mut query, ids);
+        let rows: Vec<ActivityRow> = query
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?;
+        convert(rows)
+    }
+
+    async fn list_activities(
+        &self,
+        owner: UserId,
+        page: &KeysetQuery<String>,
+    ) -> StoreResult<PageRows<Activity>> {
+        let (total,): (i64,) = sqlx::query_as("select count(*) from activities where owner_id = ?")
+            .bind(owner.to_string())
+            .fetch_one(&self.read)
+            .await
+            .map_err(store_error)?;
+        let mut query = QueryBuilder::new(format!(
+            "select {ACTIVITY_COLUMNS} from activities a where a.owner_id = "
+        ));
+        query.push_bind(owner.to_string());
+        if let Some(after) = &page.after {
+            query
+                .push(" and (a.name_key > ")
+                .push_bind(after.key.clone())
+                .push(" or (a.name_key = ")
+                .push_bind(after.key.clone())
+                .push(" and a.id > ")
+                .push_bind(after.id.clone())
+                .push("))");
+        }
+        query
+            .push(" order by a.name_key asc, a.id asc limit ")
+            .push_bind(i64::from(page.fetch));
+        let rows: Vec<ActivityRow> = query
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?;
+        Ok(PageRows {
+            rows: convert(rows)?,
+            total_count: count(total),
+        })
+    }
+
+    async fn activities_of_hangouts(
+        &self,
+        owner: UserId,
+        hangouts: &[HangoutId],
+    ) -> StoreResult<Vec<(HangoutId, Vec<Activity>)>> {
+        let mut visible = QueryBuilder::<Any>::new("select id from hangouts where owner_id = ");
+        visible.push_bind(owner.to_string()).push(" and id in ");
+        push_id_list(&mut visible, hangouts);
+        let visible: Vec<(String,)> = visible
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?;
+
+        let mut query = QueryBuilder::new(format!(
+            "select l.hangout_id, {ACTIVITY_COLUMNS} from hangout_activities l \
+             join activities a on a.id = l.activity_id \
+             where a.owner_id = "
+        ));
+        query
+            .push_bind(owner.to_string())
+            .push(" and l.hangout_id in ");
+        push_id_list(&mut query, hangouts);
+        query.push(" order by a.name_key asc, a.id asc");
+        let rows: Vec<LinkedActivityRow> = query
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?;
+
+        let mut result = visible
+            .into_iter()
+            .map(|(id,)| {
+                HangoutId::parse(&id)
+                    .map(|id| (id, Vec::new()))
+                    .ok_or_else(|| corrupt("hangouts.id"))
+            })
+            .collect::<StoreResult<Vec<(HangoutId, Vec<Activity>)>>>()?;
+        for row in rows {
+            let hangout = HangoutId::parse(&row.hangout_id)
+                .ok_or_else(|| corrupt("hangout_activities.hangout_id"))?;
+            let activity = Activity::try_from(row.activity)?;
+            if let Some((_, list)) = result.iter_mut().find(|(id, _)| *id == hangout) {
+                list.push(activity);
+            }
+        }
+        Ok(result)
+    }
+
+    async fn hangouts_of_activity(
+        &self,
+        owner: UserId,
+        activity: ActivityId,
+        page: &KeysetQuery<i64>,
+    ) -> StoreResult<PageRows<Hangout>> {
+        let (owned,): (i64,) =
+            sqlx::query_as("select count(*) from activities where id = ? and owner_id = ?")
+                .bind(activity.to_string())
+                .bind(owner.to_string())
+                .fetch_one(&self.read)
+                .await
+                .map_err(store_error)?;
+        if owned == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let (total,): (i64,) = sqlx::query_as(
+            "select count(*) from hangout_activities l join hangouts h on h.id = l.hangout_id \
+             where l.activity_id = ? and h.owner_id = ?",
+        )
+        .bind(activity.to_string())
+        .bind(owner.to_string())
+        .fetch_one(&self.read)
+        .await
+        .map_err(store_error)?;
+        let mut query = QueryBuilder::new(format!(
+            "select {HANGOUT_COLUMNS} from hangout_activities l \
+             join hangouts h on h.id = l.hangout_id where l.activity_id = "
+        ));
+        query
+            .push_bind(activity.to_string())
+            .push(" and h.owner_id = ")
+            .push_bind(owner.to_string());
+        if let Some(after) = &page.after {
+            query
+                .push(" and (h.created_at < ")
+                .push_bind(after.key)
+                .push(" or (h.created_at = ")
+                .push_bind(after.key)
+                .push(" and h.id < ")
+                .push_bind(after.id.clone())
+                .push("))");
+        }
+        query
+            .push(" order by h.created_at desc, h.id desc limit ")
+            .push_bind(i64::from(page.fetch));
+        let rows: Vec<HangoutRow> = query
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?;
+        Ok(PageRows {
+            rows: convert(rows)?,
+            total_count: count(total),
+        })
+    }
+}

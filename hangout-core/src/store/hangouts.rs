@@ -1,0 +1,270 @@
+//! Hangouts and their activity links.
+
+use sqlx::{Any, AnyConnection, QueryBuilder};
+
+use crate::{
+    domain::{
+        hangout::{Hangout, HangoutFilter, HangoutListQuery, HangoutOrderField, HangoutPatch},
+        ids::{ActivityId, FileId, HangoutId, UserId},
+        store::{HangoutStore, PageRows, StoreError, StoreResult},
+        time::Timestamp,
+    },
+    store::{
+        SqlStore, after_operator, corrupt, count, order_keyword, push_id_list,
+        rows::{HANGOUT_COLUMNS, HangoutRow, convert},
+        store_error,
+    },
+};
+
+/// Fails with `NotFound` unless every activity is the owner's.
+async fn check_activities_owned(
+    connection: &mut AnyConnection,
+    owner: UserId,
+    activities: &[ActivityId],
+) -> StoreResult<()> {
+    if activities.is_empty() {
+        return Ok(());
+    }
+    let mut query = QueryBuilder::<Any>::new("select count(*) from activities where owner_id = ");
+    query.push_bind(owner.to_string()).push(" and id in ");
+    push_id_list(&mut query, activities);
+    let (owned,): (i64,) = query
+        .build_query_as()
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(store_error)?;
+    if count(owned) == activities.len() as u64 {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound)
+    }
+}
+
+async fn insert_links(
+    connection: &mut AnyConnection,
+    hangout: HangoutId,
+    activities: &[ActivityId],
+) -> StoreResult<()> {
+    if activities.is_empty() {
+        return Ok(());
+    }
+    let mut query =
+        QueryBuilder::<Any>::new("insert into hangout_activities (hangout_id, activity_id) ");
+    query.push_values(activities, |mut row, activity| {
+        row.push_bind(hangout.to_string())
+            .push_bind(activity.to_string());
+    });
+    query
+        .build()
+        .execute(&mut *connection)
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
+async fn owned_hangout(
+    connection: &mut AnyConnection,
+    owner: UserId,
+    id: HangoutId,
+) -> StoreResult<Hangout> {
+    let row: Option<HangoutRow> = sqlx::query_as(&format!(
+        "select {HANGOUT_COLUMNS} from hangouts h where h.id = ? and h.owner_id = ?"
+    ))
+    .bind(id.to_string())
+    .bind(owner.to_string())
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(store_error)?;
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+/// Appends the owner and filter conditions (after a `where`).
+fn push_filter(query: &mut QueryBuilder<'_, Any>, owner: UserId, filter: &HangoutFilter) {
+    query.push("h.owner_id = ").push_bind(owner.to_string());
+    if !filter.statuses.is_empty() {
+        query.push(" and h.status in (");
+        let mut separated = query.separated(", ");
+        for status in &filter.statuses {
+            separated.push_bind(status.as_str());
+        }
+        separated.push_unseparated(")");
+    }
+    if let Some(from) = filter.date_from {
+        query
+            .push(" and h.hangout_date >= ")
+            .push_bind(from.as_millis());
+    }
+    if let Some(to) = filter.date_to {
+        query
+            .push(" and h.hangout_date < ")
+            .push_bind(to.as_millis());
+    }
+}
+
+fn order_column(field: HangoutOrderField) -> &'static str {
+    match field {
+        HangoutOrderField::CreatedAt => "h.created_at",
+        HangoutOrderField::Date => "h.hangout_date",
+    }
+}
+
+impl HangoutStore for SqlStore {
+    async fn insert_hangout(
+        &self,
+        hangout: &Hangout,
+        activities: &[ActivityId],
+    ) -> StoreResult<()> {
+        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        check_activities_owned(&mut transaction, hangout.owner, activities).await?;
+        sqlx::query(
+            "insert into hangouts (id, owner_id, title, description, hangout_date, status, \
+             created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(hangout.id.to_string())
+        .bind(hangout.owner.to_string())
+        .bind(&hangout.title)
+        .bind(hangout.description.clone())
+        .bind(hangout.date.as_millis())
+        .bind(hangout.status.as_str())
+        .bind(hangout.created_at.as_millis())
+        .bind(hangout.updated_at.as_millis())
+        .execute(&mut *transaction)
+        .await
+        .map_err(store_error)?;
+        insert_links(&mut transaction, hangout.id, activities).await?;
+        transaction.commit().await.map_err(store_error)
+    }
+
+    async fn update_hangout(
+        &self,
+        owner: UserId,
+        id: HangoutId,
+        patch: &HangoutPatch,
+        now: Timestamp,
+    ) -> StoreResult<Hangout> {
+        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut hangout = owned_hangout(&mut transaction, owner, id).await?;
+        if let Some(title) = &patch.title {
+            hangout.title.clone_from(title);
+        }
+        if let Some(description) = &patch.description {
+            hangout.description.clone_from(description);
+        }
+        if let Some(date) = patch.date {
+            hangout.date = date;
+        }
+        if let Some(status) = patch.status {
+            hangout.status = status;
+        }
+        hangout.updated_at = now;
+        sqlx::query(
+            "update hangouts set title = ?, description = ?, hangout_date = ?, status = ?, \
+             updated_at = ? where id = ?",
+        )
+        .bind(&hangout.title)
+        .bind(hangout.description.clone())
+        .bind(hangout.date.as_millis())
+        .bind(hangout.status.as_str())
+        .bind(hangout.updated_at.as_millis())
+        .bind(id.to_string())
+        .execute(&mut *transaction)
+        .await
+        .map_err(store_error)?;
+        if let Some(activities) = &patch.activities {
+            check_activities_owned(&mut transaction, owner, activities).await?;
+            sqlx::query("delete from hangout_activities where hangout_id = ?")
+                .bind(id.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(store_error)?;
+            insert_links(&mut transaction, id, activities).await?;
+        }
+        transaction.commit().await.map_err(store_error)?;
+        Ok(hangout)
+    }
+
+    async fn delete_hangout(&self, owner: UserId, id: HangoutId) -> StoreResult<Vec<FileId>> {
+        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        owned_hangout(&mut transaction, owner, id).await?;
+        let files: Vec<(String,)> = sqlx::query_as(
+            "select file_id from memories where hangout_id = ? and file_id is not null",
+        )
+        .bind(id.to_string())
+        .fetch_all(&mut *transaction)
+        .await
+        .map_err(store_error)?;
+        for statement in [
+            "delete from memories where hangout_id = ?",
+            "delete from hangout_activities where hangout_id = ?",
+            "delete from hangouts where id = ?",
+        ] {
+            sqlx::query(statement)
+                .bind(id.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(store_error)?;
+        }
+        transaction.commit().await.map_err(store_error)?;
+        files
+            .into_iter()
+            .map(|(file,)| FileId::parse(&file).ok_or_else(|| corrupt("memories.file_id")))
+            .collect()
+    }
+
+    async fn hangouts_by_ids(&self, owner: UserId, ids: &[HangoutId]) -> StoreResult<Vec<Hangout>> {
+        let mut query = QueryBuilder::new(format!(
+            "select {HANGOUT_COLUMNS} from hangouts h where h.owner_id = "
+        ));
+        query.push_bind(owner.to_string()).push(" and h.id in ");
+        push_id_list(&mut query, ids);
+        let rows: Vec<HangoutRow> = query
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?;
+        convert(rows)
+    }
+
+    async fn list_hangouts(
+        &self,
+        owner: UserId,
+        list: &HangoutListQuery,
+    ) -> StoreResult<PageRows<Hangout>> {
+        let mut counting = QueryBuilder::new("select count(*) from hangouts h where ");
+        push_filter(&mut counting, owner, &list.filter);
+        let (total,): (i64,) = counting
+            .build_query_as()
+            .fetch_one(&self.read)
+            .await
+            .map_err(store_error)?;
+
+        let column = order_column(list.field);
+        let mut query =
+            QueryBuilder::new(format!("select {HANGOUT_COLUMNS} from hangouts h where "));
+        push_filter(&mut query, owner, &list.filter);
+        if let Some(after) = &list.after {
+            let operator = after_operator(list.direction);
+            query
+                .push(format!(" and ({column} {operator} "))
+                .push_bind(after.key)
+                .push(format!(" or ({column} = "))
+                .push_bind(after.key)
+                .push(format!(" and h.id {operator} "))
+                .push_bind(after.id.clone())
+                .push("))");
+        }
+        let order = order_keyword(list.direction);
+        query
+            .push(format!(" order by {column} {order}, h.id {order} limit "))
+            .push_bind(i64::from(list.fetch));
+        let rows: Vec<HangoutRow> = query
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?;
+        Ok(PageRows {
+            rows: convert(rows)?,
+            total_count: count(total),
+        })
+    }
+}

@@ -1,0 +1,235 @@
+//! Memory records.
+
+use sqlx::{Any, AnyConnection, QueryBuilder};
+
+use crate::{
+    domain::{
+        ids::{FileId, HangoutId, MemoryId, UserId},
+        memory::{Memory, MemoryListQuery, MemoryStatus},
+        store::{MemoryStore, PageRows, StoreError, StoreResult},
+        time::Timestamp,
+    },
+    store::{
+        SqlStore, after_operator, count, order_keyword, push_id_list,
+        rows::{MEMORY_COLUMNS, MemoryRow, convert},
+        store_error,
+    },
+};
+
+async fn hangout_is_owned(
+    connection: &mut AnyConnection,
+    owner: UserId,
+    hangout: HangoutId,
+) -> StoreResult<bool> {
+    let (owned,): (i64,) =
+        sqlx::query_as("select count(*) from hangouts where id = ? and owner_id = ?")
+            .bind(hangout.to_string())
+            .bind(owner.to_string())
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(store_error)?;
+    Ok(owned > 0)
+}
+
+/// Appends the condition "memory of a hangout of `owner`" for the alias `m`.
+fn push_owned(query: &mut QueryBuilder<'_, Any>, owner: UserId) {
+    query
+        .push(" m.hangout_id in (select id from hangouts where owner_id = ")
+        .push_bind(owner.to_string())
+        .push(")");
+}
+
+async fn owned_memories(
+    connection: &mut AnyConnection,
+    owner: UserId,
+    ids: &[MemoryId],
+) -> StoreResult<Vec<Memory>> {
+    let mut query = QueryBuilder::new(format!("select {MEMORY_COLUMNS} from memories m where "));
+    push_owned(&mut query, owner);
+    query.push(" and m.id in ");
+    push_id_list(&mut query, ids);
+    let rows: Vec<MemoryRow> = query
+        .build_query_as()
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(store_error)?;
+    convert(rows)
+}
+
+impl MemoryStore for SqlStore {
+    async fn insert_memories(&self, owner: UserId, memories: &[Memory]) -> StoreResult<()> {
+        let Some(first) = memories.first() else {
+            return Ok(());
+        };
+        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        for memory in memories {
+            if memory.hangout != first.hangout {
+                return Err(StoreError::Backend("a batch spans several hangouts".into()));
+            }
+        }
+        if !hangout_is_owned(&mut transaction, owner, first.hangout).await? {
+            return Err(StoreError::NotFound);
+        }
+        let mut query = QueryBuilder::<Any>::new(
+            "insert into memories (id, hangout_id, uploaded_by, file_name, content_type, size, \
+             status, file_id, created_at, upload_expires_at) ",
+        );
+        query.push_values(memories, |mut row, memory| {
+            row.push_bind(memory.id.to_string())
+                .push_bind(memory.hangout.to_string())
+                .push_bind(memory.uploaded_by.to_string())
+                .push_bind(memory.file_name.clone())
+                .push_bind(memory.content_type.clone())
+                .push_bind(i64::try_from(memory.size).unwrap_or(i64::MAX))
+                .push_bind(memory.status.as_str())
+                .push_bind(memory.file.map(|file| file.to_string()))
+                .push_bind(memory.created_at.as_millis())
+                .push_bind(memory.upload_expires_at.as_millis());
+        });
+        query
+            .build()
+            .execute(&mut *transaction)
+            .await
+            .map_err(store_error)?;
+        transaction.commit().await.map_err(store_error)
+    }
+
+    async fn attach_memory_files(
+        &self,
+        owner: UserId,
+        links: &[(MemoryId, FileId)],
+    ) -> StoreResult<()> {
+        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let ids: Vec<MemoryId> = links.iter().map(|(memory, _)| *memory).collect();
+        let owned = owned_memories(&mut transaction, owner, &ids).await?;
+        if owned.len() != links.len() {
+            return Err(StoreError::NotFound);
+        }
+        for (memory, file) in links {
+            sqlx::query("update memories set file_id = ? where id = ?")
+                .bind(file.to_string())
+                .bind(memory.to_string())
+                .execute(&mut *transaction)
+                .await
+                .map_err(store_error)?;
+        }
+        transaction.commit().await.map_err(store_error)
+    }
+
+    async fn mark_memories_uploaded(
+        &self,
+        owner: UserId,
+        ids: &[MemoryId],
+    ) -> StoreResult<Vec<Memory>> {
+        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut update = QueryBuilder::new("update memories set status = ");
+        update
+            .push_bind(MemoryStatus::Uploaded.as_str())
+            .push(" where status = ")
+            .push_bind(MemoryStatus::Pending.as_str())
+            .push(" and id in ");
+        push_id_list(&mut update, ids);
+        update.push(" and hangout_id in (select id from hangouts where owner_id = ");
+        update.push_bind(owner.to_string()).push(")");
+        update
+            .build()
+            .execute(&mut *transaction)
+            .await
+            .map_err(store_error)?;
+        let memories = owned_memories(&mut transaction, owner, ids).await?;
+        transaction.commit().await.map_err(store_error)?;
+        Ok(memories)
+    }
+
+    async fn memories_by_ids(&self, owner: UserId, ids: &[MemoryId]) -> StoreResult<Vec<Memory>> {
+        let mut connection = self.read.acquire().await.map_err(store_error)?;
+        owned_memories(&mut connection, owner, ids).await
+    }
+
+    async fn list_memories(
+        &self,
+        owner: UserId,
+        hangout: HangoutId,
+        list: &MemoryListQuery,
+    ) -> StoreResult<PageRows<Memory>> {
+        let mut connection = self.read.acquire().await.map_err(store_error)?;
+        if !hangout_is_owned(&mut connection, owner, hangout).await? {
+            return Err(StoreError::NotFound);
+        }
+        let (total,): (i64,) =
+            sqlx::query_as("select count(*) from memories where hangout_id = ? and status = ?")
+                .bind(hangout.to_string())
+                .bind(list.status.as_str())
+                .fetch_one(&mut *connection)
+                .await
+                .map_err(store_error)?;
+        let mut query = QueryBuilder::new(format!(
+            "select {MEMORY_COLUMNS} from memories m where m.hangout_id = "
+        ));
+        query
+            .push_bind(hangout.to_string())
+            .push(" and m.status = ")
+            .push_bind(list.status.as_str());
+        if let Some(after) = &list.after {
+            let operator = after_operator(list.direction);
+            query
+                .push(format!(" and (m.created_at {operator} "))
+                .push_bind(after.key)
+                .push(" or (m.created_at = ")
+                .push_bind(after.key)
+                .push(format!(" and m.id {operator} "))
+                .push_bind(after.id.clone())
+                .push("))");
+        }
+        let order = order_keyword(list.direction);
+        query
+            .push(format!(
+                " order by m.created_at {order}, m.id {order} limit "
+            ))
+            .push_bind(i64::from(list.fetch));
+        let rows: Vec<MemoryRow> = query
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(store_error)?;
+        Ok(PageRows {
+            rows: convert(rows)?,
+            total_count: count(total),
+        })
+    }
+
+    async fn delete_memories(
+        &self,
+        owner: UserId,
+        ids: &[MemoryId],
+    ) -> StoreResult<Vec<(MemoryId, Option<FileId>)>> {
+        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let memories = owned_memories(&mut transaction, owner, ids).await?;
+        let owned: Vec<MemoryId> = memories.iter().map(|memory| memory.id).collect();
+        if !owned.is_empty() {
+            let mut delete = QueryBuilder::new("delete from memories where id in ");
+            push_id_list(&mut delete, &owned);
+            delete
+                .build()
+                .execute(&mut *transaction)
+                .await
+                .map_err(store_error)?;
+        }
+        transaction.commit().await.map_err(store_error)?;
+        Ok(memories
+            .into_iter()
+            .map(|memory| (memory.id, memory.file))
+            .collect())
+    }
+
+    async fn delete_expired_pending_memories(&self, before: Timestamp) -> StoreResult<u64> {
+        let deleted =
+            sqlx::query("delete from memories where status = ? and upload_expires_at < ?")
+                .bind(MemoryStatus::Pending.as_str())
+                .bind(before.as_millis())
+                .execute(&self.write)
+                .await
+                .map_err(store_error)?;
+        Ok(deleted.rows_affected())
+    }
+}

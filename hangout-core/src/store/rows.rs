@@ -1,0 +1,183 @@
+//! Row types: the shape of each table as read back, converted into domain values here so
+//! nothing of sqlx leaves `store`.
+
+use crate::{
+    domain::{
+        activity::Activity,
+        hangout::{Hangout, HangoutStatus},
+        ids::{ActivityId, FileId, HangoutId, MemoryId, SessionFamilyId, SessionId, UserId},
+        memory::{Memory, MemoryStatus},
+        session::SessionRecord,
+        store::StoreError,
+        time::Timestamp,
+        user::{Email, User},
+    },
+    store::{corrupt, count},
+};
+
+fn id<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| corrupt(what))
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub created_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(row: UserRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: id(&row.id, UserId::parse, "users.id")?,
+            name: row.name,
+            email: Email::from_stored(row.email),
+            created_at: Timestamp::from_millis(row.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionRow {
+    pub id: String,
+    pub family_id: String,
+    pub user_id: String,
+    pub token_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl TryFrom<SessionRow> for SessionRecord {
+    type Error = StoreError;
+
+    fn try_from(row: SessionRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: id(&row.id, SessionId::parse, "sessions.id")?,
+            family: id(&row.family_id, SessionFamilyId::parse, "sessions.family_id")?,
+            user: id(&row.user_id, UserId::parse, "sessions.user_id")?,
+            token_hash: row.token_hash,
+            created_at: Timestamp::from_millis(row.created_at),
+            expires_at: Timestamp::from_millis(row.expires_at),
+            rotated_at: row.rotated_at.map(Timestamp::from_millis),
+            revoked_at: row.revoked_at.map(Timestamp::from_millis),
+        })
+    }
+}
+
+/// The columns of [`HangoutRow`], qualified for joins.
+pub(super) const HANGOUT_COLUMNS: &str = "h.id, h.owner_id, h.title, h.description, \
+     h.hangout_date, h.status, h.created_at, h.updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct HangoutRow {
+    pub id: String,
+    pub owner_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub hangout_date: i64,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<HangoutRow> for Hangout {
+    type Error = StoreError;
+
+    fn try_from(row: HangoutRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: id(&row.id, HangoutId::parse, "hangouts.id")?,
+            owner: id(&row.owner_id, UserId::parse, "hangouts.owner_id")?,
+            title: row.title,
+            description: row.description,
+            date: Timestamp::from_millis(row.hangout_date),
+            status: HangoutStatus::from_stored(&row.status)
+                .ok_or_else(|| corrupt("hangouts.status"))?,
+            created_at: Timestamp::from_millis(row.created_at),
+            updated_at: Timestamp::from_millis(row.updated_at),
+        })
+    }
+}
+
+/// The columns of [`ActivityRow`], qualified for joins, with the hangout count.
+pub(super) const ACTIVITY_COLUMNS: &str = "a.id, a.owner_id, a.name, a.name_key, a.created_at, \
+     (select count(*) from hangout_activities c where c.activity_id = a.id) as hangout_count";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ActivityRow {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub name_key: String,
+    pub created_at: i64,
+    pub hangout_count: i64,
+}
+
+impl TryFrom<ActivityRow> for Activity {
+    type Error = StoreError;
+
+    fn try_from(row: ActivityRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: id(&row.id, ActivityId::parse, "activities.id")?,
+            owner: id(&row.owner_id, UserId::parse, "activities.owner_id")?,
+            name: row.name,
+            name_key: row.name_key,
+            hangout_count: count(row.hangout_count),
+            created_at: Timestamp::from_millis(row.created_at),
+        })
+    }
+}
+
+/// The columns of [`MemoryRow`], qualified for joins.
+pub(super) const MEMORY_COLUMNS: &str = "m.id, m.hangout_id, m.uploaded_by, m.file_name, \
+     m.content_type, m.size, m.status, m.file_id, m.created_at, m.upload_expires_at";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MemoryRow {
+    pub id: String,
+    pub hangout_id: String,
+    pub uploaded_by: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub status: String,
+    pub file_id: Option<String>,
+    pub created_at: i64,
+    pub upload_expires_at: i64,
+}
+
+impl TryFrom<MemoryRow> for Memory {
+    type Error = StoreError;
+
+    fn try_from(row: MemoryRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: id(&row.id, MemoryId::parse, "memories.id")?,
+            hangout: id(&row.hangout_id, HangoutId::parse, "memories.hangout_id")?,
+            uploaded_by: id(&row.uploaded_by, UserId::parse, "memories.uploaded_by")?,
+            file_name: row.file_name,
+            content_type: row.content_type,
+            size: count(row.size),
+            status: MemoryStatus::from_stored(&row.status)
+                .ok_or_else(|| corrupt("memories.status"))?,
+            file: row
+                .file_id
+                .as_deref()
+                .map(|file| id(file, FileId::parse, "memories.file_id"))
+                .transpose()?,
+            created_at: Timestamp::from_millis(row.created_at),
+            upload_expires_at: Timestamp::from_millis(row.upload_expires_at),
+        })
+    }
+}
+
+/// Converts every row, failing on the first corrupt one.
+pub(super) fn convert<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}

@@ -1,0 +1,88 @@
+//! Users table.
+
+use sqlx::QueryBuilder;
+
+use crate::{
+    domain::{
+        ids::UserId,
+        store::{StoreResult, UserStore},
+        time::Timestamp,
+        user::{Email, User, UserCredentials},
+    },
+    store::{
+        SqlStore, push_id_list,
+        rows::{UserRow, convert},
+        store_error,
+    },
+};
+
+#[derive(sqlx::FromRow)]
+struct CredentialsRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
+}
+
+impl UserStore for SqlStore {
+    async fn insert_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
+        sqlx::query(
+            "insert into users (id, name, email, password_hash, created_at, updated_at) \
+             values (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user.id.to_string())
+        .bind(&user.name)
+        .bind(user.email.as_str())
+        .bind(password_hash)
+        .bind(user.created_at.as_millis())
+        .bind(user.created_at.as_millis())
+        .execute(&self.write)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn user_credentials(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
+        let row: Option<CredentialsRow> = sqlx::query_as(
+            "select id, name, email, created_at, password_hash from users where email = ?",
+        )
+        .bind(email.as_str())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(store_error)?;
+        row.map(|row| {
+            Ok(UserCredentials {
+                user: User::try_from(row.user)?,
+                password_hash: row.password_hash,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_password_hash(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query("update users set password_hash = ?, updated_at = ? where id = ?")
+            .bind(password_hash)
+            .bind(now.as_millis())
+            .bind(user.to_string())
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        let mut query =
+            QueryBuilder::new("select id, name, email, created_at from users where id in ");
+        push_id_list(&mut query, ids);
+        let rows: Vec<UserRow> = query
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?;
+        convert(rows)
+    }
+}
