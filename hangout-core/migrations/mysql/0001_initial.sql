@@ -34,8 +34,9 @@ create table hangouts (
     id char(36) character set ascii collate ascii_bin not null primary key,
     owner_id char(36) character set ascii collate ascii_bin not null,
     title varchar(255) not null,
-    -- Markdown as written; null when there is none.
-    description text null,
+    -- Markdown as written (at most 10000 characters); null when there is none. A varchar, not
+    -- TEXT: sqlx's Any driver reads every TEXT column of MySQL back as a BLOB.
+    description varchar(10000) null,
     hangout_date bigint not null,
     status varchar(16) not null,
     created_at bigint not null,
