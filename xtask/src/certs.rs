@@ -25,11 +25,17 @@ impl Certs {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
         let dir = root.join(CERTS_DIR);
         if !self.force && dir.join("ca.pem").is_file() {
-            println!("certificates exist in {} (use --force to replace them)", dir.display());
+            println!(
+                "certificates exist in {} (use --force to replace them)",
+                dir.display()
+            );
             return Ok(());
         }
         write_all(&dir)?;
-        println!("wrote a development CA and certificates to {}", dir.display());
+        println!(
+            "wrote a development CA and certificates to {}",
+            dir.display()
+        );
         Ok(())
     }
 }

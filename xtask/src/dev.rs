@@ -96,11 +96,18 @@ async fn supervise(services: &[Service], binaries: &Path) -> anyhow::Result<()> 
 async fn wait_until_listening(service: &Service) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if tokio::net::TcpStream::connect(service.listens_on).await.is_ok() {
+        if tokio::net::TcpStream::connect(service.listens_on)
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("{} did not listen on {}", service.package, service.listens_on);
+            anyhow::bail!(
+                "{} did not listen on {}",
+                service.package,
+                service.listens_on
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

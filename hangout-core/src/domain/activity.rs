@@ -7,6 +7,7 @@ use crate::domain::{
     ids::{ActivityId, HangoutId, UserId},
     page::{self, Cursor, Direction, Page, PageSize},
     store::{KeysetQuery, Store, StoreError},
+    text::parse_label,
     time::Timestamp,
 };
 
@@ -25,24 +26,11 @@ pub struct Activity {
     pub created_at: Timestamp,
 }
 
-/// Parses a name: 1 to 255 characters after trimming, no control characters. Returns the name
-/// and its uniqueness key.
+/// Parses a name and its uniqueness key.
 fn parse_name(text: &str) -> DomainResult<(String, String)> {
-    let name = text.trim();
-    let length = name.chars().count();
-    if length == 0 || length > 255 {
-        return Err(DomainError::invalid(
-            "name",
-            "must be 1 to 255 characters after trimming",
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "name",
-            "must not contain control characters",
-        ));
-    }
-    Ok((name.to_owned(), name.to_lowercase()))
+    let name = parse_label(text, "name")?;
+    let key = name.to_lowercase();
+    Ok((name, key))
 }
 
 fn name_taken(error: StoreError) -> DomainError {

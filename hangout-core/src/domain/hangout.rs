@@ -6,6 +6,7 @@ use crate::domain::{
     ids::{ActivityId, FileId, HangoutId, UserId},
     page::{self, Cursor, Direction, Page, PageSize},
     store::{Store, StoreError},
+    text::parse_label,
     time::Timestamp,
 };
 
@@ -154,15 +155,7 @@ pub struct HangoutListQuery {
 pub(crate) const ACTIVITY_HANGOUTS_ORDER: &str = "activity.hangouts";
 
 fn parse_title(text: &str, field: &str) -> DomainResult<String> {
-    let title = text.trim();
-    let length = title.chars().count();
-    if length == 0 || length > 255 {
-        return Err(DomainError::invalid(
-            field,
-            "must be 1 to 255 characters after trimming",
-        ));
-    }
-    Ok(title.to_owned())
+    parse_label(text, field)
 }
 
 fn check_description(text: &str) -> DomainResult<()> {

@@ -12,6 +12,7 @@ pub mod page;
 pub mod password;
 pub mod session;
 pub mod store;
+pub mod text;
 pub mod time;
 pub mod user;
 

@@ -6,6 +6,7 @@ use crate::domain::{
     ids::UserId,
     password::{self, Verification},
     store::Store,
+    text::parse_label,
     time::Timestamp,
 };
 
@@ -67,25 +68,6 @@ impl Email {
     }
 }
 
-/// A display name: 1 to 255 characters after trimming, no control characters.
-fn parse_name(text: &str) -> DomainResult<String> {
-    let name = text.trim();
-    let length = name.chars().count();
-    if length == 0 || length > 255 {
-        return Err(DomainError::invalid(
-            "name",
-            "must be 1 to 255 characters after trimming",
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "name",
-            "must not contain control characters",
-        ));
-    }
-    Ok(name.to_owned())
-}
-
 fn check_new_password(password: &str) -> DomainResult<()> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(DomainError::invalid(
@@ -118,7 +100,7 @@ impl<S: Store> Service<S> {
     /// # Errors
     /// `Invalid` for a bad name, email or password; `AlreadyExists` when the email is taken.
     pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> DomainResult<User> {
-        let name = parse_name(name)?;
+        let name = parse_label(name, "name")?;
         let email = Email::parse(email)?;
         check_new_password(password)?;
         let password = password.to_owned();
@@ -211,13 +193,5 @@ mod tests {
         // Eight characters, more bytes: counted in characters.
         assert!(check_new_password("ééééééé").is_err());
         assert!(check_new_password("éééééééé").is_ok());
-    }
-
-    #[test]
-    fn names_are_trimmed_and_bounded() {
-        assert_eq!(parse_name("  Ada ").ok(), Some("Ada".to_owned()));
-        assert!(parse_name("   ").is_err());
-        assert!(parse_name(&"a".repeat(256)).is_err());
-        assert!(parse_name("a\u{0}b").is_err());
     }
 }

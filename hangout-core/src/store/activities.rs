@@ -7,10 +7,11 @@ use crate::{
         activity::Activity,
         hangout::Hangout,
         ids::{ActivityId, HangoutId, UserId},
+        page::Direction,
         store::{ActivityStore, KeysetQuery, PageRows, StoreError, StoreResult},
     },
     store::{
-        SqlStore, corrupt, count, push_id_list,
+        SqlStore, corrupt, count, push_after_cursor, push_id_list,
         rows::{ACTIVITY_COLUMNS, ActivityRow, HANGOUT_COLUMNS, HangoutRow, convert},
         store_error,
     },
@@ -131,14 +132,7 @@ impl ActivityStore for SqlStore {
         ));
         query.push_bind(owner.to_string());
         if let Some(after) = &page.after {
-            query
-                .push(" and (a.name_key > ")
-                .push_bind(after.key.clone())
-                .push(" or (a.name_key = ")
-                .push_bind(after.key.clone())
-                .push(" and a.id > ")
-                .push_bind(after.id.clone())
-                .push("))");
+            push_after_cursor(&mut query, "a.name_key", "a.id", Direction::Asc, after);
         }
         query
             .push(" order by a.name_key asc, a.id asc limit ")
@@ -237,14 +231,7 @@ impl ActivityStore for SqlStore {
             .push(" and h.owner_id = ")
             .push_bind(owner.to_string());
         if let Some(after) = &page.after {
-            query
-                .push(" and (h.created_at < ")
-                .push_bind(after.key)
-                .push(" or (h.created_at = ")
-                .push_bind(after.key)
-                .push(" and h.id < ")
-                .push_bind(after.id.clone())
-                .push("))");
+            push_after_cursor(&mut query, "h.created_at", "h.id", Direction::Desc, after);
         }
         query
             .push(" order by h.created_at desc, h.id desc limit ")

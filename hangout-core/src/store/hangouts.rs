@@ -10,7 +10,7 @@ use crate::{
         time::Timestamp,
     },
     store::{
-        SqlStore, after_operator, corrupt, count, order_keyword, push_id_list,
+        SqlStore, corrupt, count, order_keyword, push_after_cursor, push_id_list,
         rows::{HANGOUT_COLUMNS, HangoutRow, convert},
         store_error,
     },
@@ -243,15 +243,7 @@ impl HangoutStore for SqlStore {
             QueryBuilder::new(format!("select {HANGOUT_COLUMNS} from hangouts h where "));
         push_filter(&mut query, owner, &list.filter);
         if let Some(after) = &list.after {
-            let operator = after_operator(list.direction);
-            query
-                .push(format!(" and ({column} {operator} "))
-                .push_bind(after.key)
-                .push(format!(" or ({column} = "))
-                .push_bind(after.key)
-                .push(format!(" and h.id {operator} "))
-                .push_bind(after.id.clone())
-                .push("))");
+            push_after_cursor(&mut query, column, "h.id", list.direction, after);
         }
         let order = order_keyword(list.direction);
         query

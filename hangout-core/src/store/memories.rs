@@ -10,7 +10,7 @@ use crate::{
         time::Timestamp,
     },
     store::{
-        SqlStore, after_operator, count, order_keyword, push_id_list,
+        SqlStore, count, order_keyword, push_after_cursor, push_id_list,
         rows::{MEMORY_COLUMNS, MemoryRow, convert},
         store_error,
     },
@@ -171,15 +171,7 @@ impl MemoryStore for SqlStore {
             .push(" and m.status = ")
             .push_bind(list.status.as_str());
         if let Some(after) = &list.after {
-            let operator = after_operator(list.direction);
-            query
-                .push(format!(" and (m.created_at {operator} "))
-                .push_bind(after.key)
-                .push(" or (m.created_at = ")
-                .push_bind(after.key)
-                .push(format!(" and m.id {operator} "))
-                .push_bind(after.id.clone())
-                .push("))");
+            push_after_cursor(&mut query, "m.created_at", "m.id", list.direction, after);
         }
         let order = order_keyword(list.direction);
         query

@@ -142,6 +142,28 @@ fn after_operator(direction: crate::domain::page::Direction) -> &'static str {
     }
 }
 
+/// Appends `and (key > k or (key = k and id > i))` (with `<` when descending): the rows after
+/// a cursor in `(key, id)` order.
+fn push_after_cursor<'q, K>(
+    query: &mut QueryBuilder<'q, Any>,
+    key_column: &str,
+    id_column: &str,
+    direction: crate::domain::page::Direction,
+    cursor: &crate::domain::page::Cursor<K>,
+) where
+    K: Clone + Send + sqlx::Encode<'q, Any> + sqlx::Type<Any> + 'q,
+{
+    let operator = after_operator(direction);
+    query
+        .push(format!(" and ({key_column} {operator} "))
+        .push_bind(cursor.key.clone())
+        .push(format!(" or ({key_column} = "))
+        .push_bind(cursor.key.clone())
+        .push(format!(" and {id_column} {operator} "))
+        .push_bind(cursor.id.clone())
+        .push("))");
+}
+
 fn order_keyword(direction: crate::domain::page::Direction) -> &'static str {
     match direction {
         crate::domain::page::Direction::Asc => "asc",
