@@ -105,6 +105,14 @@ impl DevCa {
     }
 }
 
+/// A fresh Ed25519 private key, PKCS#8 PEM: the gateway's development JWT signing key.
+///
+/// # Errors
+/// When key generation fails.
+pub fn ed25519_key_pem() -> Result<String, DevCertError> {
+    Ok(KeyPair::generate_for(&rcgen::PKCS_ED25519)?.serialize_pem())
+}
+
 /// Writes `ca.pem` and `{name}.pem` / `{name}.key` into `dir` and returns the paths.
 ///
 /// # Errors
@@ -127,8 +135,9 @@ pub fn write_pair(
     Ok(files)
 }
 
+/// Writes `contents` readable by the owner only (mode 0600 on Unix): for private keys.
 #[cfg(unix)]
-fn write_private(path: &Path, contents: &str) -> io::Result<()> {
+pub fn write_private(path: &Path, contents: &str) -> io::Result<()> {
     use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt};
     let mut file = OpenOptions::new()
         .write(true)
@@ -140,6 +149,6 @@ fn write_private(path: &Path, contents: &str) -> io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, contents: &str) -> io::Result<()> {
+pub fn write_private(path: &Path, contents: &str) -> io::Result<()> {
     std::fs::write(path, contents)
 }

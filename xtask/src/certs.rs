@@ -2,7 +2,8 @@
 //!
 //! Server certificates carry the service's DNS name, `localhost` and `127.0.0.1`; the gateway's
 //! client certificate carries only `gateway`, the name the services allow by default. The edge
-//! certificate is nginx's for `localhost`. Keys are written with mode 0600.
+//! certificate is nginx's for `localhost`. `jwt-ed25519.pem` is a gateway JWT signing key for
+//! compose. Keys are written with mode 0600.
 
 use std::path::Path;
 
@@ -58,5 +59,9 @@ fn write_all(dir: &Path) -> anyhow::Result<()> {
     }
     write_pair(dir, &ca, "gateway", &ca.issue_client("gateway")?)?;
     write_pair(dir, &ca, "edge", &ca.issue_server("edge")?)?;
+    proto::dev_certs::write_private(
+        &dir.join("jwt-ed25519.pem"),
+        &proto::dev_certs::ed25519_key_pem()?,
+    )?;
     Ok(())
 }
