@@ -29,8 +29,53 @@ impl Test {
             None => println!("no MySQL at 127.0.0.1:3306: MySQL variants are skipped"),
         }
         let _mysql = url.map(|url| shell.push_env("TEST_MYSQL_URL", url));
-        cmd!(shell, "cargo test --workspace --all-targets").run()?;
-        Ok(())
+        run_counting(cmd!(shell, "cargo test --workspace --all-targets").into())
+    }
+}
+
+/// Runs a `cargo test` command, passing its output through, and ends with one summary line
+/// over all test binaries (`N passed, N failed`), so the last line speaks for the whole run
+/// rather than for whichever binary happened to run last.
+fn run_counting(mut command: std::process::Command) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = command.stdout(std::process::Stdio::piped()).spawn()?;
+    let (mut passed, mut failed) = (0_u64, 0_u64);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(summary) = line.strip_prefix("test result: ") {
+                passed += count_before(summary, " passed");
+                failed += count_before(summary, " failed");
+            }
+        }
+    }
+    let status = child.wait()?;
+    println!("\ntests: {passed} passed, {failed} failed");
+    anyhow::ensure!(status.success(), "tests failed ({status})");
+    Ok(())
+}
+
+/// The number just before `label` in a `test result:` line.
+fn count_before(summary: &str, label: &str) -> u64 {
+    summary
+        .split(';')
+        .find_map(|part| part.trim().split_once(label).map(|(number, _)| number))
+        .and_then(|number| number.rsplit(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_before;
+
+    #[test]
+    fn reads_counts_of_a_summary_line() {
+        let line = "FAILED. 55 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(count_before(line, " passed"), 55);
+        assert_eq!(count_before(line, " failed"), 2);
+        assert_eq!(count_before("ok. 0 passed; 0 failed", " passed"), 0);
     }
 }
 
