@@ -1,0 +1,498 @@
+//! Configuration from environment variables (or the matching flags), validated at start-up.
+//! `file-core --help` lists every variable with its default.
+//!
+//! The defaults run with nothing installed: SQLite under `data/`, and the embedded S3 server on
+//! `data/s3`. Production sets `FILE_CORE_S3_MODE=external` and points `FILE_CORE_S3_ENDPOINT`
+//! (or nothing, for AWS) at a real S3.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use crate::{domain::Settings, embedded_s3::EmbeddedCredentials, s3::S3Settings, store::Backend};
+
+/// Longest validity SigV4 allows for a presigned URL.
+const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the bucket lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum S3Mode {
+    /// Start the embedded S3 server in-process on `FILE_CORE_S3_EMBEDDED_DIR`.
+    Embedded,
+    /// Use the S3 at `FILE_CORE_S3_ENDPOINT` (AWS when empty).
+    External,
+}
+
+/// Everything file-core needs to start.
+#[derive(Clone, clap::Parser)]
+#[command(
+    name = "file-core",
+    version,
+    about = "gRPC service for the photo file lifecycle on S3 (presigned uploads and downloads)"
+)]
+pub struct Config {
+    /// Address to serve gRPC (mutual TLS) on.
+    #[arg(long, env = "FILE_CORE_LISTEN_ADDR", default_value = "127.0.0.1:50052")]
+    pub listen_addr: SocketAddr,
+
+    /// `sqlite:<path>` (embedded) or `mysql://user:password@host/database`.
+    #[arg(
+        long,
+        env = "FILE_CORE_DATABASE_URL",
+        default_value = "sqlite:data/file-core.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Most database connections in the pool.
+    #[arg(long, env = "FILE_CORE_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+
+    /// PEM of the internal CA that signs every client.
+    #[arg(long, env = "FILE_CORE_TLS_CA", default_value = ".certs/ca.pem")]
+    pub tls_ca: PathBuf,
+
+    /// PEM certificate chain of this server.
+    #[arg(
+        long,
+        env = "FILE_CORE_TLS_CERT",
+        default_value = ".certs/file-core.pem"
+    )]
+    pub tls_cert: PathBuf,
+
+    /// PEM private key of this server.
+    #[arg(
+        long,
+        env = "FILE_CORE_TLS_KEY",
+        default_value = ".certs/file-core.key"
+    )]
+    pub tls_key: PathBuf,
+
+    /// Comma-separated names a client certificate must carry (as a DNS SAN) to be served.
+    #[arg(
+        long,
+        env = "FILE_CORE_ALLOWED_CLIENTS",
+        default_value = "gateway",
+        value_delimiter = ','
+    )]
+    pub allowed_clients: Vec<String>,
+
+    /// `embedded` (an S3 server on a local folder, started in-process) or `external`.
+    #[arg(long, env = "FILE_CORE_S3_MODE", default_value = "embedded")]
+    pub s3_mode: S3Mode,
+
+    /// Data folder of the embedded S3 server.
+    #[arg(long, env = "FILE_CORE_S3_EMBEDDED_DIR", default_value = "data/s3")]
+    pub s3_embedded_dir: PathBuf,
+
+    /// Address the embedded S3 server listens on (plain HTTP; keep it on loopback).
+    #[arg(
+        long,
+        env = "FILE_CORE_S3_EMBEDDED_ADDR",
+        default_value = "127.0.0.1:9000"
+    )]
+    pub s3_embedded_addr: SocketAddr,
+
+    /// S3 endpoint this service calls, in external mode; empty for AWS's endpoint of the region.
+    #[arg(long, env = "FILE_CORE_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Endpoint put into presigned URLs, when clients reach S3 by another address than this
+    /// service does; empty for the same endpoint.
+    #[arg(long, env = "FILE_CORE_S3_PUBLIC_ENDPOINT")]
+    pub s3_public_endpoint: Option<String>,
+
+    /// S3 region (also part of every signature).
+    #[arg(long, env = "FILE_CORE_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// Bucket holding every file object.
+    #[arg(long, env = "FILE_CORE_S3_BUCKET", default_value = "hangout-files")]
+    pub s3_bucket: String,
+
+    /// Path-style URLs (`endpoint/bucket/key`), needed by most S3-compatible servers.
+    #[arg(
+        long,
+        env = "FILE_CORE_S3_FORCE_PATH_STYLE",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub s3_force_path_style: bool,
+
+    /// Create the bucket at start when missing, in external mode (embedded mode always does).
+    #[arg(
+        long,
+        env = "FILE_CORE_S3_CREATE_BUCKET",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub s3_create_bucket: bool,
+
+    /// S3 access key id (in embedded mode, the one key the embedded server accepts).
+    #[arg(
+        long,
+        env = "FILE_CORE_S3_ACCESS_KEY_ID",
+        default_value = "file-core-dev"
+    )]
+    pub s3_access_key_id: String,
+
+    /// S3 secret access key.
+    #[arg(
+        long,
+        env = "FILE_CORE_S3_SECRET_ACCESS_KEY",
+        default_value = "file-core-dev-secret",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub s3_secret_access_key: String,
+
+    /// How long a presigned upload stays valid: the upload window (e.g. `15m`).
+    #[arg(long, env = "FILE_CORE_UPLOAD_URL_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub upload_url_ttl: Duration,
+
+    /// How long a presigned download stays valid (e.g. `15m`).
+    #[arg(long, env = "FILE_CORE_DOWNLOAD_URL_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub download_url_ttl: Duration,
+
+    /// How long after its upload window an unconfirmed file (and its object) is removed.
+    #[arg(long, env = "FILE_CORE_PENDING_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub pending_grace: Duration,
+
+    /// How often the sweeper removes expired uploads and retries failed deletions.
+    #[arg(long, env = "FILE_CORE_SWEEP_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub sweep_interval: Duration,
+
+    /// Files one sweep removes, at most.
+    #[arg(long, env = "FILE_CORE_SWEEP_BATCH", default_value_t = 500)]
+    pub sweep_batch: u32,
+
+    /// `text` or `json`. Levels come from `RUST_LOG` (default `info`).
+    #[arg(long, env = "FILE_CORE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// A configuration value is unusable; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+/// `None` for an absent or blank optional value.
+fn non_blank(value: Option<&String>) -> Option<String> {
+    value
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+}
+
+fn check_endpoint(variable: &'static str, value: Option<&String>) -> Result<(), ConfigError> {
+    match non_blank(value) {
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            Err(error(variable, "must start with http:// or https://"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// S3's bucket naming rules, in short: 3 to 63 lower-case letters, digits, dots and hyphens,
+/// starting and ending with a letter or digit.
+fn valid_bucket(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (3..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+impl Config {
+    /// Checks what parsing cannot: URL schemes, files present, names, sane durations.
+    ///
+    /// # Errors
+    /// The first problem found, naming its variable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if Backend::of_url(&self.database_url).is_none() {
+            return Err(error(
+                "FILE_CORE_DATABASE_URL",
+                "must start with mysql:// or sqlite:",
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(error(
+                "FILE_CORE_DATABASE_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
+        }
+        for (variable, path) in [
+            ("FILE_CORE_TLS_CA", &self.tls_ca),
+            ("FILE_CORE_TLS_CERT", &self.tls_cert),
+            ("FILE_CORE_TLS_KEY", &self.tls_key),
+        ] {
+            if !path.is_file() {
+                return Err(error(
+                    variable,
+                    format!(
+                        "{} is not a file (run `cargo xtask certs` for development certificates)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        if self
+            .allowed_clients
+            .iter()
+            .all(|name| name.trim().is_empty())
+        {
+            return Err(error(
+                "FILE_CORE_ALLOWED_CLIENTS",
+                "must name at least one client",
+            ));
+        }
+        check_endpoint("FILE_CORE_S3_ENDPOINT", self.s3_endpoint.as_ref())?;
+        check_endpoint(
+            "FILE_CORE_S3_PUBLIC_ENDPOINT",
+            self.s3_public_endpoint.as_ref(),
+        )?;
+        if self.s3_mode == S3Mode::Embedded && non_blank(self.s3_endpoint.as_ref()).is_some() {
+            return Err(error(
+                "FILE_CORE_S3_ENDPOINT",
+                "is set but FILE_CORE_S3_MODE is embedded; set FILE_CORE_S3_MODE=external to use it",
+            ));
+        }
+        if self.s3_region.trim().is_empty() {
+            return Err(error("FILE_CORE_S3_REGION", "must not be empty"));
+        }
+        if !valid_bucket(&self.s3_bucket) {
+            return Err(error(
+                "FILE_CORE_S3_BUCKET",
+                "must be 3 to 63 lower-case letters, digits, dots or hyphens",
+            ));
+        }
+        if self.s3_access_key_id.trim().is_empty() {
+            return Err(error("FILE_CORE_S3_ACCESS_KEY_ID", "must not be empty"));
+        }
+        if self.s3_secret_access_key.is_empty() {
+            return Err(error("FILE_CORE_S3_SECRET_ACCESS_KEY", "must not be empty"));
+        }
+        for (variable, duration) in [
+            ("FILE_CORE_UPLOAD_URL_TTL", self.upload_url_ttl),
+            ("FILE_CORE_DOWNLOAD_URL_TTL", self.download_url_ttl),
+        ] {
+            if duration < Duration::from_secs(1) || duration > MAX_PRESIGN_TTL {
+                return Err(error(variable, "must be between 1s and 7days"));
+            }
+        }
+        if self.sweep_interval.is_zero() {
+            return Err(error(
+                "FILE_CORE_SWEEP_INTERVAL",
+                "must be longer than zero",
+            ));
+        }
+        if self.sweep_batch == 0 {
+            return Err(error("FILE_CORE_SWEEP_BATCH", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The mTLS files.
+    #[must_use]
+    pub fn tls_files(&self) -> proto::tls::TlsFiles {
+        proto::tls::TlsFiles {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+        }
+    }
+
+    /// The domain's tunables.
+    #[must_use]
+    pub fn domain_settings(&self) -> Settings {
+        Settings {
+            upload_url_ttl: self.upload_url_ttl,
+            download_url_ttl: self.download_url_ttl,
+            pending_grace: self.pending_grace,
+            sweep_batch: self.sweep_batch,
+        }
+    }
+
+    /// How to reach the bucket; `endpoint` overrides the configured one (the embedded server's).
+    #[must_use]
+    pub fn s3_settings(&self, endpoint: Option<String>) -> S3Settings {
+        S3Settings {
+            endpoint: endpoint.or_else(|| non_blank(self.s3_endpoint.as_ref())),
+            public_endpoint: non_blank(self.s3_public_endpoint.as_ref()),
+            region: self.s3_region.trim().to_owned(),
+            bucket: self.s3_bucket.clone(),
+            force_path_style: self.s3_force_path_style,
+            access_key_id: self.s3_access_key_id.trim().to_owned(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+        }
+    }
+
+    /// The key the embedded server accepts.
+    #[must_use]
+    pub fn embedded_credentials(&self) -> EmbeddedCredentials {
+        EmbeddedCredentials {
+            access_key_id: self.s3_access_key_id.trim().to_owned(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+        }
+    }
+}
+
+/// The database URL with any password replaced, for logs.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Config")
+            .field("listen_addr", &self.listen_addr)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("allowed_clients", &self.allowed_clients)
+            .field("s3_mode", &self.s3_mode)
+            .field("s3_embedded_dir", &self.s3_embedded_dir)
+            .field("s3_embedded_addr", &self.s3_embedded_addr)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_public_endpoint", &self.s3_public_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_force_path_style", &self.s3_force_path_style)
+            .field("s3_create_bucket", &self.s3_create_bucket)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field("s3_secret_access_key", &"***")
+            .field("upload_url_ttl", &self.upload_url_ttl)
+            .field("download_url_ttl", &self.download_url_ttl)
+            .field("pending_grace", &self.pending_grace)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("sweep_batch", &self.sweep_batch)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let config = Config::parse_from([
+            "file-core",
+            "--database-url",
+            "mysql://app:s3cret@db/file",
+            "--s3-secret-access-key",
+            "very-secret-key",
+        ]);
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(!printed.contains("very-secret-key"), "{printed}");
+    }
+
+    /// A default configuration whose TLS files exist (validate only checks they are files).
+    fn valid_config(dir: &std::path::Path) -> Config {
+        let mut config = Config::parse_from(["file-core"]);
+        for (name, path) in [
+            ("ca.pem", &mut config.tls_ca),
+            ("cert.pem", &mut config.tls_cert),
+            ("key.pem", &mut config.tls_key),
+        ] {
+            let file = dir.join(name);
+            std::fs::write(&file, "x").expect("temp dir is writable");
+            *path = file;
+        }
+        config
+    }
+
+    #[test]
+    fn defaults_parse_and_bad_values_name_their_variable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = valid_config(dir.path());
+        assert_eq!(config.s3_mode, S3Mode::Embedded);
+        assert_eq!(config.upload_url_ttl, Duration::from_secs(15 * 60));
+        assert!(config.s3_force_path_style);
+        assert!(config.validate().is_ok());
+        type Change = fn(&mut Config);
+        let cases: [(Change, &str); 7] = [
+            (
+                |c| c.database_url = "postgres://x".to_owned(),
+                "FILE_CORE_DATABASE_URL",
+            ),
+            (
+                |c| c.s3_bucket = "Bad_Bucket".to_owned(),
+                "FILE_CORE_S3_BUCKET",
+            ),
+            (
+                |c| {
+                    c.s3_mode = S3Mode::External;
+                    c.s3_endpoint = Some("ftp://x".to_owned());
+                },
+                "FILE_CORE_S3_ENDPOINT",
+            ),
+            (
+                |c| c.s3_endpoint = Some("http://s3:9000".to_owned()),
+                "FILE_CORE_S3_ENDPOINT",
+            ),
+            (
+                |c| c.upload_url_ttl = Duration::from_secs(8 * 24 * 3600),
+                "FILE_CORE_UPLOAD_URL_TTL",
+            ),
+            (
+                |c| c.download_url_ttl = Duration::ZERO,
+                "FILE_CORE_DOWNLOAD_URL_TTL",
+            ),
+            (
+                |c| c.tls_ca = "/nonexistent/ca.pem".into(),
+                "FILE_CORE_TLS_CA",
+            ),
+        ];
+        for (change, variable) in cases {
+            let mut config = valid_config(dir.path());
+            change(&mut config);
+            let problem = config.validate().expect_err("the change is invalid");
+            assert_eq!(problem.variable, variable);
+        }
+    }
+
+    #[test]
+    fn bucket_names() {
+        assert!(valid_bucket("hangout-files"));
+        assert!(valid_bucket("a.b-c1"));
+        assert!(!valid_bucket("ab"));
+        assert!(!valid_bucket("-ab"));
+        assert!(!valid_bucket("UPPER"));
+    }
+}

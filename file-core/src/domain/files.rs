@@ -1,0 +1,163 @@
+//! Reading and deleting files, and the sweeper's work.
+//!
+//! Deletion is recorded before the object is touched: a file is first marked DELETING (hidden
+//! from then on), then its object is deleted, then its record. When object storage fails, the
+//! record stays DELETING and [`Service::sweep`] retries until both are gone, so nothing is left
+//! behind in the bucket or the table.
+//!
+//! A presigned upload cannot be revoked: until its window ends, a client may still PUT the
+//! object of a file that was just deleted. So the DELETING record of such a file stays, as a
+//! tombstone, until the window has ended; then the sweeper deletes the object once more and only
+//! then the record.
+
+use crate::domain::{
+    Service,
+    error::DomainResult,
+    file::{FileRecord, FileStatus, check_id_count},
+    ids::{FileId, UserId},
+    objects::{ObjectStorage, PresignedRequest},
+    store::FileStore,
+    time::Timestamp,
+    uploads::distinct,
+};
+
+/// Removal failures in a row after which a sweep gives up until the next one.
+const MAX_FAILURES_IN_A_ROW: u32 = 3;
+
+/// A file as callers see it: UPLOADED files carry a fresh presigned download.
+#[derive(Clone, Debug)]
+pub struct FileView {
+    pub file: FileRecord,
+    pub download: Option<PresignedRequest>,
+}
+
+/// What one sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// PENDING files past their upload window and grace, now claimed for deletion.
+    pub expired: u64,
+    /// Files whose object and record were removed.
+    pub removed: u64,
+    /// Files whose removal failed and will be retried by the next sweep.
+    pub failed: u64,
+}
+
+impl<S: FileStore, O: ObjectStorage> Service<S, O> {
+    pub(crate) async fn view(&self, file: FileRecord) -> DomainResult<FileView> {
+        let download = if file.status == FileStatus::Uploaded {
+            Some(
+                self.objects
+                    .presign_get(&file.object_key, self.settings.download_url_ttl)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok(FileView { file, download })
+    }
+
+    /// The caller's files among `ids`, in request order; unknown, foreign and DELETING ones are
+    /// left out. Download URLs are presigned locally, without a round trip to S3.
+    ///
+    /// # Errors
+    /// `Invalid` for too many ids; internal ones.
+    pub async fn files_by_ids(&self, owner: UserId, ids: &[FileId]) -> DomainResult<Vec<FileView>> {
+        check_id_count(ids.len(), "ids")?;
+        let ids = distinct(ids);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut records = self.store.files_by_ids(owner, &ids).await?;
+        records.retain(|record| record.status != FileStatus::Deleting);
+        records.sort_by_key(|record| ids.iter().position(|id| *id == record.id));
+        let mut views = Vec::with_capacity(records.len());
+        for record in records {
+            views.push(self.view(record).await?);
+        }
+        Ok(views)
+    }
+
+    /// Deletes the caller's files among `ids`: objects and records. Idempotent: unknown ids are
+    /// ignored. When object storage fails, the files stay claimed for deletion (hidden) and the
+    /// sweeper finishes the job; the call still succeeds.
+    ///
+    /// # Errors
+    /// `Invalid` for too many ids; internal ones when the database fails.
+    pub async fn delete_files(&self, owner: UserId, ids: &[FileId]) -> DomainResult<()> {
+        check_id_count(ids.len(), "ids")?;
+        let ids = distinct(ids);
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let claimed = self.store.mark_deleting(owner, &ids).await?;
+        let now = Timestamp::now();
+        for (index, file) in claimed.iter().enumerate() {
+            if let Err(error) = self.remove(file, now).await {
+                // Most likely S3 is unreachable, and each further attempt would wait for the
+                // same timeouts: leave the rest to the sweeper and answer now.
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    file = %file.id,
+                    left = claimed.len() - index,
+                    "removing files failed; the sweeper will retry"
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the object, then the record, of a DELETING file. The record stays while its
+    /// upload window is open, since a late PUT could still create the object again.
+    async fn remove(&self, file: &FileRecord, now: Timestamp) -> DomainResult<()> {
+        self.objects.delete(&file.object_key).await?;
+        if file.upload_expires_at < now {
+            self.store.remove_deleted(file.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Claims PENDING files whose upload window ended more than the grace period ago, then
+    /// removes DELETING files whose upload window has ended (these, deletions that failed
+    /// before, and tombstones of files deleted within their window), up to a batch.
+    ///
+    /// # Errors
+    /// Internal ones when the database fails; object-storage failures are counted and logged.
+    pub async fn sweep(&self) -> DomainResult<SweepReport> {
+        let now = Timestamp::now();
+        let before = now.minus(self.settings.pending_grace);
+        let expired = self.store.mark_expired_pending_deleting(before).await?;
+        let mut report = SweepReport {
+            expired,
+            ..SweepReport::default()
+        };
+        let due = self
+            .store
+            .deleting_files(now, self.settings.sweep_batch)
+            .await?;
+        let mut failed_in_a_row = 0;
+        for file in due {
+            match self.remove(&file, now).await {
+                Ok(()) => {
+                    report.removed += 1;
+                    failed_in_a_row = 0;
+                }
+                Err(error) => {
+                    report.failed += 1;
+                    failed_in_a_row += 1;
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        file = %file.id,
+                        "removing a file failed; will retry"
+                    );
+                    // Several failures in a row mean S3 is down: stop waiting on its timeouts
+                    // until the next sweep.
+                    if failed_in_a_row >= MAX_FAILURES_IN_A_ROW {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,71 @@
+//! The object-storage port: what the domain needs from S3, declared here so the dependency
+//! points into the domain. `crate::s3` implements it with aws-sdk-s3.
+//!
+//! Contract for every implementation:
+//! - Presigning is local computation: it never makes a network round trip.
+//! - [`ObjectStorage::delete`] is idempotent: deleting a missing object succeeds.
+//! - A missing object is `Ok(None)`, never an error.
+
+use std::{future::Future, time::Duration};
+
+use crate::domain::{file::Md5Digest, image::ImageType, time::Timestamp};
+
+/// Object storage failed (unreachable, refused the credentials, answered nonsense).
+#[derive(Debug, thiserror::Error)]
+#[error("object storage error during {operation}")]
+pub struct ObjectError {
+    /// What was attempted, for logs (`delete`, `presign put`, …).
+    pub operation: &'static str,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// An HTTP request a client can send straight to object storage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresignedRequest {
+    pub url: String,
+    pub method: String,
+    /// Headers the client must send exactly as given (they are part of the signature).
+    pub headers: Vec<(String, String)>,
+    pub expires_at: Timestamp,
+}
+
+/// What a presigned upload binds: anything else fails at object storage.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadBinding {
+    pub image: ImageType,
+    pub size: u64,
+    pub md5: Md5Digest,
+}
+
+/// Access to the bucket.
+pub trait ObjectStorage: Send + Sync + 'static {
+    /// A PUT of `key` that only succeeds with the bound content type, `Content-MD5`, length and
+    /// `x-amz-server-side-encryption: AES256`, valid for `expires_in` from now.
+    fn presign_put(
+        &self,
+        key: &str,
+        binding: UploadBinding,
+        expires_in: Duration,
+    ) -> impl Future<Output = Result<PresignedRequest, ObjectError>> + Send;
+
+    /// A GET of `key`, valid for `expires_in` from now.
+    fn presign_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> impl Future<Output = Result<PresignedRequest, ObjectError>> + Send;
+
+    /// The size of the object, or `None` when there is none.
+    fn object_size(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<u64>, ObjectError>> + Send;
+
+    /// The whole object, or `None` when there is none. Callers check the size first.
+    fn fetch(&self, key: &str)
+    -> impl Future<Output = Result<Option<Vec<u8>>, ObjectError>> + Send;
+
+    /// Deletes the object; succeeds when there is none.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), ObjectError>> + Send;
+}

@@ -1,0 +1,78 @@
+//! The storage port: what the domain needs from the `file` database, declared here so the
+//! dependency points into the domain. `crate::store` implements it for MySQL and SQLite.
+//!
+//! Contract for every implementation:
+//! - Each method that changes more than one row is one transaction: after an error nothing of it
+//!   is visible.
+//! - Methods taking an `owner` only ever see that user's rows; another user's row is treated
+//!   exactly like a missing one.
+//! - Status changes are conditional on the current status, so concurrent confirms, deletes and
+//!   sweeps never move a file backwards (a DELETING file never becomes UPLOADED again).
+
+use std::future::Future;
+
+use crate::domain::{
+    file::FileRecord,
+    ids::{FileId, UserId},
+    time::Timestamp,
+};
+
+/// A storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (a file id generated twice).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database failed or returned something unreadable.
+    #[error("database error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Persistence of file records.
+pub trait FileStore: Send + Sync + 'static {
+    /// Inserts the records of one upload batch, all or none.
+    fn insert_files(&self, files: &[FileRecord]) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The owner's files among `ids`, in any status, in no particular order.
+    fn files_by_ids(
+        &self,
+        owner: UserId,
+        ids: &[FileId],
+    ) -> impl Future<Output = StoreResult<Vec<FileRecord>>> + Send;
+
+    /// Marks the owner's PENDING files among `ids` UPLOADED; files in another status are left
+    /// as they are.
+    fn mark_uploaded(
+        &self,
+        owner: UserId,
+        ids: &[FileId],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Marks the owner's files among `ids` DELETING, whatever their status, and returns them.
+    fn mark_deleting(
+        &self,
+        owner: UserId,
+        ids: &[FileId],
+    ) -> impl Future<Output = StoreResult<Vec<FileRecord>>> + Send;
+
+    /// Marks PENDING files whose upload window ended before `before` DELETING; returns how many.
+    fn mark_expired_pending_deleting(
+        &self,
+        before: Timestamp,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Up to `limit` DELETING files whose upload window ended before `window_ended_before`,
+    /// oldest first.
+    fn deleting_files(
+        &self,
+        window_ended_before: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<FileRecord>>> + Send;
+
+    /// Removes the record of a DELETING file (once its object is gone); no-op when it is not
+    /// DELETING or not there.
+    fn remove_deleted(&self, id: FileId) -> impl Future<Output = StoreResult<()>> + Send;
+}

@@ -1,0 +1,170 @@
+//! `FileService`.
+
+use proto::file::v1::{self as pb, file_service_server::FileService};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::{
+        error::DomainError,
+        file::{FileStatus, NewUpload},
+        files::FileView,
+        ids::{FileId, HangoutId},
+        objects::PresignedRequest,
+        uploads::{CreatedUpload, UploadFailure, UploadFailureReason},
+    },
+    grpc::{SharedService, caller, timestamp},
+};
+
+fn headers(request: &PresignedRequest) -> Vec<pb::HttpHeader> {
+    request
+        .headers
+        .iter()
+        .map(|(name, value)| pb::HttpHeader {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn upload_message(upload: CreatedUpload) -> pb::Upload {
+    pb::Upload {
+        file_id: upload.file.id.to_string(),
+        memory_id: upload.file.memory.to_string(),
+        headers: headers(&upload.request),
+        url: upload.request.url,
+        method: upload.request.method,
+        expires_at: timestamp(upload.request.expires_at),
+    }
+}
+
+fn file_message(view: FileView) -> pb::File {
+    let file = view.file;
+    let status = match file.status {
+        FileStatus::Pending => pb::FileStatus::Pending,
+        FileStatus::Uploaded => pb::FileStatus::Uploaded,
+        // Never shown: DELETING files are filtered out by the domain.
+        FileStatus::Deleting => pb::FileStatus::Unspecified,
+    };
+    pb::File {
+        id: file.id.to_string(),
+        memory_id: file.memory.to_string(),
+        hangout_id: file.hangout.to_string(),
+        file_name: file.file_name,
+        content_type: file.image.content_type().to_owned(),
+        size: file.size,
+        status: status as i32,
+        download_url: view
+            .download
+            .as_ref()
+            .map(|download| download.url.clone())
+            .unwrap_or_default(),
+        download_url_expires_at: view
+            .download
+            .and_then(|download| timestamp(download.expires_at)),
+        created_at: timestamp(file.created_at),
+    }
+}
+
+fn failure_message(failure: UploadFailure) -> pb::UploadFailure {
+    let reason = match failure.reason {
+        UploadFailureReason::NotUploaded => pb::UploadFailureReason::NotUploaded,
+        UploadFailureReason::SizeMismatch => pb::UploadFailureReason::SizeMismatch,
+        UploadFailureReason::ChecksumMismatch => pb::UploadFailureReason::ChecksumMismatch,
+        UploadFailureReason::ContentMismatch => pb::UploadFailureReason::ContentMismatch,
+    };
+    pb::UploadFailure {
+        file_id: failure.file.to_string(),
+        reason: reason as i32,
+        message: failure.message,
+    }
+}
+
+/// Ids of a batch read or delete: malformed ids cannot name anything, so they are dropped like
+/// unknown ones.
+fn lenient_ids(texts: &[String]) -> Vec<FileId> {
+    texts
+        .iter()
+        .filter_map(|text| FileId::parse(text))
+        .collect()
+}
+
+/// The photo file lifecycle.
+pub struct FileGrpc {
+    service: SharedService,
+}
+
+impl FileGrpc {
+    #[must_use]
+    pub fn new(service: SharedService) -> Self {
+        Self { service }
+    }
+}
+
+#[tonic::async_trait]
+impl FileService for FileGrpc {
+    async fn create_uploads(
+        &self,
+        request: Request<pb::CreateUploadsRequest>,
+    ) -> Result<Response<pb::CreateUploadsResponse>, Status> {
+        let owner = caller(&request)?;
+        let request = request.into_inner();
+        let hangout = HangoutId::parse(&request.hangout_id)
+            .ok_or_else(|| DomainError::invalid("hangoutId", "is not a valid id"))?;
+        let uploads = request
+            .files
+            .into_iter()
+            .map(|file| NewUpload {
+                memory_id: file.memory_id,
+                file_name: file.file_name,
+                content_type: file.content_type,
+                size: file.size,
+                md5: file.md5,
+            })
+            .collect();
+        let created = self.service.create_uploads(owner, hangout, uploads).await?;
+        Ok(Response::new(pb::CreateUploadsResponse {
+            uploads: created.into_iter().map(upload_message).collect(),
+        }))
+    }
+
+    async fn confirm_uploads(
+        &self,
+        request: Request<pb::ConfirmUploadsRequest>,
+    ) -> Result<Response<pb::ConfirmUploadsResponse>, Status> {
+        let owner = caller(&request)?;
+        let mut ids = Vec::with_capacity(request.get_ref().file_ids.len());
+        for (index, text) in request.get_ref().file_ids.iter().enumerate() {
+            let id = FileId::parse(text).ok_or_else(|| {
+                DomainError::invalid(format!("fileIds[{index}]"), "is not a valid id")
+            })?;
+            ids.push(id);
+        }
+        let outcome = self.service.confirm_uploads(owner, &ids).await?;
+        Ok(Response::new(pb::ConfirmUploadsResponse {
+            confirmed: outcome.confirmed.into_iter().map(file_message).collect(),
+            failures: outcome.failures.into_iter().map(failure_message).collect(),
+        }))
+    }
+
+    async fn get_files(
+        &self,
+        request: Request<pb::GetFilesRequest>,
+    ) -> Result<Response<pb::GetFilesResponse>, Status> {
+        let owner = caller(&request)?;
+        let ids = lenient_ids(&request.get_ref().ids);
+        let files = self.service.files_by_ids(owner, &ids).await?;
+        Ok(Response::new(pb::GetFilesResponse {
+            files: files.into_iter().map(file_message).collect(),
+        }))
+    }
+
+    async fn delete_files(
+        &self,
+        request: Request<pb::DeleteFilesRequest>,
+    ) -> Result<Response<pb::DeleteFilesResponse>, Status> {
+        let owner = caller(&request)?;
+        let ids = lenient_ids(&request.get_ref().ids);
+        self.service.delete_files(owner, &ids).await?;
+        Ok(Response::new(pb::DeleteFilesResponse {}))
+    }
+}

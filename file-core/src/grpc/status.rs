@@ -1,0 +1,59 @@
+//! The one mapping from domain errors to gRPC status codes.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use crate::domain::error::DomainError;
+
+impl From<DomainError> for Status {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid { field, message } => {
+                let text = format!("{field}: {message}");
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    text,
+                    ErrorDetails::with_bad_request_violation(field, message),
+                )
+            }
+            DomainError::NotFound => Status::not_found("not found"),
+            DomainError::Store(_) | DomainError::Objects(_) => {
+                tracing::error!(error = &error as &dyn std::error::Error, "request failed");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{objects::ObjectError, store::StoreError};
+
+    #[test]
+    fn invalid_input_names_the_field() {
+        let status = Status::from(DomainError::invalid("files[2].size", "too big"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let violations = &details
+            .bad_request()
+            .expect("bad request details")
+            .field_violations;
+        assert_eq!(violations[0].field, "files[2].size");
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let status = Status::from(DomainError::Store(StoreError::Backend(
+            "password=hunter2 at db.internal".into(),
+        )));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        let status = Status::from(DomainError::Objects(ObjectError {
+            operation: "delete",
+            source: "secret-key=abc".into(),
+        }));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+    }
+}

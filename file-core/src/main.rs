@@ -1,0 +1,20 @@
+//! The file-core binary: configuration, logging, then the service until SIGTERM or Ctrl-C.
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use file_core::{App, Config, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    telemetry::init(config.log_format);
+    tracing::info!(?config, "starting file-core");
+    let app = App::build(config)
+        .await
+        .context("file-core failed to start")?;
+    tracing::info!(addr = %app.local_addr(), "listening (gRPC over mutual TLS)");
+    app.run_until(proto::signal::shutdown_signal())
+        .await
+        .context("file-core failed")?;
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! The S3 adapter: implements the domain's [`ObjectStorage`] port with aws-sdk-s3, against AWS
+//! or any S3-compatible endpoint (the embedded server included).
+//!
+//! Two clients share credentials and region: one talks to S3 from this service, the other only
+//! presigns, with the endpoint clients reach S3 by (which may differ, for example behind a
+//! proxy or in compose). Presigning is local: no request leaves the process.
+
+use std::{
+    error::Error as StdError,
+    time::{Duration, SystemTime},
+};
+
+use aws_sdk_s3::{
+    Client,
+    config::{
+        BehaviorVersion, Credentials, Region, RequestChecksumCalculation,
+        ResponseChecksumValidation, http::HttpResponse, retry::RetryConfig, timeout::TimeoutConfig,
+    },
+    error::SdkError,
+    presigning::{PresignedRequest as SdkPresignedRequest, PresigningConfig},
+    types::{BucketLocationConstraint, CreateBucketConfiguration, ServerSideEncryption},
+};
+use aws_smithy_http_client::tls;
+
+use crate::domain::{
+    objects::{ObjectError, ObjectStorage, PresignedRequest, UploadBinding},
+    time::Timestamp,
+};
+
+/// How to reach the bucket.
+#[derive(Clone)]
+pub struct S3Settings {
+    /// Endpoint this service uses; `None` for AWS's own endpoint of the region.
+    pub endpoint: Option<String>,
+    /// Endpoint put in presigned URLs; `None` for the same as `endpoint`.
+    pub public_endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    /// Path-style (`endpoint/bucket/key`) rather than virtual-hosted (`bucket.endpoint/key`).
+    pub force_path_style: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// Why the bucket could not be prepared.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot prepare bucket {bucket}")]
+pub struct BucketError {
+    pub bucket: String,
+    #[source]
+    pub source: ObjectError,
+}
+
+/// The bucket, through aws-sdk-s3.
+#[derive(Clone, Debug)]
+pub struct S3Objects {
+    client: Client,
+    presigner: Client,
+    bucket: String,
+}
+
+fn object_error<E>(operation: &'static str) -> impl FnOnce(E) -> ObjectError
+where
+    E: StdError + Send + Sync + 'static,
+{
+    move |error| ObjectError {
+        operation,
+        source: Box::new(error),
+    }
+}
+
+/// Whether an S3 call failed because the thing is not there (HTTP 404).
+fn is_missing<E>(error: &SdkError<E, HttpResponse>) -> bool {
+    error
+        .raw_response()
+        .is_some_and(|response| response.status().as_u16() == 404)
+}
+
+fn client_config(settings: &S3Settings, endpoint: Option<&str>) -> aws_sdk_s3::Config {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let credentials = Credentials::new(
+        &settings.access_key_id,
+        &settings.secret_access_key,
+        None,
+        None,
+        "file-core configuration",
+    );
+    let mut builder = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(http_client)
+        .credentials_provider(credentials)
+        .region(Region::new(settings.region.clone()))
+        .force_path_style(settings.force_path_style)
+        // Checksums beyond Content-MD5 would add headers a presigned PUT must carry, and not
+        // every S3-compatible server knows them; confirm checks the bytes itself.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(100))
+                .with_max_backoff(Duration::from_secs(2)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(endpoint) = endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    builder.build()
+}
+
+fn presigning_config(expires_in: Duration) -> Result<(PresigningConfig, Timestamp), ObjectError> {
+    let start = SystemTime::now();
+    let config = PresigningConfig::builder()
+        .start_time(start)
+        .expires_in(expires_in)
+        .build()
+        .map_err(object_error("presign"))?;
+    let start_millis = start
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Ok((
+        config,
+        Timestamp::from_millis(start_millis).plus(expires_in),
+    ))
+}
+
+fn presigned(request: &SdkPresignedRequest, expires_at: Timestamp) -> PresignedRequest {
+    PresignedRequest {
+        url: request.uri().to_owned(),
+        method: request.method().to_owned(),
+        headers: request
+            .headers()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect(),
+        expires_at,
+    }
+}
+
+impl S3Objects {
+    /// Builds the clients; nothing is contacted yet.
+    #[must_use]
+    pub fn new(settings: &S3Settings) -> Self {
+        let endpoint = settings.endpoint.as_deref();
+        let public_endpoint = settings.public_endpoint.as_deref().or(endpoint);
+        Self {
+            client: Client::from_conf(client_config(settings, endpoint)),
+            presigner: Client::from_conf(client_config(settings, public_endpoint)),
+            bucket: settings.bucket.clone(),
+        }
+    }
+
+    /// Creates the bucket when it does not exist.
+    ///
+    /// # Errors
+    /// When S3 is unreachable or refuses.
+    pub async fn ensure_bucket(&self, region: &str) -> Result<(), BucketError> {
+        let bucket_error = |source| BucketError {
+            bucket: self.bucket.clone(),
+            source,
+        };
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => return Ok(()),
+            Err(error) if is_missing(&error) => {}
+            Err(error) => return Err(bucket_error(object_error("head bucket")(error))),
+        }
+        let mut create = self.client.create_bucket().bucket(&self.bucket);
+        // us-east-1 is the default location and must not be named.
+        if region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        create
+            .send()
+            .await
+            .map_err(|error| bucket_error(object_error("create bucket")(error)))?;
+        tracing::info!(bucket = %self.bucket, "created the bucket");
+        Ok(())
+    }
+}
+
+impl ObjectStorage for S3Objects {
+    async fn presign_put(
+        &self,
+        key: &str,
+        binding: UploadBinding,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, ObjectError> {
+        let (config, expires_at) = presigning_config(expires_in)?;
+        let size = i64::try_from(binding.size).map_err(object_error("presign put"))?;
+        let request = self
+            .presigner
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(binding.image.content_type())
+            .content_md5(binding.md5.to_base64())
+            .content_length(size)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .presigned(config)
+            .await
+            .map_err(object_error("presign put"))?;
+        Ok(presigned(&request, expires_at))
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, ObjectError> {
+        let (config, expires_at) = presigning_config(expires_in)?;
+        let request = self
+            .presigner
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(object_error("presign get"))?;
+        Ok(presigned(&request, expires_at))
+    }
+
+    async fn object_size(&self, key: &str) -> Result<Option<u64>, ObjectError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(
+                head.content_length()
+                    .and_then(|length| u64::try_from(length).ok())
+                    .unwrap_or(0),
+            )),
+            Err(error) if is_missing(&error) => Ok(None),
+            Err(error) => Err(object_error("head object")(error)),
+        }
+    }
+
+    async fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, ObjectError> {
+        let object = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(error) if is_missing(&error) => return Ok(None),
+            Err(error) => return Err(object_error("get object")(error)),
+        };
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(object_error("read object"))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if is_missing(&error) => Ok(()),
+            Err(error) => Err(object_error("delete object")(error)),
+        }
+    }
+}

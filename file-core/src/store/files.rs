@@ -1,0 +1,156 @@
+//! The `files` table: [`FileStore`] for [`SqlStore`].
+
+use sqlx::{Any, QueryBuilder};
+
+use crate::{
+    domain::{
+        file::{FileRecord, FileStatus},
+        ids::{FileId, UserId},
+        store::{FileStore, StoreError, StoreResult},
+        time::Timestamp,
+    },
+    store::{
+        SqlStore, push_id_list,
+        rows::{FILE_COLUMNS, FileRow, convert},
+        store_error,
+    },
+};
+
+/// `select … from files where owner_id = ? and id in (…)`.
+fn owned_files_query(owner: UserId, ids: &[FileId]) -> QueryBuilder<'static, Any> {
+    let mut query = QueryBuilder::new(format!(
+        "select {FILE_COLUMNS} from files where owner_id = "
+    ));
+    query.push_bind(owner.to_string()).push(" and id in ");
+    push_id_list(&mut query, ids);
+    query
+}
+
+impl FileStore for SqlStore {
+    async fn insert_files(&self, files: &[FileRecord]) -> StoreResult<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut query = QueryBuilder::<Any>::new(format!("insert into files ({FILE_COLUMNS}) "));
+        let mut sizes = Vec::with_capacity(files.len());
+        for file in files {
+            sizes.push(
+                i64::try_from(file.size)
+                    .map_err(|_| StoreError::Backend("file size out of range".into()))?,
+            );
+        }
+        query.push_values(files.iter().zip(sizes), |mut row, (file, size)| {
+            row.push_bind(file.id.to_string())
+                .push_bind(file.owner.to_string())
+                .push_bind(file.hangout.to_string())
+                .push_bind(file.memory.to_string())
+                .push_bind(file.file_name.clone())
+                .push_bind(file.image.content_type())
+                .push_bind(size)
+                .push_bind(file.md5.to_base64())
+                .push_bind(file.object_key.clone())
+                .push_bind(file.status.as_str())
+                .push_bind(file.created_at.as_millis())
+                .push_bind(file.upload_expires_at.as_millis());
+        });
+        // One statement inserts the whole batch, so it is atomic on both backends; the
+        // transaction makes that explicit and keeps it so if the insert is ever split.
+        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        query
+            .build()
+            .execute(&mut *transaction)
+            .await
+            .map_err(store_error)?;
+        transaction.commit().await.map_err(store_error)
+    }
+
+    async fn files_by_ids(&self, owner: UserId, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
+        let rows: Vec<FileRow> = owned_files_query(owner, ids)
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await
+            .map_err(store_error)?;
+        convert(rows)
+    }
+
+    async fn mark_uploaded(&self, owner: UserId, ids: &[FileId]) -> StoreResult<()> {
+        let mut update = QueryBuilder::<Any>::new("update files set status = ");
+        update
+            .push_bind(FileStatus::Uploaded.as_str())
+            .push(" where status = ")
+            .push_bind(FileStatus::Pending.as_str())
+            .push(" and owner_id = ")
+            .push_bind(owner.to_string())
+            .push(" and id in ");
+        push_id_list(&mut update, ids);
+        update
+            .build()
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn mark_deleting(&self, owner: UserId, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
+        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut update = QueryBuilder::<Any>::new("update files set status = ");
+        update
+            .push_bind(FileStatus::Deleting.as_str())
+            .push(" where owner_id = ")
+            .push_bind(owner.to_string())
+            .push(" and id in ");
+        push_id_list(&mut update, ids);
+        update
+            .build()
+            .execute(&mut *transaction)
+            .await
+            .map_err(store_error)?;
+        let rows: Vec<FileRow> = owned_files_query(owner, ids)
+            .build_query_as()
+            .fetch_all(&mut *transaction)
+            .await
+            .map_err(store_error)?;
+        transaction.commit().await.map_err(store_error)?;
+        convert(rows)
+    }
+
+    async fn mark_expired_pending_deleting(&self, before: Timestamp) -> StoreResult<u64> {
+        let updated =
+            sqlx::query("update files set status = ? where status = ? and upload_expires_at < ?")
+                .bind(FileStatus::Deleting.as_str())
+                .bind(FileStatus::Pending.as_str())
+                .bind(before.as_millis())
+                .execute(&self.write)
+                .await
+                .map_err(store_error)?;
+        Ok(updated.rows_affected())
+    }
+
+    async fn deleting_files(
+        &self,
+        window_ended_before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<FileRecord>> {
+        let rows: Vec<FileRow> = sqlx::query_as(&format!(
+            "select {FILE_COLUMNS} from files where status = ? and upload_expires_at < ? \
+             order by created_at, id limit ?"
+        ))
+        .bind(FileStatus::Deleting.as_str())
+        .bind(window_ended_before.as_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(store_error)?;
+        convert(rows)
+    }
+
+    async fn remove_deleted(&self, id: FileId) -> StoreResult<()> {
+        sqlx::query("delete from files where id = ? and status = ?")
+            .bind(id.to_string())
+            .bind(FileStatus::Deleting.as_str())
+            .execute(&self.write)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}

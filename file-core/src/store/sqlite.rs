@@ -1,0 +1,84 @@
+//! SQLite, the embedded default: a file under the data folder, in WAL mode so readers never
+//! wait for the writer.
+
+use std::path::Path;
+
+use sqlx::{Executor as _, any::AnyPoolOptions};
+
+use crate::store::{Backend, OpenError, SqlStore, pool_options};
+
+/// The file path of a `sqlite:` URL, if it names a file (not `:memory:`).
+fn file_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| Path::new(path))
+}
+
+/// Adds `mode=rwc` so a missing database file is created.
+fn with_create_mode(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+fn tuned(options: AnyPoolOptions) -> AnyPoolOptions {
+    options.after_connect(|connection, _| {
+        Box::pin(async move {
+            connection
+                .execute(
+                    "pragma journal_mode = wal; pragma synchronous = normal; \
+                     pragma foreign_keys = on; pragma busy_timeout = 10000;",
+                )
+                .await?;
+            Ok(())
+        })
+    })
+}
+
+pub(super) async fn open(url: &str, max_connections: u32) -> Result<SqlStore, OpenError> {
+    if let Some(parent) = file_path(url).and_then(Path::parent)
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(OpenError::CreateFolder)?;
+    }
+    let url = with_create_mode(url);
+    let write = tuned(pool_options(1))
+        .connect(&url)
+        .await
+        .map_err(OpenError::Connect)?;
+    let read = tuned(pool_options(max_connections))
+        .connect(&url)
+        .await
+        .map_err(OpenError::Connect)?;
+    Ok(SqlStore {
+        read,
+        write,
+        backend: Backend::Sqlite,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_file_of_a_url() {
+        assert_eq!(file_path("sqlite:data/h.db"), Some(Path::new("data/h.db")));
+        assert_eq!(
+            file_path("sqlite:///tmp/h.db?mode=rwc"),
+            Some(Path::new("/tmp/h.db"))
+        );
+        assert_eq!(file_path("sqlite::memory:"), None);
+        assert_eq!(with_create_mode("sqlite:a.db"), "sqlite:a.db?mode=rwc");
+        assert_eq!(
+            with_create_mode("sqlite:a.db?mode=ro"),
+            "sqlite:a.db?mode=ro"
+        );
+    }
+}

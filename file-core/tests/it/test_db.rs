@@ -1,0 +1,80 @@
+//! A fresh database per test: a SQLite file in the test's temp folder, or a `fc_test_<uuid>`
+//! database on the MariaDB server of `TEST_MYSQL_URL`, dropped when the test succeeds (and kept
+//! for inspection when it fails).
+
+use std::path::Path;
+
+use sqlx::any::AnyPoolOptions;
+
+use crate::helpers::{Db, mysql_url};
+
+/// A fresh database: where it lives and how to remove it.
+pub struct TestDb {
+    pub url: String,
+    /// `(server URL, database name)` on MariaDB.
+    pub mysql: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn create(db: Db, dir: &Path) -> Self {
+        match db {
+            Db::Sqlite => Self {
+                url: format!("sqlite:{}", dir.join("file-core.db").display()),
+                mysql: None,
+            },
+            Db::MySql => {
+                let server = mysql_url().expect("TEST_MYSQL_URL is set");
+                let name = format!("fc_test_{}", uuid::Uuid::new_v4().simple());
+                sqlx::any::install_default_drivers();
+                let pool = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&server)
+                    .await
+                    .expect("connect to TEST_MYSQL_URL");
+                sqlx::query(&format!("create database {name}"))
+                    .execute(&pool)
+                    .await
+                    .expect("create the test database");
+                pool.close().await;
+                Self {
+                    url: format!("{server}/{name}"),
+                    mysql: Some((server, name)),
+                }
+            }
+        }
+    }
+
+    /// Drops the MariaDB database (SQLite files go with the temp folder).
+    pub async fn drop_database(&self) {
+        if let Some((server, name)) = &self.mysql {
+            let pool = AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(server)
+                .await
+                .expect("connect to TEST_MYSQL_URL");
+            sqlx::query(&format!("drop database {name}"))
+                .execute(&pool)
+                .await
+                .expect("drop the test database");
+            pool.close().await;
+        }
+    }
+
+    /// How many `files` rows exist, for one id or in all.
+    pub async fn count(&self, file_id: Option<&str>) -> i64 {
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await
+            .expect("open the test database");
+        let (count,): (i64,) = match file_id {
+            Some(id) => sqlx::query_as("select count(*) from files where id = ?").bind(id),
+            None => sqlx::query_as("select count(*) from files"),
+        }
+        .fetch_one(&pool)
+        .await
+        .expect("count records");
+        pool.close().await;
+        count
+    }
+}
