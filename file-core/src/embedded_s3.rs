@@ -68,7 +68,7 @@ impl EmbeddedS3 {
             credentials.access_key_id.clone(),
             credentials.secret_access_key.clone(),
         ));
-        let service = builder.build();
+        let service = WithCors(builder.build());
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|error| EmbeddedS3Error::Bind(addr, error))?;
@@ -144,5 +144,65 @@ impl Drop for EmbeddedS3 {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Browsers upload and download straight to this server from the app's own origin, so it
+/// answers CORS preflights and marks its responses readable cross-origin, as the CORS rule of
+/// a real bucket would. Presigned URLs are the credential, so any origin may use them.
+#[derive(Clone)]
+struct WithCors(s3s::service::S3Service);
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithCors {
+    type Response = s3s::HttpResponse;
+    type Error = s3s::HttpError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        use http::header;
+        let is_preflight = request.method() == http::Method::OPTIONS
+            && request
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        if is_preflight {
+            let mut response = http::Response::new(s3s::Body::empty());
+            *response.status_mut() = http::StatusCode::NO_CONTENT;
+            let headers = response.headers_mut();
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                header::HeaderValue::from_static("*"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                header::HeaderValue::from_static("GET, PUT, HEAD"),
+            );
+            let asked = request
+                .headers()
+                .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+                .cloned()
+                .unwrap_or_else(|| header::HeaderValue::from_static("*"));
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked);
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                header::HeaderValue::from_static("3600"),
+            );
+            return Box::pin(async move { Ok(response) });
+        }
+        let inner = hyper::service::Service::call(&self.0, request);
+        Box::pin(async move {
+            let mut response = inner.await?;
+            let headers = response.headers_mut();
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                header::HeaderValue::from_static("*"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                header::HeaderValue::from_static("ETag"),
+            );
+            Ok(response)
+        })
     }
 }

@@ -13,6 +13,7 @@ use crate::{
 on_both_backends!(
     a_client_outside_the_allow_list_is_refused,
     embedded_mode_runs_the_whole_flow,
+    browsers_may_upload_to_the_embedded_server_cross_origin,
     presigned_urls_use_the_public_endpoint,
 );
 
@@ -95,6 +96,65 @@ async fn presigned_urls_use_the_public_endpoint(db: Db) {
     assert!(
         url.starts_with("https://files.example.test:8443/test-files/hangouts/"),
         "{url}"
+    );
+    app.finish().await;
+}
+
+async fn browsers_may_upload_to_the_embedded_server_cross_origin(db: Db) {
+    let app = TestApp::spawn_with(
+        db,
+        Options {
+            embedded_mode: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let bytes = jpeg(1024);
+    let created = app
+        .create_uploads(&hangout(), vec![upload_file("a.jpg", "image/jpeg", &bytes)])
+        .await
+        .unwrap();
+    let upload = &created.uploads[0];
+    let signed: Vec<String> = upload
+        .headers
+        .iter()
+        .map(|header| header.name.to_ascii_lowercase())
+        .collect();
+    let client = reqwest::Client::new();
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, &upload.url)
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "PUT")
+        .header("access-control-request-headers", signed.join(","))
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let allowed = |name: &str| {
+        preflight
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    assert_eq!(allowed("access-control-allow-origin"), "*");
+    assert!(allowed("access-control-allow-methods").contains("put"));
+    for header in &signed {
+        assert!(
+            allowed("access-control-allow-headers").contains(header.as_str()),
+            "{header}"
+        );
+    }
+    let put = app
+        .put(upload, bytes, &[("origin", "http://localhost:5173")])
+        .await;
+    assert!(put.status().is_success());
+    assert_eq!(
+        put.headers()
+            .get("access-control-allow-origin")
+            .and_then(|value| value.to_str().ok()),
+        Some("*")
     );
     app.finish().await;
 }
