@@ -268,6 +268,40 @@ impl<S: Store> Service<S> {
         owner: UserId,
         requests: Vec<MemoryPageRequest>,
     ) -> DomainResult<Vec<(HangoutId, Page<Memory>)>> {
+        // The common case (a dataloader asking for the first page of many hangouts, all alike)
+        // is answered with one round of statements instead of one per hangout.
+        if let Some(first) = requests.first()
+            && requests.len() > 1
+            && requests.iter().all(|request| {
+                request.after.is_empty()
+                    && request.first == first.first
+                    && request.status == first.status
+                    && request.direction == first.direction
+            })
+        {
+            let size = PageSize::parse(first.first, "pages[0].first")?;
+            let query = MemoryListQuery {
+                status: first.status,
+                direction: first.direction,
+                after: None,
+                fetch: size.get() + 1,
+            };
+            let hangouts: Vec<HangoutId> = requests.iter().map(|request| request.hangout).collect();
+            let direction = first.direction;
+            let found = self
+                .store
+                .first_memories_of_hangouts(owner, &hangouts, &query)
+                .await?;
+            return Ok(found
+                .into_iter()
+                .map(|(hangout, rows)| {
+                    let page = Page::from_rows(rows.rows, size, rows.total_count, |memory| {
+                        memory_cursor(memory, direction)
+                    });
+                    (hangout, page)
+                })
+                .collect());
+        }
         let mut pages = Vec::with_capacity(requests.len());
         for (index, request) in requests.into_iter().enumerate() {
             let size = PageSize::parse(request.first, &format!("pages[{index}].first"))?;

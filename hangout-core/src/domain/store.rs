@@ -241,6 +241,15 @@ pub trait MemoryStore: Send + Sync + 'static {
         query: &MemoryListQuery,
     ) -> impl Future<Output = StoreResult<PageRows<Memory>>> + Send;
 
+    /// The first page (no cursor) of each of the owner's hangouts among `hangouts`, all with the
+    /// same query, in one round of statements. Hangouts that are not the owner's are left out.
+    fn first_memories_of_hangouts(
+        &self,
+        owner: UserId,
+        hangouts: &[HangoutId],
+        query: &MemoryListQuery,
+    ) -> impl Future<Output = StoreResult<Vec<(HangoutId, PageRows<Memory>)>>> + Send;
+
     /// Deletes the owner's memories among `ids`; returns them with their file ids.
     fn delete_memories(
         &self,

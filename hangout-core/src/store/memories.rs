@@ -10,7 +10,7 @@ use crate::{
         time::Timestamp,
     },
     store::{
-        SqlStore, count, order_keyword, push_after_cursor, push_id_list,
+        SqlStore, corrupt, count, order_keyword, push_after_cursor, push_id_list,
         rows::{MEMORY_COLUMNS, MemoryRow, convert},
         store_error,
     },
@@ -188,6 +188,96 @@ impl MemoryStore for SqlStore {
             rows: convert(rows)?,
             total_count: count(total),
         })
+    }
+
+    async fn first_memories_of_hangouts(
+        &self,
+        owner: UserId,
+        hangouts: &[HangoutId],
+        list: &MemoryListQuery,
+    ) -> StoreResult<Vec<(HangoutId, PageRows<Memory>)>> {
+        let mut connection = self.read.acquire().await.map_err(store_error)?;
+        let mut visible = QueryBuilder::<Any>::new("select id from hangouts where owner_id = ");
+        visible.push_bind(owner.to_string()).push(" and id in ");
+        push_id_list(&mut visible, hangouts);
+        let visible: Vec<(String,)> = visible
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(store_error)?;
+        let visible: Vec<HangoutId> = visible
+            .into_iter()
+            .map(|(id,)| HangoutId::parse(&id).ok_or_else(|| corrupt("hangouts.id")))
+            .collect::<StoreResult<_>>()?;
+        // In the order asked, once each.
+        let mut ordered: Vec<HangoutId> = Vec::with_capacity(visible.len());
+        for hangout in hangouts {
+            if visible.contains(hangout) && !ordered.contains(hangout) {
+                ordered.push(*hangout);
+            }
+        }
+        let visible = ordered;
+        if visible.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let mut counting =
+            QueryBuilder::<Any>::new("select hangout_id, count(*) from memories where status = ");
+        counting
+            .push_bind(list.status.as_str())
+            .push(" and hangout_id in ");
+        push_id_list(&mut counting, &visible);
+        counting.push(" group by hangout_id");
+        let counts: Vec<(String, i64)> = counting
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(store_error)?;
+
+        // Window functions (SQLite 3.25+, MariaDB 10.2+, MySQL 8) number each hangout's rows
+        // in page order, so one statement returns the first rows of every hangout.
+        let order = order_keyword(list.direction);
+        let mut query = QueryBuilder::new(format!(
+            "select {MEMORY_COLUMNS} from (select m.*, row_number() over (partition by \
+             m.hangout_id order by m.created_at {order}, m.id {order}) as position \
+             from memories m where m.status = "
+        ));
+        query
+            .push_bind(list.status.as_str())
+            .push(" and m.hangout_id in ");
+        push_id_list(&mut query, &visible);
+        query
+            .push(") m where m.position <= ")
+            .push_bind(i64::from(list.fetch))
+            .push(" order by m.hangout_id, m.position");
+        let rows: Vec<MemoryRow> = query
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(store_error)?;
+        let memories: Vec<Memory> = convert(rows)?;
+
+        Ok(visible
+            .into_iter()
+            .map(|hangout| {
+                let total = counts
+                    .iter()
+                    .find(|(id, _)| *id == hangout.to_string())
+                    .map_or(0, |(_, total)| count(*total));
+                let rows = memories
+                    .iter()
+                    .filter(|memory| memory.hangout == hangout)
+                    .cloned()
+                    .collect();
+                (
+                    hangout,
+                    PageRows {
+                        rows,
+                        total_count: total,
+                    },
+                )
+            })
+            .collect())
     }
 
     async fn delete_memories(

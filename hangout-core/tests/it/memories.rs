@@ -10,6 +10,7 @@ on_both_backends!(
     file_names_are_unique_among_live_memories_only,
     memories_are_confirmed_listed_and_paged,
     memories_of_other_users_are_invisible,
+    first_pages_of_many_hangouts_come_in_one_call,
 );
 
 fn file(name: &str, content_type: &str, size: u64) -> pb::MemoryFile {
@@ -433,6 +434,134 @@ async fn memories_of_other_users_are_invisible(app: TestApp) {
         .unwrap()
         .into_inner();
     assert_eq!(fetched.memories[0].status, pb::MemoryStatus::Pending as i32);
+}
+
+/// The dataloader's request: the first page of many hangouts alike, answered in one round
+/// of statements, in the order asked, leaving out other users' hangouts.
+async fn first_pages_of_many_hangouts_come_in_one_call(app: TestApp) {
+    let owner = app.user("Gwen").await;
+    let intruder = app.user("Hank").await;
+    let mut hangout_ids = Vec::new();
+    for (index, count) in [3_u64, 0, 1].into_iter().enumerate() {
+        let hangout = app
+            .create_hangout(&owner, hangout(&format!("H{index}"), 1))
+            .await;
+        if count > 0 {
+            let files = (0..count)
+                .map(|i| file(&format!("{i}.gif"), "image/gif", 1))
+                .collect();
+            create(&app, &owner, &hangout.id, files).await.unwrap();
+        }
+        hangout_ids.push(hangout.id);
+    }
+    let foreign = app.create_hangout(&intruder, hangout("Theirs", 1)).await;
+    create(
+        &app,
+        &intruder,
+        &foreign.id,
+        vec![file("x.gif", "image/gif", 1)],
+    )
+    .await
+    .unwrap();
+
+    let asked = [
+        hangout_ids[2].clone(),
+        foreign.id.clone(),
+        hangout_ids[0].clone(),
+        hangout_ids[1].clone(),
+    ];
+    let pages = app
+        .memories()
+        .list_memories_of_hangouts(as_user(
+            &owner,
+            pb::ListMemoriesOfHangoutsRequest {
+                pages: asked
+                    .iter()
+                    .map(|id| pb::HangoutMemoriesPageRequest {
+                        hangout_id: id.clone(),
+                        page: Some(pb::PageRequest {
+                            first: 2,
+                            after: String::new(),
+                        }),
+                        status: pb::MemoryStatus::Pending as i32,
+                        direction: pb::OrderDirection::Desc as i32,
+                    })
+                    .collect(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .pages;
+    let summary: Vec<(String, usize, u64, bool)> = pages
+        .iter()
+        .map(|page| {
+            let info = page.page_info.clone().unwrap();
+            (
+                page.hangout_id.clone(),
+                page.edges.len(),
+                info.total_count,
+                info.has_next_page,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (hangout_ids[2].clone(), 1, 1, false),
+            (hangout_ids[0].clone(), 2, 3, true),
+            (hangout_ids[1].clone(), 0, 0, false),
+        ]
+    );
+    // The page's cursor continues where the batch left off.
+    let first_page = &pages[1];
+    let rest = list_desc(
+        &app,
+        &owner,
+        &hangout_ids[0],
+        &first_page.page_info.clone().unwrap().end_cursor,
+    )
+    .await;
+    assert_eq!(rest.edges.len(), 1);
+    let mut seen: Vec<String> = first_page
+        .edges
+        .iter()
+        .map(|e| e.memory.clone().unwrap().id)
+        .collect();
+    seen.extend(rest.edges.iter().map(|e| e.memory.clone().unwrap().id));
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 3);
+}
+
+async fn list_desc(
+    app: &TestApp,
+    user: &str,
+    hangout_id: &str,
+    after: &str,
+) -> pb::HangoutMemoriesPage {
+    let mut pages = app
+        .memories()
+        .list_memories_of_hangouts(as_user(
+            user,
+            pb::ListMemoriesOfHangoutsRequest {
+                pages: vec![pb::HangoutMemoriesPageRequest {
+                    hangout_id: hangout_id.to_owned(),
+                    page: Some(pb::PageRequest {
+                        first: 2,
+                        after: after.to_owned(),
+                    }),
+                    status: pb::MemoryStatus::Pending as i32,
+                    direction: pb::OrderDirection::Desc as i32,
+                }],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .pages;
+    pages.pop().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
