@@ -9,13 +9,22 @@ const LOCAL_MYSQL: &str = "mysql://root@127.0.0.1:3306";
 
 #[derive(clap::Args)]
 pub struct Test {
-    /// Fail instead of skipping the MySQL variants when no MySQL answers.
+    /// Fail instead of skipping what cannot run here: the MySQL variants without a MySQL, the
+    /// end-to-end checks without node, chromium or nginx. Implied when `CI` is set.
     #[arg(long)]
-    require_mysql: bool,
+    require_all: bool,
+    /// Only `cargo test`, without the end-to-end checks of the real binaries.
+    #[arg(long)]
+    no_e2e: bool,
 }
 
 impl Test {
-    pub fn run(self, shell: &Shell) -> anyhow::Result<()> {
+    pub fn run(self, shell: &Shell, root: &std::path::Path) -> anyhow::Result<()> {
+        let require_all = self.require_all || std::env::var_os("CI").is_some();
+        // The gateway's tests serve GraphiQL from its npm packages.
+        if which_node() {
+            crate::system::npm_ci(shell, &root.join("gateway/graphiql"))?;
+        }
         let url = match std::env::var("TEST_MYSQL_URL") {
             Ok(url) if !url.is_empty() => Some(url),
             _ if mysql_answers() => Some(LOCAL_MYSQL.to_owned()),
@@ -23,14 +32,29 @@ impl Test {
         };
         match &url {
             Some(url) => println!("MySQL tests run against {url}"),
-            None if self.require_mysql => {
+            None if require_all => {
                 anyhow::bail!("no MySQL at 127.0.0.1:3306 and TEST_MYSQL_URL is unset")
             }
             None => println!("no MySQL at 127.0.0.1:3306: MySQL variants are skipped"),
         }
         let _mysql = url.map(|url| shell.push_env("TEST_MYSQL_URL", url));
-        run_counting(cmd!(shell, "cargo test --workspace --all-targets").into())
+        run_counting(cmd!(shell, "cargo test --workspace --all-targets").into())?;
+        if self.no_e2e {
+            return Ok(());
+        }
+        crate::e2e::E2e {
+            require_all,
+            only: Vec::new(),
+        }
+        .run(shell, root)
     }
+}
+
+fn which_node() -> bool {
+    std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
 }
 
 /// Runs a `cargo test` command, passing its output through, and ends with one summary line
@@ -90,7 +114,7 @@ fn mysql_answers() -> bool {
 pub struct Ci;
 
 impl Ci {
-    pub fn run(self, shell: &Shell) -> anyhow::Result<()> {
+    pub fn run(self, shell: &Shell, root: &std::path::Path) -> anyhow::Result<()> {
         cmd!(shell, "cargo fmt --all --check").run()?;
         cmd!(
             shell,
@@ -98,8 +122,9 @@ impl Ci {
         )
         .run()?;
         Test {
-            require_mysql: true,
+            require_all: true,
+            no_e2e: false,
         }
-        .run(shell)
+        .run(shell, root)
     }
 }

@@ -3,9 +3,14 @@
 //! Every command runs from the workspace root, whatever the current directory.
 #![allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
 
+mod bench;
 mod certs;
 mod ci;
 mod dev;
+mod e2e;
+mod schema;
+mod system;
+mod trusted;
 
 use std::path::{Path, PathBuf};
 
@@ -24,10 +29,20 @@ enum Command {
     Certs(certs::Certs),
     /// Run the whole system on embedded defaults (SQLite, local folders) until Ctrl-C.
     Dev(dev::Dev),
-    /// Run every test of the workspace (MySQL variants too when MariaDB answers).
+    /// Run every test: `cargo test` (MySQL variants too when MariaDB answers), then the
+    /// end-to-end checks of the real binaries.
     Test(ci::Test),
+    /// Run the real binaries and check them as users meet them: GraphiQL in a browser, the
+    /// nginx edge over HTTP/2, the GraphQL-over-HTTP audit.
+    E2e(e2e::E2e),
+    /// Rewrite `schema/schema.graphql` from the gateway (`--check`: fail when it is stale).
+    Schema(schema::Schema),
+    /// Write the trusted-documents manifest from the frontend's `.graphql` documents.
+    TrustedDocuments(trusted::TrustedDocuments),
     /// Exactly what `.ci/run` runs: format check, clippy, then the tests.
     Ci(ci::Ci),
+    /// Speed and memory of the release build against its floor; writes `BENCHMARKS.md`.
+    Bench(bench::Bench),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,8 +54,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Certs(command) => command.run(&root),
         Command::Dev(command) => command.run(&shell, &root),
-        Command::Test(command) => command.run(&shell),
-        Command::Ci(command) => command.run(&shell),
+        Command::Test(command) => command.run(&shell, &root),
+        Command::E2e(command) => command.run(&shell, &root),
+        Command::Schema(command) => command.run(&shell, &root),
+        Command::TrustedDocuments(command) => command.run(),
+        Command::Ci(command) => command.run(&shell, &root),
+        Command::Bench(command) => command.run(&shell, &root),
     }
 }
 

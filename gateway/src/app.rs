@@ -1,0 +1,114 @@
+//! Start-up and serving: [`App::build`] validates, loads keys, sets up the backend clients and
+//! binds; [`App::run_until`] serves until a shutdown signal, then lets in-flight requests
+//! finish.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use tokio::net::TcpListener;
+
+use crate::{
+    auth::{KeyError, Tokens},
+    backend::{self, Backends, CallCounter},
+    config::{Config, ConfigError},
+    graphql,
+    http::{self, AppState},
+};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration")]
+    Config(#[from] ConfigError),
+    #[error("cannot load the token signing keys")]
+    Keys(#[from] KeyError),
+    #[error("cannot set up the backend clients")]
+    Backend(#[from] backend::SetupError),
+    #[error("cannot bind {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP server failed")]
+pub struct ServeError(#[from] std::io::Error);
+
+/// A built, bound, not yet serving gateway.
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: axum::Router,
+    counter: CallCounter,
+}
+
+impl App {
+    /// Validates the configuration, loads the signing keys, builds lazily connecting backend
+    /// clients and binds the listener (port 0 picks a free port; see [`App::local_addr`]).
+    /// The backends need not be up yet: `/readyz` says when they are.
+    ///
+    /// # Errors
+    /// Any [`StartupError`].
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        config.validate()?;
+        let tokens = Arc::new(Tokens::from_config(&config)?);
+        let backends = Backends::new(&config)?;
+        let counter = backends.counter();
+        let schema = graphql::build(backends.clone(), Arc::clone(&tokens));
+        let state = Arc::new(AppState {
+            schema,
+            backends,
+            tokens,
+            graphiql_assets: config.graphiql_assets.clone(),
+        });
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.listen_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.listen_addr,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            local_addr,
+            router: http::router(state),
+            counter,
+        })
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Counts the backend calls this gateway makes (for tests and diagnostics).
+    #[must_use]
+    pub fn backend_calls(&self) -> CallCounter {
+        self.counter.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
+    /// finish.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: draining in-flight requests");
+            })
+            .await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! The typed client of hangout-core: one method per RPC of `hangout.v1`.
+
+use proto::hangout::v1::{
+    self as pb, activity_service_client::ActivityServiceClient,
+    auth_service_client::AuthServiceClient, hangout_service_client::HangoutServiceClient,
+    memory_service_client::MemoryServiceClient, user_service_client::UserServiceClient,
+};
+use tonic::transport::Channel;
+
+use crate::backend::Client;
+
+/// hangout-core's services over one shared channel.
+#[derive(Clone, Debug)]
+pub struct HangoutCore {
+    pub(crate) client: Client,
+    auth: AuthServiceClient<Channel>,
+    users: UserServiceClient<Channel>,
+    hangouts: HangoutServiceClient<Channel>,
+    activities: ActivityServiceClient<Channel>,
+    memories: MemoryServiceClient<Channel>,
+}
+
+impl HangoutCore {
+    pub(crate) fn new(client: Client) -> Self {
+        let channel = client.channel.clone();
+        Self {
+            auth: AuthServiceClient::new(channel.clone()),
+            users: UserServiceClient::new(channel.clone()),
+            hangouts: HangoutServiceClient::new(channel.clone()),
+            activities: ActivityServiceClient::new(channel.clone()),
+            memories: MemoryServiceClient::new(channel),
+            client,
+        }
+    }
+
+    rpc!(sign_up, auth, "AuthService/SignUp", pb::SignUpRequest => pb::AuthResponse);
+    rpc!(sign_in, auth, "AuthService/SignIn", pb::SignInRequest => pb::AuthResponse);
+    rpc!(refresh_session, auth, "AuthService/RefreshSession", pb::RefreshSessionRequest => pb::AuthResponse);
+    rpc!(sign_out, auth, "AuthService/SignOut", pb::SignOutRequest => pb::SignOutResponse);
+    rpc!(get_users, users, "UserService/GetUsers", pb::GetUsersRequest => pb::GetUsersResponse);
+    rpc!(create_hangout, hangouts, "HangoutService/CreateHangout", pb::CreateHangoutRequest => pb::Hangout);
+    rpc!(update_hangout, hangouts, "HangoutService/UpdateHangout", pb::UpdateHangoutRequest => pb::Hangout);
+    rpc!(delete_hangout, hangouts, "HangoutService/DeleteHangout", pb::DeleteHangoutRequest => pb::DeleteHangoutResponse);
+    rpc!(get_hangouts, hangouts, "HangoutService/GetHangouts", pb::GetHangoutsRequest => pb::GetHangoutsResponse);
+    rpc!(list_hangouts, hangouts, "HangoutService/ListHangouts", pb::ListHangoutsRequest => pb::HangoutPage);
+    rpc!(create_activity, activities, "ActivityService/CreateActivity", pb::CreateActivityRequest => pb::Activity);
+    rpc!(rename_activity, activities, "ActivityService/RenameActivity", pb::RenameActivityRequest => pb::Activity);
+    rpc!(delete_activity, activities, "ActivityService/DeleteActivity", pb::DeleteActivityRequest => pb::DeleteActivityResponse);
+    rpc!(get_activities, activities, "ActivityService/GetActivities", pb::GetActivitiesRequest => pb::GetActivitiesResponse);
+    rpc!(list_activities, activities, "ActivityService/ListActivities", pb::ListActivitiesRequest => pb::ActivityPage);
+    rpc!(list_activities_of_hangouts, activities, "ActivityService/ListActivitiesOfHangouts", pb::ListActivitiesOfHangoutsRequest => pb::ListActivitiesOfHangoutsResponse);
+    rpc!(list_hangouts_of_activities, activities, "ActivityService/ListHangoutsOfActivities", pb::ListHangoutsOfActivitiesRequest => pb::ListHangoutsOfActivitiesResponse);
+    rpc!(create_memories, memories, "MemoryService/CreateMemories", pb::CreateMemoriesRequest => pb::CreateMemoriesResponse);
+    rpc!(attach_memory_files, memories, "MemoryService/AttachMemoryFiles", pb::AttachMemoryFilesRequest => pb::AttachMemoryFilesResponse);
+    rpc!(mark_memories_uploaded, memories, "MemoryService/MarkMemoriesUploaded", pb::MarkMemoriesUploadedRequest => pb::MarkMemoriesUploadedResponse);
+    rpc!(get_memories, memories, "MemoryService/GetMemories", pb::GetMemoriesRequest => pb::GetMemoriesResponse);
+    rpc!(list_memories_of_hangouts, memories, "MemoryService/ListMemoriesOfHangouts", pb::ListMemoriesOfHangoutsRequest => pb::ListMemoriesOfHangoutsResponse);
+    rpc!(delete_memories, memories, "MemoryService/DeleteMemories", pb::DeleteMemoriesRequest => pb::DeleteMemoriesResponse);
+}

@@ -1,0 +1,296 @@
+//! Configuration from environment variables (or the matching flags), validated at start-up.
+//! `gateway --help` lists every variable with its default.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the gateway needs to start.
+#[derive(Clone, clap::Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "The public GraphQL API over hangout-core and file-core"
+)]
+pub struct Config {
+    /// Address to serve HTTP (GraphQL, GraphiQL, health, JWKS) on.
+    #[arg(long, env = "GATEWAY_LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
+
+    /// Development mode: an ephemeral signing key is generated when none is configured.
+    #[arg(long, env = "GATEWAY_DEV_MODE")]
+    pub dev_mode: bool,
+
+    /// gRPC endpoint of hangout-core (mutual TLS).
+    #[arg(
+        long,
+        env = "GATEWAY_HANGOUT_CORE_URL",
+        default_value = "https://127.0.0.1:50051"
+    )]
+    pub hangout_core_url: String,
+
+    /// Name hangout-core's server certificate must carry.
+    #[arg(
+        long,
+        env = "GATEWAY_HANGOUT_CORE_TLS_NAME",
+        default_value = "hangout-core"
+    )]
+    pub hangout_core_tls_name: String,
+
+    /// gRPC endpoint of file-core (mutual TLS).
+    #[arg(
+        long,
+        env = "GATEWAY_FILE_CORE_URL",
+        default_value = "https://127.0.0.1:50052"
+    )]
+    pub file_core_url: String,
+
+    /// Name file-core's server certificate must carry.
+    #[arg(long, env = "GATEWAY_FILE_CORE_TLS_NAME", default_value = "file-core")]
+    pub file_core_tls_name: String,
+
+    /// PEM of the internal CA that signs both services.
+    #[arg(long, env = "GATEWAY_TLS_CA", default_value = ".certs/ca.pem")]
+    pub tls_ca: PathBuf,
+
+    /// PEM client certificate of the gateway.
+    #[arg(long, env = "GATEWAY_TLS_CERT", default_value = ".certs/gateway.pem")]
+    pub tls_cert: PathBuf,
+
+    /// PEM private key of the gateway's client certificate.
+    #[arg(long, env = "GATEWAY_TLS_KEY", default_value = ".certs/gateway.key")]
+    pub tls_key: PathBuf,
+
+    /// Deadline of every backend call (e.g. `10s`).
+    #[arg(long, env = "GATEWAY_BACKEND_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub backend_timeout: Duration,
+
+    /// How long connecting to a backend may take (e.g. `3s`).
+    #[arg(long, env = "GATEWAY_BACKEND_CONNECT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub backend_connect_timeout: Duration,
+
+    /// PEM (PKCS#8) Ed25519 private key that signs access tokens. Required outside dev mode.
+    #[arg(long, env = "GATEWAY_JWT_SIGNING_KEY")]
+    pub jwt_signing_key: Option<PathBuf>,
+
+    /// Comma-separated PEM Ed25519 public keys still accepted for verification (retired
+    /// signing keys during a rotation).
+    #[arg(long, env = "GATEWAY_JWT_VERIFICATION_KEYS", value_delimiter = ',')]
+    pub jwt_verification_keys: Vec<PathBuf>,
+
+    /// `iss` of issued tokens, required on presented ones.
+    #[arg(long, env = "GATEWAY_JWT_ISSUER", default_value = "hangout-planner")]
+    pub jwt_issuer: String,
+
+    /// `aud` of issued tokens, required on presented ones.
+    #[arg(
+        long,
+        env = "GATEWAY_JWT_AUDIENCE",
+        default_value = "hangout-planner-api"
+    )]
+    pub jwt_audience: String,
+
+    /// How long an access token lives (e.g. `15m`).
+    #[arg(long, env = "GATEWAY_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub access_token_ttl: Duration,
+
+    /// Folder holding the installed GraphiQL npm packages (`node_modules` of `gateway/graphiql`).
+    #[arg(
+        long,
+        env = "GATEWAY_GRAPHIQL_ASSETS",
+        default_value = "gateway/graphiql/node_modules"
+    )]
+    pub graphiql_assets: PathBuf,
+
+    /// `text` or `json`. Levels come from `RUST_LOG` (default `info`).
+    #[arg(long, env = "GATEWAY_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// A configuration value is unusable; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Checks what parsing cannot: URL schemes, files present, sane durations, a signing key
+    /// outside dev mode.
+    ///
+    /// # Errors
+    /// The first problem found, naming its variable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (variable, url) in [
+            ("GATEWAY_HANGOUT_CORE_URL", &self.hangout_core_url),
+            ("GATEWAY_FILE_CORE_URL", &self.file_core_url),
+        ] {
+            if !url.starts_with("https://") {
+                return Err(error(variable, "must be an https:// URL (mutual TLS)"));
+            }
+        }
+        for (variable, path) in [
+            ("GATEWAY_TLS_CA", &self.tls_ca),
+            ("GATEWAY_TLS_CERT", &self.tls_cert),
+            ("GATEWAY_TLS_KEY", &self.tls_key),
+        ] {
+            if !path.is_file() {
+                return Err(error(
+                    variable,
+                    format!(
+                        "{} is not a file (run `cargo xtask certs` for development certificates)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        for (variable, duration) in [
+            ("GATEWAY_BACKEND_TIMEOUT", self.backend_timeout),
+            (
+                "GATEWAY_BACKEND_CONNECT_TIMEOUT",
+                self.backend_connect_timeout,
+            ),
+            ("GATEWAY_ACCESS_TOKEN_TTL", self.access_token_ttl),
+        ] {
+            if duration.is_zero() {
+                return Err(error(variable, "must be longer than zero"));
+            }
+        }
+        match &self.jwt_signing_key {
+            None if !self.dev_mode => {
+                return Err(error(
+                    "GATEWAY_JWT_SIGNING_KEY",
+                    "is required outside dev mode (GATEWAY_DEV_MODE=true generates an ephemeral key)",
+                ));
+            }
+            Some(path) if !path.is_file() => {
+                return Err(error(
+                    "GATEWAY_JWT_SIGNING_KEY",
+                    format!("{} is not a file", path.display()),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(path) = self
+            .jwt_verification_keys
+            .iter()
+            .find(|path| !path.is_file())
+        {
+            return Err(error(
+                "GATEWAY_JWT_VERIFICATION_KEYS",
+                format!("{} is not a file", path.display()),
+            ));
+        }
+        for (variable, value) in [
+            ("GATEWAY_JWT_ISSUER", &self.jwt_issuer),
+            ("GATEWAY_JWT_AUDIENCE", &self.jwt_audience),
+        ] {
+            if value.trim().is_empty() {
+                return Err(error(variable, "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The gateway's mTLS client files.
+    #[must_use]
+    pub fn tls_files(&self) -> proto::tls::TlsFiles {
+        proto::tls::TlsFiles {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+        }
+    }
+}
+
+/// Only paths and public settings are printed: the signing key's contents never are, and
+/// nothing here holds a secret value itself.
+impl fmt::Debug for Config {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Config")
+            .field("listen_addr", &self.listen_addr)
+            .field("dev_mode", &self.dev_mode)
+            .field("hangout_core_url", &self.hangout_core_url)
+            .field("hangout_core_tls_name", &self.hangout_core_tls_name)
+            .field("file_core_url", &self.file_core_url)
+            .field("file_core_tls_name", &self.file_core_tls_name)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("backend_timeout", &self.backend_timeout)
+            .field("backend_connect_timeout", &self.backend_connect_timeout)
+            .field(
+                "jwt_signing_key",
+                &self.jwt_signing_key.as_ref().map(|_| "<configured>"),
+            )
+            .field("jwt_verification_keys", &self.jwt_verification_keys)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("graphiql_assets", &self.graphiql_assets)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[test]
+    fn a_signing_key_is_required_outside_dev_mode() {
+        let mut config = Config::parse_from(["gateway", "--tls-ca", "Cargo.toml"]);
+        config.tls_cert = "Cargo.toml".into();
+        config.tls_key = "Cargo.toml".into();
+        let problem = config.validate().expect_err("no key outside dev mode");
+        assert_eq!(problem.variable, "GATEWAY_JWT_SIGNING_KEY");
+        config.dev_mode = true;
+        config.validate().expect("dev mode generates a key");
+    }
+
+    #[test]
+    fn debug_output_hides_the_signing_key_path() {
+        let config = Config::parse_from(["gateway", "--jwt-signing-key", "/secret/place.pem"]);
+        assert!(!format!("{config:?}").contains("/secret/place.pem"));
+    }
+
+    #[test]
+    fn help_lists_every_variable() {
+        use clap::CommandFactory as _;
+        let help = Config::command().render_long_help().to_string();
+        for variable in [
+            "GATEWAY_LISTEN_ADDR",
+            "GATEWAY_DEV_MODE",
+            "GATEWAY_JWT_SIGNING_KEY",
+            "GATEWAY_JWT_VERIFICATION_KEYS",
+            "GATEWAY_ACCESS_TOKEN_TTL",
+        ] {
+            assert!(help.contains(variable), "{variable} missing from --help");
+        }
+    }
+
+    #[test]
+    fn plain_http_backends_are_refused() {
+        let mut config = Config::parse_from(["gateway", "--dev-mode"]);
+        config.file_core_url = "http://127.0.0.1:1".to_owned();
+        let problem = config.validate().expect_err("plain http");
+        assert_eq!(problem.variable, "GATEWAY_FILE_CORE_URL");
+    }
+}

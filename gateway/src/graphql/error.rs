@@ -1,0 +1,312 @@
+//! Client-facing errors: the closed set of `extensions.code` values and the one mapping from
+//! backend failures to them.
+//!
+//! Invariant: every error a resolver returns goes through [`ApiError`], which deliberately has
+//! no `Display`, so async-graphql's blanket `From<impl Display>` cannot turn some other error
+//! into a code-less GraphQL error by accident. [`ErrorCodes`] still stamps any error that
+//! arrives without a code (for example from input coercion) so no error leaves without one.
+
+use std::sync::Arc;
+
+use async_graphql::{
+    ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables,
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+    },
+    parser::types::ExecutableDocument,
+};
+
+use crate::backend::BackendError;
+
+/// The contract's closed set of error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    BadUserInput,
+    Conflict,
+    TooManyRequests,
+    ServiceUnavailable,
+    InternalServerError,
+    GraphqlParseFailed,
+    GraphqlValidationFailed,
+}
+
+impl Code {
+    /// The value of `extensions.code`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::Conflict => "CONFLICT",
+            Self::TooManyRequests => "TOO_MANY_REQUESTS",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::InternalServerError => "INTERNAL_SERVER_ERROR",
+            Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+        }
+    }
+}
+
+/// An error as a client sees it: a code, a safe message and, for BAD_USER_INPUT, the field.
+#[derive(Clone, Debug)]
+pub struct ApiError {
+    code: Code,
+    message: String,
+    field: Option<String>,
+}
+
+/// What resolvers return.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    #[must_use]
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// BAD_USER_INPUT naming `field` (e.g. `files[2].size`).
+    #[must_use]
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        Self {
+            code: Code::BadUserInput,
+            message: format!("{field}: {}", message.into()),
+            field: Some(field),
+        }
+    }
+
+    #[must_use]
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            Code::Unauthenticated,
+            "a valid access token is required (Authorization: Bearer …)",
+        )
+    }
+
+    #[must_use]
+    pub fn not_found() -> Self {
+        Self::new(Code::NotFound, "not found")
+    }
+
+    /// INTERNAL_SERVER_ERROR with the generic message; log the cause before calling this.
+    #[must_use]
+    pub fn internal() -> Self {
+        Self::new(Code::InternalServerError, "internal error")
+    }
+
+    #[must_use]
+    pub fn code(&self) -> Code {
+        self.code
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(error: BackendError) -> Self {
+        match error {
+            BackendError::Unauthenticated(message) => Self::new(Code::Unauthenticated, message),
+            BackendError::PermissionDenied => Self::new(Code::Forbidden, "forbidden"),
+            BackendError::NotFound => Self::not_found(),
+            BackendError::InvalidInput {
+                field: Some(field),
+                message,
+            } => Self {
+                code: Code::BadUserInput,
+                message,
+                field: Some(field),
+            },
+            BackendError::InvalidInput {
+                field: None,
+                message,
+            } => Self::new(Code::BadUserInput, message),
+            BackendError::Conflict(message) => Self::new(Code::Conflict, message),
+            BackendError::ResourceExhausted => {
+                Self::new(Code::TooManyRequests, "too many requests")
+            }
+            BackendError::Unavailable { .. } => Self::new(
+                Code::ServiceUnavailable,
+                "a backend service is unavailable; try again shortly",
+            ),
+            BackendError::Internal => Self::internal(),
+        }
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(error: ApiError) -> Self {
+        let mut extensions = ErrorExtensionValues::default();
+        extensions.set("code", error.code.as_str());
+        if let Some(field) = error.field {
+            extensions.set("field", field);
+        }
+        Self {
+            message: error.message,
+            source: None,
+            extensions: Some(extensions),
+        }
+    }
+}
+
+/// Gives every error of a response a code: parse and validation failures get theirs, errors
+/// from input coercion become BAD_USER_INPUT, and anything else without one is internal.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+/// Marks an input coercion error BAD_USER_INPUT, naming the field async-graphql quotes first
+/// (`Invalid value for argument "input.date", …` names `date`).
+fn mark_bad_input(error: &mut ServerError) {
+    let field = error
+        .message
+        .split('"')
+        .nth(1)
+        .map(|quoted| quoted.strip_prefix("input.").unwrap_or(quoted).to_owned());
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", Code::BadUserInput.as_str());
+    if let Some(field) = field {
+        extensions.set("field", field);
+    }
+}
+
+fn stamp(errors: &mut [ServerError], code: Code) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", code.as_str());
+        }
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextRequest<'_>,
+    ) -> async_graphql::Response {
+        let mut response = next.run(ctx).await;
+        for error in &mut response.errors {
+            let has_code = error
+                .extensions
+                .as_ref()
+                .is_some_and(|extensions| extensions.get("code").is_some());
+            if has_code {
+                continue;
+            }
+            // Input values that fail to coerce (a malformed DateTime, an out-of-range Int)
+            // are reported by async-graphql with this wording; they are the client's fault.
+            let code = if error.message.starts_with("Invalid value for argument")
+                || error.message.starts_with("Failed to parse")
+            {
+                mark_bad_input(error);
+                Code::BadUserInput
+            } else {
+                tracing::error!(message = %error.message, "resolver error without a code");
+                error.message = "internal error".to_owned();
+                Code::InternalServerError
+            };
+            stamp(std::slice::from_mut(error), code);
+        }
+        response
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|mut error| {
+            stamp(std::slice::from_mut(&mut error), Code::GraphqlParseFailed);
+            error
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|mut errors| {
+            for error in &mut errors {
+                if error.message.starts_with("Invalid value for argument") {
+                    mark_bad_input(error);
+                }
+            }
+            stamp(&mut errors, Code::GraphqlValidationFailed);
+            errors
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extension(error: &async_graphql::Error, name: &str) -> Option<String> {
+        let value = error.extensions.as_ref()?.get(name)?;
+        match value {
+            async_graphql::Value::String(text) => Some(text.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn backend_failures_map_to_the_contract_codes() {
+        let cases = [
+            (
+                BackendError::Unauthenticated("no".to_owned()),
+                "UNAUTHENTICATED",
+            ),
+            (BackendError::PermissionDenied, "FORBIDDEN"),
+            (BackendError::NotFound, "NOT_FOUND"),
+            (
+                BackendError::InvalidInput {
+                    field: None,
+                    message: "bad".to_owned(),
+                },
+                "BAD_USER_INPUT",
+            ),
+            (BackendError::Conflict("taken".to_owned()), "CONFLICT"),
+            (BackendError::ResourceExhausted, "TOO_MANY_REQUESTS"),
+            (
+                BackendError::Unavailable {
+                    service: "file-core",
+                },
+                "SERVICE_UNAVAILABLE",
+            ),
+            (BackendError::Internal, "INTERNAL_SERVER_ERROR"),
+        ];
+        for (backend, code) in cases {
+            let error = async_graphql::Error::from(ApiError::from(backend));
+            assert_eq!(extension(&error, "code").as_deref(), Some(code));
+        }
+    }
+
+    #[test]
+    fn bad_input_carries_the_field_and_internal_errors_say_nothing() {
+        let error = async_graphql::Error::from(ApiError::from(BackendError::InvalidInput {
+            field: Some("files[2].size".to_owned()),
+            message: "files[2].size: too big".to_owned(),
+        }));
+        assert_eq!(extension(&error, "field").as_deref(), Some("files[2].size"));
+        let internal = async_graphql::Error::from(ApiError::from(BackendError::Internal));
+        assert_eq!(internal.message, "internal error");
+        assert_eq!(extension(&internal, "field"), None);
+    }
+}

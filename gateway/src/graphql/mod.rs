@@ -1,0 +1,177 @@
+//! The code-first GraphQL schema implementing `shared/contract/schema.graphql`.
+//!
+//! One module per area (`auth`, `user`, `hangout`, `activity`, `memory`, `node`), merged into
+//! the roots with `MergedObject`. GraphQL types are the gateway's own, converted from prost
+//! messages, so a `.proto` change cannot silently change the public schema. Every request gets
+//! a fresh [`RequestContext`]: the caller's identity and a dataloader that is never shared
+//! between requests or users.
+
+pub mod connection;
+pub mod error;
+pub mod ids;
+pub mod loaders;
+pub mod markdown;
+pub mod scalars;
+
+mod activity;
+mod auth;
+mod hangout;
+mod memory;
+mod node;
+mod uploads;
+mod user;
+
+use std::sync::Arc;
+
+use async_graphql::{
+    Context, EmptySubscription, MergedObject, SDLExportOptions, Schema, SchemaBuilder,
+    dataloader::{DataLoader, HashMapCache},
+};
+
+use crate::{
+    auth::Tokens,
+    backend::{Backends, CallContext},
+    graphql::error::{ApiError, ApiResult},
+};
+
+/// The query root.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    node::NodeQuery,
+    user::UserQuery,
+    hangout::HangoutQuery,
+    activity::ActivityQuery,
+    memory::MemoryQuery,
+);
+
+/// The mutation root.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    auth::AuthMutation,
+    hangout::HangoutMutation,
+    activity::ActivityMutation,
+    memory::MemoryMutation,
+    uploads::UploadMutation,
+);
+
+/// The executable schema.
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Deep enough for GraphiQL's introspection query, shallow enough to stop abusive nesting.
+const MAX_DEPTH: usize = 20;
+const MAX_COMPLEXITY: usize = 5_000;
+
+fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    // `DateTime` is one GraphQL scalar with an output and an input Rust type (see `scalars`).
+    Schema::build_with_ignore_name_conflicts(
+        Query::default(),
+        Mutation::default(),
+        EmptySubscription,
+        ["DateTime"],
+    )
+    .extension(error::ErrorCodes)
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+}
+
+/// The schema with its process-wide data: backend clients and token keys.
+#[must_use]
+pub fn build(backends: Backends, tokens: Arc<Tokens>) -> AppSchema {
+    builder().data(backends).data(tokens).finish()
+}
+
+/// The schema as sorted SDL, as committed at `schema/schema.graphql`.
+#[must_use]
+pub fn sdl() -> String {
+    builder().finish().sdl_with_options(
+        SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_arguments()
+            .sorted_enum_items(),
+    )
+}
+
+/// Who is calling, as far as the bearer token says.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    /// No token.
+    Anonymous,
+    /// A verified token for this user id.
+    User(String),
+    /// A token was presented and refused.
+    Refused,
+}
+
+/// Per-request data: the caller and a dataloader bound to the caller's identity.
+pub struct RequestContext {
+    pub caller: Caller,
+    pub call: CallContext,
+    pub loader: DataLoader<loaders::BackendLoader, HashMapCache>,
+    /// The loader's batches, run by the [`loaders::DriveLoaders`] extension.
+    pub tasks: loaders::LoaderTasks,
+}
+
+impl RequestContext {
+    /// A fresh context; its loader caches only for this request.
+    #[must_use]
+    pub fn new(backends: &Backends, caller: Caller, request_id: String) -> Self {
+        let call = CallContext {
+            user_id: match &caller {
+                Caller::User(id) => Some(id.clone()),
+                Caller::Anonymous | Caller::Refused => None,
+            },
+            request_id,
+        };
+        let tasks = loaders::LoaderTasks::default();
+        let spawner = tasks.clone();
+        let loader = DataLoader::with_cache(
+            loaders::BackendLoader::new(backends.clone(), call.clone()),
+            move |task| spawner.spawn(task),
+            HashMapCache::default(),
+        )
+        .delay(loaders::BATCH_DELAY);
+        Self {
+            caller,
+            call,
+            loader,
+            tasks,
+        }
+    }
+}
+
+/// The request's context.
+fn request<'a>(ctx: &Context<'a>) -> ApiResult<&'a RequestContext> {
+    ctx.data::<RequestContext>().map_err(|_| {
+        tracing::error!("request context missing");
+        ApiError::internal()
+    })
+}
+
+/// The backend clients.
+fn backends<'a>(ctx: &Context<'a>) -> ApiResult<&'a Backends> {
+    ctx.data::<Backends>().map_err(|_| {
+        tracing::error!("backends missing from the schema data");
+        ApiError::internal()
+    })
+}
+
+/// The request's context, requiring a signed-in caller.
+///
+/// # Errors
+/// UNAUTHENTICATED without a valid access token.
+fn signed_in<'a>(ctx: &Context<'a>) -> ApiResult<&'a RequestContext> {
+    let request = request(ctx)?;
+    match request.caller {
+        Caller::User(_) => Ok(request),
+        Caller::Anonymous | Caller::Refused => Err(ApiError::unauthenticated()),
+    }
+}
+
+/// The caller's user id.
+fn user_id(request: &RequestContext) -> ApiResult<&str> {
+    request
+        .call
+        .user_id
+        .as_deref()
+        .ok_or_else(ApiError::unauthenticated)
+}

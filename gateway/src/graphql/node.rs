@@ -1,0 +1,66 @@
+//! The Relay `Node` interface with `node` and `nodes`.
+
+use async_graphql::{Context, ID, Interface, Object};
+
+use crate::graphql::{
+    activity::Activity,
+    error::ApiResult,
+    hangout::Hangout,
+    ids::{self, Kind},
+    loaders::{ActivityKey, HangoutKey, MemoryKey, UserKey},
+    memory::Memory,
+    signed_in,
+    user::User,
+};
+
+/// An object with a global id.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    User(User),
+    Hangout(Hangout),
+    Activity(Activity),
+    Memory(Memory),
+}
+
+/// Resolves one global id through the request's loader, so `nodes` batches per type.
+async fn load(ctx: &Context<'_>, id: &str) -> ApiResult<Option<Node>> {
+    let request = signed_in(ctx)?;
+    let Some((kind, uuid)) = ids::decode(id) else {
+        return Ok(None);
+    };
+    let loader = &request.loader;
+    Ok(match kind {
+        // Users are visible to themselves only.
+        Kind::User if request.call.user_id.as_deref() == Some(uuid.as_str()) => {
+            loader.load_one(UserKey(uuid)).await?.map(Node::User)
+        }
+        Kind::User => None,
+        Kind::Hangout => loader.load_one(HangoutKey(uuid)).await?.map(Node::Hangout),
+        Kind::Activity => loader
+            .load_one(ActivityKey(uuid))
+            .await?
+            .map(Node::Activity),
+        Kind::Memory => loader.load_one(MemoryKey(uuid)).await?.map(Node::Memory),
+    })
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Any object by its global ID; null when it does not exist or is not visible to the caller.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Node>> {
+        load(ctx, &id).await
+    }
+
+    /// Objects by global IDs, in the order asked; null for each one that is missing.
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<Vec<Option<Node>>> {
+        let loads = ids.iter().map(|id| load(ctx, id));
+        async_graphql::futures_util::future::join_all(loads)
+            .await
+            .into_iter()
+            .collect()
+    }
+}

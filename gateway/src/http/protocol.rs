@@ -1,0 +1,567 @@
+//! GraphQL over HTTP, as the GraphQL-over-HTTP specification and browsers require, and the
+//! document limits that keep one request from costing the backends too much.
+//!
+//! - Media types: a request is answered in `application/graphql-response+json` when its
+//!   `Accept` asks for it, else in `application/json` (also for `*/*` and a missing `Accept`).
+//!   With `application/graphql-response+json`, a request error (unparsable or invalid document,
+//!   bad variables: nothing executed) is a 400 without a `data` entry; with `application/json`
+//!   it stays a 200, as older clients expect.
+//! - `POST` needs a content type: none is 415; `application/json` (or the GraphQL response
+//!   type) is read as one request or a batch (a JSON array, at most [`Limits::max_batch`]).
+//! - `GET` runs queries from the URL; a mutation through `GET` is 405, so a link or an image
+//!   tag can never change anything.
+//! - CSRF prevention as Apollo Router does it: an operation runs only when the request has a
+//!   content type other than the three a browser may send without a preflight
+//!   (`text/plain`, `application/x-www-form-urlencoded`, `multipart/form-data`), or a non-empty
+//!   `X-Apollo-Operation-Name` or `Apollo-Require-Preflight` header. Otherwise: 400.
+//! - Document limits beyond depth and complexity (set on the schema): aliases and root fields
+//!   per document, checked on the parsed document before anything executes.
+//!
+//! Every refusal is a GraphQL error with a code from the contract's closed set.
+
+use async_graphql::{
+    BatchRequest, BatchResponse, ErrorExtensionValues, Pos, Request, Response, ServerError,
+    parser::types::{
+        DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+    },
+};
+use axum::{
+    body::Bytes,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response as HttpResponse},
+};
+
+/// The official GraphQL response media type.
+pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// Limits of one HTTP request.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Operations in one batch.
+    pub max_batch: usize,
+    /// Aliased fields in one document (alias overloading multiplies work per field).
+    pub max_aliases: usize,
+    /// Fields at the root of the executed operation.
+    pub max_root_fields: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_batch: 10,
+            max_aliases: 30,
+            max_root_fields: 20,
+        }
+    }
+}
+
+/// The response media type chosen from `Accept`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaType {
+    GraphqlResponseJson,
+    Json,
+}
+
+impl MediaType {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+            Self::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+/// Picks the response media type: the GraphQL one when listed (and not refused with `q=0`),
+/// JSON otherwise. `None` when `Accept` lists only types we cannot produce.
+#[must_use]
+pub fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let Some(accept) = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return Some(MediaType::Json);
+    };
+    if accept.trim().is_empty() {
+        return Some(MediaType::Json);
+    }
+    let mut json = false;
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let refused = parts.any(|parameter| {
+            parameter
+                .trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        if refused {
+            continue;
+        }
+        match media.as_str() {
+            GRAPHQL_RESPONSE_JSON => return Some(MediaType::GraphqlResponseJson),
+            "application/json" | "application/*" | "*/*" => json = true,
+            _ => {}
+        }
+    }
+    json.then_some(MediaType::Json)
+}
+
+/// Whether the browser asked for a page (GraphiQL) rather than a GraphQL result.
+#[must_use]
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// A refusal before any GraphQL ran.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    allow: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            allow: None,
+        }
+    }
+
+    /// Answers with the refusal as a GraphQL error in the negotiated media type.
+    #[must_use]
+    pub fn into_response(self, media: MediaType) -> HttpResponse {
+        let body = serde_json::json!({
+            "errors": [{ "message": self.message, "extensions": { "code": self.code } }]
+        });
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, media.content_type())],
+            body.to_string(),
+        )
+            .into_response();
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}
+
+/// The media type of the request body, lower-cased, without parameters.
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|value| !value.is_empty())
+}
+
+/// Apollo Router's CSRF rule: see the module docs.
+///
+/// # Errors
+/// A 400 refusal explaining how to send the request.
+pub fn check_csrf(headers: &HeaderMap) -> Result<(), Refusal> {
+    let preflighted = content_type(headers).is_some_and(|media| {
+        !matches!(
+            media.as_str(),
+            "text/plain" | "application/x-www-form-urlencoded" | "multipart/form-data"
+        )
+    });
+    let flagged = ["x-apollo-operation-name", "apollo-require-preflight"]
+        .iter()
+        .any(|name| {
+            headers
+                .get(*name)
+                .is_some_and(|value| !value.as_bytes().is_empty())
+        });
+    if preflighted || flagged {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "this operation was refused as a possible cross-site request forgery: send it with \
+             `Content-Type: application/json`, or with a non-empty `X-Apollo-Operation-Name` or \
+             `Apollo-Require-Preflight` header",
+        ))
+    }
+}
+
+/// Reads a `POST` body.
+///
+/// # Errors
+/// 415 without or with an unsupported content type, 400 for a body that is not a GraphQL
+/// request (or batch), or a batch that is too large.
+pub fn read_post(
+    headers: &HeaderMap,
+    body: &Bytes,
+    limits: Limits,
+) -> Result<BatchRequest, Refusal> {
+    let Some(media) = content_type(headers) else {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "a POST needs `Content-Type: application/json`",
+        ));
+    };
+    check_csrf(headers)?;
+    if media != "application/json" && media != GRAPHQL_RESPONSE_JSON {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            format!("unsupported content type {media}: send application/json"),
+        ));
+    }
+    let batch: BatchRequest = serde_json::from_slice(body).map_err(|error| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            format!("the body is not a GraphQL request: {error}"),
+        )
+    })?;
+    if let BatchRequest::Batch(requests) = &batch
+        && (requests.is_empty() || requests.len() > limits.max_batch)
+    {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            format!("a batch holds 1 to {} operations", limits.max_batch),
+        ));
+    }
+    Ok(batch)
+}
+
+/// Reads a `GET` query string.
+///
+/// # Errors
+/// 400 for a missing or malformed `query` parameter, or missing CSRF protection.
+pub fn read_get(headers: &HeaderMap, query: Option<&str>) -> Result<Request, Refusal> {
+    check_csrf(headers)?;
+    async_graphql::http::parse_query_string(query.unwrap_or_default()).map_err(|error| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            format!("malformed GraphQL GET request: {error}"),
+        )
+    })
+}
+
+/// A request error (nothing executed) with `code`.
+fn request_error(message: impl Into<String>, code: &'static str, pos: Option<Pos>) -> Response {
+    let mut error = ServerError::new(message, pos);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    Response::from_errors(vec![error])
+}
+
+/// The operation a request will execute, if the document names one unambiguously.
+fn selected_operation<'d>(
+    document: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<(OperationType, &'d SelectionSet)> {
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()?
+        }
+        _ => return None,
+    };
+    Some((operation.node.ty, &operation.node.selection_set.node))
+}
+
+fn count_aliases(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(field) => {
+                usize::from(field.node.alias.is_some())
+                    + count_aliases(&field.node.selection_set.node)
+            }
+            Selection::InlineFragment(fragment) => count_aliases(&fragment.node.selection_set.node),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
+}
+
+/// Parses the document of `request` (caching it in the request) and applies the document
+/// limits. Returns the kind of the operation that will run, when the document selects one.
+///
+/// # Errors
+/// A GraphQL response holding the request error, to send as is.
+pub fn check_document(
+    request: &mut Request,
+    limits: Limits,
+) -> Result<Option<OperationType>, Box<Response>> {
+    let operation_name = request.operation_name.clone();
+    let document = match request.parsed_query() {
+        Ok(document) => document,
+        Err(error) => {
+            let pos = error.locations.first().copied();
+            return Err(Box::new(request_error(
+                error.message,
+                "GRAPHQL_PARSE_FAILED",
+                pos,
+            )));
+        }
+    };
+    let aliases = document
+        .operations
+        .iter()
+        .map(|(_, operation)| count_aliases(&operation.node.selection_set.node))
+        .chain(
+            document
+                .fragments
+                .values()
+                .map(|fragment| count_aliases(&fragment.node.selection_set.node)),
+        )
+        .sum::<usize>();
+    if aliases > limits.max_aliases {
+        return Err(Box::new(request_error(
+            format!(
+                "the document uses {aliases} aliases; at most {} are allowed",
+                limits.max_aliases
+            ),
+            "GRAPHQL_VALIDATION_FAILED",
+            None,
+        )));
+    }
+    let selected = selected_operation(document, operation_name.as_deref());
+    if let Some((_, selection)) = selected
+        && selection.items.len() > limits.max_root_fields
+    {
+        return Err(Box::new(request_error(
+            format!(
+                "the operation selects {} root fields; at most {} are allowed",
+                selection.items.len(),
+                limits.max_root_fields
+            ),
+            "GRAPHQL_VALIDATION_FAILED",
+            None,
+        )));
+    }
+    Ok(selected.map(|(kind, _)| kind))
+}
+
+/// Whether a response is a request error: nothing executed (no data), and no error belongs to
+/// a field (field errors always carry a path).
+fn is_request_error(response: &Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
+/// Gives request errors without a code the contract's validation code.
+fn label_request_errors(response: &mut Response) {
+    if !is_request_error(response) {
+        return;
+    }
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
+        }
+    }
+}
+
+/// Serialises a response (or batch) in `media`, with the status the specification asks for.
+#[must_use]
+pub fn respond(media: MediaType, response: BatchResponse) -> HttpResponse {
+    let (status, body) = match response {
+        BatchResponse::Single(mut response) => {
+            label_request_errors(&mut response);
+            let request_error = is_request_error(&response);
+            let status = if request_error && media == MediaType::GraphqlResponseJson {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            let body = if request_error && media == MediaType::GraphqlResponseJson {
+                serde_json::json!({ "errors": response.errors })
+            } else {
+                serde_json::to_value(&response).unwrap_or_default()
+            };
+            (status, body)
+        }
+        BatchResponse::Batch(mut responses) => {
+            for response in &mut responses {
+                label_request_errors(response);
+            }
+            (
+                StatusCode::OK,
+                serde_json::to_value(&responses).unwrap_or_default(),
+            )
+        }
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, media.content_type())],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The refusal of a mutation sent with `GET`: 405, allowing `POST`.
+#[must_use]
+pub fn mutation_via_get(media: MediaType) -> HttpResponse {
+    let mut refusal = Refusal::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "BAD_USER_INPUT",
+        "only queries can be sent with GET; send mutations with POST",
+    );
+    refusal.allow = Some("GET, POST");
+    refusal.into_response(media)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn negotiates_like_the_specification() {
+        assert_eq!(negotiate(&headers(&[])), Some(MediaType::Json));
+        assert_eq!(
+            negotiate(&headers(&[("accept", "*/*")])),
+            Some(MediaType::Json)
+        );
+        assert_eq!(
+            negotiate(&headers(&[("accept", "application/json")])),
+            Some(MediaType::Json)
+        );
+        assert_eq!(
+            negotiate(&headers(&[(
+                "accept",
+                "application/graphql-response+json, application/json;q=0.9"
+            )])),
+            Some(MediaType::GraphqlResponseJson)
+        );
+        assert_eq!(
+            negotiate(&headers(&[(
+                "accept",
+                "application/graphql-response+json;q=0, application/json"
+            )])),
+            Some(MediaType::Json)
+        );
+        assert_eq!(negotiate(&headers(&[("accept", "text/xml")])), None);
+    }
+
+    #[test]
+    fn csrf_needs_a_preflighted_content_type_or_a_header() {
+        assert!(check_csrf(&headers(&[("content-type", "application/json")])).is_ok());
+        assert!(check_csrf(&headers(&[("content-type", "text/plain")])).is_err());
+        assert!(
+            check_csrf(&headers(&[(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8"
+            )]))
+            .is_err()
+        );
+        assert!(check_csrf(&headers(&[])).is_err());
+        assert!(check_csrf(&headers(&[("apollo-require-preflight", "true")])).is_ok());
+        assert!(check_csrf(&headers(&[("x-apollo-operation-name", "Me")])).is_ok());
+        assert!(check_csrf(&headers(&[("x-apollo-operation-name", "")])).is_err());
+    }
+
+    #[test]
+    fn posts_need_json() {
+        let limits = Limits::default();
+        let body = Bytes::from_static(br#"{"query":"{ __typename }"}"#);
+        assert!(
+            read_post(
+                &headers(&[("content-type", "application/json")]),
+                &body,
+                limits
+            )
+            .is_ok()
+        );
+        let missing = read_post(&headers(&[]), &body, limits).unwrap_err();
+        assert_eq!(missing.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let plain =
+            read_post(&headers(&[("content-type", "text/plain")]), &body, limits).unwrap_err();
+        assert_eq!(plain.status, StatusCode::BAD_REQUEST);
+        let batch = Bytes::from(format!("[{}]", [r#"{"query":"{a}"}"#; 11].join(",")));
+        let too_many = read_post(
+            &headers(&[("content-type", "application/json")]),
+            &batch,
+            limits,
+        )
+        .unwrap_err();
+        assert_eq!(too_many.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn documents_are_limited_before_execution() {
+        let limits = Limits {
+            max_batch: 10,
+            max_aliases: 3,
+            max_root_fields: 2,
+        };
+        let mut fine = Request::new("{ a: me { id } b: me { id } }");
+        assert_eq!(
+            check_document(&mut fine, limits).ok(),
+            Some(Some(OperationType::Query))
+        );
+        let mut aliases = Request::new("{ a: me { x: id y: id } b: me { id } }");
+        assert!(check_document(&mut aliases, limits).is_err());
+        let mut roots =
+            Request::new("{ me { id } hangouts { totalCount } activities { totalCount } }");
+        assert!(check_document(&mut roots, limits).is_err());
+        let mut broken = Request::new("{ me { id ");
+        let error = check_document(&mut broken, limits).unwrap_err();
+        let code = error.errors[0]
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code").cloned());
+        assert_eq!(
+            code,
+            Some(async_graphql::Value::from("GRAPHQL_PARSE_FAILED"))
+        );
+        let mut mutation =
+            Request::new("mutation { signOut(input: {refreshToken: \"x\"}) { success } }");
+        assert_eq!(
+            check_document(&mut mutation, limits).ok(),
+            Some(Some(OperationType::Mutation))
+        );
+    }
+
+    #[test]
+    fn request_errors_are_400_only_for_the_graphql_media_type() {
+        let failed =
+            || BatchResponse::Single(Response::from_errors(vec![ServerError::new("bad", None)]));
+        assert_eq!(
+            respond(MediaType::GraphqlResponseJson, failed()).status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(respond(MediaType::Json, failed()).status(), StatusCode::OK);
+        let executed = BatchResponse::Single(Response::new(async_graphql::Value::Null));
+        assert_eq!(
+            respond(MediaType::GraphqlResponseJson, executed).status(),
+            StatusCode::OK
+        );
+    }
+}

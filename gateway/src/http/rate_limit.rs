@@ -1,0 +1,215 @@
+//! Rate limits per client address and per signed-in user, kept in the gateway so they hold
+//! however many nginx instances stand in front of it. Token buckets (GCRA, the `governor`
+//! crate): each key may burst up to its burst size, then continues at its rate. A refused
+//! request gets TOO_MANY_REQUESTS and a `Retry-After` telling when to come back.
+//!
+//! The client address is the TCP peer, or, when the peer is a trusted proxy (nginx), the
+//! address it reports in `X-Real-IP` / the last hop of `X-Forwarded-For`.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    time::Duration,
+};
+
+use axum::http::HeaderMap;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};
+
+/// One limit: a steady rate and the burst allowed above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// Parses `RATE/s` or `RATE/s,BURST` (burst defaults to twice the rate); `0` turns the limit off.
+    ///
+    /// # Errors
+    /// A message for malformed text.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        let text = text.trim();
+        if text == "0" || text.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let (rate, burst) = match text.split_once(',') {
+            Some((rate, burst)) => (rate, Some(burst)),
+            None => (text, None),
+        };
+        let per_second: u32 = rate
+            .trim()
+            .trim_end_matches("/s")
+            .parse()
+            .map_err(|_| format!("{text:?} is not RATE/s or RATE/s,BURST"))?;
+        let burst = match burst {
+            Some(burst) => burst
+                .trim()
+                .parse()
+                .map_err(|_| format!("{text:?}: the burst is not a number"))?,
+            None => per_second.saturating_mul(2),
+        };
+        if per_second == 0 || burst == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Self { per_second, burst }))
+    }
+
+    fn quota(self) -> Option<Quota> {
+        let per_second = NonZeroU32::new(self.per_second)?;
+        let burst = NonZeroU32::new(self.burst)?;
+        Some(Quota::per_second(per_second).allow_burst(burst))
+    }
+}
+
+/// The gateway's limiters.
+pub struct RateLimits {
+    per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_user: Option<DefaultKeyedRateLimiter<String>>,
+    trusted_proxies: Vec<IpAddr>,
+}
+
+/// A request over its limit: when it may be retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after: Duration,
+}
+
+impl Limited {
+    /// Whole seconds for `Retry-After`, at least 1.
+    #[must_use]
+    pub fn retry_after_seconds(self) -> u64 {
+        self.retry_after.as_secs_f64().ceil().max(1.0) as u64
+    }
+}
+
+impl RateLimits {
+    #[must_use]
+    pub fn new(
+        per_address: Option<Rate>,
+        per_user: Option<Rate>,
+        trusted_proxies: Vec<IpAddr>,
+    ) -> Self {
+        Self {
+            per_address: per_address.and_then(Rate::quota).map(RateLimiter::dashmap),
+            per_user: per_user.and_then(Rate::quota).map(RateLimiter::dashmap),
+            trusted_proxies,
+        }
+    }
+
+    /// The client's address: the peer, or what a trusted proxy says the client was.
+    #[must_use]
+    pub fn client_address(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer?.ip();
+        if !self.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        let real_ip = headers
+            .get("x-real-ip")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse().ok());
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .and_then(|value| value.trim().parse().ok());
+        Some(real_ip.or(forwarded).unwrap_or(peer))
+    }
+
+    /// Counts one request from `address`.
+    ///
+    /// # Errors
+    /// [`Limited`] when the address is over its limit.
+    pub fn check_address(&self, address: IpAddr) -> Result<(), Limited> {
+        check(self.per_address.as_ref(), &address)
+    }
+
+    /// Counts one request of `user`.
+    ///
+    /// # Errors
+    /// [`Limited`] when the user is over its limit.
+    pub fn check_user(&self, user: &str) -> Result<(), Limited> {
+        check(self.per_user.as_ref(), &user.to_owned())
+    }
+
+    /// Forgets keys that are back at full burst, bounding memory; call now and then.
+    pub fn forget_idle(&self) {
+        if let Some(limiter) = &self.per_address {
+            limiter.retain_recent();
+        }
+        if let Some(limiter) = &self.per_user {
+            limiter.retain_recent();
+        }
+    }
+}
+
+fn check<K>(limiter: Option<&DefaultKeyedRateLimiter<K>>, key: &K) -> Result<(), Limited>
+where
+    K: std::hash::Hash + Eq + Clone,
+{
+    let Some(limiter) = limiter else {
+        return Ok(());
+    };
+    limiter.check_key(key).map_err(|not_until| Limited {
+        retry_after: not_until.wait_time_from(governor::clock::DefaultClock::default().now()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(
+            Rate::parse("20/s").ok(),
+            Some(Some(Rate {
+                per_second: 20,
+                burst: 40
+            }))
+        );
+        assert_eq!(
+            Rate::parse("5/s,7").ok(),
+            Some(Some(Rate {
+                per_second: 5,
+                burst: 7
+            }))
+        );
+        assert_eq!(Rate::parse("0").ok(), Some(None));
+        assert!(Rate::parse("fast").is_err());
+    }
+
+    #[test]
+    fn a_key_gets_its_burst_then_is_limited_while_others_are_not() {
+        let limits = RateLimits::new(
+            None,
+            Some(Rate {
+                per_second: 1,
+                burst: 3,
+            }),
+            Vec::new(),
+        );
+        for _ in 0..3 {
+            assert!(limits.check_user("ada").is_ok());
+        }
+        let limited = limits.check_user("ada").expect_err("over the burst");
+        assert!(limited.retry_after_seconds() >= 1);
+        assert!(limits.check_user("bob").is_ok());
+        // No limit configured for addresses.
+        assert!(limits.check_address(IpAddr::from([127, 0, 0, 1])).is_ok());
+    }
+
+    #[test]
+    fn only_trusted_proxies_may_name_the_client() {
+        let proxy = IpAddr::from([10, 0, 0, 2]);
+        let limits = RateLimits::new(None, None, vec![proxy]);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7".parse().expect("header"),
+        );
+        let through_proxy = limits.client_address(Some(SocketAddr::new(proxy, 1234)), &headers);
+        assert_eq!(through_proxy, Some(IpAddr::from([198, 51, 100, 7])));
+        let direct = limits.client_address(Some(SocketAddr::from(([192, 0, 2, 1], 9))), &headers);
+        assert_eq!(direct, Some(IpAddr::from([192, 0, 2, 1])));
+    }
+}

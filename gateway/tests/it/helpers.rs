@@ -1,0 +1,422 @@
+//! `TestSystem`: hangout-core, file-core (embedded S3) and the gateway in-process on port 0,
+//! with real mutual TLS from a throw-away CA, fresh SQLite databases in a temp folder, and a
+//! signing key the test knows so it can forge bad tokens. GraphQL goes over real HTTP.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Once,
+    time::{Duration, Instant},
+};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use clap::Parser as _;
+use proto::{
+    dev_certs::{DevCa, write_pair},
+    tls::TlsFiles,
+};
+use ring::signature::Ed25519KeyPair;
+use serde_json::{Value, json};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+fn init_logs() {
+    static LOGS: Once = Once::new();
+    LOGS.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
+                ))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// A service task with its shutdown trigger.
+struct Running {
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    fn spawn<F>(serve: impl FnOnce(oneshot::Receiver<()>) -> F) -> Self
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (shutdown, receiver) = oneshot::channel();
+        Self {
+            shutdown: Some(shutdown),
+            task: Some(tokio::spawn(serve(receiver))),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("service task panicked");
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// A signed-in user as the tests see it.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+}
+
+/// The whole system, running.
+pub struct TestSystem {
+    pub gateway: SocketAddr,
+    pub http: reqwest::Client,
+    pub backend_calls: gateway::backend::CallCounter,
+    /// PKCS#8 DER of the gateway's signing key.
+    pub signing_key: Vec<u8>,
+    hangout_addr: SocketAddr,
+    hangout: Running,
+    file: Running,
+    // Held so the gateway runs until the system is dropped (dropping sends its shutdown).
+    _gateway_task: Running,
+    dir: tempfile::TempDir,
+}
+
+pub fn certs(dir: &Path) -> (TlsFiles, TlsFiles, TlsFiles) {
+    let ca = DevCa::new("Hangout Planner test CA").expect("CA");
+    let pair = |name: &str, server: bool| {
+        let pem = if server {
+            ca.issue_server(name)
+        } else {
+            ca.issue_client(name)
+        }
+        .expect("certificate");
+        write_pair(&dir.join("certs"), &ca, name, &pem).expect("write certificate")
+    };
+    (
+        pair("hangout-core", true),
+        pair("file-core", true),
+        pair("gateway", false),
+    )
+}
+
+pub fn tls_args(files: &TlsFiles) -> Vec<String> {
+    vec![
+        "--tls-ca".to_owned(),
+        files.ca.display().to_string(),
+        "--tls-cert".to_owned(),
+        files.cert.display().to_string(),
+        "--tls-key".to_owned(),
+        files.key.display().to_string(),
+    ]
+}
+
+/// Where `npm ci` in `gateway/graphiql` installs the GraphiQL packages.
+pub fn graphiql_assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("graphiql/node_modules")
+}
+
+pub fn pem(label: &str, der: &[u8]) -> String {
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        STANDARD.encode(der)
+    )
+}
+
+/// Generates an Ed25519 key and writes it as a PKCS#8 PEM file.
+pub fn write_signing_key(path: &Path) -> Vec<u8> {
+    let document = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("key");
+    std::fs::write(path, pem("PRIVATE KEY", document.as_ref())).expect("write key");
+    document.as_ref().to_vec()
+}
+
+async fn start_hangout_core(dir: &Path, tls: &TlsFiles, addr: &str) -> (SocketAddr, Running) {
+    let mut args = vec![
+        "hangout-core".to_owned(),
+        "--listen-addr".to_owned(),
+        addr.to_owned(),
+        "--database-url".to_owned(),
+        format!("sqlite:{}", dir.join("hangout-core.db").display()),
+    ];
+    args.extend(tls_args(tls));
+    let config = hangout_core::Config::parse_from(args);
+    let app = hangout_core::App::build(config)
+        .await
+        .expect("hangout-core starts");
+    let addr = app.local_addr();
+    let running = Running::spawn(|shutdown| async move {
+        app.run_until(async {
+            let _ = shutdown.await;
+        })
+        .await
+        .expect("hangout-core serves");
+    });
+    (addr, running)
+}
+
+async fn start_file_core(dir: &Path, tls: &TlsFiles) -> (SocketAddr, Running) {
+    let mut args = vec![
+        "file-core".to_owned(),
+        "--listen-addr".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--database-url".to_owned(),
+        format!("sqlite:{}", dir.join("file-core.db").display()),
+        "--s3-embedded-dir".to_owned(),
+        dir.join("s3").display().to_string(),
+        "--s3-embedded-addr".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ];
+    args.extend(tls_args(tls));
+    let config = file_core::Config::parse_from(args);
+    let app = file_core::App::build(config)
+        .await
+        .expect("file-core starts");
+    let addr = app.local_addr();
+    let running = Running::spawn(|shutdown| async move {
+        app.run_until(async {
+            let _ = shutdown.await;
+        })
+        .await
+        .expect("file-core serves");
+    });
+    (addr, running)
+}
+
+impl TestSystem {
+    /// Starts everything and waits until the gateway reports ready.
+    pub async fn spawn() -> Self {
+        init_logs();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (hangout_tls, file_tls, gateway_tls) = certs(dir.path());
+        let (hangout_addr, hangout) =
+            start_hangout_core(dir.path(), &hangout_tls, "127.0.0.1:0").await;
+        let (file_addr, file) = start_file_core(dir.path(), &file_tls).await;
+        let key_path = dir.path().join("jwt.key");
+        let signing_key = write_signing_key(&key_path);
+
+        let mut args = vec![
+            "gateway".to_owned(),
+            "--listen-addr".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--hangout-core-url".to_owned(),
+            format!("https://127.0.0.1:{}", hangout_addr.port()),
+            "--file-core-url".to_owned(),
+            format!("https://127.0.0.1:{}", file_addr.port()),
+            "--jwt-signing-key".to_owned(),
+            key_path.display().to_string(),
+            "--backend-timeout".to_owned(),
+            "5s".to_owned(),
+            "--backend-connect-timeout".to_owned(),
+            "1s".to_owned(),
+            "--graphiql-assets".to_owned(),
+            graphiql_assets().display().to_string(),
+        ];
+        args.extend(tls_args(&gateway_tls));
+        let app = gateway::App::build(gateway::Config::parse_from(args))
+            .await
+            .expect("gateway starts");
+        let gateway = app.local_addr();
+        let backend_calls = app.backend_calls();
+        let gateway_task = Running::spawn(|shutdown| async move {
+            app.run_until(async {
+                let _ = shutdown.await;
+            })
+            .await
+            .expect("gateway serves");
+        });
+        let system = Self {
+            gateway,
+            http: reqwest::Client::new(),
+            backend_calls,
+            signing_key,
+            hangout_addr,
+            hangout,
+            file,
+            _gateway_task: gateway_task,
+            dir,
+        };
+        assert!(
+            system.wait_ready(true).await,
+            "the gateway never became ready"
+        );
+        system
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.gateway)
+    }
+
+    /// Polls `/readyz` until it answers as `ready` says, for at most 20 seconds.
+    pub async fn wait_ready(&self, ready: bool) -> bool {
+        eventually(Duration::from_secs(20), || async {
+            let status = self
+                .http
+                .get(self.url("/readyz"))
+                .send()
+                .await
+                .map(|response| response.status().is_success());
+            status.is_ok_and(|is_ready| is_ready == ready)
+        })
+        .await
+    }
+
+    /// Stops hangout-core (the gateway keeps running).
+    pub async fn stop_hangout_core(&mut self) {
+        self.hangout.stop().await;
+    }
+
+    /// Stops file-core (the gateway keeps running).
+    pub async fn stop_file_core(&mut self) {
+        self.file.stop().await;
+    }
+
+    /// Starts hangout-core again on its old port and database.
+    pub async fn restart_hangout_core(&mut self) {
+        let tls = TlsFiles {
+            ca: self.cert_dir().join("ca.pem"),
+            cert: self.cert_dir().join("hangout-core.pem"),
+            key: self.cert_dir().join("hangout-core.key"),
+        };
+        let (_, running) =
+            start_hangout_core(self.dir.path(), &tls, &self.hangout_addr.to_string()).await;
+        self.hangout = running;
+    }
+
+    /// The objects the embedded S3 server holds (`{dir}/{bucket}/{key}`), without the
+    /// server's own hidden sidecar files.
+    pub fn stored_objects(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let hidden = entry.file_name().to_string_lossy().starts_with('.');
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if !hidden {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(&self.dir.path().join("s3"), &mut found);
+        found
+    }
+
+    fn cert_dir(&self) -> PathBuf {
+        self.dir.path().join("certs")
+    }
+
+    /// Sends a GraphQL request with an optional bearer token; returns the JSON body.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        self.graphql_with_header(
+            token.map(|token| format!("Bearer {token}")).as_deref(),
+            query,
+            variables,
+        )
+        .await
+    }
+
+    /// Like [`Self::graphql`] with a raw `Authorization` header.
+    pub async fn graphql_with_header(
+        &self,
+        authorization: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let mut request = self
+            .http
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        let response = request.send().await.expect("gateway answers");
+        assert!(response.status().is_success(), "HTTP {}", response.status());
+        response.json().await.expect("JSON body")
+    }
+
+    /// Signs up a fresh user.
+    pub async fn sign_up(&self, name: &str) -> Session {
+        let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+        let body = self
+            .graphql(
+                None,
+                "mutation($input: SignUpInput!) { signUp(input: $input) {
+                    accessToken refreshToken user { id } } }",
+                json!({ "input": { "name": name, "email": email, "password": "correct horse battery" } }),
+            )
+            .await;
+        session(&body["data"]["signUp"])
+    }
+
+    /// Creates a hangout for `session`; returns its global id.
+    pub async fn create_hangout(&self, session: &Session, title: &str, date: &str) -> String {
+        let body = self
+            .graphql(
+                Some(&session.access_token),
+                "mutation($input: CreateHangoutInput!) { createHangout(input: $input) { hangout { id } } }",
+                json!({ "input": { "title": title, "date": date } }),
+            )
+            .await;
+        body["data"]["createHangout"]["hangout"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createHangout failed: {body}"))
+            .to_owned()
+    }
+}
+
+/// Reads an `AuthPayload` into a [`Session`].
+pub fn session(payload: &Value) -> Session {
+    Session {
+        access_token: payload["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access token in {payload}"))
+            .to_owned(),
+        refresh_token: payload["refreshToken"]
+            .as_str()
+            .expect("refresh token")
+            .to_owned(),
+        user_id: payload["user"]["id"].as_str().expect("user id").to_owned(),
+    }
+}
+
+/// The `extensions.code` of the first error.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// The `extensions.field` of the first error.
+pub fn error_field(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["field"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field in {body}"))
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

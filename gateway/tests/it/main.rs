@@ -1,0 +1,12 @@
+//! The gateway's one integration test binary: hangout-core, file-core and the gateway run
+//! in-process with real mutual TLS, and tests drive GraphQL over real HTTP.
+
+#![allow(clippy::unwrap_used, reason = "test helpers may unwrap")]
+
+mod auth;
+mod hangouts;
+mod helpers;
+mod memories;
+mod resilience;
+mod rotation;
+mod schema;

@@ -1,0 +1,159 @@
+//! The committed SDL is current, and the schema keeps every promise of the public contract.
+
+use std::{collections::HashMap, path::PathBuf};
+
+use async_graphql::parser::{
+    parse_schema,
+    types::{InputValueDefinition, TypeKind, TypeSystemDefinition},
+};
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the gateway sits in the workspace")
+        .to_owned()
+}
+
+#[test]
+fn committed_schema_is_up_to_date() {
+    let path = workspace_root().join("schema/schema.graphql");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == gateway::graphql::sdl(),
+        "{} is stale: run `cargo xtask schema` and commit the result",
+        path.display()
+    );
+}
+
+/// Everything a type promises, as comparable strings: `field -> type`, `field(arg) -> type`,
+/// enum values and implemented interfaces.
+fn promises(sdl: &str) -> HashMap<String, HashMap<String, String>> {
+    let document = parse_schema(sdl).expect("valid SDL");
+    let mut types = HashMap::new();
+    let arguments = |owner: &str, values: &[async_graphql::Positioned<InputValueDefinition>]| {
+        values
+            .iter()
+            .map(|value| {
+                (
+                    format!("{owner}({})", value.node.name.node),
+                    value.node.ty.node.to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for definition in document.definitions {
+        let TypeSystemDefinition::Type(definition) = definition else {
+            continue;
+        };
+        let definition = definition.node;
+        let mut members = HashMap::new();
+        members.insert("<kind>".to_owned(), kind_name(&definition.kind).to_owned());
+        match definition.kind {
+            TypeKind::Object(object) => {
+                for interface in object.implements {
+                    members.insert(format!("implements {}", interface.node), String::new());
+                }
+                for field in object.fields {
+                    let name = field.node.name.node.to_string();
+                    members.extend(arguments(&name, &field.node.arguments));
+                    members.insert(name, field.node.ty.node.to_string());
+                }
+            }
+            TypeKind::Interface(interface) => {
+                for field in interface.fields {
+                    let name = field.node.name.node.to_string();
+                    members.extend(arguments(&name, &field.node.arguments));
+                    members.insert(name, field.node.ty.node.to_string());
+                }
+            }
+            TypeKind::InputObject(input) => {
+                members.extend(arguments("", &input.fields));
+            }
+            TypeKind::Enum(enumeration) => {
+                for value in enumeration.values {
+                    members.insert(format!("value {}", value.node.value.node), String::new());
+                }
+            }
+            TypeKind::Union(union) => {
+                for member in union.members {
+                    members.insert(format!("member {}", member.node), String::new());
+                }
+            }
+            TypeKind::Scalar => {}
+        }
+        types.insert(definition.name.node.to_string(), members);
+    }
+    types
+}
+
+fn kind_name(kind: &TypeKind) -> &'static str {
+    match kind {
+        TypeKind::Scalar => "scalar",
+        TypeKind::Object(_) => "type",
+        TypeKind::Interface(_) => "interface",
+        TypeKind::Union(_) => "union",
+        TypeKind::Enum(_) => "enum",
+        TypeKind::InputObject(_) => "input",
+    }
+}
+
+/// The problems of `schema` against `contract`: anything missing or changed, and new
+/// required arguments or input fields (which would break existing clients).
+fn breaking_changes(contract: &str, schema: &str) -> Vec<String> {
+    let contract = promises(contract);
+    let schema = promises(schema);
+    let mut problems = Vec::new();
+    for (type_name, members) in &contract {
+        let Some(ours) = schema.get(type_name) else {
+            problems.push(format!("type {type_name} is missing"));
+            continue;
+        };
+        for (member, expected) in members {
+            match ours.get(member) {
+                None => problems.push(format!("{type_name}.{member} is missing")),
+                Some(found) if found != expected => problems.push(format!(
+                    "{type_name}.{member} is {found}, the contract says {expected}"
+                )),
+                Some(_) => {}
+            }
+        }
+        for (member, found) in ours {
+            let is_argument_or_input = member.contains('(');
+            if is_argument_or_input && !members.contains_key(member) && found.ends_with('!') {
+                problems.push(format!(
+                    "{type_name}.{member} is new and required ({found}), which breaks clients"
+                ));
+            }
+        }
+    }
+    problems.sort();
+    problems
+}
+
+#[test]
+fn schema_keeps_the_public_contract() {
+    let path = workspace_root().join("../shared/contract/schema.graphql");
+    let contract = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read the contract at {}: {error}", path.display()));
+    let problems = breaking_changes(&contract, &gateway::graphql::sdl());
+    assert!(
+        problems.is_empty(),
+        "the schema breaks the contract:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_contract_check_notices_breaking_changes() {
+    let contract = "type Query { a(x: Int): String! b: [ID!]! }\nenum E { ONE TWO }";
+    assert!(breaking_changes(contract, contract).is_empty());
+    let changed = "type Query { a(x: Int, y: Int!): String b: [ID!]! }\nenum E { ONE }";
+    assert_eq!(
+        breaking_changes(contract, changed),
+        vec![
+            "E.value TWO is missing".to_owned(),
+            "Query.a is String, the contract says String!".to_owned(),
+            "Query.a(y) is new and required (Int!), which breaks clients".to_owned(),
+        ]
+    );
+}

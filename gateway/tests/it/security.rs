@@ -1,0 +1,230 @@
+//! The checks of the graphql-cop security auditor, and the GraphQL-over-HTTP rules the
+//! auditor relies on, each asserting that the gateway resists.
+
+use serde_json::{Value, json};
+
+use crate::helpers::TestSystem;
+
+const INTROSPECTION: &str = "query { __schema { queryType { name } types { name } } }";
+
+async fn post(system: &TestSystem, body: Value) -> (u16, Value) {
+    let response = system
+        .http
+        .post(system.url("/graphql"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn first_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn introspection_is_off_outside_dev_mode() {
+    let system = TestSystem::spawn().await;
+    let (_, body) = post(&system, json!({ "query": INTROSPECTION })).await;
+    assert!(body["data"]["__schema"].is_null(), "{body}");
+    assert!(!body["errors"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn field_suggestions_are_off_outside_dev_mode() {
+    let system = TestSystem::spawn().await;
+    let (_, body) = post(&system, json!({ "query": "{ mee { id } }" })).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "{body}");
+    assert!(!message.contains("Did you mean"), "{message}");
+    assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED");
+}
+
+#[tokio::test]
+async fn get_requests_without_preflight_are_refused_as_csrf() {
+    let system = TestSystem::spawn().await;
+    let response = system
+        .http
+        .get(system.url("/graphql?query=%7B__typename%7D"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["data"].is_null());
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cross-site request forgery")
+    );
+    // With the preflight header a query runs, and a mutation is refused with 405.
+    let query = system
+        .http
+        .get(system.url("/graphql?query=%7B__typename%7D"))
+        .header("apollo-require-preflight", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status().as_u16(), 200);
+    let body: Value = query.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "Query");
+    let mutation = system
+        .http
+        .get(system.url(
+            "/graphql?query=mutation%7BsignOut(input%3A%7BrefreshToken%3A%22x%22%7D)%7Bsuccess%7D%7D",
+        ))
+        .header("apollo-require-preflight", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mutation.status().as_u16(), 405);
+    assert!(mutation.headers().get("allow").is_some());
+}
+
+#[tokio::test]
+async fn url_encoded_and_plain_text_posts_are_refused_as_csrf() {
+    let system = TestSystem::spawn().await;
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+    ] {
+        let response = system
+            .http
+            .post(system.url("/graphql"))
+            .header("content-type", content_type)
+            .body(r#"{"query":"mutation { signOut(input: {refreshToken: \"x\"}) { success } }"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{content_type}");
+    }
+    let missing = system
+        .http
+        .post(system.url("/graphql"))
+        .body(r#"{"query":"{ __typename }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 415);
+}
+
+#[tokio::test]
+async fn alias_overloading_is_refused() {
+    let system = TestSystem::spawn().await;
+    let aliases: Vec<String> = (0..101).map(|i| format!("a{i}: __typename")).collect();
+    let (_, body) = post(&system, json!({ "query": format!("{{ {} }}", aliases.join(" ")) })).await;
+    assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert!(body["data"].is_null());
+}
+
+#[tokio::test]
+async fn batch_query_overloading_is_refused() {
+    let system = TestSystem::spawn().await;
+    let batch: Vec<Value> = (0..11).map(|_| json!({ "query": "{ __typename }" })).collect();
+    let (status, body) = post(&system, Value::Array(batch)).await;
+    assert_eq!(status, 400, "{body}");
+    let small: Vec<Value> = (0..2).map(|_| json!({ "query": "{ __typename }" })).collect();
+    let (status, body) = post(&system, Value::Array(small)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn directive_overloading_is_refused() {
+    let system = TestSystem::spawn().await;
+    let directives = "@skip(if: false) ".repeat(50);
+    let (_, body) = post(&system, json!({ "query": format!("{{ __typename {directives} }}") })).await;
+    assert!(!body["errors"].as_array().map_or(true, Vec::is_empty), "{body}");
+    assert!(body["data"].is_null());
+}
+
+#[tokio::test]
+async fn circular_introspection_is_refused() {
+    let system = TestSystem::spawn().await;
+    let mut query = String::from("name");
+    for _ in 0..15 {
+        query = format!("fields {{ type {{ {query} }} }}");
+    }
+    let (_, body) = post(&system, json!({ "query": format!("{{ __schema {{ types {{ {query} }} }} }}") })).await;
+    assert!(!body["errors"].as_array().map_or(true, Vec::is_empty), "{body}");
+    assert!(body["data"].is_null());
+}
+
+#[tokio::test]
+async fn responses_carry_no_tracing_or_debug_data() {
+    let system = TestSystem::spawn().await;
+    let (_, body) = post(&system, json!({ "query": "{ __typename }" })).await;
+    assert!(body.get("extensions").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn malformed_requests_leak_no_internals() {
+    let system = TestSystem::spawn().await;
+    let cases = [
+        r#"{"query": "{ __typename "#.to_owned(),
+        r#"{"query": 42}"#.to_owned(),
+        "not json at all".to_owned(),
+        r#"{"query": "query($x: Int!) { hangouts(first: $x) { totalCount } }", "variables": {"x": "nope"}}"#
+            .to_owned(),
+    ];
+    for body in cases {
+        let response = system
+            .http
+            .post(system.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let text = response.text().await.unwrap();
+        for leak in ["panicked", "src/", ".rs:", "backtrace", "stack", "tonic::", "sqlx"] {
+            assert!(!text.contains(leak), "{body} leaked {leak:?}: {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn request_errors_follow_the_graphql_response_media_type() {
+    let system = TestSystem::spawn().await;
+    let response = system
+        .http
+        .post(system.url("/graphql"))
+        .header("content-type", "application/json")
+        .header("accept", "application/graphql-response+json")
+        .body(r#"{"query": "{ __typename "}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/graphql-response+json")
+    );
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("data").is_none(), "{body}");
+    assert_eq!(first_code(&body), "GRAPHQL_PARSE_FAILED");
+
+    let legacy = system
+        .http
+        .post(system.url("/graphql"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(r#"{"query": "{ __typename "}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(legacy.status().as_u16(), 200);
+    assert!(
+        legacy.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+}

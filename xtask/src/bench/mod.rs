@@ -1,0 +1,519 @@
+//! `cargo xtask bench`: speed and memory of the whole system, against its floor.
+//!
+//! Builds the services in release mode, starts them on free ports with a temporary data folder
+//! (SQLite, or fresh MariaDB databases with `--mysql`), seeds a data set over gRPC, signs every
+//! virtual user in through the gateway, then for each scenario runs a warm-up and a timed,
+//! fixed-concurrency run through the gateway and the same run of bare gRPC calls (the floor).
+//! It samples each process's CPU time and peak resident size around every timed run, runs `me`
+//! and `page` again at half their peak rate for latency, counts backend calls per request
+//! through a second gateway behind counting proxies, and writes `BENCHMARKS.md`.
+//!
+//! Layout: `seed` (the data set), `load` (closed and open loops, percentiles), `scenarios`
+//! (the GraphQL and floor requests), `procs` (`/proc` sampling), `count` (the counting proxy),
+//! `grpc` (direct clients), `report` (Markdown and JSON).
+
+mod count;
+mod grpc;
+mod load;
+mod procs;
+mod report;
+mod scenarios;
+mod seed;
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use xshell::{Shell, cmd};
+
+use crate::system::{self, Ports, System};
+use load::Stats;
+use procs::Watched;
+use report::{Calls, Measured, ProcessFigures, Report, Target};
+use scenarios::{FloorClient, GraphqlClient, Scenario, VirtualUser};
+
+#[derive(clap::Args)]
+pub struct Bench {
+    /// Run against fresh databases on the MariaDB at mysql://root@127.0.0.1:3306 instead of
+    /// SQLite.
+    #[arg(long)]
+    mysql: bool,
+    /// Virtual users (and concurrent requests) of every closed-loop run.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Seconds of each timed run.
+    #[arg(long, default_value_t = 15)]
+    seconds: u64,
+    /// Seconds of warm-up before each timed run.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Seeded users; the first `concurrency` of them are the active ones.
+    #[arg(long, default_value_t = 200)]
+    users: usize,
+    /// Hangouts of each user that takes no part in the load.
+    #[arg(long, default_value_t = 50)]
+    hangouts: usize,
+    /// Hangouts of each active user (enough for the page of 100 of the scaling run).
+    #[arg(long, default_value_t = 110)]
+    active_hangouts: usize,
+    /// The most memories a hangout of an active user has (counts spread from 0 to this).
+    #[arg(long, default_value_t = 20)]
+    memories: usize,
+    /// Run only these scenarios (me, page, detail, upload, scaling); all by default.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Use debug binaries (to develop the benchmark; the figures mean little).
+    #[arg(long)]
+    debug: bool,
+    /// Where to write the report; `BENCHMARKS.md` at the workspace root by default.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+impl Bench {
+    pub fn run(self, shell: &Shell, root: &Path) -> anyhow::Result<()> {
+        crate::certs::ensure(root)?;
+        let binaries = system::build(shell, root, !self.debug)?;
+        let data = std::env::temp_dir().join(format!("hangout-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&data)?;
+        let ports = Ports::free()?;
+        let mut specs = system::specs(ports, &data);
+        let databases = if self.mysql {
+            Some(mysql_databases(shell, &mut specs)?)
+        } else {
+            None
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let outcome = runtime.block_on(async {
+            let mut system = System::start(&specs, &binaries, true).await?;
+            let outcome = self
+                .run_system(root, &binaries, &data, ports, &system)
+                .await;
+            system.stop().await;
+            outcome
+        });
+        if let Some(databases) = databases {
+            for database in databases {
+                let sql = format!("DROP DATABASE IF EXISTS {database}");
+                let _ = cmd!(shell, "mariadb -h 127.0.0.1 -u root -e {sql}").run();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&data);
+        let mut report = outcome?;
+        report.commit = commit(shell);
+        let output = self
+            .output
+            .clone()
+            .unwrap_or_else(|| root.join("BENCHMARKS.md"));
+        let previous = std::fs::read_to_string(&output).ok();
+        std::fs::write(&output, report.to_markdown(previous.as_deref()))?;
+        let json_path = root.join("target/bench/results.json");
+        std::fs::create_dir_all(json_path.parent().context("no parent")?)?;
+        std::fs::write(&json_path, serde_json::to_string_pretty(&report.to_json())?)?;
+        println!("\n{}", report.summary_markdown());
+        println!("wrote {} and {}", output.display(), json_path.display());
+        Ok(())
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|wanted| wanted == name)
+    }
+
+    fn plan(&self) -> seed::Plan {
+        seed::Plan {
+            users: self.users.max(self.concurrency),
+            hangouts_per_user: self.hangouts,
+            active_users: self.concurrency,
+            hangouts_per_active_user: self.active_hangouts,
+            activities_per_user: 8,
+            activities_per_hangout: 5,
+            max_memories_per_hangout: self.memories,
+            detail_memories: 24,
+        }
+    }
+
+    async fn run_system(
+        &self,
+        root: &Path,
+        binaries: &Path,
+        data: &Path,
+        ports: Ports,
+        system: &System,
+    ) -> anyhow::Result<Report> {
+        let http = reqwest::Client::new();
+        wait_ready(&http, ports.gateway).await?;
+        let mut watched: Vec<Watched> = system
+            .pids()
+            .into_iter()
+            .map(|(name, pid)| Watched { name, pid })
+            .collect();
+        watched.push(Watched {
+            name: "load generator",
+            pid: std::process::id(),
+        });
+        let idle = watched
+            .iter()
+            .map(|process| Ok((process.name, procs::memory(process.pid)?.0)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+
+        let backends = grpc::Backends::connect(root, ports.hangout_core, ports.file_core).await?;
+        let plan = self.plan();
+        println!(
+            "seeding {} users ({} active with {} hangouts, the others {} hangouts), \
+             memories up to {} per hangout…",
+            plan.users,
+            plan.active_users,
+            plan.hangouts_per_active_user,
+            plan.hangouts_per_user,
+            plan.max_memories_per_hangout
+        );
+        let seeded = seed::seed(&backends, plan, 8).await?;
+        println!(
+            "seeded {} users, {} activities, {} hangouts, {} memories in {:.1} s",
+            seeded.users, seeded.activities, seeded.hangouts, seeded.memories, seeded.seconds
+        );
+        let users = sign_in_all(&http, ports.gateway, &seeded.active).await?;
+        let loaded = watched
+            .iter()
+            .map(|process| Ok((process.name, procs::memory(process.pid)?.0)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let graphql = GraphqlClient::new(ports.gateway, users.clone())?;
+        let floor = FloorClient::new(backends.clone(), users.clone());
+
+        let mut runs = Vec::new();
+        let mut scenarios = Vec::new();
+        for (name, scenario) in [
+            ("me", Scenario::Me),
+            ("page", Scenario::Page(20)),
+            ("detail", Scenario::Detail),
+        ] {
+            if self.wants(name) {
+                scenarios.push(scenario);
+            }
+        }
+        if self.wants("scaling") {
+            scenarios.extend([Scenario::Page(1), Scenario::Page(100)]);
+        }
+        // Last: it adds rows.
+        if self.wants("upload") {
+            scenarios.push(Scenario::Upload);
+        }
+        let ticks = procs::clock_ticks();
+        for &scenario in &scenarios {
+            let probe = graphql.send(scenario, 0).await;
+            match &probe {
+                Ok(body) => println!("\n== {scenario}: probe answered {} bytes", body.len()),
+                Err(error) => println!("\n== {scenario}: probe failed: {error:#}"),
+            }
+            let client = graphql.clone();
+            let (stats, processes) = self
+                .measure(&watched, ticks, move |user| {
+                    let client = client.clone();
+                    async move { client.send(scenario, user).await.map(drop) }
+                })
+                .await?;
+            print_run(scenario, "gateway", &stats);
+            runs.push(Measured::closed(
+                scenario,
+                Target::Gateway,
+                self.concurrency,
+                stats,
+                processes,
+            ));
+            let client = floor.clone();
+            let (stats, processes) = self
+                .measure(&watched, ticks, move |user| {
+                    let client = client.clone();
+                    async move { client.send(scenario, user).await }
+                })
+                .await?;
+            print_run(scenario, "floor", &stats);
+            runs.push(Measured::closed(
+                scenario,
+                Target::Floor,
+                self.concurrency,
+                stats,
+                processes,
+            ));
+        }
+        for scenario in [Scenario::Me, Scenario::Page(20)] {
+            let Some(peak) = runs
+                .iter()
+                .find(|run| run.scenario == scenario && run.target == Target::Gateway)
+                .map(|run| run.stats.per_second())
+            else {
+                continue;
+            };
+            let rate = (peak / 2.0).max(1.0);
+            let client = graphql.clone();
+            let stats = load::open_loop(
+                rate,
+                graphql.user_count(),
+                1024,
+                Duration::from_secs(self.seconds.min(10)),
+                move |user| {
+                    let client = client.clone();
+                    async move { client.send(scenario, user).await.map(drop) }
+                },
+            )
+            .await;
+            print_run(scenario, &format!("gateway at {rate:.0}/s"), &stats);
+            runs.push(Measured {
+                scenario,
+                target: Target::HalfPeak,
+                concurrency: 0,
+                rate: Some(rate),
+                stats,
+                processes: Vec::new(),
+            });
+        }
+        let calls = self
+            .count_calls(root, binaries, data, ports, &seeded.active, &scenarios)
+            .await?;
+        Ok(Report {
+            machine: report::Machine::detect(),
+            date: now_utc(),
+            commit: String::new(),
+            database: if self.mysql { "MariaDB" } else { "SQLite" },
+            command: self.command_line(),
+            concurrency: self.concurrency,
+            seconds: self.seconds,
+            warmup: self.warmup,
+            plan,
+            seeded,
+            idle,
+            loaded,
+            release: !self.debug,
+            runs,
+            calls,
+        })
+    }
+
+    /// A warm-up, then a timed closed-loop run with each process's CPU time and peak RSS
+    /// sampled around it.
+    async fn measure<F, Fut>(
+        &self,
+        watched: &[Watched],
+        ticks: f64,
+        operation: F,
+    ) -> anyhow::Result<(Stats, Vec<ProcessFigures>)>
+    where
+        F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        load::closed_loop(
+            self.concurrency,
+            Duration::from_secs(self.warmup),
+            operation.clone(),
+        )
+        .await;
+        let peaks_reset = watched.iter().all(|process| procs::reset_peak(process.pid));
+        let before = procs::snapshot(watched, ticks)?;
+        let stats = load::closed_loop(
+            self.concurrency,
+            Duration::from_secs(self.seconds),
+            operation,
+        )
+        .await;
+        let cpu = procs::snapshot(watched, ticks)?.since(&before);
+        let processes = watched
+            .iter()
+            .zip(cpu)
+            .map(|(process, cpu_seconds)| {
+                Ok(ProcessFigures {
+                    name: process.name,
+                    cpu_seconds,
+                    peak_rss: procs::memory(process.pid)?.1,
+                    peak_since_start: !peaks_reset,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok((stats, processes))
+    }
+
+    /// Backend calls per request of each scenario, counted by proxies in front of the
+    /// backends, through a second gateway, at the benchmark's concurrency for a few seconds.
+    async fn count_calls(
+        &self,
+        root: &Path,
+        binaries: &Path,
+        data: &Path,
+        ports: Ports,
+        active: &[seed::ActiveUser],
+        scenarios: &[Scenario],
+    ) -> anyhow::Result<Vec<Calls>> {
+        let hangout_proxy =
+            count::CountingProxy::start(root, "hangout-core", ports.hangout_core).await?;
+        let file_proxy = count::CountingProxy::start(root, "file-core", ports.file_core).await?;
+        let counting_ports = Ports {
+            hangout_core: hangout_proxy.port,
+            file_core: file_proxy.port,
+            s3: ports.s3,
+            gateway: system::free_port()?,
+        };
+        let gateway_spec: Vec<system::Spec> = system::specs(counting_ports, data)
+            .into_iter()
+            .filter(|spec| spec.package == "gateway")
+            .collect();
+        let mut counting = System::start(&gateway_spec, binaries, true).await?;
+        let outcome = async {
+            let http = reqwest::Client::new();
+            let users = sign_in_all(&http, counting_ports.gateway, active).await?;
+            let client = GraphqlClient::new(counting_ports.gateway, users)?;
+            let mut calls = Vec::new();
+            for &scenario in scenarios {
+                let before = (hangout_proxy.calls(), file_proxy.calls());
+                let sender = client.clone();
+                let stats = load::closed_loop(self.concurrency, Duration::from_secs(3), move |user| {
+                    let sender = sender.clone();
+                    async move { sender.send(scenario, user).await.map(drop) }
+                })
+                .await;
+                let requests = stats.requests + stats.errors;
+                #[allow(clippy::cast_precision_loss, reason = "small counts")]
+                let per_request = |calls: u64| calls as f64 / requests.max(1) as f64;
+                let counted = Calls {
+                    scenario,
+                    hangout_core: per_request(hangout_proxy.calls() - before.0),
+                    file_core: per_request(file_proxy.calls() - before.1),
+                    requests,
+                };
+                println!(
+                    "{scenario}: {:.2} hangout-core + {:.2} file-core calls per request ({requests} requests)",
+                    counted.hangout_core, counted.file_core
+                );
+                calls.push(counted);
+            }
+            anyhow::Ok(calls)
+        }
+        .await;
+        counting.stop().await;
+        outcome
+    }
+
+    fn command_line(&self) -> String {
+        let mut command = "cargo xtask bench".to_owned();
+        if self.mysql {
+            command.push_str(" --mysql");
+        }
+        if self.debug {
+            command.push_str(" --debug");
+        }
+        if !self.only.is_empty() {
+            command.push_str(&format!(" --only {}", self.only.join(",")));
+        }
+        command
+    }
+}
+
+fn print_run(scenario: Scenario, target: &str, stats: &Stats) {
+    println!(
+        "{scenario} {target}: {:.0} req/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, {} errors{}",
+        stats.per_second(),
+        stats.percentile_ms(0.5),
+        stats.percentile_ms(0.9),
+        stats.percentile_ms(0.99),
+        stats.errors,
+        stats
+            .first_error
+            .as_deref()
+            .map(|error| format!(" (first: {error})"))
+            .unwrap_or_default()
+    );
+}
+
+/// Signs each active user in through the gateway.
+async fn sign_in_all(
+    http: &reqwest::Client,
+    port: u16,
+    active: &[seed::ActiveUser],
+) -> anyhow::Result<Vec<VirtualUser>> {
+    let mut users = Vec::with_capacity(active.len());
+    for user in active {
+        let access_token = scenarios::sign_in(http, port, &user.email, seed::PASSWORD).await?;
+        users.push(VirtualUser {
+            user_id: user.user_id.clone(),
+            access_token,
+            detail_hangout: user.detail_hangout.clone(),
+            upload_hangout: user.upload_hangout.clone(),
+        });
+    }
+    Ok(users)
+}
+
+/// Polls `/readyz` until the gateway says both backends answer.
+async fn wait_ready(http: &reqwest::Client, port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success());
+        if ready {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the gateway did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Creates two fresh MariaDB databases and points the services at them; returns their names.
+fn mysql_databases(shell: &Shell, specs: &mut [system::Spec]) -> anyhow::Result<Vec<String>> {
+    let suffix = std::process::id();
+    let mut names = Vec::new();
+    for spec in specs.iter_mut() {
+        let (variable, name) = match spec.package {
+            "hangout-core" => (
+                "HANGOUT_CORE_DATABASE_URL",
+                format!("bench_hangout_{suffix}"),
+            ),
+            "file-core" => ("FILE_CORE_DATABASE_URL", format!("bench_file_{suffix}")),
+            _ => continue,
+        };
+        let sql = format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}");
+        cmd!(shell, "mariadb -h 127.0.0.1 -u root -e {sql}")
+            .run()
+            .context("cannot create a database on mysql://root@127.0.0.1:3306")?;
+        for (key, value) in &mut spec.env {
+            if key == variable {
+                *value = format!("mysql://root@127.0.0.1:3306/{name}");
+            }
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+fn commit(shell: &Shell) -> String {
+    let head = cmd!(shell, "git rev-parse --short HEAD")
+        .quiet()
+        .read()
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let dirty = cmd!(shell, "git status --porcelain")
+        .quiet()
+        .read()
+        .is_ok_and(|status| !status.trim().is_empty());
+    if dirty {
+        format!("{head} (with uncommitted changes)")
+    } else {
+        head
+    }
+}
+
+fn now_utc() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .map_or_else(|| "unknown".to_owned(), |text| text.trim().to_owned())
+}

@@ -1,0 +1,679 @@
+//! The figures as Markdown (`BENCHMARKS.md`) and JSON, and the targets of issue 7 checked
+//! against them.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use crate::bench::{
+    load::Stats,
+    scenarios::Scenario,
+    seed::{Plan, Seeded},
+};
+
+/// Hand-written notes below this line in `BENCHMARKS.md` survive a new run.
+pub const NOTES_MARKER: &str =
+    "<!-- Hand-written notes below this line are kept by cargo xtask bench. -->";
+
+/// Which path a run went through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// GraphQL through the gateway, closed loop.
+    Gateway,
+    /// Bare gRPC calls to the backends, closed loop.
+    Floor,
+    /// GraphQL through the gateway, open loop at half the closed-loop throughput.
+    HalfPeak,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::Floor => "floor",
+            Self::HalfPeak => "gateway at half peak",
+        }
+    }
+}
+
+/// One process during one timed run.
+#[derive(Clone, Debug)]
+pub struct ProcessFigures {
+    pub name: &'static str,
+    pub cpu_seconds: f64,
+    pub peak_rss: u64,
+    /// The kernel refused to reset the peak, so it is the peak since the process started.
+    pub peak_since_start: bool,
+}
+
+/// One timed run.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    pub scenario: Scenario,
+    pub target: Target,
+    pub concurrency: usize,
+    /// Requests started per second, for open-loop runs.
+    pub rate: Option<f64>,
+    pub stats: Stats,
+    pub processes: Vec<ProcessFigures>,
+}
+
+impl Measured {
+    pub fn closed(
+        scenario: Scenario,
+        target: Target,
+        concurrency: usize,
+        stats: Stats,
+        processes: Vec<ProcessFigures>,
+    ) -> Self {
+        Self {
+            scenario,
+            target,
+            concurrency,
+            rate: None,
+            stats,
+            processes,
+        }
+    }
+
+    /// CPU milliseconds per successful request of process `name`.
+    fn cpu_ms_per_request(&self, name: &str) -> Option<f64> {
+        let process = self.processes.iter().find(|process| process.name == name)?;
+        #[allow(clippy::cast_precision_loss, reason = "counts stay far below 2^52")]
+        let requests = self.stats.requests.max(1) as f64;
+        Some(process.cpu_seconds * 1000.0 / requests)
+    }
+
+    fn peak_mib(&self, name: &str) -> Option<f64> {
+        self.processes
+            .iter()
+            .find(|process| process.name == name)
+            .map(|process| mib(process.peak_rss))
+    }
+}
+
+/// Backend calls per request of one scenario.
+#[derive(Clone, Debug)]
+pub struct Calls {
+    pub scenario: Scenario,
+    pub hangout_core: f64,
+    pub file_core: f64,
+    pub requests: u64,
+}
+
+impl Calls {
+    fn total(&self) -> f64 {
+        self.hangout_core + self.file_core
+    }
+}
+
+/// The machine the figures come from.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub kernel: String,
+}
+
+impl Machine {
+    pub fn detect() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|line| line.strip_prefix("model name"))
+            .and_then(|rest| rest.split_once(':'))
+            .map_or_else(|| "unknown".to_owned(), |(_, name)| name.trim().to_owned());
+        let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "memory sizes stay far below 2^52"
+        )]
+        let memory_gib = crate::bench::procs::parse_status_kib(&meminfo, "MemTotal")
+            .map_or(0.0, |bytes| bytes as f64 / f64::from(1 << 30));
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or_else(|_| "unknown".to_owned(), |text| text.trim().to_owned());
+        Self {
+            cpu,
+            cores,
+            memory_gib,
+            kernel,
+        }
+    }
+}
+
+/// Everything one `cargo xtask bench` measured.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub machine: Machine,
+    pub date: String,
+    pub commit: String,
+    pub database: &'static str,
+    pub command: String,
+    pub concurrency: usize,
+    pub seconds: u64,
+    pub warmup: u64,
+    pub plan: Plan,
+    pub seeded: Seeded,
+    /// Resident bytes of each process right after start.
+    pub idle: Vec<(&'static str, u64)>,
+    /// Resident bytes of each process after seeding and signing in, before the load.
+    pub loaded: Vec<(&'static str, u64)>,
+    pub release: bool,
+    pub runs: Vec<Measured>,
+    pub calls: Vec<Calls>,
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "memory sizes stay far below 2^52"
+)]
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
+}
+
+fn cell(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "–".to_owned(), |value| format!("{value:.decimals$}"))
+}
+
+const PROCESSES: [&str; 4] = ["gateway", "hangout-core", "file-core", "load generator"];
+
+/// A checked target.
+struct Check {
+    target: &'static str,
+    measured: String,
+    met: Option<bool>,
+}
+
+impl Report {
+    fn run(&self, scenario: Scenario, target: Target) -> Option<&Measured> {
+        self.runs
+            .iter()
+            .find(|run| run.scenario == scenario && run.target == target)
+    }
+
+    fn calls(&self, scenario: Scenario) -> Option<&Calls> {
+        self.calls.iter().find(|calls| calls.scenario == scenario)
+    }
+
+    fn ratio(&self, scenario: Scenario) -> Option<f64> {
+        let gateway = self.run(scenario, Target::Gateway)?.stats.per_second();
+        let floor = self.run(scenario, Target::Floor)?.stats.per_second();
+        (floor > 0.0).then(|| gateway / floor)
+    }
+
+    fn scenarios(&self) -> Vec<Scenario> {
+        let mut scenarios: Vec<Scenario> = Vec::new();
+        for run in &self.runs {
+            if !scenarios.contains(&run.scenario) {
+                scenarios.push(run.scenario);
+            }
+        }
+        scenarios
+    }
+
+    fn checks(&self) -> Vec<Check> {
+        let mut checks = Vec::new();
+        let page = Scenario::Page(20);
+        if let Some(ratio) = self.ratio(page) {
+            checks.push(Check {
+                target: "`page` gateway throughput ≥ 50 % of the floor",
+                measured: format!("{:.0} %", ratio * 100.0),
+                met: Some(ratio >= 0.5),
+            });
+        }
+        if let Some(calls) = self.calls(page) {
+            checks.push(Check {
+                target: "`page` backend calls per request ≤ 6",
+                measured: format!("{:.2}", calls.total()),
+                met: Some(calls.total() <= 6.0),
+            });
+        }
+        checks.push(Check {
+            target: "`me` and `page` ≥ 10 × Hive Gateway's throughput",
+            measured: "not measured: the peer is not implemented yet".to_owned(),
+            met: None,
+        });
+        for scenario in [Scenario::Me, page] {
+            if let Some(run) = self.run(scenario, Target::HalfPeak) {
+                let (p50, p99) = (run.stats.percentile_ms(0.5), run.stats.percentile_ms(0.99));
+                checks.push(Check {
+                    target: if scenario == Scenario::Me {
+                        "`me` at half of peak: p50 < 2 ms, p99 < 10 ms"
+                    } else {
+                        "`page` at half of peak: p50 < 2 ms, p99 < 10 ms"
+                    },
+                    measured: format!("p50 {p50:.2} ms, p99 {p99:.2} ms"),
+                    met: Some(p50 < 2.0 && p99 < 10.0 && run.stats.errors == 0),
+                });
+            }
+        }
+        if let Some((_, idle)) = self.idle.iter().find(|(name, _)| *name == "gateway") {
+            checks.push(Check {
+                target: "gateway RSS idle < 40 MB",
+                measured: format!("{:.1} MB", mib(*idle)),
+                met: Some(mib(*idle) < 40.0),
+            });
+        }
+        let peak = |name: &str| {
+            self.runs.iter().filter_map(|run| run.peak_mib(name)).fold(
+                None,
+                |highest: Option<f64>, value| {
+                    Some(highest.map_or(value, |highest| highest.max(value)))
+                },
+            )
+        };
+        for (name, limit) in [
+            ("gateway", 120.0),
+            ("hangout-core", 80.0),
+            ("file-core", 80.0),
+        ] {
+            if let Some(value) = peak(name) {
+                checks.push(Check {
+                    target: match name {
+                        "gateway" => "gateway RSS at peak < 120 MB",
+                        "hangout-core" => "hangout-core RSS at peak < 80 MB",
+                        _ => "file-core RSS at peak < 80 MB",
+                    },
+                    measured: format!("{value:.1} MB"),
+                    met: Some(value < limit),
+                });
+            }
+        }
+        checks
+    }
+
+    /// The tables a terminal shows at the end of a run.
+    pub fn summary_markdown(&self) -> String {
+        let mut out = String::new();
+        self.write_throughput(&mut out);
+        self.write_targets(&mut out);
+        out
+    }
+
+    fn write_throughput(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "| Scenario | Gateway req/s | p50 ms | p90 ms | p99 ms | Floor req/s | Floor p50 ms | \
+             Floor p99 ms | Gateway / floor | Backend calls per request (hangout-core + \
+             file-core) | Errors (gateway / floor) |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+        for scenario in self.scenarios() {
+            let gateway = self.run(scenario, Target::Gateway);
+            let floor = self.run(scenario, Target::Floor);
+            let stat = |run: Option<&Measured>, fraction: f64| {
+                run.map(|run| run.stats.percentile_ms(fraction))
+            };
+            let calls = self.calls(scenario).map_or_else(
+                || "–".to_owned(),
+                |calls| {
+                    format!(
+                        "{:.2} ({:.2} + {:.2})",
+                        calls.total(),
+                        calls.hangout_core,
+                        calls.file_core
+                    )
+                },
+            );
+            let errors = |run: Option<&Measured>| {
+                run.map_or_else(|| "–".to_owned(), |run| run.stats.errors.to_string())
+            };
+            let _ = writeln!(
+                out,
+                "| {scenario} | {} | {} | {} | {} | {} | {} | {} | {} | {calls} | {} / {} |",
+                cell(gateway.map(|run| run.stats.per_second()), 0),
+                cell(stat(gateway, 0.5), 2),
+                cell(stat(gateway, 0.9), 2),
+                cell(stat(gateway, 0.99), 2),
+                cell(floor.map(|run| run.stats.per_second()), 0),
+                cell(stat(floor, 0.5), 2),
+                cell(stat(floor, 0.99), 2),
+                self.ratio(scenario)
+                    .map_or_else(|| "–".to_owned(), |ratio| format!("{:.0} %", ratio * 100.0)),
+                errors(gateway),
+                errors(floor),
+            );
+        }
+    }
+
+    fn write_targets(&self, out: &mut String) {
+        let _ = writeln!(out, "\n| Target | Measured | Met |");
+        let _ = writeln!(out, "|---|---|---|");
+        for check in self.checks() {
+            let met = match check.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "–",
+            };
+            let _ = writeln!(out, "| {} | {} | {met} |", check.target, check.measured);
+        }
+    }
+
+    /// The whole `BENCHMARKS.md`, keeping the hand-written notes of `previous`.
+    pub fn to_markdown(&self, previous: Option<&str>) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# Benchmarks\n");
+        let _ = writeln!(
+            out,
+            "Written by `{}` (`xtask/src/bench/`); every figure is from one run on one machine, \
+             so compare ratios rather than absolute numbers across machines.\n",
+            self.command
+        );
+        let _ = writeln!(out, "- Date: {}", self.date);
+        let _ = writeln!(out, "- Commit: {}", self.commit);
+        let _ = writeln!(
+            out,
+            "- Machine: {}, {} cores, {:.1} GiB memory, Linux {}; the load generator shares it",
+            self.machine.cpu, self.machine.cores, self.machine.memory_gib, self.machine.kernel
+        );
+        let _ = writeln!(
+            out,
+            "- Database: {}; {} build; mutual TLS between the gateway and the backends",
+            self.database,
+            if self.release { "release" } else { "debug" }
+        );
+        let _ = writeln!(
+            out,
+            "- Load: {} virtual users (each a different user with its own access token from \
+             `signIn`), {} s warm-up then {} s timed per run",
+            self.concurrency, self.warmup, self.seconds
+        );
+        let _ = writeln!(
+            out,
+            "- Data set: {} users, {} activities, {} hangouts, {} uploaded memories (seeded in \
+             {:.0} s). The {} active users have {} hangouts each (enough for a page of 100) \
+             with 0 to {} memories each, plus one hangout with {} memories; the others have {} \
+             hangouts without memories. Each hangout carries {} of its owner's {} activities.\n",
+            self.seeded.users,
+            self.seeded.activities,
+            self.seeded.hangouts,
+            self.seeded.memories,
+            self.seeded.seconds,
+            self.plan.active_users,
+            self.plan.hangouts_per_active_user,
+            self.plan.max_memories_per_hangout,
+            self.plan.detail_memories,
+            self.plan.hangouts_per_user,
+            self.plan.activities_per_hangout,
+            self.plan.activities_per_user,
+        );
+        let _ = writeln!(
+            out,
+            "## Throughput and latency ({} virtual users, closed loop)\n",
+            self.concurrency
+        );
+        self.write_throughput(&mut out);
+        let _ = writeln!(out, "\n## Targets (issue 7)");
+        self.write_targets(&mut out);
+
+        let _ = writeln!(out, "\n## CPU per request and peak memory\n");
+        let _ = writeln!(
+            out,
+            "CPU milliseconds per request of each process (utime + stime from `/proc/<pid>/stat` \
+             around the timed run), and each process's peak resident size during the run \
+             (`VmHWM`, reset through `/proc/<pid>/clear_refs` before it).\n"
+        );
+        let _ = writeln!(
+            out,
+            "| Scenario | Run | gateway CPU ms | hangout-core CPU ms | file-core CPU ms | load \
+             generator CPU ms | gateway peak MB | hangout-core peak MB | file-core peak MB |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        for run in self
+            .runs
+            .iter()
+            .filter(|run| run.target != Target::HalfPeak)
+        {
+            let cpu: Vec<String> = PROCESSES
+                .iter()
+                .map(|name| cell(run.cpu_ms_per_request(name), 3))
+                .collect();
+            let peaks: Vec<String> = PROCESSES[..3]
+                .iter()
+                .map(|name| cell(run.peak_mib(name), 1))
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                run.scenario,
+                run.target.name(),
+                cpu.join(" | "),
+                peaks.join(" | ")
+            );
+        }
+        let sizes = |list: &[(&str, u64)]| {
+            list.iter()
+                .map(|(name, bytes)| format!("{name} {:.1} MB", mib(*bytes)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "\nResident size right after start: {}. After seeding and signing in, before the \
+             load: {}.",
+            sizes(&self.idle),
+            sizes(&self.loaded)
+        );
+
+        let half: Vec<&Measured> = self
+            .runs
+            .iter()
+            .filter(|run| run.target == Target::HalfPeak)
+            .collect();
+        if !half.is_empty() {
+            let _ = writeln!(out, "\n## Latency at half of peak throughput (open loop)\n");
+            let _ = writeln!(
+                out,
+                "Requests start on a fixed schedule at half the closed-loop throughput; latency \
+                 counts from the scheduled start, so stalls are not hidden.\n"
+            );
+            let _ = writeln!(
+                out,
+                "| Scenario | Rate req/s | Achieved req/s | p50 ms | p90 ms | p99 ms | Errors |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+            for run in half {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+                    run.scenario,
+                    cell(run.rate, 0),
+                    run.stats.per_second(),
+                    run.stats.percentile_ms(0.5),
+                    run.stats.percentile_ms(0.9),
+                    run.stats.percentile_ms(0.99),
+                    run.stats.errors
+                );
+            }
+        }
+
+        let sizes: Vec<Scenario> = [1, 20, 100]
+            .into_iter()
+            .map(Scenario::Page)
+            .filter(|scenario| self.run(*scenario, Target::Gateway).is_some())
+            .collect();
+        if sizes.len() > 1 {
+            let _ = writeln!(out, "\n## Scaling: `page` at page sizes 1, 20 and 100\n");
+            let _ = writeln!(
+                out,
+                "| Page size | Gateway req/s | p50 ms | p99 ms | Floor req/s | Gateway / floor | \
+                 Backend calls per request | Gateway errors |"
+            );
+            let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for scenario in sizes {
+                let Scenario::Page(size) = scenario else {
+                    continue;
+                };
+                let gateway = self.run(scenario, Target::Gateway);
+                let _ = writeln!(
+                    out,
+                    "| {size} | {} | {} | {} | {} | {} | {} | {} |",
+                    cell(gateway.map(|run| run.stats.per_second()), 0),
+                    cell(gateway.map(|run| run.stats.percentile_ms(0.5)), 2),
+                    cell(gateway.map(|run| run.stats.percentile_ms(0.99)), 2),
+                    cell(
+                        self.run(scenario, Target::Floor)
+                            .map(|run| run.stats.per_second()),
+                        0
+                    ),
+                    self.ratio(scenario)
+                        .map_or_else(|| "–".to_owned(), |ratio| format!("{:.0} %", ratio * 100.0)),
+                    cell(self.calls(scenario).map(Calls::total), 2),
+                    gateway.map_or_else(|| "–".to_owned(), |run| run.stats.errors.to_string()),
+                );
+            }
+        }
+
+        let errors: Vec<String> = self
+            .runs
+            .iter()
+            .filter_map(|run| {
+                run.stats
+                    .first_error
+                    .as_ref()
+                    .map(|error| format!("- {} {}: {}", run.scenario, run.target.name(), error))
+            })
+            .collect();
+        if !errors.is_empty() {
+            let _ = writeln!(out, "\n## First error of each run that had errors\n");
+            let _ = writeln!(out, "{}", errors.join("\n"));
+        }
+
+        let _ = writeln!(out, "\n## How it is measured\n");
+        let _ = writeln!(
+            out,
+            "- Scenarios: `me` is `{{ me {{ id name }} }}`; `page` is `hangouts(first: 20)` with \
+             each hangout's owner, activities and first 5 memories with download URLs; `detail` \
+             is one hangout with `memories(first: 24)` and their download URLs; `upload` is \
+             `createMemoryUploads` with 10 files (PENDING rows in both databases, 10 presigned \
+             PUTs). Responses with GraphQL errors count as errors, not requests.\n\
+             - Closed loop: each virtual user sends its next request when the previous one \
+             answers. The load generator (HTTP/1.1 keep-alive, one connection per virtual user) \
+             runs on one thread on the same machine, and its CPU is reported too.\n\
+             - Floor: the same data fetched by a bare tonic client straight from the backends, \
+             with the gateway's client certificate and `x-user-id`, over one HTTP/2 \
+             connection per backend (as the gateway has), every independent call in parallel \
+             (`page`: ListHangouts, then GetUsers, ListActivitiesOfHangouts and \
+             ListMemoriesOfHangouts together, then GetFiles in chunks of at most 100 ids; \
+             `detail`: GetHangouts with ListMemoriesOfHangouts, then GetFiles; `upload`: \
+             CreateMemories, CreateUploads, AttachMemoryFiles; `me`: GetUsers). The gateway / \
+             floor ratio is the gateway's overhead.\n\
+             - Backend calls per request: a second gateway is started whose backend URLs point \
+             at mTLS-terminating proxies in the benchmark; they count the HTTP/2 streams the \
+             gateway opens (one per gRPC call) while that gateway serves each scenario for 3 s \
+             at the same concurrency. The timed runs never go through the proxies.\n\
+             - Peer (Hive Gateway): not implemented yet."
+        );
+        let _ = writeln!(out, "\n## Reproduce\n");
+        let _ = writeln!(
+            out,
+            "```sh\ncargo xtask bench                 # SQLite\ncargo xtask bench --mysql         \
+             # fresh databases on mysql://root@127.0.0.1:3306\ncargo xtask bench --only \
+             page,scaling --seconds 10\n```\n\nThe JSON of the last run is in \
+             `target/bench/results.json`.\n"
+        );
+        let _ = writeln!(out, "<details><summary>JSON of this run</summary>\n");
+        let _ = writeln!(
+            out,
+            "```json\n{}\n```\n\n</details>\n",
+            serde_json::to_string_pretty(&self.to_json()).unwrap_or_default()
+        );
+        let _ = writeln!(out, "{NOTES_MARKER}");
+        if let Some(notes) = previous
+            .and_then(|text| text.split_once(NOTES_MARKER))
+            .map(|(_, notes)| notes.trim_start_matches('\n'))
+        {
+            out.push_str(notes);
+        }
+        out
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let runs: Vec<serde_json::Value> = self
+            .runs
+            .iter()
+            .map(|run| {
+                let processes: serde_json::Map<String, serde_json::Value> = run
+                    .processes
+                    .iter()
+                    .map(|process| {
+                        (
+                            process.name.to_owned(),
+                            json!({
+                                "cpu_ms_per_request": run.cpu_ms_per_request(process.name),
+                                "peak_rss_mib": mib(process.peak_rss),
+                                "peak_since_start": process.peak_since_start,
+                            }),
+                        )
+                    })
+                    .collect();
+                json!({
+                    "scenario": run.scenario.to_string(),
+                    "target": run.target.name(),
+                    "concurrency": run.concurrency,
+                    "rate": run.rate,
+                    "requests": run.stats.requests,
+                    "errors": run.stats.errors,
+                    "first_error": run.stats.first_error,
+                    "seconds": run.stats.elapsed.as_secs_f64(),
+                    "requests_per_second": run.stats.per_second(),
+                    "p50_ms": run.stats.percentile_ms(0.5),
+                    "p90_ms": run.stats.percentile_ms(0.9),
+                    "p99_ms": run.stats.percentile_ms(0.99),
+                    "max_ms": run.stats.percentile_ms(1.0),
+                    "processes": processes,
+                })
+            })
+            .collect();
+        let calls: Vec<serde_json::Value> = self
+            .calls
+            .iter()
+            .map(|calls| {
+                json!({
+                    "scenario": calls.scenario.to_string(),
+                    "hangout_core": calls.hangout_core,
+                    "file_core": calls.file_core,
+                    "total": calls.total(),
+                    "requests_counted": calls.requests,
+                })
+            })
+            .collect();
+        let idle: serde_json::Map<String, serde_json::Value> = self
+            .idle
+            .iter()
+            .map(|(name, bytes)| ((*name).to_owned(), json!(mib(*bytes))))
+            .collect();
+        json!({
+            "date": self.date,
+            "commit": self.commit,
+            "command": self.command,
+            "machine": {
+                "cpu": self.machine.cpu,
+                "cores": self.machine.cores,
+                "memory_gib": self.machine.memory_gib,
+                "kernel": self.machine.kernel,
+            },
+            "database": self.database,
+            "concurrency": self.concurrency,
+            "seconds": self.seconds,
+            "warmup_seconds": self.warmup,
+            "data_set": {
+                "users": self.seeded.users,
+                "activities": self.seeded.activities,
+                "hangouts": self.seeded.hangouts,
+                "memories": self.seeded.memories,
+                "seed_seconds": self.seeded.seconds,
+            },
+            "idle_rss_mib": idle,
+            "before_load_rss_mib": self.loaded.iter().map(|(name, bytes)| ((*name).to_owned(), json!(mib(*bytes)))).collect::<serde_json::Map<_, _>>(),
+            "build": if self.release { "release" } else { "debug" },
+            "runs": runs,
+            "backend_calls_per_request": calls,
+            "gateway_over_floor": self.scenarios().into_iter().filter_map(|scenario| {
+                self.ratio(scenario).map(|ratio| json!({ "scenario": scenario.to_string(), "ratio": ratio }))
+            }).collect::<Vec<_>>(),
+        })
+    }
+}

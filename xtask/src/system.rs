@@ -1,0 +1,246 @@
+//! Running the system's binaries as real processes: build them, start them in dependency
+//! order, wait until each listens, stop them all with SIGTERM so they drain.
+//! Shared by `cargo xtask dev` (default ports, `data/`) and `cargo xtask e2e` (free ports, a
+//! temporary folder).
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use tokio::process::{Child, Command};
+use xshell::{Shell, cmd};
+
+/// Every package with a service binary, in start order.
+pub const PACKAGES: [&str; 3] = ["hangout-core", "file-core", "gateway"];
+
+/// Where each process listens.
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    pub hangout_core: u16,
+    pub file_core: u16,
+    pub s3: u16,
+    pub gateway: u16,
+}
+
+impl Ports {
+    /// The defaults of the services' own configuration.
+    pub const DEFAULT: Self = Self {
+        hangout_core: 50051,
+        file_core: 50052,
+        s3: 9000,
+        gateway: 8080,
+    };
+
+    /// Ports the OS says are free now.
+    pub fn free() -> anyhow::Result<Self> {
+        Ok(Self {
+            hangout_core: free_port()?,
+            file_core: free_port()?,
+            s3: free_port()?,
+            gateway: free_port()?,
+        })
+    }
+}
+
+/// Binds port 0 and releases it: a port free at this moment.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// One process to start.
+pub struct Spec {
+    pub package: &'static str,
+    pub listens_on: SocketAddr,
+    pub describe: String,
+    pub env: Vec<(String, String)>,
+}
+
+/// The three services wired to each other on `ports`, with their data under `data`.
+pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
+    let env = |pairs: &[(&str, String)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), value.clone()))
+            .collect()
+    };
+    let sqlite = |name: &str| format!("sqlite:{}", data.join(name).display());
+    vec![
+        Spec {
+            package: "hangout-core",
+            listens_on: loopback(ports.hangout_core),
+            describe: "gRPC (mTLS): users, sessions, hangouts, activities, memories".to_owned(),
+            env: env(&[
+                (
+                    "HANGOUT_CORE_LISTEN_ADDR",
+                    loopback(ports.hangout_core).to_string(),
+                ),
+                ("HANGOUT_CORE_DATABASE_URL", sqlite("hangout-core.db")),
+            ]),
+        },
+        Spec {
+            package: "file-core",
+            listens_on: loopback(ports.file_core),
+            describe: format!(
+                "gRPC (mTLS): photo files; embedded S3 at http://127.0.0.1:{}",
+                ports.s3
+            ),
+            env: env(&[
+                (
+                    "FILE_CORE_LISTEN_ADDR",
+                    loopback(ports.file_core).to_string(),
+                ),
+                ("FILE_CORE_DATABASE_URL", sqlite("file-core.db")),
+                (
+                    "FILE_CORE_S3_EMBEDDED_DIR",
+                    data.join("s3").display().to_string(),
+                ),
+                ("FILE_CORE_S3_EMBEDDED_ADDR", loopback(ports.s3).to_string()),
+            ]),
+        },
+        Spec {
+            package: "gateway",
+            listens_on: loopback(ports.gateway),
+            describe: format!(
+                "GraphQL http://127.0.0.1:{0}/graphql  GraphiQL http://127.0.0.1:{0}/graphiql",
+                ports.gateway
+            ),
+            env: env(&[
+                ("GATEWAY_LISTEN_ADDR", loopback(ports.gateway).to_string()),
+                (
+                    "GATEWAY_HANGOUT_CORE_URL",
+                    format!("https://127.0.0.1:{}", ports.hangout_core),
+                ),
+                (
+                    "GATEWAY_FILE_CORE_URL",
+                    format!("https://127.0.0.1:{}", ports.file_core),
+                ),
+                ("GATEWAY_DEV_MODE", "true".to_owned()),
+            ]),
+        },
+    ]
+}
+
+/// Builds the service binaries and the GraphiQL assets; returns the folder of the binaries.
+pub fn build(shell: &Shell, root: &Path, release: bool) -> anyhow::Result<PathBuf> {
+    let mut arguments = vec!["build".to_owned()];
+    for package in PACKAGES {
+        arguments.push("-p".to_owned());
+        arguments.push(package.to_owned());
+    }
+    if release {
+        arguments.push("--release".to_owned());
+    }
+    cmd!(shell, "cargo {arguments...}").run()?;
+    npm_ci(shell, &root.join("gateway/graphiql"))?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(target.join(if release { "release" } else { "debug" }))
+}
+
+/// Installs the npm packages of `folder` from its lock file, unless already installed.
+pub fn npm_ci(shell: &Shell, folder: &Path) -> anyhow::Result<()> {
+    if !folder.join("package.json").is_file() || folder.join("node_modules").is_dir() {
+        return Ok(());
+    }
+    let _dir = shell.push_dir(folder);
+    cmd!(shell, "npm ci --no-audit --no-fund")
+        .run()
+        .with_context(|| format!("npm ci in {} (is Node.js installed?)", folder.display()))?;
+    Ok(())
+}
+
+/// Running processes, stopped (SIGTERM, then SIGKILL after 15 s) on [`System::stop`] or drop.
+pub struct System {
+    children: Vec<(&'static str, Child)>,
+}
+
+impl System {
+    /// Starts each spec in order and waits until it listens.
+    pub async fn start(specs: &[Spec], binaries: &Path, quiet: bool) -> anyhow::Result<Self> {
+        let mut system = Self {
+            children: Vec::new(),
+        };
+        for spec in specs {
+            let mut command = Command::new(binaries.join(spec.package));
+            command.envs(spec.env.iter().cloned()).kill_on_drop(true);
+            if quiet {
+                command
+                    .stdout(std::process::Stdio::null())
+                    .env("RUST_LOG", "warn");
+            }
+            let child = command
+                .spawn()
+                .with_context(|| format!("cannot start {}", spec.package))?;
+            system.children.push((spec.package, child));
+            wait_until_listening(spec).await?;
+        }
+        Ok(system)
+    }
+
+    /// The process id of each running process, with its package name, in start order.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.children
+            .iter()
+            .filter_map(|(name, child)| Some((*name, child.id()?)))
+            .collect()
+    }
+
+    /// Completes when any process exits; returns its package name.
+    pub async fn any_exit(&mut self) -> &'static str {
+        loop {
+            for (name, child) in &mut self.children {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return name;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops every process, last started first.
+    pub async fn stop(&mut self) {
+        while let Some((name, mut child)) = self.children.pop() {
+            stop(name, &mut child).await;
+        }
+    }
+}
+
+async fn wait_until_listening(spec: &Spec) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if tokio::net::TcpStream::connect(spec.listens_on)
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("{} did not listen on {}", spec.package, spec.listens_on);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// SIGTERM, then up to 15 s to drain, then SIGKILL.
+async fn stop(name: &str, child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    match tokio::time::timeout(Duration::from_secs(15), child.wait()).await {
+        Ok(_) => println!("{name} stopped"),
+        Err(_) => {
+            let _ = child.kill().await;
+            println!("{name} killed after 15 s");
+        }
+    }
+}
