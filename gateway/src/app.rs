@@ -23,6 +23,8 @@ pub enum StartupError {
     Keys(#[from] KeyError),
     #[error("cannot set up the backend clients")]
     Backend(#[from] backend::SetupError),
+    #[error("cannot load the trusted documents")]
+    TrustedDocuments(#[from] http::ManifestError),
     #[error("cannot bind {addr}")]
     Bind {
         addr: SocketAddr,
@@ -56,13 +58,21 @@ impl App {
         let tokens = Arc::new(Tokens::from_config(&config)?);
         let backends = Backends::new(&config)?;
         let counter = backends.counter();
-        let schema = graphql::build(backends.clone(), Arc::clone(&tokens));
-        let state = Arc::new(AppState {
+        let schema = graphql::build(
+            backends.clone(),
+            Arc::clone(&tokens),
+            graphql::SchemaOptions {
+                introspection: config.introspection(),
+                max_directives: config.edge.max_directives,
+            },
+        );
+        let state = Arc::new(AppState::new(
             schema,
             backends,
             tokens,
-            graphiql_assets: config.graphiql_assets.clone(),
-        });
+            config.graphiql_assets.clone(),
+            &config.edge,
+        )?);
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .map_err(|source| StartupError::Bind {
@@ -102,12 +112,17 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: draining in-flight requests");
-            })
-            .await?;
+        // The peer address feeds the per-address rate limit.
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+        })
+        .await?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -112,6 +112,9 @@ pub struct Config {
     /// `text` or `json`. Levels come from `RUST_LOG` (default `info`).
     #[arg(long, env = "GATEWAY_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub edge: crate::http::EdgeSettings,
 }
 
 /// A configuration value is unusable; the message names the variable.
@@ -204,7 +207,31 @@ impl Config {
                 return Err(error(variable, "must not be empty"));
             }
         }
+        for (variable, value) in [
+            ("GATEWAY_MAX_BODY_BYTES", self.edge.max_body_bytes),
+            ("GATEWAY_MAX_BATCH", self.edge.max_batch),
+            ("GATEWAY_MAX_ROOT_FIELDS", self.edge.max_root_fields),
+            ("GATEWAY_MAX_DIRECTIVES", self.edge.max_directives),
+        ] {
+            if value == 0 {
+                return Err(error(variable, "must be at least 1"));
+            }
+        }
+        if let Some(path) = &self.edge.trusted_documents
+            && !path.is_file()
+        {
+            return Err(error(
+                "GATEWAY_TRUSTED_DOCUMENTS",
+                format!("{} is not a file", path.display()),
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether introspection and field suggestions are on: as configured, else in dev mode.
+    #[must_use]
+    pub fn introspection(&self) -> bool {
+        self.edge.introspection.unwrap_or(self.dev_mode)
     }
 
     /// The gateway's mTLS client files.
@@ -245,6 +272,7 @@ impl fmt::Debug for Config {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("graphiql_assets", &self.graphiql_assets)
             .field("log_format", &self.log_format)
+            .field("edge", &self.edge)
             .finish()
     }
 }

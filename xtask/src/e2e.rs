@@ -62,7 +62,7 @@ impl E2e {
             if let Err(error) = ready {
                 outcomes.push(("ready", Outcome::Failed(error.to_string())));
             } else {
-                for check in ["graphiql", "edge"] {
+                for check in ["graphiql", "edge", "audit"] {
                     if !self.only.is_empty() && !self.only.iter().any(|name| name == check) {
                         continue;
                     }
@@ -222,7 +222,19 @@ async fn edge(root: &Path, data: &Path, ports: Ports) -> Outcome {
         ],
     )
     .await;
-    let _ = nginx.kill().await;
+    // SIGQUIT lets the master stop its workers; a SIGKILL would orphan them.
+    if let Some(pid) = nginx.id() {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &pid.to_string()])
+            .status()
+            .await;
+    }
+    if tokio::time::timeout(Duration::from_secs(10), nginx.wait())
+        .await
+        .is_err()
+    {
+        let _ = nginx.kill().await;
+    }
     outcome
 }
 

@@ -70,14 +70,33 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
         ["DateTime"],
     )
     .extension(error::ErrorCodes)
+    // Runs the request's dataloader batches on the request's own task (see `loaders`).
+    .extension(loaders::DriveLoaders)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
 }
 
+/// Schema switches from configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct SchemaOptions {
+    /// Introspection and "did you mean" suggestions (off in production: they map the API for
+    /// an attacker).
+    pub introspection: bool,
+    /// Most directives on one field.
+    pub max_directives: usize,
+}
+
 /// The schema with its process-wide data: backend clients and token keys.
 #[must_use]
-pub fn build(backends: Backends, tokens: Arc<Tokens>) -> AppSchema {
-    builder().data(backends).data(tokens).finish()
+pub fn build(backends: Backends, tokens: Arc<Tokens>, options: SchemaOptions) -> AppSchema {
+    let mut builder = builder()
+        .limit_directives(options.max_directives)
+        .data(backends)
+        .data(tokens);
+    if !options.introspection {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The schema as sorted SDL, as committed at `schema/schema.graphql`.

@@ -7,18 +7,21 @@
 //! [`RequestContext`](crate::graphql::RequestContext).
 
 mod graphiql;
-#[allow(dead_code, reason = "wired into the GraphQL handler next")]
 mod persisted;
-#[allow(dead_code, reason = "wired into the GraphQL handler next")]
 mod protocol;
-#[allow(dead_code, reason = "wired into the GraphQL handler next")]
 mod rate_limit;
+mod settings;
 
-use std::{path::PathBuf, sync::Arc};
+pub use persisted::ManifestError;
+pub use settings::EdgeSettings;
 
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use async_graphql::{BatchRequest, BatchResponse, parser::types::OperationType};
 use axum::{
     Extension, Json, Router,
-    extract::{Request, State},
+    body::Bytes,
+    extract::{ConnectInfo, DefaultBodyLimit, RawQuery, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -38,6 +41,47 @@ pub struct AppState {
     pub backends: Backends,
     pub tokens: Arc<Tokens>,
     pub graphiql_assets: PathBuf,
+    limits: protocol::Limits,
+    persisted: persisted::PersistedOperations,
+    rate_limits: rate_limit::RateLimits,
+    max_body_bytes: usize,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl AppState {
+    /// # Errors
+    /// When the trusted-documents manifest cannot be loaded.
+    pub fn new(
+        schema: AppSchema,
+        backends: Backends,
+        tokens: Arc<Tokens>,
+        graphiql_assets: PathBuf,
+        settings: &EdgeSettings,
+    ) -> Result<Self, ManifestError> {
+        let persisted = match &settings.trusted_documents {
+            Some(path) => persisted::PersistedOperations::trusted_from_file(path)?,
+            None => persisted::PersistedOperations::automatic(),
+        };
+        Ok(Self {
+            schema,
+            backends,
+            tokens,
+            graphiql_assets,
+            limits: protocol::Limits {
+                max_batch: settings.max_batch,
+                max_aliases: settings.max_aliases,
+                max_root_fields: settings.max_root_fields,
+            },
+            persisted,
+            rate_limits: rate_limit::RateLimits::new(
+                settings.rate_limit_per_address.0,
+                settings.rate_limit_per_user.0,
+                settings.trusted_proxies.clone(),
+            ),
+            max_body_bytes: settings.max_body_bytes,
+            requests: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
 }
 
 /// The request id of the current request.
@@ -47,12 +91,13 @@ pub struct RequestId(pub String);
 /// The router with every route of the gateway.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/graphql", get(graphiql::page).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/assets/{*path}", get(graphiql::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -114,21 +159,159 @@ fn caller(headers: &HeaderMap, tokens: &Tokens) -> Caller {
     }
 }
 
-async fn graphql(
+/// `GET /graphql`: GraphiQL for a browser navigating there, otherwise a query from the URL.
+async fn graphql_get(
     State(state): State<Arc<AppState>>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    Json(request): Json<async_graphql::Request>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let caller = caller(&headers, &state.tokens);
+    if query.is_none() && protocol::wants_html(&headers) {
+        return graphiql::page().await;
+    }
+    let Some(media) = protocol::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let request = match protocol::read_get(&headers, query.as_deref()) {
+        Ok(request) => request,
+        Err(refusal) => return refusal.into_response(media),
+    };
+    let peer = peer.map(|Extension(ConnectInfo(peer))| peer);
+    let batch = BatchRequest::Single(request);
+    run(&state, request_id, peer, &headers, media, batch, true).await
+}
+
+/// `POST /graphql`: one operation or a batch, as JSON.
+async fn graphql_post(
+    State(state): State<Arc<AppState>>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(media) = protocol::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let batch = match protocol::read_post(&headers, &body, state.limits) {
+        Ok(batch) => batch,
+        Err(refusal) => return refusal.into_response(media),
+    };
+    let peer = peer.map(|Extension(ConnectInfo(peer))| peer);
+    run(&state, request_id, peer, &headers, media, batch, false).await
+}
+
+fn not_acceptable() -> Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        "send Accept: application/graphql-response+json or application/json",
+    )
+        .into_response()
+}
+
+/// A GraphQL error response holding one error with `code`.
+fn error_response(message: &str, code: &'static str) -> async_graphql::Response {
+    let mut error = async_graphql::ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    async_graphql::Response::from_errors(vec![error])
+}
+
+/// A rate-limit refusal: 429 with `Retry-After` and a TOO_MANY_REQUESTS error.
+fn too_many_requests(media: protocol::MediaType, limited: rate_limit::Limited) -> Response {
+    let mut response = protocol::respond(
+        media,
+        BatchResponse::Single(error_response(
+            "too many requests; retry later",
+            "TOO_MANY_REQUESTS",
+        )),
+    );
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = HeaderValue::from_str(&limited.retry_after_seconds().to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Rate limits, persisted operations and document limits, then execution of each operation
+/// with its own per-request context (and so its own dataloaders).
+async fn run(
+    state: &AppState,
+    request_id: String,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    media: protocol::MediaType,
+    batch: BatchRequest,
+    via_get: bool,
+) -> Response {
+    let seen = state
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if seen % 4096 == 4095 {
+        state.rate_limits.forget_idle();
+    }
+    if let Some(address) = state.rate_limits.client_address(peer, headers)
+        && let Err(limited) = state.rate_limits.check_address(address)
+    {
+        tracing::info!(%address, "rate limited (address)");
+        return too_many_requests(media, limited);
+    }
+    let caller = caller(headers, &state.tokens);
+    if let Caller::User(user) = &caller
+        && let Err(limited) = state.rate_limits.check_user(&user.to_string())
+    {
+        tracing::info!(user_id = %user, "rate limited (user)");
+        return too_many_requests(media, limited);
+    }
+    let response = match batch {
+        BatchRequest::Single(request) => {
+            match execute(state, &request_id, &caller, request, via_get).await {
+                Executed::Done(response) => BatchResponse::Single(*response),
+                Executed::MutationViaGet => return protocol::mutation_via_get(media),
+            }
+        }
+        BatchRequest::Batch(requests) => {
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                match execute(state, &request_id, &caller, request, via_get).await {
+                    Executed::Done(response) => responses.push(*response),
+                    Executed::MutationViaGet => return protocol::mutation_via_get(media),
+                }
+            }
+            BatchResponse::Batch(responses)
+        }
+    };
+    protocol::respond(media, response)
+}
+
+enum Executed {
+    Done(Box<async_graphql::Response>),
+    MutationViaGet,
+}
+
+async fn execute(
+    state: &AppState,
+    request_id: &str,
+    caller: &Caller,
+    mut request: async_graphql::Request,
+    via_get: bool,
+) -> Executed {
+    if let Err(error) = state.persisted.resolve(&mut request) {
+        return Executed::Done(Box::new(error_response(error.message(), "BAD_USER_INPUT")));
+    }
+    match protocol::check_document(&mut request, state.limits) {
+        Err(response) => return Executed::Done(response),
+        Ok(Some(kind)) if via_get && kind != OperationType::Query => {
+            return Executed::MutationViaGet;
+        }
+        Ok(_) => {}
+    }
     let signed_in = matches!(caller, Caller::User(_));
     let operation = request.operation_name.clone().unwrap_or_default();
-    let context = RequestContext::new(&state.backends, caller, request_id);
-    let tasks = context.tasks.clone();
+    let context = RequestContext::new(&state.backends, caller.clone(), request_id.to_owned());
     let started = std::time::Instant::now();
-    let response = tasks
-        .drive(state.schema.execute(request.data(context)))
-        .await;
+    let response = state.schema.execute(request.data(context)).await;
     // Operation names and counts only: variables and tokens are never logged.
     tracing::info!(
         operation = %operation,
@@ -137,7 +320,7 @@ async fn graphql(
         elapsed_ms = started.elapsed().as_millis(),
         "graphql request"
     );
-    Json(response).into_response()
+    Executed::Done(Box::new(response))
 }
 
 async fn healthz() -> &'static str {

@@ -102,12 +102,6 @@ impl PersistedOperations {
         })
     }
 
-    /// Whether only trusted documents run.
-    #[must_use]
-    pub fn is_trusted_mode(&self) -> bool {
-        self.trusted.is_some()
-    }
-
     /// Fills in the query of a persisted request, registers APQ documents, and in trusted mode
     /// refuses anything not in the manifest.
     ///

@@ -10,3 +10,4 @@ mod memories;
 mod resilience;
 mod rotation;
 mod schema;
+mod security;

@@ -29,8 +29,9 @@ fn first_code(body: &Value) -> &str {
 async fn introspection_is_off_outside_dev_mode() {
     let system = TestSystem::spawn().await;
     let (_, body) = post(&system, json!({ "query": INTROSPECTION })).await;
+    // Nothing of the schema is revealed: the field resolves to nothing.
     assert!(body["data"]["__schema"].is_null(), "{body}");
-    assert!(!body["errors"].as_array().unwrap().is_empty());
+    assert!(!body.to_string().contains("HangoutConnection"), "{body}");
 }
 
 #[tokio::test]
@@ -117,7 +118,11 @@ async fn url_encoded_and_plain_text_posts_are_refused_as_csrf() {
 async fn alias_overloading_is_refused() {
     let system = TestSystem::spawn().await;
     let aliases: Vec<String> = (0..101).map(|i| format!("a{i}: __typename")).collect();
-    let (_, body) = post(&system, json!({ "query": format!("{{ {} }}", aliases.join(" ")) })).await;
+    let (_, body) = post(
+        &system,
+        json!({ "query": format!("{{ {} }}", aliases.join(" ")) }),
+    )
+    .await;
     assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
     assert!(body["data"].is_null());
 }
@@ -125,10 +130,14 @@ async fn alias_overloading_is_refused() {
 #[tokio::test]
 async fn batch_query_overloading_is_refused() {
     let system = TestSystem::spawn().await;
-    let batch: Vec<Value> = (0..11).map(|_| json!({ "query": "{ __typename }" })).collect();
+    let batch: Vec<Value> = (0..11)
+        .map(|_| json!({ "query": "{ __typename }" }))
+        .collect();
     let (status, body) = post(&system, Value::Array(batch)).await;
     assert_eq!(status, 400, "{body}");
-    let small: Vec<Value> = (0..2).map(|_| json!({ "query": "{ __typename }" })).collect();
+    let small: Vec<Value> = (0..2)
+        .map(|_| json!({ "query": "{ __typename }" }))
+        .collect();
     let (status, body) = post(&system, Value::Array(small)).await;
     assert_eq!(status, 200);
     assert_eq!(body.as_array().unwrap().len(), 2);
@@ -138,8 +147,15 @@ async fn batch_query_overloading_is_refused() {
 async fn directive_overloading_is_refused() {
     let system = TestSystem::spawn().await;
     let directives = "@skip(if: false) ".repeat(50);
-    let (_, body) = post(&system, json!({ "query": format!("{{ __typename {directives} }}") })).await;
-    assert!(!body["errors"].as_array().map_or(true, Vec::is_empty), "{body}");
+    let (_, body) = post(
+        &system,
+        json!({ "query": format!("{{ __typename {directives} }}") }),
+    )
+    .await;
+    assert!(
+        !body["errors"].as_array().is_none_or(Vec::is_empty),
+        "{body}"
+    );
     assert!(body["data"].is_null());
 }
 
@@ -150,8 +166,15 @@ async fn circular_introspection_is_refused() {
     for _ in 0..15 {
         query = format!("fields {{ type {{ {query} }} }}");
     }
-    let (_, body) = post(&system, json!({ "query": format!("{{ __schema {{ types {{ {query} }} }} }}") })).await;
-    assert!(!body["errors"].as_array().map_or(true, Vec::is_empty), "{body}");
+    let (_, body) = post(
+        &system,
+        json!({ "query": format!("{{ __schema {{ types {{ {query} }} }} }}") }),
+    )
+    .await;
+    assert!(
+        !body["errors"].as_array().is_none_or(Vec::is_empty),
+        "{body}"
+    );
     assert!(body["data"].is_null());
 }
 
@@ -182,7 +205,15 @@ async fn malformed_requests_leak_no_internals() {
             .await
             .unwrap();
         let text = response.text().await.unwrap();
-        for leak in ["panicked", "src/", ".rs:", "backtrace", "stack", "tonic::", "sqlx"] {
+        for leak in [
+            "panicked",
+            "src/",
+            ".rs:",
+            "backtrace",
+            "stack",
+            "tonic::",
+            "sqlx",
+        ] {
             assert!(!text.contains(leak), "{body} leaked {leak:?}: {text}");
         }
     }

@@ -1,0 +1,66 @@
+//! Settings of the HTTP edge, part of the gateway's [`Config`](crate::Config): request limits,
+//! rate limits, introspection and persisted operations.
+
+use std::{net::IpAddr, path::PathBuf};
+
+use crate::http::rate_limit::Rate;
+
+/// How the gateway protects itself from expensive or abusive requests.
+#[derive(Clone, Debug, clap::Args)]
+pub struct EdgeSettings {
+    /// Largest request body in bytes (nginx's `client_max_body_size` matches it).
+    #[arg(long, env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+
+    /// Most operations in one batched request.
+    #[arg(long, env = "GATEWAY_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+
+    /// Most aliased fields in one document.
+    #[arg(long, env = "GATEWAY_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+
+    /// Most root fields in one operation.
+    #[arg(long, env = "GATEWAY_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
+    /// Most directives on one field.
+    #[arg(long, env = "GATEWAY_MAX_DIRECTIVES", default_value_t = 5)]
+    pub max_directives: usize,
+
+    /// Schema introspection and field suggestions in error messages. Default: on in dev mode
+    /// only.
+    #[arg(long, env = "GATEWAY_INTROSPECTION")]
+    pub introspection: Option<bool>,
+
+    /// Requests per client address: `RATE/s[,BURST]`, or `0` for no limit.
+    #[arg(long, env = "GATEWAY_RATE_LIMIT_PER_ADDRESS", default_value = "100/s,200", value_parser = parse_rate)]
+    pub rate_limit_per_address: RateLimit,
+
+    /// Requests per signed-in user: `RATE/s[,BURST]`, or `0` for no limit.
+    #[arg(long, env = "GATEWAY_RATE_LIMIT_PER_USER", default_value = "50/s,100", value_parser = parse_rate)]
+    pub rate_limit_per_user: RateLimit,
+
+    /// Comma-separated proxy addresses (nginx) whose `X-Real-IP` / `X-Forwarded-For` name the
+    /// client.
+    #[arg(
+        long,
+        env = "GATEWAY_TRUSTED_PROXIES",
+        default_value = "127.0.0.1,::1",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Trusted-documents mode: a manifest (`cargo xtask trusted-documents`) of the only
+    /// operations that run. Unset: any operation, with automatic persisted queries.
+    #[arg(long, env = "GATEWAY_TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<PathBuf>,
+}
+
+/// A configured rate limit; `None` when switched off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit(pub Option<Rate>);
+
+fn parse_rate(text: &str) -> Result<RateLimit, String> {
+    Rate::parse(text).map(RateLimit)
+}
