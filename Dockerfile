@@ -16,6 +16,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && cargo build --release --locked -p "${PACKAGE}" \
  && cp "target/release/${PACKAGE}" /service
 
+# GraphiQL's assets, from npm (served by the gateway; small enough to ship in every image).
+FROM node:20-bookworm-slim AS graphiql
+WORKDIR /graphiql
+COPY gateway/graphiql/package.json gateway/graphiql/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
@@ -24,5 +30,6 @@ RUN apt-get update \
  && useradd --system --uid 10001 --gid app --home-dir /app --create-home app
 WORKDIR /app
 COPY --from=build /service /usr/local/bin/service
+COPY --from=graphiql /graphiql/node_modules /app/gateway/graphiql/node_modules
 USER app:app
 ENTRYPOINT ["/usr/local/bin/service"]

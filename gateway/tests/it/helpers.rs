@@ -195,6 +195,11 @@ async fn start_file_core(dir: &Path, tls: &TlsFiles) -> (SocketAddr, Running) {
 impl TestSystem {
     /// Starts everything and waits until the gateway reports ready.
     pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// As [`TestSystem::spawn`], with extra gateway command-line arguments.
+    pub async fn spawn_with(extra_args: &[&str]) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let (hangout_tls, file_tls, gateway_tls) = certs(dir.path());
@@ -222,6 +227,7 @@ impl TestSystem {
             graphiql_assets().display().to_string(),
         ];
         args.extend(tls_args(&gateway_tls));
+        args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
         let app = gateway::App::build(gateway::Config::parse_from(args))
             .await
             .expect("gateway starts");

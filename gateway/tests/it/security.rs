@@ -259,3 +259,105 @@ async fn request_errors_follow_the_graphql_response_media_type() {
             .starts_with("application/json")
     );
 }
+
+#[tokio::test]
+async fn clients_over_their_rate_limit_get_too_many_requests_with_retry_after() {
+    let system = TestSystem::spawn_with(&["--rate-limit-per-address", "1/s,3"]).await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..5 {
+        let response = system
+            .http
+            .post(system.url("/graphql"))
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status().as_u16() == 429 {
+            let retry_after = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body: Value = response.json().await.unwrap();
+            limited = Some((retry_after, body));
+        }
+    }
+    assert_eq!(&statuses[..3], &[200, 200, 200], "{statuses:?}");
+    let (retry_after, body) = limited.expect("the fourth request is limited");
+    assert!(retry_after.parse::<u64>().unwrap() >= 1);
+    assert_eq!(first_code(&body), "TOO_MANY_REQUESTS");
+
+    // Per user: each signed-in user has a budget of their own.
+    let system = TestSystem::spawn_with(&["--rate-limit-per-user", "1/s,2"]).await;
+    let ada = system.sign_up("Ada").await;
+    let bob = system.sign_up("Bob").await;
+    let me = |session: &crate::helpers::Session| {
+        let token = session.access_token.clone();
+        let system = &system;
+        async move {
+            system
+                .http
+                .post(system.url("/graphql"))
+                .bearer_auth(token)
+                .json(&json!({ "query": "{ me { id } }" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(me(&ada).await, 200);
+    assert_eq!(me(&ada).await, 200);
+    assert_eq!(me(&ada).await, 429);
+    assert_eq!(me(&bob).await, 200);
+}
+
+#[tokio::test]
+async fn automatic_persisted_queries_save_the_document() {
+    let system = TestSystem::spawn().await;
+    let query = "{ __typename }";
+    let hash = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(query.as_bytes())
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    };
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let (_, unknown) = post(&system, json!({ "extensions": extensions })).await;
+    assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
+    let (_, registered) = post(&system, json!({ "query": query, "extensions": extensions })).await;
+    assert_eq!(registered["data"]["__typename"], "Query");
+    let (_, by_hash) = post(&system, json!({ "extensions": extensions })).await;
+    assert_eq!(by_hash["data"]["__typename"], "Query", "{by_hash}");
+}
+
+#[tokio::test]
+async fn trusted_documents_mode_runs_only_the_manifest() {
+    let trusted = "query Typename { __typename }";
+    let hash = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(trusted.as_bytes())
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("trusted-documents.json");
+    std::fs::write(&manifest, json!({ hash.clone(): trusted }).to_string()).unwrap();
+    let manifest = manifest.display().to_string();
+    let system = TestSystem::spawn_with(&["--trusted-documents", &manifest]).await;
+    let (_, allowed) = post(&system, json!({ "query": trusted })).await;
+    assert_eq!(allowed["data"]["__typename"], "Query", "{allowed}");
+    let (_, by_hash) = post(
+        &system,
+        json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } }),
+    )
+    .await;
+    assert_eq!(by_hash["data"]["__typename"], "Query", "{by_hash}");
+    let (_, refused) = post(&system, json!({ "query": "{ me { id } }" })).await;
+    assert_eq!(first_code(&refused), "BAD_USER_INPUT");
+    assert!(refused["data"].is_null());
+}
