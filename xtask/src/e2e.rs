@@ -4,9 +4,10 @@
 //! - `graphiql`: GraphiQL in headless Debian Chromium (playwright-core), no internet;
 //! - `edge`: Debian's nginx with `nginx/templates/hangout.conf.template` filled in for
 //!   loopback, and a GraphQL flow through it over HTTPS and HTTP/2;
-//! - `audit`: the GraphQL-over-HTTP audit of the `graphql-http` npm package.
+//! - `audit`: the GraphQL-over-HTTP audit of the `graphql-http` npm package;
+//! - `compose`: `docker-compose config` accepts `compose.yaml` with `.env.example`'s values.
 //!
-//! A check whose tool (node, chromium, nginx) is missing is skipped with a message, unless
+//! A check whose tool (node, chromium, nginx, docker-compose) is missing is skipped with a message, unless
 //! `--require-all` (CI) makes that a failure.
 
 use std::{
@@ -62,12 +63,13 @@ impl E2e {
             if let Err(error) = ready {
                 outcomes.push(("ready", Outcome::Failed(error.to_string())));
             } else {
-                for check in ["graphiql", "edge", "audit"] {
+                for check in ["graphiql", "edge", "audit", "compose"] {
                     if !self.only.is_empty() && !self.only.iter().any(|name| name == check) {
                         continue;
                     }
                     println!("\n== e2e: {check}");
                     let outcome = match (check, &node) {
+                        ("compose", _) => compose(root).await,
                         (_, None) => Outcome::Skipped("node is not installed".to_owned()),
                         ("graphiql", Some(_)) => graphiql(root, ports).await,
                         ("edge", Some(_)) => edge(root, &data, ports).await,
@@ -341,4 +343,31 @@ async fn start_nginx(nginx: &Path, prefix: &Path) -> anyhow::Result<Child> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(child)
+}
+
+/// Validates `compose.yaml` with a compose client, using `.env.example` as the `.env`.
+async fn compose(root: &Path) -> Outcome {
+    let Some(client) = which("docker-compose") else {
+        return Outcome::Skipped("docker-compose is not installed".to_owned());
+    };
+    let output = Command::new(client)
+        .args([
+            "--env-file",
+            ".env.example",
+            "-f",
+            "compose.yaml",
+            "config",
+            "-q",
+        ])
+        .current_dir(root)
+        .output()
+        .await;
+    match output {
+        Ok(output) if output.status.success() => Outcome::Passed,
+        Ok(output) => Outcome::Failed(format!(
+            "compose.yaml refused: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )),
+        Err(error) => Outcome::Failed(format!("cannot run docker-compose: {error}")),
+    }
 }
