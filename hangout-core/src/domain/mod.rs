@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod error;
 pub mod hangout;
+pub mod hashing;
 pub mod ids;
 pub mod memory;
 pub mod page;
@@ -36,6 +37,8 @@ pub struct Service<S> {
     /// A real argon2id hash of a random password: unknown emails are verified against it so
     /// they take as long as wrong passwords.
     dummy_hash: String,
+    /// Threads that hash passwords, one per core.
+    hashing: hashing::HashingPool,
 }
 
 impl<S: store::Store> Service<S> {
@@ -43,10 +46,12 @@ impl<S: store::Store> Service<S> {
     /// `Hashing` if the dummy hash cannot be made.
     pub fn new(store: S, settings: Settings) -> error::DomainResult<Self> {
         let dummy_hash = password::hash(&ids::SessionId::generate().to_string())?;
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Ok(Self {
             store,
             settings,
             dummy_hash,
+            hashing: hashing::HashingPool::new(cores)?,
         })
     }
 }

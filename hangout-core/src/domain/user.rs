@@ -84,13 +84,6 @@ fn check_new_password(password: &str) -> DomainResult<()> {
     Ok(())
 }
 
-/// Runs CPU-heavy hashing off the async workers.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> DomainResult<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| DomainError::Hashing(error.to_string()))
-}
-
 /// The same error for an unknown email and a wrong password, so neither can be told apart.
 const BAD_CREDENTIALS: &str = "invalid email or password";
 
@@ -104,7 +97,10 @@ impl<S: Store> Service<S> {
         let email = Email::parse(email)?;
         check_new_password(password)?;
         let password = password.to_owned();
-        let password_hash = blocking(move || password::hash(&password)).await??;
+        let password_hash = self
+            .hashing
+            .run(move || password::hash(&password))
+            .await??;
         let user = User {
             id: UserId::generate(),
             name,
@@ -138,7 +134,10 @@ impl<S: Store> Service<S> {
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |c| c.password_hash.clone());
         let candidate = password.to_owned();
-        let verification = blocking(move || password::verify(&candidate, &stored)).await?;
+        let verification = self
+            .hashing
+            .run(move || password::verify(&candidate, &stored))
+            .await?;
         let Some(credentials) = credentials else {
             return Err(DomainError::Unauthenticated(BAD_CREDENTIALS));
         };
@@ -147,7 +146,10 @@ impl<S: Store> Service<S> {
             Verification::Match => Ok(credentials.user),
             Verification::MatchNeedsRehash => {
                 let candidate = password.to_owned();
-                let upgraded = blocking(move || password::hash(&candidate)).await??;
+                let upgraded = self
+                    .hashing
+                    .run(move || password::hash(&candidate))
+                    .await??;
                 self.store
                     .set_password_hash(credentials.user.id, &upgraded, Timestamp::now())
                     .await?;

@@ -1,0 +1,92 @@
+//! A small fixed pool of threads for password hashing.
+//!
+//! Each argon2id hash works in 19 MiB of memory. On tokio's blocking pool, concurrent sign-ins
+//! would each run on whichever of up to 512 threads is free, and the allocator keeps freed
+//! memory per thread: memory grew past a gigabyte under load. A fixed pool of one thread per
+//! core bounds both the memory and the CPU an anonymous caller can make us spend; requests
+//! beyond it queue.
+
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+
+use crate::domain::error::{DomainError, DomainResult};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads; dropping the pool lets them finish their queue and exit.
+pub struct HashingPool {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl HashingPool {
+    /// Starts `threads` threads (at least one).
+    ///
+    /// # Errors
+    /// `Hashing` when a thread cannot be started.
+    pub fn new(threads: usize) -> DomainResult<Self> {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..threads.max(1) {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("password-hash-{index}"))
+                .spawn(move || {
+                    loop {
+                        let job = receiver
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => break,
+                        }
+                    }
+                })
+                .map_err(|error| DomainError::Hashing(error.to_string()))?;
+        }
+        Ok(Self {
+            jobs: Mutex::new(sender),
+        })
+    }
+
+    /// Runs `work` on a hashing thread and waits for its result.
+    ///
+    /// # Errors
+    /// `Hashing` when the pool is gone or the work panicked.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> DomainResult<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| DomainError::Hashing("the hashing pool stopped".to_owned()))?;
+        result
+            .await
+            .map_err(|_| DomainError::Hashing("a hashing job failed".to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_work_and_returns_its_result() {
+        let pool = HashingPool::new(2).expect("threads start");
+        let results = futures_like_join(&pool).await;
+        assert_eq!(results, vec![0, 2, 4, 6]);
+    }
+
+    async fn futures_like_join(pool: &HashingPool) -> Vec<u32> {
+        let mut results = Vec::new();
+        for value in 0..4_u32 {
+            results.push(pool.run(move || value * 2).await.expect("ran"));
+        }
+        results
+    }
+}
