@@ -163,6 +163,11 @@ pub struct Report {
     pub release: bool,
     pub runs: Vec<Measured>,
     pub calls: Vec<Calls>,
+    /// Scenarios the gateway could not answer once, so they were not timed, with the error.
+    pub failed_probes: Vec<(Scenario, String)>,
+    /// The machine's load average (1, 5, 15 minutes) when the timed runs began: other work on
+    /// a shared machine skews every figure.
+    pub load_average: String,
 }
 
 #[allow(
@@ -358,15 +363,20 @@ impl Report {
         let _ = writeln!(
             out,
             "Written by `{}` (`xtask/src/bench/`); every figure is from one run on one machine, \
-             so compare ratios rather than absolute numbers across machines.\n",
+             so across machines compare CPU per request first (the most stable figure) and ratios, not absolute throughput.\n",
             self.command
         );
         let _ = writeln!(out, "- Date: {}", self.date);
         let _ = writeln!(out, "- Commit: {}", self.commit);
         let _ = writeln!(
             out,
-            "- Machine: {}, {} cores, {:.1} GiB memory, Linux {}; the load generator shares it",
-            self.machine.cpu, self.machine.cores, self.machine.memory_gib, self.machine.kernel
+            "- Machine: {}, {} cores, {:.1} GiB memory, Linux {}; the load generator shares it; \
+             load average {} when the timed runs began",
+            self.machine.cpu,
+            self.machine.cores,
+            self.machine.memory_gib,
+            self.machine.kernel,
+            self.load_average
         );
         let _ = writeln!(
             out,
@@ -383,7 +393,7 @@ impl Report {
         let _ = writeln!(
             out,
             "- Data set: {} users, {} activities, {} hangouts, {} uploaded memories (seeded in \
-             {:.0} s). The {} active users have {} hangouts each (enough for a page of 100) \
+             {:.0} s). The {} active users (one per virtual user) have {} hangouts each \
              with 0 to {} memories each, plus one hangout with {} memories; the others have {} \
              hangouts without memories. Each hangout carries {} of its owner's {} activities.\n",
             self.seeded.users,
@@ -536,6 +546,15 @@ impl Report {
                     .map(|error| format!("- {} {}: {}", run.scenario, run.target.name(), error))
             })
             .collect();
+        if !self.failed_probes.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n## Scenarios the gateway failed (not timed through the gateway)\n"
+            );
+            for (scenario, error) in &self.failed_probes {
+                let _ = writeln!(out, "- {scenario}: {error}");
+            }
+        }
         if !errors.is_empty() {
             let _ = writeln!(out, "\n## First error of each run that had errors\n");
             let _ = writeln!(out, "{}", errors.join("\n"));
@@ -656,6 +675,7 @@ impl Report {
                 "kernel": self.machine.kernel,
             },
             "database": self.database,
+            "load_average": self.load_average,
             "concurrency": self.concurrency,
             "seconds": self.seconds,
             "warmup_seconds": self.warmup,
@@ -666,6 +686,7 @@ impl Report {
                 "memories": self.seeded.memories,
                 "seed_seconds": self.seeded.seconds,
             },
+            "failed_probes": self.failed_probes.iter().map(|(scenario, error)| json!({ "scenario": scenario.to_string(), "error": error })).collect::<Vec<_>>(),
             "idle_rss_mib": idle,
             "before_load_rss_mib": self.loaded.iter().map(|(name, bytes)| ((*name).to_owned(), json!(mib(*bytes)))).collect::<serde_json::Map<_, _>>(),
             "build": if self.release { "release" } else { "debug" },

@@ -50,6 +50,8 @@ const PAGE_MEMORIES: u32 = 5;
 const DETAIL_MEMORIES: u32 = 24;
 /// Files per upload batch.
 const UPLOAD_FILES: usize = 10;
+/// A request that takes longer counts as an error (a hung gateway must not hang the run).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// file-core's limit of ids per `GetFiles` call.
 const MAX_IDS_PER_CALL: usize = 100;
 
@@ -108,6 +110,7 @@ impl GraphqlClient {
         Ok(Self {
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(1024)
+                .timeout(REQUEST_TIMEOUT)
                 .build()?,
             url: format!("http://127.0.0.1:{port}/graphql"),
             users: Arc::new(users),
