@@ -21,7 +21,7 @@ use async_graphql::{BatchRequest, BatchResponse, parser::types::OperationType};
 use axum::{
     Extension, Json, Router,
     body::Bytes,
-    extract::{ConnectInfo, DefaultBodyLimit, RawQuery, Request, State},
+    extract::{ConnectInfo, DefaultBodyLimit, RawQuery, Request, State, rejection::BytesRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -188,10 +188,17 @@ async fn graphql_post(
     Extension(RequestId(request_id)): Extension<RequestId>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(media) = protocol::negotiate(&headers) else {
         return not_acceptable();
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return protocol::Refusal::body(rejection.status(), state.max_body_bytes)
+                .into_response(media);
+        }
     };
     let batch = match protocol::read_post(&headers, &body, state.limits) {
         Ok(batch) => batch,

@@ -135,6 +135,17 @@ impl Refusal {
         }
     }
 
+    /// A body that could not be read: too large (413) or broken.
+    #[must_use]
+    pub fn body(status: StatusCode, max_body_bytes: usize) -> Self {
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the request body is larger than {max_body_bytes} bytes")
+        } else {
+            "the request body could not be read".to_owned()
+        };
+        Self::new(status, "BAD_USER_INPUT", message)
+    }
+
     /// Answers with the refusal as a GraphQL error in the negotiated media type.
     #[must_use]
     pub fn into_response(self, media: MediaType) -> HttpResponse {

@@ -361,3 +361,26 @@ async fn trusted_documents_mode_runs_only_the_manifest() {
     assert_eq!(first_code(&refused), "BAD_USER_INPUT");
     assert!(refused["data"].is_null());
 }
+
+#[tokio::test]
+async fn oversized_bodies_get_a_clear_graphql_error() {
+    let system = TestSystem::spawn_with(&["--max-body-bytes", "1024"]).await;
+    let padding = "x".repeat(2048);
+    let response = system
+        .http
+        .post(system.url("/graphql"))
+        .json(&json!({ "query": "{ __typename }", "variables": { "padding": padding } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(first_code(&body), "BAD_USER_INPUT");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1024 bytes"),
+        "{body}"
+    );
+}
