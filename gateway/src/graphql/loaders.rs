@@ -36,10 +36,11 @@ use crate::{
     },
 };
 
-/// How long a loader waits to collect keys before calling the backend: no time at all. The
-/// batches only start once the execution cannot progress further ([`LoaderTasks::drive`]), so
-/// every key of a resolver level is already in them; a delay would only add latency.
-pub const BATCH_DELAY: Duration = Duration::ZERO;
+/// How long a loader waits to collect keys before calling the backend. Without it, pages of
+/// 100 split their batches (178 backend calls instead of 27 in `cargo xtask bench`, see
+/// BENCHMARKS.md at 99ed3d0), although pages of 20 keep their fixed count; with it, every
+/// request pays up to this delay per resolver level.
+pub const BATCH_DELAY: Duration = Duration::from_millis(2);
 
 /// Batch loads waiting to run on the request's task.
 #[derive(Clone, Default)]
