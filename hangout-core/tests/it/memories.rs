@@ -47,6 +47,28 @@ async fn list(
     first: u32,
     after: &str,
 ) -> pb::HangoutMemoriesPage {
+    list_in(
+        app,
+        user,
+        hangout_id,
+        status,
+        first,
+        after,
+        pb::OrderDirection::Asc,
+    )
+    .await
+}
+
+/// One page of one hangout's memories in `direction`; an empty page when it is not visible.
+async fn list_in(
+    app: &TestApp,
+    user: &str,
+    hangout_id: &str,
+    status: pb::MemoryStatus,
+    first: u32,
+    after: &str,
+    direction: pb::OrderDirection,
+) -> pb::HangoutMemoriesPage {
     let mut pages = app
         .memories()
         .list_memories_of_hangouts(as_user(
@@ -59,7 +81,7 @@ async fn list(
                         after: after.to_owned(),
                     }),
                     status: status as i32,
-                    direction: pb::OrderDirection::Asc as i32,
+                    direction: direction as i32,
                 }],
             },
         ))
@@ -541,27 +563,16 @@ async fn list_desc(
     hangout_id: &str,
     after: &str,
 ) -> pb::HangoutMemoriesPage {
-    let mut pages = app
-        .memories()
-        .list_memories_of_hangouts(as_user(
-            user,
-            pb::ListMemoriesOfHangoutsRequest {
-                pages: vec![pb::HangoutMemoriesPageRequest {
-                    hangout_id: hangout_id.to_owned(),
-                    page: Some(pb::PageRequest {
-                        first: 2,
-                        after: after.to_owned(),
-                    }),
-                    status: pb::MemoryStatus::Pending as i32,
-                    direction: pb::OrderDirection::Desc as i32,
-                }],
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .pages;
-    pages.pop().unwrap()
+    list_in(
+        app,
+        user,
+        hangout_id,
+        pb::MemoryStatus::Pending,
+        2,
+        after,
+        pb::OrderDirection::Desc,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
