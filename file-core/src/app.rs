@@ -5,6 +5,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use proto::file::v1::file_service_server::FileServiceServer;
+use telemetry::metrics::{MetricsServer, Registry};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
@@ -14,12 +15,16 @@ use crate::{
     domain::Service,
     embedded_s3::{EmbeddedS3, EmbeddedS3Error},
     grpc::{FileGrpc, SharedService},
+    metrics::Metrics,
     s3::{BucketError, S3Objects},
     store::{OpenError, SqlStore},
 };
 
 /// The gRPC service names reported by the health service.
 const SERVICES: [&str; 2] = ["", "file.v1.FileService"];
+
+/// The services whose calls are labelled by name in the metrics.
+const MEASURED_SERVICES: &[&str] = &["file.v1.FileService", "grpc.health.v1.Health"];
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +39,12 @@ pub enum StartupError {
     Bucket(#[from] BucketError),
     #[error("cannot open the database")]
     Store(#[from] OpenError),
+    #[error("cannot bind the metrics endpoint {addr}")]
+    BindMetrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot bind {addr}")]
     Bind {
         addr: SocketAddr,
@@ -56,6 +67,9 @@ pub struct App {
     service: SharedService,
     embedded_s3: Option<EmbeddedS3>,
     sweep_interval: Duration,
+    metrics: Metrics,
+    registry: Arc<Registry>,
+    metrics_server: MetricsServer,
 }
 
 impl App {
@@ -83,12 +97,15 @@ impl App {
             S3Mode::External => None,
         };
         let s3_settings = config.s3_settings(embedded_s3.as_ref().map(EmbeddedS3::endpoint));
-        let objects = S3Objects::new(&s3_settings);
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let objects = S3Objects::new(&s3_settings, metrics.s3.clone());
         if embedded_s3.is_some() || config.s3_create_bucket {
             objects.ensure_bucket(&s3_settings.region).await?;
         }
         let store = SqlStore::open(&config.database_url, config.database_max_connections).await?;
         tracing::info!(backend = ?store.backend(), "database migrated");
+        Metrics::watch_pools(&mut registry, &store);
         let service = Arc::new(Service::new(
             store.clone(),
             objects,
@@ -104,6 +121,12 @@ impl App {
             addr: config.listen_addr,
             source,
         })?;
+        let metrics_server = MetricsServer::bind(config.metrics_addr)
+            .await
+            .map_err(|source| StartupError::BindMetrics {
+                addr: config.metrics_addr,
+                source,
+            })?;
         Ok(Self {
             listener,
             local_addr,
@@ -112,6 +135,9 @@ impl App {
             service,
             embedded_s3,
             sweep_interval: config.sweep_interval,
+            metrics,
+            registry: Arc::new(registry),
+            metrics_server,
         })
     }
 
@@ -119,6 +145,12 @@ impl App {
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound address of the metrics endpoint.
+    #[must_use]
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_server.local_addr()
     }
 
     /// The embedded S3 server's endpoint, in embedded mode.
@@ -145,8 +177,13 @@ impl App {
         }
         let sweeper = tokio::spawn(sweep_forever(
             Arc::clone(&self.service),
+            self.metrics.clone(),
             self.sweep_interval,
         ));
+        let metrics_server = tokio::spawn(
+            self.metrics_server
+                .serve(Arc::clone(&self.registry), std::future::pending()),
+        );
         let draining = async {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
@@ -157,21 +194,19 @@ impl App {
             }
         };
         let result = Server::builder()
-            .trace_fn(|request| {
-                let request_id = request
-                    .headers()
-                    .get(proto::metadata::REQUEST_ID)
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!("grpc", rpc = %request.uri().path(), request_id)
-            })
+            .layer(telemetry::grpc::ServerLayer::new(
+                self.metrics.rpc.clone(),
+                MEASURED_SERVICES,
+            ))
             .add_service(health)
-            .add_service(FileServiceServer::new(FileGrpc::new(Arc::clone(
-                &self.service,
-            ))))
+            .add_service(FileServiceServer::new(FileGrpc::new(
+                Arc::clone(&self.service),
+                self.metrics.uploads.clone(),
+            )))
             .serve_with_incoming_shutdown(proto::tls::incoming(self.listener, self.tls), draining)
             .await;
         sweeper.abort();
+        metrics_server.abort();
         if let Some(server) = self.embedded_s3 {
             server.shutdown().await;
         }
@@ -183,19 +218,22 @@ impl App {
 
 /// Every `interval`: claims expired PENDING files and removes claimed files with their objects.
 /// Failures are logged and retried at the next tick.
-async fn sweep_forever(service: SharedService, interval: Duration) {
+async fn sweep_forever(service: SharedService, metrics: Metrics, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         match service.sweep().await {
             Ok(report) if report == Default::default() => {}
-            Ok(report) => tracing::info!(
-                expired = report.expired,
-                removed = report.removed,
-                failed = report.failed,
-                "swept files"
-            ),
+            Ok(report) => {
+                metrics.swept(report);
+                tracing::info!(
+                    expired = report.expired,
+                    removed = report.removed,
+                    failed = report.failed,
+                    "swept files"
+                );
+            }
             Err(error) => {
                 tracing::error!(
                     error = &error as &dyn std::error::Error,

@@ -12,15 +12,6 @@ use crate::{domain::Settings, embedded_s3::EmbeddedCredentials, s3::S3Settings, 
 /// Longest validity SigV4 allows for a presigned URL.
 const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
-/// Log line format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 /// Where the bucket lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum S3Mode {
@@ -173,9 +164,15 @@ pub struct Config {
     #[arg(long, env = "FILE_CORE_SWEEP_BATCH", default_value_t = 500)]
     pub sweep_batch: u32,
 
-    /// `text` or `json`. Levels come from `RUST_LOG` (default `info`).
+    /// `text` or `json`. Levels come from `RUST_LOG` (default `info`). Traces are exported
+    /// over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
     #[arg(long, env = "FILE_CORE_LOG_FORMAT", default_value = "text")]
-    pub log_format: LogFormat,
+    pub log_format: telemetry::LogFormat,
+
+    /// Address of the internal Prometheus endpoint (`GET /metrics`); keep it off the public
+    /// network.
+    #[arg(long, env = "FILE_CORE_METRICS_ADDR", default_value = "127.0.0.1:9182")]
+    pub metrics_addr: SocketAddr,
 }
 
 /// A configuration value is unusable; the message names the variable.
@@ -399,6 +396,7 @@ impl fmt::Debug for Config {
             .field("sweep_interval", &self.sweep_interval)
             .field("sweep_batch", &self.sweep_batch)
             .field("log_format", &self.log_format)
+            .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
 }

@@ -18,9 +18,9 @@ pub mod config;
 pub mod domain;
 pub mod embedded_s3;
 pub mod grpc;
+pub mod metrics;
 pub mod s3;
 pub mod store;
-pub mod telemetry;
 
 pub use app::App;
 pub use config::Config;

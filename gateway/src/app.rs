@@ -4,6 +4,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
+use telemetry::metrics::{MetricsServer, Registry};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -12,6 +13,7 @@ use crate::{
     config::{Config, ConfigError},
     graphql,
     http::{self, AppState},
+    metrics::GatewayMetrics,
 };
 
 /// Why the gateway could not start.
@@ -25,6 +27,12 @@ pub enum StartupError {
     Backend(#[from] backend::SetupError),
     #[error("cannot load the trusted documents")]
     TrustedDocuments(#[from] http::ManifestError),
+    #[error("cannot bind the metrics endpoint {addr}")]
+    BindMetrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot bind {addr}")]
     Bind {
         addr: SocketAddr,
@@ -44,6 +52,8 @@ pub struct App {
     local_addr: SocketAddr,
     router: axum::Router,
     counter: CallCounter,
+    registry: Arc<Registry>,
+    metrics_server: MetricsServer,
 }
 
 impl App {
@@ -56,7 +66,9 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         config.validate()?;
         let tokens = Arc::new(Tokens::from_config(&config)?);
-        let backends = Backends::new(&config)?;
+        let mut registry = Registry::default();
+        let metrics = Arc::new(GatewayMetrics::register(&mut registry));
+        let backends = Backends::new(&config, metrics)?;
         let counter = backends.counter();
         let schema = graphql::build(
             backends.clone(),
@@ -83,11 +95,19 @@ impl App {
             addr: config.listen_addr,
             source,
         })?;
+        let metrics_server = MetricsServer::bind(config.metrics_addr)
+            .await
+            .map_err(|source| StartupError::BindMetrics {
+                addr: config.metrics_addr,
+                source,
+            })?;
         Ok(Self {
             listener,
             local_addr,
             router: http::router(state),
             counter,
+            registry: Arc::new(registry),
+            metrics_server,
         })
     }
 
@@ -95,6 +115,12 @@ impl App {
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound address of the metrics endpoint.
+    #[must_use]
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_server.local_addr()
     }
 
     /// Counts the backend calls this gateway makes (for tests and diagnostics).
@@ -112,8 +138,12 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        let metrics_server = tokio::spawn(
+            self.metrics_server
+                .serve(Arc::clone(&self.registry), std::future::pending()),
+        );
         // The peer address feeds the per-address rate limit.
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
@@ -122,7 +152,9 @@ impl App {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
         })
-        .await?;
+        .await;
+        metrics_server.abort();
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

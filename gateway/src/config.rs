@@ -3,15 +3,6 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
-/// Log line format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 /// Everything the gateway needs to start.
 #[derive(Clone, clap::Parser)]
 #[command(
@@ -109,9 +100,15 @@ pub struct Config {
     )]
     pub graphiql_assets: PathBuf,
 
-    /// `text` or `json`. Levels come from `RUST_LOG` (default `info`).
+    /// `text` or `json`. Levels come from `RUST_LOG` (default `info`). Traces are exported
+    /// over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
     #[arg(long, env = "GATEWAY_LOG_FORMAT", default_value = "text")]
-    pub log_format: LogFormat,
+    pub log_format: telemetry::LogFormat,
+
+    /// Address of the internal Prometheus endpoint (`GET /metrics`); keep it off the public
+    /// network.
+    #[arg(long, env = "GATEWAY_METRICS_ADDR", default_value = "127.0.0.1:9180")]
+    pub metrics_addr: SocketAddr,
 
     #[command(flatten)]
     pub edge: crate::http::EdgeSettings,
@@ -272,6 +269,7 @@ impl fmt::Debug for Config {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("graphiql_assets", &self.graphiql_assets)
             .field("log_format", &self.log_format)
+            .field("metrics_addr", &self.metrics_addr)
             .field("edge", &self.edge)
             .finish()
     }

@@ -9,6 +9,7 @@
 //! - [`backend`]: typed tonic clients of both services, each call carrying the caller's
 //!   identity, the request id and a deadline.
 //! - [`auth`]: access tokens: EdDSA signing, verification with rotation, the JWKS document.
+//! - [`metrics`]: the Prometheus metrics served on the internal metrics port.
 //! - [`app`]: `App::build(config)` binds; `run_until(shutdown)` serves.
 //! - [`config`]: environment configuration, validated at start-up.
 
@@ -18,7 +19,7 @@ pub mod backend;
 pub mod config;
 pub mod graphql;
 pub mod http;
-pub mod telemetry;
+pub mod metrics;
 
 pub use app::App;
 pub use config::Config;

@@ -2,12 +2,13 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use gateway::{App, Config, telemetry};
+use gateway::{App, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    let _telemetry = telemetry::Telemetry::init("gateway", config.log_format)
+        .context("cannot set up logging and tracing")?;
     tracing::info!(?config, "starting gateway");
     let app = App::build(config)
         .await
@@ -17,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
         graphiql = %format!("http://{}/graphiql", app.local_addr()),
         "listening"
     );
+    tracing::info!(addr = %app.metrics_addr(), "serving metrics at /metrics");
     app.run_until(proto::signal::shutdown_signal())
         .await
         .context("gateway failed")?;

@@ -8,6 +8,7 @@ use proto::hangout::v1::{
     hangout_service_server::HangoutServiceServer, memory_service_server::MemoryServiceServer,
     user_service_server::UserServiceServer,
 };
+use telemetry::metrics::{MetricsServer, Registry};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
@@ -16,8 +17,29 @@ use crate::{
     config::{Config, ConfigError},
     domain::{Service, Settings, error::DomainError},
     grpc::{ActivityGrpc, AuthGrpc, HangoutGrpc, MemoryGrpc, SharedService, UserGrpc},
+    metrics::Metrics,
     store::{OpenError, SqlStore},
 };
+
+/// The gRPC services, as the health service reports them (`""` is the whole server).
+const SERVICES: [&str; 6] = [
+    "",
+    "hangout.v1.AuthService",
+    "hangout.v1.UserService",
+    "hangout.v1.HangoutService",
+    "hangout.v1.ActivityService",
+    "hangout.v1.MemoryService",
+];
+
+/// The services whose calls are labelled by name in the metrics.
+const MEASURED_SERVICES: &[&str] = &[
+    "hangout.v1.AuthService",
+    "hangout.v1.UserService",
+    "hangout.v1.HangoutService",
+    "hangout.v1.ActivityService",
+    "hangout.v1.MemoryService",
+    "grpc.health.v1.Health",
+];
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +52,12 @@ pub enum StartupError {
     Store(#[from] OpenError),
     #[error("cannot prepare the domain")]
     Domain(#[from] DomainError),
+    #[error("cannot bind the metrics endpoint {addr}")]
+    BindMetrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot bind {addr}")]
     Bind {
         addr: SocketAddr,
@@ -51,6 +79,9 @@ pub struct App {
     store: SqlStore,
     service: SharedService,
     config: Config,
+    metrics: Metrics,
+    registry: Arc<Registry>,
+    metrics_server: MetricsServer,
 }
 
 impl App {
@@ -64,6 +95,8 @@ impl App {
         let tls = proto::tls::server_config(&config.tls_files(), &config.allowed_clients)?;
         let store = SqlStore::open(&config.database_url, config.database_max_connections).await?;
         tracing::info!(backend = ?store.backend(), "database migrated");
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry, &store);
         let settings = Settings {
             refresh_token_ttl: config.refresh_token_ttl,
             upload_window: config.upload_window,
@@ -80,6 +113,12 @@ impl App {
             addr: config.listen_addr,
             source,
         })?;
+        let metrics_server = MetricsServer::bind(config.metrics_addr)
+            .await
+            .map_err(|source| StartupError::BindMetrics {
+                addr: config.metrics_addr,
+                source,
+            })?;
         Ok(Self {
             listener,
             local_addr,
@@ -87,6 +126,9 @@ impl App {
             store,
             service,
             config,
+            metrics,
+            registry: Arc::new(registry),
+            metrics_server,
         })
     }
 
@@ -94,6 +136,12 @@ impl App {
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound address of the metrics endpoint.
+    #[must_use]
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_server.local_addr()
     }
 
     /// Serves until `shutdown` completes, then reports NOT_SERVING, stops accepting, lets
@@ -106,27 +154,24 @@ impl App {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
         let (reporter, health) = tonic_health::server::health_reporter();
-        let services = [
-            "",
-            "hangout.v1.AuthService",
-            "hangout.v1.UserService",
-            "hangout.v1.HangoutService",
-            "hangout.v1.ActivityService",
-            "hangout.v1.MemoryService",
-        ];
-        for name in services {
+        for name in SERVICES {
             reporter
                 .set_service_status(name, ServingStatus::Serving)
                 .await;
         }
         let sweeper = tokio::spawn(sweep_forever(
             Arc::clone(&self.service),
+            self.metrics.clone(),
             self.config.sweep_interval,
         ));
+        let metrics_server = tokio::spawn(
+            self.metrics_server
+                .serve(Arc::clone(&self.registry), std::future::pending()),
+        );
         let draining = async {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
-            for name in services {
+            for name in SERVICES {
                 reporter
                     .set_service_status(name, ServingStatus::NotServing)
                     .await;
@@ -134,14 +179,10 @@ impl App {
         };
         let service = &self.service;
         let result = Server::builder()
-            .trace_fn(|request| {
-                let request_id = request
-                    .headers()
-                    .get(proto::metadata::REQUEST_ID)
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!("grpc", rpc = %request.uri().path(), request_id)
-            })
+            .layer(telemetry::grpc::ServerLayer::new(
+                self.metrics.rpc.clone(),
+                MEASURED_SERVICES,
+            ))
             .add_service(health)
             .add_service(AuthServiceServer::new(AuthGrpc::new(Arc::clone(service))))
             .add_service(UserServiceServer::new(UserGrpc::new(Arc::clone(service))))
@@ -157,6 +198,7 @@ impl App {
             .serve_with_incoming_shutdown(proto::tls::incoming(self.listener, self.tls), draining)
             .await;
         sweeper.abort();
+        metrics_server.abort();
         self.store.close().await;
         tracing::info!("stopped");
         Ok(result?)
@@ -164,14 +206,17 @@ impl App {
 }
 
 /// Removes expired PENDING memories every `interval`; failures are logged and retried.
-async fn sweep_forever(service: SharedService, interval: std::time::Duration) {
+async fn sweep_forever(service: SharedService, metrics: Metrics, interval: std::time::Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         match service.sweep_expired_memories().await {
             Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "swept unconfirmed memories"),
+            Ok(removed) => {
+                metrics.swept(removed);
+                tracing::info!(removed, "swept unconfirmed memories");
+            }
             Err(error) => {
                 tracing::error!(
                     error = &error as &dyn std::error::Error,

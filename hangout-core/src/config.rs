@@ -5,15 +5,6 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::store::Backend;
 
-/// Log line format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 /// Everything hangout-core needs to start.
 #[derive(Clone, clap::Parser)]
 #[command(
@@ -92,9 +83,19 @@ pub struct Config {
     #[arg(long, env = "HANGOUT_CORE_SWEEP_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub sweep_interval: Duration,
 
-    /// `text` or `json`. Levels come from `RUST_LOG` (default `info`).
+    /// `text` or `json`. Levels come from `RUST_LOG` (default `info`). Traces are exported
+    /// over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
     #[arg(long, env = "HANGOUT_CORE_LOG_FORMAT", default_value = "text")]
-    pub log_format: LogFormat,
+    pub log_format: telemetry::LogFormat,
+
+    /// Address of the internal Prometheus endpoint (`GET /metrics`); keep it off the public
+    /// network.
+    #[arg(
+        long,
+        env = "HANGOUT_CORE_METRICS_ADDR",
+        default_value = "127.0.0.1:9181"
+    )]
+    pub metrics_addr: SocketAddr,
 }
 
 /// A configuration value is unusable; the message names the variable.
@@ -209,6 +210,7 @@ impl fmt::Debug for Config {
             .field("pending_grace", &self.pending_grace)
             .field("sweep_interval", &self.sweep_interval)
             .field("log_format", &self.log_format)
+            .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
 }

@@ -12,8 +12,8 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
 pub mod store;
-pub mod telemetry;
 
 pub use app::App;
 pub use config::Config;

@@ -2,17 +2,19 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use hangout_core::{App, Config, telemetry};
+use hangout_core::{App, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    let _telemetry = telemetry::Telemetry::init("hangout-core", config.log_format)
+        .context("cannot set up logging and tracing")?;
     tracing::info!(?config, "starting hangout-core");
     let app = App::build(config)
         .await
         .context("hangout-core failed to start")?;
     tracing::info!(addr = %app.local_addr(), "listening (gRPC over mutual TLS)");
+    tracing::info!(addr = %app.metrics_addr(), "serving metrics at /metrics");
     app.run_until(proto::signal::shutdown_signal())
         .await
         .context("hangout-core failed")?;

@@ -23,6 +23,8 @@ pub struct Ports {
     pub file_core: u16,
     pub s3: u16,
     pub gateway: u16,
+    /// The internal metrics endpoints, in [`PACKAGES`] order.
+    pub metrics: [u16; 3],
 }
 
 impl Ports {
@@ -32,6 +34,7 @@ impl Ports {
         file_core: 50052,
         s3: 9000,
         gateway: 8080,
+        metrics: [9181, 9182, 9180],
     };
 
     /// Ports the OS says are free now.
@@ -41,6 +44,7 @@ impl Ports {
             file_core: free_port()?,
             s3: free_port()?,
             gateway: free_port()?,
+            metrics: [free_port()?, free_port()?, free_port()?],
         })
     }
 }
@@ -82,6 +86,10 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
                     loopback(ports.hangout_core).to_string(),
                 ),
                 ("HANGOUT_CORE_DATABASE_URL", sqlite("hangout-core.db")),
+                (
+                    "HANGOUT_CORE_METRICS_ADDR",
+                    loopback(ports.metrics[0]).to_string(),
+                ),
             ]),
         },
         Spec {
@@ -97,6 +105,10 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
                     loopback(ports.file_core).to_string(),
                 ),
                 ("FILE_CORE_DATABASE_URL", sqlite("file-core.db")),
+                (
+                    "FILE_CORE_METRICS_ADDR",
+                    loopback(ports.metrics[1]).to_string(),
+                ),
                 (
                     "FILE_CORE_S3_EMBEDDED_DIR",
                     data.join("s3").display().to_string(),
@@ -122,6 +134,10 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
                     format!("https://127.0.0.1:{}", ports.file_core),
                 ),
                 ("GATEWAY_DEV_MODE", "true".to_owned()),
+                (
+                    "GATEWAY_METRICS_ADDR",
+                    loopback(ports.metrics[2]).to_string(),
+                ),
             ]),
         },
     ]

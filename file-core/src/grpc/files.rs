@@ -13,6 +13,7 @@ use crate::{
         uploads::{CreatedUpload, UploadFailure, UploadFailureReason},
     },
     grpc::{SharedService, caller, timestamp},
+    metrics::UploadMetrics,
 };
 
 fn headers(request: &PresignedRequest) -> Vec<pb::HttpHeader> {
@@ -91,12 +92,13 @@ fn lenient_ids(texts: &[String]) -> Vec<FileId> {
 /// The photo file lifecycle.
 pub struct FileGrpc {
     service: SharedService,
+    uploads: UploadMetrics,
 }
 
 impl FileGrpc {
     #[must_use]
-    pub fn new(service: SharedService) -> Self {
-        Self { service }
+    pub fn new(service: SharedService, uploads: UploadMetrics) -> Self {
+        Self { service, uploads }
     }
 }
 
@@ -122,6 +124,7 @@ impl FileService for FileGrpc {
             })
             .collect();
         let created = self.service.create_uploads(owner, hangout, uploads).await?;
+        self.uploads.created();
         Ok(Response::new(pb::CreateUploadsResponse {
             uploads: created.into_iter().map(upload_message).collect(),
         }))
@@ -140,6 +143,8 @@ impl FileService for FileGrpc {
             ids.push(id);
         }
         let outcome = self.service.confirm_uploads(owner, &ids).await?;
+        self.uploads
+            .confirmed(outcome.failures.iter().map(|failure| failure.reason));
         Ok(Response::new(pb::ConfirmUploadsResponse {
             confirmed: outcome.confirmed.into_iter().map(file_message).collect(),
             failures: outcome.failures.into_iter().map(failure_message).collect(),

@@ -7,7 +7,8 @@
 
 use std::{
     error::Error as StdError,
-    time::{Duration, SystemTime},
+    future::Future,
+    time::{Duration, Instant, SystemTime},
 };
 
 use aws_sdk_s3::{
@@ -21,11 +22,13 @@ use aws_sdk_s3::{
     types::{BucketLocationConstraint, CreateBucketConfiguration, ServerSideEncryption},
 };
 use aws_smithy_http_client::tls;
+use tracing::Instrument as _;
 
 use crate::domain::{
     objects::{ObjectError, ObjectStorage, PresignedRequest, UploadBinding},
     time::Timestamp,
 };
+use crate::metrics::S3Metrics;
 
 /// How to reach the bucket.
 #[derive(Clone)]
@@ -57,6 +60,7 @@ pub struct S3Objects {
     client: Client,
     presigner: Client,
     bucket: String,
+    metrics: S3Metrics,
 }
 
 fn object_error<E>(operation: &'static str) -> impl FnOnce(E) -> ObjectError
@@ -150,14 +154,40 @@ fn presigned(request: &SdkPresignedRequest, expires_at: Timestamp) -> PresignedR
 impl S3Objects {
     /// Builds the clients; nothing is contacted yet.
     #[must_use]
-    pub fn new(settings: &S3Settings) -> Self {
+    pub fn new(settings: &S3Settings, metrics: S3Metrics) -> Self {
         let endpoint = settings.endpoint.as_deref();
         let public_endpoint = settings.public_endpoint.as_deref().or(endpoint);
         Self {
             client: Client::from_conf(client_config(settings, endpoint)),
             presigner: Client::from_conf(client_config(settings, public_endpoint)),
             bucket: settings.bucket.clone(),
+            metrics,
         }
+    }
+
+    /// Runs one S3 call inside its span and records its outcome and latency.
+    async fn observed<T, E>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    ) -> Result<T, SdkError<E, HttpResponse>> {
+        let span = tracing::info_span!(
+            "s3",
+            otel.name = %format_args!("S3.{operation}"),
+            otel.kind = "client",
+            rpc.system = "aws-api",
+            rpc.service = "S3",
+            rpc.method = operation,
+        );
+        let started = Instant::now();
+        let result = call.instrument(span).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) if is_missing(error) => "not_found",
+            Err(_) => "error",
+        };
+        self.metrics.observe(operation, outcome, started.elapsed());
+        result
     }
 
     /// Creates the bucket when it does not exist.
@@ -169,7 +199,13 @@ impl S3Objects {
             bucket: self.bucket.clone(),
             source,
         };
-        match self.client.head_bucket().bucket(&self.bucket).send().await {
+        match self
+            .observed(
+                "HeadBucket",
+                self.client.head_bucket().bucket(&self.bucket).send(),
+            )
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(error) if is_missing(&error) => {}
             Err(error) => return Err(bucket_error(object_error("head bucket")(error))),
@@ -183,8 +219,7 @@ impl S3Objects {
                     .build(),
             );
         }
-        create
-            .send()
+        self.observed("CreateBucket", create.send())
             .await
             .map_err(|error| bucket_error(object_error("create bucket")(error)))?;
         tracing::info!(bucket = %self.bucket, "created the bucket");
@@ -234,14 +269,13 @@ impl ObjectStorage for S3Objects {
     }
 
     async fn object_size(&self, key: &str) -> Result<Option<u64>, ObjectError> {
-        match self
+        let call = self
             .client
             .head_object()
             .bucket(&self.bucket)
             .key(key)
-            .send()
-            .await
-        {
+            .send();
+        match self.observed("HeadObject", call).await {
             Ok(head) => Ok(Some(
                 head.content_length()
                     .and_then(|length| u64::try_from(length).ok())
@@ -253,14 +287,13 @@ impl ObjectStorage for S3Objects {
     }
 
     async fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, ObjectError> {
-        let object = match self
+        let call = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .send()
-            .await
-        {
+            .send();
+        let object = match self.observed("GetObject", call).await {
             Ok(object) => object,
             Err(error) if is_missing(&error) => return Ok(None),
             Err(error) => return Err(object_error("get object")(error)),
@@ -274,14 +307,13 @@ impl ObjectStorage for S3Objects {
     }
 
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {
-        match self
+        let call = self
             .client
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
-            .send()
-            .await
-        {
+            .send();
+        match self.observed("DeleteObject", call).await {
             Ok(_) => Ok(()),
             Err(error) if is_missing(&error) => Ok(()),
             Err(error) => Err(object_error("delete object")(error)),

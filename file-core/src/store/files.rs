@@ -27,6 +27,7 @@ fn owned_files_query(owner: UserId, ids: &[FileId]) -> QueryBuilder<'static, Any
 }
 
 impl FileStore for SqlStore {
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_files", db.system = self.backend.system_name()))]
     async fn insert_files(&self, files: &[FileRecord]) -> StoreResult<()> {
         if files.is_empty() {
             return Ok(());
@@ -64,6 +65,7 @@ impl FileStore for SqlStore {
         transaction.commit().await.map_err(store_error)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql files_by_ids", db.system = self.backend.system_name()))]
     async fn files_by_ids(&self, owner: UserId, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
         let rows: Vec<FileRow> = owned_files_query(owner, ids)
             .build_query_as()
@@ -73,6 +75,7 @@ impl FileStore for SqlStore {
         convert(rows)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_uploaded", db.system = self.backend.system_name()))]
     async fn mark_uploaded(&self, owner: UserId, ids: &[FileId]) -> StoreResult<()> {
         let mut update = QueryBuilder::<Any>::new("update files set status = ");
         update
@@ -91,6 +94,7 @@ impl FileStore for SqlStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_deleting", db.system = self.backend.system_name()))]
     async fn mark_deleting(&self, owner: UserId, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
         let mut transaction = self.write.begin().await.map_err(store_error)?;
         let mut update = QueryBuilder::<Any>::new("update files set status = ");
@@ -114,6 +118,7 @@ impl FileStore for SqlStore {
         convert(rows)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_expired_pending_deleting", db.system = self.backend.system_name()))]
     async fn mark_expired_pending_deleting(&self, before: Timestamp) -> StoreResult<u64> {
         let updated =
             sqlx::query("update files set status = ? where status = ? and upload_expires_at < ?")
@@ -126,6 +131,7 @@ impl FileStore for SqlStore {
         Ok(updated.rows_affected())
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql deleting_files", db.system = self.backend.system_name()))]
     async fn deleting_files(
         &self,
         window_ended_before: Timestamp,
@@ -144,6 +150,7 @@ impl FileStore for SqlStore {
         convert(rows)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql remove_deleted", db.system = self.backend.system_name()))]
     async fn remove_deleted(&self, id: FileId) -> StoreResult<()> {
         sqlx::query("delete from files where id = ? and status = ?")
             .bind(id.to_string())

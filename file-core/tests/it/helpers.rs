@@ -168,6 +168,7 @@ impl TestApp {
 
         let mut config = Config::parse_from(["file-core"]);
         config.listen_addr = "127.0.0.1:0".parse().expect("address");
+        config.metrics_addr = "127.0.0.1:0".parse().expect("address");
         config.database_url = db_handle.url.clone();
         config.database_max_connections = 5;
         config.tls_ca = server_files.ca;

@@ -94,10 +94,7 @@ mod tests {
     use super::*;
 
     fn call() -> CallContext {
-        CallContext {
-            user_id: None,
-            request_id: "test".to_owned(),
-        }
+        CallContext::new(None, "test".to_owned())
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! Channels connect lazily and reconnect by themselves, so the gateway starts while a backend
 //! is down and recovers when it returns.
 
-/// Defines one typed method per RPC: build the request through [`Client::request`], call, map
-/// the status through [`BackendError::from_status`], inside a span naming the RPC.
+/// Defines one typed method per RPC: the call goes through [`Client::call`], which adds the
+/// caller, request id, deadline and trace context, opens the span, records the metrics and maps
+/// the status through [`BackendError::from_status`].
 macro_rules! rpc {
     ($(#[$doc:meta])* $name:ident, $field:ident, $rpc:literal, $request:ty => $response:ty) => {
         $(#[$doc])*
@@ -19,25 +20,12 @@ macro_rules! rpc {
             call: &$crate::backend::CallContext,
             message: $request,
         ) -> Result<$response, $crate::backend::BackendError> {
-            use tracing::Instrument as _;
             let mut client = self.$field.clone();
-            let request = self.client.request(call, $rpc, message);
-            async move {
-                client
-                    .$name(request)
-                    .await
-                    .map(tonic::Response::into_inner)
-                    .map_err(|status| {
-                        $crate::backend::BackendError::from_status(
-                            self.client.service,
-                            $rpc,
-                            call,
-                            status,
-                        )
-                    })
-            }
-            .instrument(tracing::debug_span!("backend", rpc = $rpc, request_id = %call.request_id))
-            .await
+            self.client
+                .call(call, $rpc, message, |request| async move {
+                    client.$name(request).await
+                })
+                .await
         }
     };
 }
@@ -48,16 +36,21 @@ pub mod hangout;
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
+    future::Future,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+use tracing::Instrument as _;
 
 pub use error::BackendError;
 
-use crate::config::Config;
+use crate::{config::Config, metrics::GatewayMetrics};
 
 /// On whose behalf, and as part of which request, a backend call runs.
 #[derive(Clone, Debug)]
@@ -66,6 +59,25 @@ pub struct CallContext {
     pub user_id: Option<String>,
     /// Follows one user action across processes.
     pub request_id: String,
+    /// Calls made so far with this context (shared by its clones).
+    calls: Arc<AtomicU64>,
+}
+
+impl CallContext {
+    #[must_use]
+    pub fn new(user_id: Option<String>, request_id: String) -> Self {
+        Self {
+            user_id,
+            request_id,
+            calls: Arc::default(),
+        }
+    }
+
+    /// Backend calls made with this context and its clones.
+    #[must_use]
+    pub fn calls_made(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
 }
 
 /// Counts backend calls, in total and per RPC; tests use it to prove that resolving has no
@@ -112,44 +124,98 @@ pub enum SetupError {
     },
 }
 
-/// What every typed client shares: its channel, deadline and the call counter.
+/// What every typed client shares: its channel, deadline, the call counter and the metrics.
 #[derive(Clone, Debug)]
 pub(crate) struct Client {
+    /// The backend's name (`hangout-core`, `file-core`).
     service: &'static str,
+    /// The protobuf package of its services (`hangout.v1`).
+    package: &'static str,
     channel: Channel,
     deadline: Duration,
     counter: CallCounter,
+    metrics: Arc<GatewayMetrics>,
 }
 
 impl Client {
-    /// Wraps `message` with the caller identity, the request id and the deadline, and counts
-    /// the call.
-    fn request<T>(&self, call: &CallContext, rpc: &'static str, message: T) -> tonic::Request<T> {
+    /// Wraps `message` with the caller identity, the request id, the deadline and the trace
+    /// context of `span`, and counts the call.
+    fn request<T>(
+        &self,
+        call: &CallContext,
+        rpc: &'static str,
+        message: T,
+        span: &tracing::Span,
+    ) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         proto::metadata::set_caller(
             request.metadata_mut(),
             call.user_id.as_deref(),
             Some(&call.request_id),
         );
+        telemetry::propagation::inject(span, request.metadata_mut());
         request.set_timeout(self.deadline);
         self.counter.increment(rpc);
+        call.calls.fetch_add(1, Ordering::Relaxed);
         request
+    }
+
+    /// Makes one call (`rpc` is `Service/Method`) through `send`, inside a client span, and
+    /// records its outcome and latency.
+    async fn call<Req, Res, Fut>(
+        &self,
+        call: &CallContext,
+        rpc: &'static str,
+        message: Req,
+        send: impl FnOnce(tonic::Request<Req>) -> Fut,
+    ) -> Result<Res, BackendError>
+    where
+        Fut: Future<Output = Result<tonic::Response<Res>, tonic::Status>>,
+    {
+        let (service, method) = rpc.split_once('/').unwrap_or((rpc, ""));
+        let service = if service == "Health" {
+            "grpc.health.v1.Health".to_owned()
+        } else {
+            format!("{}.{service}", self.package)
+        };
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = %format_args!("{service}/{method}"),
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            peer.service = self.service,
+            request_id = %call.request_id,
+        );
+        let request = self.request(call, rpc, message, &span);
+        let started = Instant::now();
+        let result = send(request).instrument(span.clone()).await;
+        let code = result
+            .as_ref()
+            .map_or_else(tonic::Status::code, |_| tonic::Code::Ok);
+        self.metrics
+            .rpc
+            .observe(&service, method, code, started.elapsed());
+        span.record("rpc.grpc.status_code", code as i32);
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| BackendError::from_status(self.service, rpc, call, status))
     }
 
     /// Asks the standard gRPC health service whether the whole server is serving.
     async fn check_health(&self, call: &CallContext) -> Result<(), BackendError> {
         let mut client = tonic_health::pb::health_client::HealthClient::new(self.channel.clone());
-        let request = self.request(
-            call,
-            "Health/Check",
-            HealthCheckRequest {
-                service: String::new(),
-            },
-        );
-        let response = client.check(request).await.map_err(|status| {
-            BackendError::from_status(self.service, "Health/Check", call, status)
-        })?;
-        if response.into_inner().status == ServingStatus::Serving as i32 {
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
+        let response = self
+            .call(call, "Health/Check", request, |request| async move {
+                client.check(request).await
+            })
+            .await?;
+        if response.status == ServingStatus::Serving as i32 {
             Ok(())
         } else {
             Err(BackendError::Unavailable {
@@ -165,6 +231,7 @@ pub struct Backends {
     pub hangout: hangout::HangoutCore,
     pub file: file::FileCore,
     counter: CallCounter,
+    metrics: Arc<GatewayMetrics>,
 }
 
 impl Backends {
@@ -172,9 +239,9 @@ impl Backends {
     ///
     /// # Errors
     /// When the TLS files are unusable or a URL is malformed.
-    pub fn new(config: &Config) -> Result<Self, SetupError> {
+    pub fn new(config: &Config, metrics: Arc<GatewayMetrics>) -> Result<Self, SetupError> {
         let counter = CallCounter::default();
-        let client = |service: &'static str, url: &str, tls_name: &str| {
+        let client = |service: &'static str, package: &'static str, url: &str, tls_name: &str| {
             let tls = proto::tls::client_config(&config.tls_files(), tls_name)?;
             let endpoint_error = |source| SetupError::Endpoint {
                 url: url.to_owned(),
@@ -189,18 +256,22 @@ impl Backends {
                 .connect_lazy();
             Ok::<_, SetupError>(Client {
                 service,
+                package,
                 channel,
                 deadline: config.backend_timeout,
                 counter: counter.clone(),
+                metrics: Arc::clone(&metrics),
             })
         };
         let hangout = hangout::HangoutCore::new(client(
             "hangout-core",
+            "hangout.v1",
             &config.hangout_core_url,
             &config.hangout_core_tls_name,
         )?);
         let file = file::FileCore::new(client(
             "file-core",
+            "file.v1",
             &config.file_core_url,
             &config.file_core_tls_name,
         )?);
@@ -208,7 +279,14 @@ impl Backends {
             hangout,
             file,
             counter,
+            metrics,
         })
+    }
+
+    /// The gateway's metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &GatewayMetrics {
+        &self.metrics
     }
 
     /// The counter of calls issued through these clients.

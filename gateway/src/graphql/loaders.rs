@@ -24,6 +24,7 @@ use async_graphql::{
     futures_util::{StreamExt as _, future::BoxFuture, stream::FuturesUnordered},
 };
 use proto::{file::v1 as file_pb, hangout::v1 as pb};
+use tracing::Instrument as _;
 
 use crate::{
     backend::{BackendError, Backends, CallContext},
@@ -161,6 +162,17 @@ impl BackendLoader {
     pub fn new(backends: Backends, call: CallContext) -> Self {
         Self { backends, call }
     }
+
+    /// The span of one batch load, after recording its size.
+    fn batch(&self, loader: &'static str, keys: usize) -> tracing::Span {
+        self.backends.metrics().batch_loaded(loader, keys);
+        tracing::info_span!(
+            "dataloader.load",
+            otel.name = %format_args!("load {loader}"),
+            loader,
+            keys,
+        )
+    }
 }
 
 fn ids<'a>(keys: impl IntoIterator<Item = &'a String>) -> Vec<String> {
@@ -171,16 +183,23 @@ impl Loader<UserKey> for BackendLoader {
     type Value = User;
     type Error = BackendError;
 
-    async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, User>, BackendError> {
-        let request = pb::GetUsersRequest {
-            ids: ids(keys.iter().map(|key| &key.0)),
-        };
-        let response = self.backends.hangout.get_users(&self.call, request).await?;
-        Ok(response
-            .users
-            .into_iter()
-            .map(|user| (UserKey(user.id.clone()), User::from(user)))
-            .collect())
+    fn load(
+        &self,
+        keys: &[UserKey],
+    ) -> impl Future<Output = Result<HashMap<UserKey, User>, BackendError>> + Send {
+        let span = self.batch("users", keys.len());
+        async move {
+            let request = pb::GetUsersRequest {
+                ids: ids(keys.iter().map(|key| &key.0)),
+            };
+            let response = self.backends.hangout.get_users(&self.call, request).await?;
+            Ok(response
+                .users
+                .into_iter()
+                .map(|user| (UserKey(user.id.clone()), User::from(user)))
+                .collect())
+        }
+        .instrument(span)
     }
 }
 
@@ -188,23 +207,27 @@ impl Loader<HangoutKey> for BackendLoader {
     type Value = Hangout;
     type Error = BackendError;
 
-    async fn load(
+    fn load(
         &self,
         keys: &[HangoutKey],
-    ) -> Result<HashMap<HangoutKey, Hangout>, BackendError> {
-        let request = pb::GetHangoutsRequest {
-            ids: ids(keys.iter().map(|key| &key.0)),
-        };
-        let response = self
-            .backends
-            .hangout
-            .get_hangouts(&self.call, request)
-            .await?;
-        Ok(response
-            .hangouts
-            .into_iter()
-            .map(|hangout| (HangoutKey(hangout.id.clone()), Hangout::from(hangout)))
-            .collect())
+    ) -> impl Future<Output = Result<HashMap<HangoutKey, Hangout>, BackendError>> + Send {
+        let span = self.batch("hangouts", keys.len());
+        async move {
+            let request = pb::GetHangoutsRequest {
+                ids: ids(keys.iter().map(|key| &key.0)),
+            };
+            let response = self
+                .backends
+                .hangout
+                .get_hangouts(&self.call, request)
+                .await?;
+            Ok(response
+                .hangouts
+                .into_iter()
+                .map(|hangout| (HangoutKey(hangout.id.clone()), Hangout::from(hangout)))
+                .collect())
+        }
+        .instrument(span)
     }
 }
 
@@ -212,23 +235,27 @@ impl Loader<ActivityKey> for BackendLoader {
     type Value = Activity;
     type Error = BackendError;
 
-    async fn load(
+    fn load(
         &self,
         keys: &[ActivityKey],
-    ) -> Result<HashMap<ActivityKey, Activity>, BackendError> {
-        let request = pb::GetActivitiesRequest {
-            ids: ids(keys.iter().map(|key| &key.0)),
-        };
-        let response = self
-            .backends
-            .hangout
-            .get_activities(&self.call, request)
-            .await?;
-        Ok(response
-            .activities
-            .into_iter()
-            .map(|activity| (ActivityKey(activity.id.clone()), Activity::from(activity)))
-            .collect())
+    ) -> impl Future<Output = Result<HashMap<ActivityKey, Activity>, BackendError>> + Send {
+        let span = self.batch("activities", keys.len());
+        async move {
+            let request = pb::GetActivitiesRequest {
+                ids: ids(keys.iter().map(|key| &key.0)),
+            };
+            let response = self
+                .backends
+                .hangout
+                .get_activities(&self.call, request)
+                .await?;
+            Ok(response
+                .activities
+                .into_iter()
+                .map(|activity| (ActivityKey(activity.id.clone()), Activity::from(activity)))
+                .collect())
+        }
+        .instrument(span)
     }
 }
 
@@ -236,20 +263,27 @@ impl Loader<MemoryKey> for BackendLoader {
     type Value = Memory;
     type Error = BackendError;
 
-    async fn load(&self, keys: &[MemoryKey]) -> Result<HashMap<MemoryKey, Memory>, BackendError> {
-        let request = pb::GetMemoriesRequest {
-            ids: ids(keys.iter().map(|key| &key.0)),
-        };
-        let response = self
-            .backends
-            .hangout
-            .get_memories(&self.call, request)
-            .await?;
-        Ok(response
-            .memories
-            .into_iter()
-            .map(|memory| (MemoryKey(memory.id.clone()), Memory::from(memory)))
-            .collect())
+    fn load(
+        &self,
+        keys: &[MemoryKey],
+    ) -> impl Future<Output = Result<HashMap<MemoryKey, Memory>, BackendError>> + Send {
+        let span = self.batch("memories", keys.len());
+        async move {
+            let request = pb::GetMemoriesRequest {
+                ids: ids(keys.iter().map(|key| &key.0)),
+            };
+            let response = self
+                .backends
+                .hangout
+                .get_memories(&self.call, request)
+                .await?;
+            Ok(response
+                .memories
+                .into_iter()
+                .map(|memory| (MemoryKey(memory.id.clone()), Memory::from(memory)))
+                .collect())
+        }
+        .instrument(span)
     }
 }
 
@@ -257,26 +291,31 @@ impl Loader<ActivitiesOfHangoutKey> for BackendLoader {
     type Value = Vec<Activity>;
     type Error = BackendError;
 
-    async fn load(
+    fn load(
         &self,
         keys: &[ActivitiesOfHangoutKey],
-    ) -> Result<HashMap<ActivitiesOfHangoutKey, Vec<Activity>>, BackendError> {
-        let request = pb::ListActivitiesOfHangoutsRequest {
-            hangout_ids: ids(keys.iter().map(|key| &key.0)),
-        };
-        let response = self
-            .backends
-            .hangout
-            .list_activities_of_hangouts(&self.call, request)
-            .await?;
-        Ok(response
-            .hangouts
-            .into_iter()
-            .map(|entry| {
-                let activities = entry.activities.into_iter().map(Activity::from).collect();
-                (ActivitiesOfHangoutKey(entry.hangout_id), activities)
-            })
-            .collect())
+    ) -> impl Future<Output = Result<HashMap<ActivitiesOfHangoutKey, Vec<Activity>>, BackendError>> + Send
+    {
+        let span = self.batch("activities_of_hangouts", keys.len());
+        async move {
+            let request = pb::ListActivitiesOfHangoutsRequest {
+                hangout_ids: ids(keys.iter().map(|key| &key.0)),
+            };
+            let response = self
+                .backends
+                .hangout
+                .list_activities_of_hangouts(&self.call, request)
+                .await?;
+            Ok(response
+                .hangouts
+                .into_iter()
+                .map(|entry| {
+                    let activities = entry.activities.into_iter().map(Activity::from).collect();
+                    (ActivitiesOfHangoutKey(entry.hangout_id), activities)
+                })
+                .collect())
+        }
+        .instrument(span)
     }
 }
 
@@ -284,19 +323,23 @@ impl Loader<FileKey> for BackendLoader {
     type Value = file_pb::File;
     type Error = BackendError;
 
-    async fn load(
+    fn load(
         &self,
         keys: &[FileKey],
-    ) -> Result<HashMap<FileKey, file_pb::File>, BackendError> {
-        let files = self
-            .backends
-            .file
-            .get_files_by_ids(&self.call, ids(keys.iter().map(|key| &key.0)))
-            .await?;
-        Ok(files
-            .into_iter()
-            .map(|file| (FileKey(file.id.clone()), file))
-            .collect())
+    ) -> impl Future<Output = Result<HashMap<FileKey, file_pb::File>, BackendError>> + Send {
+        let span = self.batch("files", keys.len());
+        async move {
+            let files = self
+                .backends
+                .file
+                .get_files_by_ids(&self.call, ids(keys.iter().map(|key| &key.0)))
+                .await?;
+            Ok(files
+                .into_iter()
+                .map(|file| (FileKey(file.id.clone()), file))
+                .collect())
+        }
+        .instrument(span)
     }
 }
 
@@ -304,50 +347,55 @@ impl Loader<MemoriesPageKey> for BackendLoader {
     type Value = MemoryConnection;
     type Error = BackendError;
 
-    async fn load(
+    fn load(
         &self,
         keys: &[MemoriesPageKey],
-    ) -> Result<HashMap<MemoriesPageKey, MemoryConnection>, BackendError> {
-        let request = pb::ListMemoriesOfHangoutsRequest {
-            pages: keys
-                .iter()
-                .map(|key| pb::HangoutMemoriesPageRequest {
-                    hangout_id: key.hangout_id.clone(),
-                    page: Some(key.page.to_proto()),
-                    status: key.status.to_proto() as i32,
-                    direction: key.direction.to_proto() as i32,
-                })
-                .collect(),
-        };
-        let response = self
-            .backends
-            .hangout
-            .list_memories_of_hangouts(&self.call, request)
-            .await?;
-        // Several keys may name the same hangout with different pages; answers come back in
-        // request order, one per visible hangout, so match them up by hangout id in order.
-        let mut pages: HashMap<String, Vec<pb::HangoutMemoriesPage>> = HashMap::new();
-        for page in response.pages.into_iter().rev() {
-            pages.entry(page.hangout_id.clone()).or_default().push(page);
-        }
-        let mut answered = Vec::with_capacity(keys.len());
-        for key in keys {
-            if let Some(page) = pages.get_mut(&key.hangout_id).and_then(Vec::pop) {
-                answered.push((key, page));
+    ) -> impl Future<Output = Result<HashMap<MemoriesPageKey, MemoryConnection>, BackendError>> + Send
+    {
+        let span = self.batch("memory_pages", keys.len());
+        async move {
+            let request = pb::ListMemoriesOfHangoutsRequest {
+                pages: keys
+                    .iter()
+                    .map(|key| pb::HangoutMemoriesPageRequest {
+                        hangout_id: key.hangout_id.clone(),
+                        page: Some(key.page.to_proto()),
+                        status: key.status.to_proto() as i32,
+                        direction: key.direction.to_proto() as i32,
+                    })
+                    .collect(),
+            };
+            let response = self
+                .backends
+                .hangout
+                .list_memories_of_hangouts(&self.call, request)
+                .await?;
+            // Several keys may name the same hangout with different pages; answers come back in
+            // request order, one per visible hangout, so match them up by hangout id in order.
+            let mut pages: HashMap<String, Vec<pb::HangoutMemoriesPage>> = HashMap::new();
+            for page in response.pages.into_iter().rev() {
+                pages.entry(page.hangout_id.clone()).or_default().push(page);
             }
+            let mut answered = Vec::with_capacity(keys.len());
+            for key in keys {
+                if let Some(page) = pages.get_mut(&key.hangout_id).and_then(Vec::pop) {
+                    answered.push((key, page));
+                }
+            }
+            let files = self.files_of_pages(&answered).await?;
+            Ok(answered
+                .into_iter()
+                .map(|(key, page)| {
+                    let had_after = !key.page.after.is_empty();
+                    let files = key.with_files.then_some(&files);
+                    (
+                        key.clone(),
+                        memory::memory_connection(page, had_after, files),
+                    )
+                })
+                .collect())
         }
-        let files = self.files_of_pages(&answered).await?;
-        Ok(answered
-            .into_iter()
-            .map(|(key, page)| {
-                let had_after = !key.page.after.is_empty();
-                let files = key.with_files.then_some(&files);
-                (
-                    key.clone(),
-                    memory::memory_connection(page, had_after, files),
-                )
-            })
-            .collect())
+        .instrument(span)
     }
 }
 
@@ -386,38 +434,44 @@ impl Loader<HangoutsOfActivityKey> for BackendLoader {
     type Value = HangoutConnection;
     type Error = BackendError;
 
-    async fn load(
+    fn load(
         &self,
         keys: &[HangoutsOfActivityKey],
-    ) -> Result<HashMap<HangoutsOfActivityKey, HangoutConnection>, BackendError> {
-        let request = pb::ListHangoutsOfActivitiesRequest {
-            pages: keys
-                .iter()
-                .map(|key| pb::ActivityHangoutsPageRequest {
-                    activity_id: key.activity_id.clone(),
-                    page: Some(key.page.to_proto()),
-                })
-                .collect(),
-        };
-        let response = self
-            .backends
-            .hangout
-            .list_hangouts_of_activities(&self.call, request)
-            .await?;
-        let mut pages: HashMap<String, Vec<pb::HangoutPage>> = HashMap::new();
-        for entry in response.pages.into_iter().rev() {
-            if let Some(page) = entry.page {
-                pages.entry(entry.activity_id).or_default().push(page);
+    ) -> impl Future<
+        Output = Result<HashMap<HangoutsOfActivityKey, HangoutConnection>, BackendError>,
+    > + Send {
+        let span = self.batch("hangouts_of_activities", keys.len());
+        async move {
+            let request = pb::ListHangoutsOfActivitiesRequest {
+                pages: keys
+                    .iter()
+                    .map(|key| pb::ActivityHangoutsPageRequest {
+                        activity_id: key.activity_id.clone(),
+                        page: Some(key.page.to_proto()),
+                    })
+                    .collect(),
+            };
+            let response = self
+                .backends
+                .hangout
+                .list_hangouts_of_activities(&self.call, request)
+                .await?;
+            let mut pages: HashMap<String, Vec<pb::HangoutPage>> = HashMap::new();
+            for entry in response.pages.into_iter().rev() {
+                if let Some(page) = entry.page {
+                    pages.entry(entry.activity_id).or_default().push(page);
+                }
             }
-        }
-        let mut result = HashMap::new();
-        for key in keys {
-            if let Some(page) = pages.get_mut(&key.activity_id).and_then(Vec::pop) {
-                let had_after = !key.page.after.is_empty();
-                result.insert(key.clone(), hangout::hangout_connection(page, had_after));
+            let mut result = HashMap::new();
+            for key in keys {
+                if let Some(page) = pages.get_mut(&key.activity_id).and_then(Vec::pop) {
+                    let had_after = !key.page.after.is_empty();
+                    result.insert(key.clone(), hangout::hangout_connection(page, had_after));
+                }
             }
+            Ok(result)
         }
-        Ok(result)
+        .instrument(span)
     }
 }
 

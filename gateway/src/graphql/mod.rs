@@ -134,13 +134,11 @@ impl RequestContext {
     /// A fresh context; its loader caches only for this request.
     #[must_use]
     pub fn new(backends: &Backends, caller: Caller, request_id: String) -> Self {
-        let call = CallContext {
-            user_id: match &caller {
-                Caller::User(id) => Some(id.clone()),
-                Caller::Anonymous | Caller::Refused => None,
-            },
-            request_id,
+        let user_id = match &caller {
+            Caller::User(id) => Some(id.clone()),
+            Caller::Anonymous | Caller::Refused => None,
         };
+        let call = CallContext::new(user_id, request_id);
         let tasks = loaders::LoaderTasks::default();
         let spawner = tasks.clone();
         let loader = DataLoader::with_cache(

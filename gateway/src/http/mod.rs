@@ -17,7 +17,10 @@ pub use settings::EdgeSettings;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
-use async_graphql::{BatchRequest, BatchResponse, parser::types::OperationType};
+use async_graphql::{
+    BatchRequest, BatchResponse,
+    parser::types::{DocumentOperations, OperationType},
+};
 use axum::{
     Extension, Json, Router,
     body::Bytes,
@@ -98,7 +101,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            request_id,
+        ))
         .with_state(state)
 }
 
@@ -113,20 +119,39 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
     sane.then(|| text.to_owned())
 }
 
-async fn request_id(mut request: Request, next: Next) -> Response {
+/// Gives the request its id and its root span (a child of the caller's `traceparent`, if any),
+/// and counts it once, by route, method and status.
+async fn request_id(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let id = request
         .headers()
         .get(proto::metadata::REQUEST_ID)
         .and_then(sane_request_id)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let route = crate::metrics::route_of(&path);
     let span = tracing::info_span!(
         "http",
-        method = %request.method(),
-        path = %request.uri().path(),
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
         request_id = %id,
     );
-    let mut response = next.run(request).instrument(span).await;
+    telemetry::propagation::set_parent_from(&span, request.headers());
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    state
+        .backends
+        .metrics()
+        .http_request(&path, &method, status);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response
             .headers_mut()
@@ -262,6 +287,7 @@ async fn run(
         && let Err(limited) = state.rate_limits.check_address(address)
     {
         tracing::info!(%address, "rate limited (address)");
+        state.backends.metrics().rate_limited("address");
         return too_many_requests(media, limited);
     }
     let caller = caller(headers, &state.tokens);
@@ -269,6 +295,7 @@ async fn run(
         && let Err(limited) = state.rate_limits.check_user(&user.to_string())
     {
         tracing::info!(user_id = %user, "rate limited (user)");
+        state.backends.metrics().rate_limited("user");
         return too_many_requests(media, limited);
     }
     let response = match batch {
@@ -292,6 +319,9 @@ async fn run(
     protocol::respond(media, response)
 }
 
+/// A mutation arrived over GET (answered with 405).
+struct MutationViaGet;
+
 enum Executed {
     Done(Box<async_graphql::Response>),
     MutationViaGet,
@@ -304,30 +334,105 @@ async fn execute(
     mut request: async_graphql::Request,
     via_get: bool,
 ) -> Executed {
-    if let Err(error) = state.persisted.resolve(&mut request) {
-        return Executed::Done(Box::new(error_response(error.message(), "BAD_USER_INPUT")));
-    }
-    match protocol::check_document(&mut request, state.limits) {
-        Err(response) => return Executed::Done(response),
-        Ok(Some(kind)) if via_get && kind != OperationType::Query => {
-            return Executed::MutationViaGet;
-        }
-        Ok(_) => {}
-    }
-    let signed_in = matches!(caller, Caller::User(_));
-    let operation = request.operation_name.clone().unwrap_or_default();
-    let context = RequestContext::new(&state.backends, caller.clone(), request_id.to_owned());
     let started = std::time::Instant::now();
-    let response = state.schema.execute(request.data(context)).await;
+    let mut operation = request.operation_name.clone();
+    let span = tracing::info_span!(
+        "graphql",
+        otel.name = tracing::field::Empty,
+        graphql.operation.name = tracing::field::Empty,
+        graphql.operation.type = tracing::field::Empty,
+    );
+    let executed = async {
+        if let Err(error) = state.persisted.resolve(&mut request) {
+            let response = error_response(error.message(), "BAD_USER_INPUT");
+            return Ok((response, None, 0));
+        }
+        let kind = match protocol::check_document(&mut request, state.limits) {
+            Err(response) => return Ok((*response, None, 0)),
+            Ok(Some(kind)) if via_get && kind != OperationType::Query => {
+                return Err(MutationViaGet);
+            }
+            Ok(kind) => kind.map(operation_type),
+        };
+        if operation.is_none() {
+            operation = single_operation_name(&mut request);
+        }
+        let span = tracing::Span::current();
+        if let Some(name) = &operation {
+            span.record("graphql.operation.name", name.as_str());
+        }
+        span.record("graphql.operation.type", kind.unwrap_or("unknown"));
+        span.record(
+            "otel.name",
+            format!(
+                "{} {}",
+                kind.unwrap_or("operation"),
+                operation.as_deref().unwrap_or("anonymous")
+            ),
+        );
+        let context = RequestContext::new(&state.backends, caller.clone(), request_id.to_owned());
+        let calls = context.call.clone();
+        let response = state.schema.execute(request.data(context)).await;
+        Ok((response, kind, calls.calls_made()))
+    }
+    .instrument(span)
+    .await;
+    let Ok((response, kind, calls)) = executed else {
+        return Executed::MutationViaGet;
+    };
+    let outcome = match response.errors.first() {
+        None => "ok",
+        Some(error) => crate::metrics::outcome_of(error_code(error)),
+    };
+    let elapsed = started.elapsed();
+    state
+        .backends
+        .metrics()
+        .operation(&crate::metrics::OperationRecord {
+            name: operation.as_deref(),
+            kind,
+            outcome,
+            elapsed,
+            backend_calls: calls,
+        });
     // Operation names and counts only: variables and tokens are never logged.
     tracing::info!(
-        operation = %operation,
-        signed_in,
+        operation = operation.as_deref().unwrap_or_default(),
+        signed_in = matches!(caller, Caller::User(_)),
         errors = response.errors.len(),
-        elapsed_ms = started.elapsed().as_millis(),
+        backend_calls = calls,
+        elapsed_ms = elapsed.as_millis(),
         "graphql request"
     );
     Executed::Done(Box::new(response))
+}
+
+/// The name of the document's only operation, when it has a name (clients need not send
+/// `operationName` then).
+fn single_operation_name(request: &mut async_graphql::Request) -> Option<String> {
+    match &request.parsed_query().ok()?.operations {
+        DocumentOperations::Multiple(operations) if operations.len() == 1 => {
+            operations.keys().next().map(ToString::to_string)
+        }
+        DocumentOperations::Single(_) | DocumentOperations::Multiple(_) => None,
+    }
+}
+
+fn operation_type(kind: OperationType) -> &'static str {
+    match kind {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    }
+}
+
+/// The `extensions.code` of an error, when it has one.
+fn error_code(error: &async_graphql::ServerError) -> Option<&str> {
+    match error.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code),
+        async_graphql::Value::Enum(code) => Some(code.as_str()),
+        _ => None,
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -338,10 +443,7 @@ async fn readyz(
     State(state): State<Arc<AppState>>,
     Extension(RequestId(request_id)): Extension<RequestId>,
 ) -> Response {
-    let call = CallContext {
-        user_id: None,
-        request_id,
-    };
+    let call = CallContext::new(None, request_id);
     match state.backends.check_ready(&call).await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(error) => (

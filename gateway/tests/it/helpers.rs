@@ -84,12 +84,22 @@ pub struct TestSystem {
     pub backend_calls: gateway::backend::CallCounter,
     /// PKCS#8 DER of the gateway's signing key.
     pub signing_key: Vec<u8>,
+    /// Each process's metrics endpoint.
+    pub metrics: Metrics,
     hangout_addr: SocketAddr,
     hangout: Running,
     file: Running,
     // Held so the gateway runs until the system is dropped (dropping sends its shutdown).
     _gateway_task: Running,
     dir: tempfile::TempDir,
+}
+
+/// The metrics endpoints of a [`TestSystem`].
+#[derive(Clone, Copy, Debug)]
+pub struct Metrics {
+    pub gateway: SocketAddr,
+    pub hangout_core: SocketAddr,
+    pub file_core: SocketAddr,
 }
 
 pub fn certs(dir: &Path) -> (TlsFiles, TlsFiles, TlsFiles) {
@@ -140,11 +150,20 @@ pub fn write_signing_key(path: &Path) -> Vec<u8> {
     document.as_ref().to_vec()
 }
 
-async fn start_hangout_core(dir: &Path, tls: &TlsFiles, addr: &str) -> (SocketAddr, Running) {
+/// A service started in-process: its gRPC and metrics addresses, and its task.
+struct Started {
+    addr: SocketAddr,
+    metrics: SocketAddr,
+    running: Running,
+}
+
+async fn start_hangout_core(dir: &Path, tls: &TlsFiles, addr: &str) -> Started {
     let mut args = vec![
         "hangout-core".to_owned(),
         "--listen-addr".to_owned(),
         addr.to_owned(),
+        "--metrics-addr".to_owned(),
+        "127.0.0.1:0".to_owned(),
         "--database-url".to_owned(),
         format!("sqlite:{}", dir.join("hangout-core.db").display()),
     ];
@@ -154,6 +173,7 @@ async fn start_hangout_core(dir: &Path, tls: &TlsFiles, addr: &str) -> (SocketAd
         .await
         .expect("hangout-core starts");
     let addr = app.local_addr();
+    let metrics = app.metrics_addr();
     let running = Running::spawn(|shutdown| async move {
         app.run_until(async {
             let _ = shutdown.await;
@@ -161,13 +181,19 @@ async fn start_hangout_core(dir: &Path, tls: &TlsFiles, addr: &str) -> (SocketAd
         .await
         .expect("hangout-core serves");
     });
-    (addr, running)
+    Started {
+        addr,
+        metrics,
+        running,
+    }
 }
 
-async fn start_file_core(dir: &Path, tls: &TlsFiles) -> (SocketAddr, Running) {
+async fn start_file_core(dir: &Path, tls: &TlsFiles) -> Started {
     let mut args = vec![
         "file-core".to_owned(),
         "--listen-addr".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--metrics-addr".to_owned(),
         "127.0.0.1:0".to_owned(),
         "--database-url".to_owned(),
         format!("sqlite:{}", dir.join("file-core.db").display()),
@@ -182,6 +208,7 @@ async fn start_file_core(dir: &Path, tls: &TlsFiles) -> (SocketAddr, Running) {
         .await
         .expect("file-core starts");
     let addr = app.local_addr();
+    let metrics = app.metrics_addr();
     let running = Running::spawn(|shutdown| async move {
         app.run_until(async {
             let _ = shutdown.await;
@@ -189,7 +216,11 @@ async fn start_file_core(dir: &Path, tls: &TlsFiles) -> (SocketAddr, Running) {
         .await
         .expect("file-core serves");
     });
-    (addr, running)
+    Started {
+        addr,
+        metrics,
+        running,
+    }
 }
 
 impl TestSystem {
@@ -203,9 +234,8 @@ impl TestSystem {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let (hangout_tls, file_tls, gateway_tls) = certs(dir.path());
-        let (hangout_addr, hangout) =
-            start_hangout_core(dir.path(), &hangout_tls, "127.0.0.1:0").await;
-        let (file_addr, file) = start_file_core(dir.path(), &file_tls).await;
+        let hangout = start_hangout_core(dir.path(), &hangout_tls, "127.0.0.1:0").await;
+        let file = start_file_core(dir.path(), &file_tls).await;
         let key_path = dir.path().join("jwt.key");
         let signing_key = write_signing_key(&key_path);
 
@@ -213,10 +243,12 @@ impl TestSystem {
             "gateway".to_owned(),
             "--listen-addr".to_owned(),
             "127.0.0.1:0".to_owned(),
+            "--metrics-addr".to_owned(),
+            "127.0.0.1:0".to_owned(),
             "--hangout-core-url".to_owned(),
-            format!("https://127.0.0.1:{}", hangout_addr.port()),
+            format!("https://127.0.0.1:{}", hangout.addr.port()),
             "--file-core-url".to_owned(),
-            format!("https://127.0.0.1:{}", file_addr.port()),
+            format!("https://127.0.0.1:{}", file.addr.port()),
             "--jwt-signing-key".to_owned(),
             key_path.display().to_string(),
             "--backend-timeout".to_owned(),
@@ -233,6 +265,11 @@ impl TestSystem {
             .expect("gateway starts");
         let gateway = app.local_addr();
         let backend_calls = app.backend_calls();
+        let metrics = Metrics {
+            gateway: app.metrics_addr(),
+            hangout_core: hangout.metrics,
+            file_core: file.metrics,
+        };
         let gateway_task = Running::spawn(|shutdown| async move {
             app.run_until(async {
                 let _ = shutdown.await;
@@ -245,9 +282,10 @@ impl TestSystem {
             http: reqwest::Client::new(),
             backend_calls,
             signing_key,
-            hangout_addr,
-            hangout,
-            file,
+            metrics,
+            hangout_addr: hangout.addr,
+            hangout: hangout.running,
+            file: file.running,
             _gateway_task: gateway_task,
             dir,
         };
@@ -293,9 +331,10 @@ impl TestSystem {
             cert: self.cert_dir().join("hangout-core.pem"),
             key: self.cert_dir().join("hangout-core.key"),
         };
-        let (_, running) =
+        let started =
             start_hangout_core(self.dir.path(), &tls, &self.hangout_addr.to_string()).await;
-        self.hangout = running;
+        self.metrics.hangout_core = started.metrics;
+        self.hangout = started.running;
     }
 
     /// The objects the embedded S3 server holds (`{dir}/{bucket}/{key}`), without the

@@ -7,6 +7,7 @@ mod auth;
 mod hangouts;
 mod helpers;
 mod memories;
+mod metrics;
 mod resilience;
 mod rotation;
 mod schema;

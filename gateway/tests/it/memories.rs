@@ -23,13 +23,13 @@ const CONFIRM: &str = "mutation($ids: [ID!]!) {
 }";
 
 /// Bytes that start like a PNG.
-fn png(seed: u8, len: usize) -> Vec<u8> {
+pub(crate) fn png(seed: u8, len: usize) -> Vec<u8> {
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
     bytes.extend((0..len).map(|index| seed.wrapping_add(u8::try_from(index % 251).unwrap())));
     bytes
 }
 
-fn file_input(name: &str, bytes: &[u8]) -> Value {
+pub(crate) fn file_input(name: &str, bytes: &[u8]) -> Value {
     json!({
         "fileName": name,
         "contentType": "image/png",
@@ -39,7 +39,11 @@ fn file_input(name: &str, bytes: &[u8]) -> Value {
 }
 
 /// PUTs `bytes` to a presigned upload with exactly its headers; returns the HTTP status.
-async fn put(system: &TestSystem, upload: &Value, bytes: Vec<u8>) -> reqwest::StatusCode {
+pub(crate) async fn put(
+    system: &TestSystem,
+    upload: &Value,
+    bytes: Vec<u8>,
+) -> reqwest::StatusCode {
     assert_eq!(upload["method"], "PUT");
     let mut request = system.http.put(upload["url"].as_str().unwrap()).body(bytes);
     for header in upload["headers"].as_array().unwrap() {

@@ -36,6 +36,8 @@ async fn start_gateway(
         "gateway".to_owned(),
         "--listen-addr".to_owned(),
         "127.0.0.1:0".to_owned(),
+        "--metrics-addr".to_owned(),
+        "127.0.0.1:0".to_owned(),
         "--hangout-core-url".to_owned(),
         "https://127.0.0.1:1".to_owned(),
         "--file-core-url".to_owned(),

@@ -25,6 +25,7 @@ struct LinkedActivityRow {
 }
 
 impl SqlStore {
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql owned_activity", db.system = self.backend.system_name()))]
     async fn owned_activity(&self, owner: UserId, id: ActivityId) -> StoreResult<Activity> {
         let row: Option<ActivityRow> = sqlx::query_as(&format!(
             "select {ACTIVITY_COLUMNS} from activities a where a.id = ? and a.owner_id = ?"
@@ -39,6 +40,7 @@ impl SqlStore {
 }
 
 impl ActivityStore for SqlStore {
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_activity", db.system = self.backend.system_name()))]
     async fn insert_activity(&self, activity: &Activity) -> StoreResult<()> {
         sqlx::query(
             "insert into activities (id, owner_id, name, name_key, created_at) \
@@ -55,6 +57,7 @@ impl ActivityStore for SqlStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql rename_activity", db.system = self.backend.system_name()))]
     async fn rename_activity(
         &self,
         owner: UserId,
@@ -80,6 +83,7 @@ impl ActivityStore for SqlStore {
         Ok(activity)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_activity", db.system = self.backend.system_name()))]
     async fn delete_activity(&self, owner: UserId, id: ActivityId) -> StoreResult<()> {
         let mut transaction = self.write.begin().await.map_err(store_error)?;
         let deleted = sqlx::query("delete from activities where id = ? and owner_id = ?")
@@ -99,6 +103,7 @@ impl ActivityStore for SqlStore {
         transaction.commit().await.map_err(store_error)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql activities_by_ids", db.system = self.backend.system_name()))]
     async fn activities_by_ids(
         &self,
         owner: UserId,
@@ -117,6 +122,7 @@ impl ActivityStore for SqlStore {
         convert(rows)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_activities", db.system = self.backend.system_name()))]
     async fn list_activities(
         &self,
         owner: UserId,
@@ -148,6 +154,7 @@ impl ActivityStore for SqlStore {
         })
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql activities_of_hangouts", db.system = self.backend.system_name()))]
     async fn activities_of_hangouts(
         &self,
         owner: UserId,
@@ -197,6 +204,7 @@ impl ActivityStore for SqlStore {
         Ok(result)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_of_activity", db.system = self.backend.system_name()))]
     async fn hangouts_of_activity(
         &self,
         owner: UserId,

@@ -109,6 +109,7 @@ fn order_column(field: HangoutOrderField) -> &'static str {
 }
 
 impl HangoutStore for SqlStore {
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_hangout", db.system = self.backend.system_name()))]
     async fn insert_hangout(
         &self,
         hangout: &Hangout,
@@ -135,6 +136,7 @@ impl HangoutStore for SqlStore {
         transaction.commit().await.map_err(store_error)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql update_hangout", db.system = self.backend.system_name()))]
     async fn update_hangout(
         &self,
         owner: UserId,
@@ -183,6 +185,7 @@ impl HangoutStore for SqlStore {
         Ok(hangout)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_hangout", db.system = self.backend.system_name()))]
     async fn delete_hangout(&self, owner: UserId, id: HangoutId) -> StoreResult<Vec<FileId>> {
         let mut transaction = self.write.begin().await.map_err(store_error)?;
         owned_hangout(&mut transaction, owner, id).await?;
@@ -211,6 +214,7 @@ impl HangoutStore for SqlStore {
             .collect()
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_by_ids", db.system = self.backend.system_name()))]
     async fn hangouts_by_ids(&self, owner: UserId, ids: &[HangoutId]) -> StoreResult<Vec<Hangout>> {
         let mut query = QueryBuilder::new(format!(
             "select {HANGOUT_COLUMNS} from hangouts h where h.owner_id = "
@@ -225,6 +229,7 @@ impl HangoutStore for SqlStore {
         convert(rows)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_hangouts", db.system = self.backend.system_name()))]
     async fn list_hangouts(
         &self,
         owner: UserId,

@@ -57,6 +57,7 @@ async fn owned_memories(
 }
 
 impl MemoryStore for SqlStore {
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_memories", db.system = self.backend.system_name()))]
     async fn insert_memories(&self, owner: UserId, memories: &[Memory]) -> StoreResult<()> {
         let Some(first) = memories.first() else {
             return Ok(());
@@ -94,6 +95,7 @@ impl MemoryStore for SqlStore {
         transaction.commit().await.map_err(store_error)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql attach_memory_files", db.system = self.backend.system_name()))]
     async fn attach_memory_files(
         &self,
         owner: UserId,
@@ -116,6 +118,7 @@ impl MemoryStore for SqlStore {
         transaction.commit().await.map_err(store_error)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_memories_uploaded", db.system = self.backend.system_name()))]
     async fn mark_memories_uploaded(
         &self,
         owner: UserId,
@@ -141,11 +144,13 @@ impl MemoryStore for SqlStore {
         Ok(memories)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql memories_by_ids", db.system = self.backend.system_name()))]
     async fn memories_by_ids(&self, owner: UserId, ids: &[MemoryId]) -> StoreResult<Vec<Memory>> {
         let mut connection = self.read.acquire().await.map_err(store_error)?;
         owned_memories(&mut connection, owner, ids).await
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_memories", db.system = self.backend.system_name()))]
     async fn list_memories(
         &self,
         owner: UserId,
@@ -190,6 +195,7 @@ impl MemoryStore for SqlStore {
         })
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql first_memories_of_hangouts", db.system = self.backend.system_name()))]
     async fn first_memories_of_hangouts(
         &self,
         owner: UserId,
@@ -280,6 +286,7 @@ impl MemoryStore for SqlStore {
             .collect())
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_memories", db.system = self.backend.system_name()))]
     async fn delete_memories(
         &self,
         owner: UserId,
@@ -304,6 +311,7 @@ impl MemoryStore for SqlStore {
             .collect())
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_expired_pending_memories", db.system = self.backend.system_name()))]
     async fn delete_expired_pending_memories(&self, before: Timestamp) -> StoreResult<u64> {
         let deleted =
             sqlx::query("delete from memories where status = ? and upload_expires_at < ?")

@@ -31,6 +31,15 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The OpenTelemetry `db.system` name.
+    #[must_use]
+    pub fn system_name(self) -> &'static str {
+        match self {
+            Self::MySql => "mysql",
+            Self::Sqlite => "sqlite",
+        }
+    }
+
     /// The backend of a database URL, from its scheme.
     #[must_use]
     pub fn of_url(url: &str) -> Option<Self> {
@@ -89,6 +98,23 @@ impl SqlStore {
     #[must_use]
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Each pool's connections, for the metrics endpoint. On MySQL reads and writes share one
+    /// pool, reported once as `main`.
+    #[must_use]
+    pub fn pool_snapshots(&self) -> Vec<telemetry::metrics::PoolSnapshot> {
+        let snapshot =
+            |pool: &'static str, connections: &AnyPool| telemetry::metrics::PoolSnapshot {
+                pool,
+                open: connections.size(),
+                idle: u32::try_from(connections.num_idle()).unwrap_or(u32::MAX),
+                max: connections.options().get_max_connections(),
+            };
+        match self.backend {
+            Backend::MySql => vec![snapshot("main", &self.write)],
+            Backend::Sqlite => vec![snapshot("read", &self.read), snapshot("write", &self.write)],
+        }
     }
 
     /// Closes both pools, waiting for connections to be returned.

@@ -28,6 +28,7 @@ fn bind_session<'q>(
 }
 
 impl SessionStore for SqlStore {
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_session", db.system = self.backend.system_name()))]
     async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
         bind_session(sqlx::query(INSERT_SESSION), session)
             .execute(&self.write)
@@ -36,6 +37,7 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql session_by_token_hash", db.system = self.backend.system_name()))]
     async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>> {
         let row: Option<SessionRow> = sqlx::query_as(
             "select id, family_id, user_id, token_hash, created_at, expires_at, rotated_at, \
@@ -48,6 +50,7 @@ impl SessionStore for SqlStore {
         row.map(SessionRecord::try_from).transpose()
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql rotate_session", db.system = self.backend.system_name()))]
     async fn rotate_session(
         &self,
         old: SessionId,
@@ -77,6 +80,7 @@ impl SessionStore for SqlStore {
         Ok(true)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql revoke_session_family", db.system = self.backend.system_name()))]
     async fn revoke_session_family(
         &self,
         family: SessionFamilyId,

@@ -24,6 +24,7 @@ struct CredentialsRow {
 }
 
 impl UserStore for SqlStore {
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_user", db.system = self.backend.system_name()))]
     async fn insert_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
         sqlx::query(
             "insert into users (id, name, email, password_hash, created_at, updated_at) \
@@ -41,6 +42,7 @@ impl UserStore for SqlStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql user_credentials", db.system = self.backend.system_name()))]
     async fn user_credentials(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
         let row: Option<CredentialsRow> = sqlx::query_as(
             "select id, name, email, created_at, password_hash from users where email = ?",
@@ -58,6 +60,7 @@ impl UserStore for SqlStore {
         .transpose()
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql set_password_hash", db.system = self.backend.system_name()))]
     async fn set_password_hash(
         &self,
         user: UserId,
@@ -74,6 +77,7 @@ impl UserStore for SqlStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql users_by_ids", db.system = self.backend.system_name()))]
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
         let mut query =
             QueryBuilder::new("select id, name, email, created_at from users where id in ");

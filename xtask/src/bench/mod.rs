@@ -396,6 +396,7 @@ impl Bench {
             file_core: file_proxy.port,
             s3: ports.s3,
             gateway: system::free_port()?,
+            metrics: [ports.metrics[0], ports.metrics[1], system::free_port()?],
         };
         let mut gateway_spec: Vec<system::Spec> = system::specs(counting_ports, data)
             .into_iter()

@@ -1,0 +1,174 @@
+//! file-core's Prometheus metrics, registered in the App's own registry and recorded at the
+//! edges: gRPC calls by the server layer, S3 calls by the S3 adapter, upload outcomes by the
+//! gRPC handlers, sweeps by the sweeper. The domain stays free of them.
+
+use std::time::Duration;
+
+use telemetry::{
+    grpc::{RpcMetrics, Side},
+    metrics::{
+        Counter, EncodeLabelSet, Family, LatencyFamily, PoolCollector, Registry, latency_family,
+    },
+};
+
+use crate::{
+    domain::{files::SweepReport, uploads::UploadFailureReason},
+    store::SqlStore,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct S3CallLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+/// S3 calls by operation and outcome (`ok`, `not_found`, `error`), and their latency.
+#[derive(Clone, Debug)]
+pub struct S3Metrics {
+    requests: Family<S3CallLabels, Counter>,
+    seconds: LatencyFamily<OperationLabels>,
+}
+
+impl S3Metrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            requests: Family::default(),
+            seconds: latency_family(),
+        };
+        registry.register(
+            "s3_requests",
+            "S3 calls by operation and outcome (ok, not_found, error)",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "s3_request_duration_seconds",
+            "S3 call latency in seconds, retries included",
+            metrics.seconds.clone(),
+        );
+        metrics
+    }
+
+    /// Records one S3 call.
+    pub fn observe(&self, operation: &'static str, outcome: &'static str, elapsed: Duration) {
+        self.requests
+            .get_or_create(&S3CallLabels { operation, outcome })
+            .inc();
+        self.seconds
+            .get_or_create(&OperationLabels { operation })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Upload batches created, confirmed (every file) or failed (some file), and failed files by
+/// reason.
+#[derive(Clone, Debug, Default)]
+pub struct UploadMetrics {
+    batches: Family<OutcomeLabels, Counter>,
+    failed_files: Family<ReasonLabels, Counter>,
+}
+
+impl UploadMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "file_upload_batches",
+            "Upload batches by outcome: created, confirmed (all files), failed (some file)",
+            metrics.batches.clone(),
+        );
+        registry.register(
+            "file_uploads_failed",
+            "Files that failed confirmation, by reason",
+            metrics.failed_files.clone(),
+        );
+        metrics
+    }
+
+    /// A batch of upload URLs was handed out.
+    pub fn created(&self) {
+        self.batches
+            .get_or_create(&OutcomeLabels { outcome: "created" })
+            .inc();
+    }
+
+    /// A confirm call finished with these failures.
+    pub fn confirmed(&self, failures: impl IntoIterator<Item = UploadFailureReason>) {
+        let mut failed = false;
+        for reason in failures {
+            failed = true;
+            let reason = match reason {
+                UploadFailureReason::NotUploaded => "not_uploaded",
+                UploadFailureReason::SizeMismatch => "size_mismatch",
+                UploadFailureReason::ChecksumMismatch => "checksum_mismatch",
+                UploadFailureReason::ContentMismatch => "content_mismatch",
+            };
+            self.failed_files
+                .get_or_create(&ReasonLabels { reason })
+                .inc();
+        }
+        let outcome = if failed { "failed" } else { "confirmed" };
+        self.batches.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+}
+
+/// Everything file-core measures.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    pub rpc: RpcMetrics,
+    pub s3: S3Metrics,
+    pub uploads: UploadMetrics,
+    swept: Family<ReasonLabels, Counter>,
+}
+
+impl Metrics {
+    /// Registers every metric in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let swept = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "files_swept",
+            "Files handled by the sweeper: expired (claimed), removed, failed (retried later)",
+            swept.clone(),
+        );
+        Self {
+            rpc: RpcMetrics::register(registry, Side::Server),
+            s3: S3Metrics::register(registry),
+            uploads: UploadMetrics::register(registry),
+            swept,
+        }
+    }
+
+    /// Reports the pools of `store` on every scrape.
+    pub fn watch_pools(registry: &mut Registry, store: &SqlStore) {
+        let store = store.clone();
+        registry.register_collector(Box::new(PoolCollector::new(move || store.pool_snapshots())));
+    }
+
+    /// Records one sweep.
+    pub fn swept(&self, report: SweepReport) {
+        for (reason, count) in [
+            ("expired", report.expired),
+            ("removed", report.removed),
+            ("failed", report.failed),
+        ] {
+            if count > 0 {
+                self.swept
+                    .get_or_create(&ReasonLabels { reason })
+                    .inc_by(count);
+            }
+        }
+    }
+}
