@@ -205,6 +205,7 @@ where
             rpc.grpc.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             request_id,
+            trace_id = tracing::field::Empty,
         );
         crate::propagation::set_parent_from(&span, request.headers());
         let started = Instant::now();
@@ -267,11 +268,16 @@ impl Observation {
         } else {
             self.service
         };
-        self.metrics
-            .observe(service, method, code, self.started.elapsed());
+        let elapsed = self.started.elapsed();
+        self.metrics.observe(service, method, code, elapsed);
         self.span.record("rpc.grpc.status_code", code as i32);
+        let _entered = self.span.enter();
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
         if is_server_fault(code) {
             self.span.record("otel.status_code", "ERROR");
+            tracing::warn!(code = code_name(code), elapsed_ms, "rpc failed");
+        } else {
+            tracing::debug!(code = code_name(code), elapsed_ms, "rpc finished");
         }
     }
 }

@@ -7,13 +7,18 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
+/// Targets held at `warn` whatever `RUST_LOG` says: the embedded S3 server (s3s) records
+/// whole requests, presigned URL signatures included, in its info-level spans.
+const CAPPED_TARGETS: &[&str] = &["s3s=warn", "s3s_fs=warn"];
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
     #[default]
     Text,
-    /// One JSON object per line, with the request id and (when tracing) the trace id.
+    /// One JSON object per line, with the fields of the enclosing spans at the top level:
+    /// `request_id` always, `trace_id` when tracing.
     Json,
 }
 
@@ -56,7 +61,13 @@ impl Telemetry {
                 .with_tracer(provider.tracer(service))
                 .with_threads(false)
         });
-        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        let mut filter =
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        for directive in CAPPED_TARGETS {
+            if let Ok(directive) = directive.parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
         let (text, json) = match format {
             LogFormat::Text => (
                 Some(tracing_subscriber::fmt::layer().with_target(false)),
@@ -70,7 +81,6 @@ impl Telemetry {
                         .with_span_list(false)
                         .flatten_event(true)
                         .flatten_span_list_on_top_level(true)
-                        .with_opentelemetry_ids(true)
                         .with_target(true),
                 ),
             ),

@@ -3,7 +3,10 @@
 //! the span of the incoming call. Without a configured tracer the propagator is a no-op and
 //! nothing is added.
 
-use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::{
+    propagation::{Extractor, Injector},
+    trace::TraceContextExt as _,
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
@@ -39,11 +42,18 @@ pub fn inject(span: &tracing::Span, metadata: &mut tonic::metadata::MetadataMap)
     });
 }
 
-/// Makes `span` a child of the trace context in incoming `headers`, when there is one.
+/// Makes `span` a child of the trace context in incoming `headers`, when there is one, and
+/// records the trace id in its `trace_id` field (when declared), so that every log line
+/// inside the span carries it.
 pub fn set_parent_from(span: &tracing::Span, headers: &http::HeaderMap) {
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(headers))
     });
     // Fails only when the span is disabled or already started; it then stays a root.
     let _ = span.set_parent(parent);
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    if span_context.is_valid() {
+        span.record("trace_id", span_context.trace_id().to_string());
+    }
 }

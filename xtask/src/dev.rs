@@ -29,7 +29,7 @@ impl Dev {
             .enable_all()
             .build()?;
         runtime.block_on(async {
-            let mut system = System::start(&specs, &binaries, false).await?;
+            let mut system = System::start(&specs, &binaries, system::Output::Inherit).await?;
             println!();
             for spec in &specs {
                 println!("{:<13} {}", spec.package, spec.describe);

@@ -177,19 +177,37 @@ pub struct System {
     children: Vec<(&'static str, Child)>,
 }
 
+/// Where the processes' output goes.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// The terminal, at the services' default levels.
+    Inherit,
+    /// Warnings and errors only, on stderr.
+    Quiet,
+    /// `<dir>/<package>.log`, stdout and stderr, at the level `RUST_LOG` of the specs sets.
+    Files(PathBuf),
+}
+
 impl System {
     /// Starts each spec in order and waits until it listens.
-    pub async fn start(specs: &[Spec], binaries: &Path, quiet: bool) -> anyhow::Result<Self> {
+    pub async fn start(specs: &[Spec], binaries: &Path, output: Output) -> anyhow::Result<Self> {
         let mut system = Self {
             children: Vec::new(),
         };
         for spec in specs {
             let mut command = Command::new(binaries.join(spec.package));
             command.envs(spec.env.iter().cloned()).kill_on_drop(true);
-            if quiet {
-                command
-                    .stdout(std::process::Stdio::null())
-                    .env("RUST_LOG", "warn");
+            match &output {
+                Output::Inherit => {}
+                Output::Quiet => {
+                    command
+                        .stdout(std::process::Stdio::null())
+                        .env("RUST_LOG", "warn");
+                }
+                Output::Files(dir) => {
+                    let log = std::fs::File::create(dir.join(format!("{}.log", spec.package)))?;
+                    command.stderr(log.try_clone()?).stdout(log);
+                }
             }
             let child = command
                 .spawn()

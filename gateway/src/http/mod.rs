@@ -143,6 +143,7 @@ async fn request_id(
         http.route = route,
         http.response.status_code = tracing::field::Empty,
         request_id = %id,
+        trace_id = tracing::field::Empty,
     );
     telemetry::propagation::set_parent_from(&span, request.headers());
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -319,9 +320,6 @@ async fn run(
     protocol::respond(media, response)
 }
 
-/// A mutation arrived over GET (answered with 405).
-struct MutationViaGet;
-
 enum Executed {
     Done(Box<async_graphql::Response>),
     MutationViaGet,
@@ -336,49 +334,44 @@ async fn execute(
 ) -> Executed {
     let started = std::time::Instant::now();
     let mut operation = request.operation_name.clone();
-    let span = tracing::info_span!(
-        "graphql",
-        otel.name = tracing::field::Empty,
-        graphql.operation.name = tracing::field::Empty,
-        graphql.operation.type = tracing::field::Empty,
-    );
-    let executed = async {
-        if let Err(error) = state.persisted.resolve(&mut request) {
-            let response = error_response(error.message(), "BAD_USER_INPUT");
-            return Ok((response, None, 0));
+    let checked = match state.persisted.resolve(&mut request) {
+        Err(error) => Err(error_response(error.message(), "BAD_USER_INPUT")),
+        Ok(()) => {
+            protocol::check_document(&mut request, state.limits).map_err(|response| *response)
         }
-        let kind = match protocol::check_document(&mut request, state.limits) {
-            Err(response) => return Ok((*response, None, 0)),
-            Ok(Some(kind)) if via_get && kind != OperationType::Query => {
-                return Err(MutationViaGet);
+    };
+    let (response, kind, calls) = match checked {
+        Err(refusal) => (refusal, None, 0),
+        Ok(Some(kind)) if via_get && kind != OperationType::Query => {
+            return Executed::MutationViaGet;
+        }
+        Ok(kind) => {
+            let kind = kind.map(operation_type);
+            if operation.is_none() {
+                operation = single_operation_name(&mut request);
             }
-            Ok(kind) => kind.map(operation_type),
-        };
-        if operation.is_none() {
-            operation = single_operation_name(&mut request);
+            // Named as OpenTelemetry's GraphQL conventions say; the document and the variables
+            // stay out of it (literals in a document can hold secrets too).
+            let span = tracing::info_span!(
+                "graphql",
+                otel.name = %format_args!(
+                    "{} {}",
+                    kind.unwrap_or("operation"),
+                    operation.as_deref().unwrap_or("anonymous")
+                ),
+                graphql.operation.name = operation.as_deref().unwrap_or_default(),
+                graphql.operation.type = kind.unwrap_or("unknown"),
+            );
+            let context =
+                RequestContext::new(&state.backends, caller.clone(), request_id.to_owned());
+            let calls = context.call.clone();
+            let response = state
+                .schema
+                .execute(request.data(context))
+                .instrument(span)
+                .await;
+            (response, kind, calls.calls_made())
         }
-        let span = tracing::Span::current();
-        if let Some(name) = &operation {
-            span.record("graphql.operation.name", name.as_str());
-        }
-        span.record("graphql.operation.type", kind.unwrap_or("unknown"));
-        span.record(
-            "otel.name",
-            format!(
-                "{} {}",
-                kind.unwrap_or("operation"),
-                operation.as_deref().unwrap_or("anonymous")
-            ),
-        );
-        let context = RequestContext::new(&state.backends, caller.clone(), request_id.to_owned());
-        let calls = context.call.clone();
-        let response = state.schema.execute(request.data(context)).await;
-        Ok((response, kind, calls.calls_made()))
-    }
-    .instrument(span)
-    .await;
-    let Ok((response, kind, calls)) = executed else {
-        return Executed::MutationViaGet;
     };
     let outcome = match response.errors.first() {
         None => "ok",

@@ -98,7 +98,7 @@ impl Bench {
             .enable_all()
             .build()?;
         let outcome = runtime.block_on(async {
-            let mut system = System::start(&specs, &binaries, true).await?;
+            let mut system = System::start(&specs, &binaries, system::Output::Quiet).await?;
             let outcome = self
                 .run_system(root, &binaries, &data, ports, &system)
                 .await;
@@ -403,7 +403,7 @@ impl Bench {
             .filter(|spec| spec.package == "gateway")
             .collect();
         unlimit_gateway(&mut gateway_spec);
-        let mut counting = System::start(&gateway_spec, binaries, true).await?;
+        let mut counting = System::start(&gateway_spec, binaries, system::Output::Quiet).await?;
         let outcome = async {
             let http = reqwest::Client::builder()
                 .timeout(scenarios::REQUEST_TIMEOUT)

@@ -5,7 +5,9 @@
 //! - `edge`: Debian's nginx with `nginx/templates/hangout.conf.template` filled in for
 //!   loopback, and a GraphQL flow through it over HTTPS and HTTP/2;
 //! - `audit`: the GraphQL-over-HTTP audit of the `graphql-http` npm package;
-//! - `compose`: `docker-compose config` accepts `compose.yaml` with `.env.example`'s values.
+//! - `compose`: `docker-compose config` accepts `compose.yaml` with `.env.example`'s values;
+//! - `traces`: a system of its own exporting spans to an in-process OTLP receiver: one trace
+//!   across the three processes, no secret in spans or logs (see [`traces`]).
 //!
 //! A check whose tool (node, chromium, nginx, docker-compose) is missing is skipped with a message, unless
 //! `--require-all` (CI) makes that a failure.
@@ -25,12 +27,14 @@ use xshell::Shell;
 
 use crate::system::{self, Ports, System, free_port};
 
+mod traces;
+
 #[derive(clap::Args)]
 pub struct E2e {
     /// Fail when a check cannot run for lack of node, chromium or nginx.
     #[arg(long)]
     pub require_all: bool,
-    /// Run only these checks (graphiql, edge, audit); all by default.
+    /// Run only these checks (graphiql, edge, audit, compose, traces); all by default.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
@@ -57,19 +61,23 @@ impl E2e {
             .enable_all()
             .build()?;
         let outcomes = runtime.block_on(async {
-            let mut system = System::start(&specs, &binaries, true).await?;
+            let mut system = System::start(&specs, &binaries, system::Output::Quiet).await?;
             let ready = wait_ready(ports.gateway).await;
             let mut outcomes = Vec::new();
             if let Err(error) = ready {
                 outcomes.push(("ready", Outcome::Failed(error.to_string())));
             } else {
-                for check in ["graphiql", "edge", "audit", "compose"] {
+                for check in ["graphiql", "edge", "audit", "compose", "traces"] {
                     if !self.only.is_empty() && !self.only.iter().any(|name| name == check) {
                         continue;
                     }
                     println!("\n== e2e: {check}");
                     let outcome = match (check, &node) {
                         ("compose", _) => compose(root).await,
+                        ("traces", _) => match traces::run(&binaries, &data).await {
+                            Ok(()) => Outcome::Passed,
+                            Err(error) => Outcome::Failed(format!("{error:#}")),
+                        },
                         (_, None) => Outcome::Skipped("node is not installed".to_owned()),
                         ("graphiql", Some(_)) => graphiql(root, ports).await,
                         ("edge", Some(_)) => edge(root, &data, ports).await,
