@@ -6,15 +6,15 @@
 //! fixed-concurrency run through the gateway and the same run of bare gRPC calls (the floor).
 //! It samples each process's CPU time and peak resident size around every timed run, runs `me`
 //! and `page` again at half their peak rate for latency, counts backend calls per request
-//! through a second gateway behind counting proxies, and writes `BENCHMARKS.md`.
+//! from the gateway's own metrics, and writes `BENCHMARKS.md`.
 //!
 //! Layout: `seed` (the data set), `load` (closed and open loops, percentiles), `scenarios`
-//! (the GraphQL and floor requests), `procs` (`/proc` sampling), `count` (the counting proxy),
+//! (the GraphQL and floor requests), `procs` (`/proc` sampling), `metrics` (scrapes),
 //! `grpc` (direct clients), `report` (Markdown and JSON).
 
-mod count;
 mod grpc;
 mod load;
+mod metrics;
 mod procs;
 mod report;
 mod scenarios;
@@ -99,9 +99,7 @@ impl Bench {
             .build()?;
         let outcome = runtime.block_on(async {
             let mut system = System::start(&specs, &binaries, system::Output::Quiet).await?;
-            let outcome = self
-                .run_system(root, &binaries, &data, ports, &system)
-                .await;
+            let outcome = self.run_system(root, ports, &system).await;
             system.stop().await;
             outcome
         });
@@ -161,8 +159,6 @@ impl Bench {
     async fn run_system(
         &self,
         root: &Path,
-        binaries: &Path,
-        data: &Path,
         ports: Ports,
         system: &System,
     ) -> anyhow::Result<Report> {
@@ -312,7 +308,7 @@ impl Bench {
             });
         }
         let calls = self
-            .count_calls(root, binaries, data, ports, &seeded.active, &answered)
+            .count_calls(ports.metrics[2], &graphql, &answered)
             .await?;
         Ok(Report {
             machine: report::Machine::detect(),
@@ -377,68 +373,53 @@ impl Bench {
         Ok((stats, processes))
     }
 
-    /// Backend calls per request of each scenario, counted by proxies in front of the
-    /// backends, through a second gateway, at the benchmark's concurrency for a few seconds.
+    /// Backend calls per request of each scenario, from the gateway's own counters: a short
+    /// closed-loop run per scenario between two scrapes of its metrics endpoint; requests are
+    /// the GraphQL operations it counted, calls its gRPC client calls by backend.
     async fn count_calls(
         &self,
-        root: &Path,
-        binaries: &Path,
-        data: &Path,
-        ports: Ports,
-        active: &[seed::ActiveUser],
+        metrics_port: u16,
+        client: &GraphqlClient,
         scenarios: &[Scenario],
     ) -> anyhow::Result<Vec<Calls>> {
-        let hangout_proxy =
-            count::CountingProxy::start(root, "hangout-core", ports.hangout_core).await?;
-        let file_proxy = count::CountingProxy::start(root, "file-core", ports.file_core).await?;
-        let counting_ports = Ports {
-            hangout_core: hangout_proxy.port,
-            file_core: file_proxy.port,
-            s3: ports.s3,
-            gateway: system::free_port()?,
-            metrics: [ports.metrics[0], ports.metrics[1], system::free_port()?],
-        };
-        let mut gateway_spec: Vec<system::Spec> = system::specs(counting_ports, data)
-            .into_iter()
-            .filter(|spec| spec.package == "gateway")
-            .collect();
-        unlimit_gateway(&mut gateway_spec);
-        let mut counting = System::start(&gateway_spec, binaries, system::Output::Quiet).await?;
-        let outcome = async {
-            let http = reqwest::Client::builder()
-                .timeout(scenarios::REQUEST_TIMEOUT)
-                .build()?;
-            let users = sign_in_all(&http, counting_ports.gateway, active).await?;
-            let client = GraphqlClient::new(counting_ports.gateway, users)?;
-            let mut calls = Vec::new();
-            for &scenario in scenarios {
-                let before = (hangout_proxy.calls(), file_proxy.calls());
-                let sender = client.clone();
-                let stats = load::closed_loop(self.concurrency, Duration::from_secs(3), move |user| {
-                    let sender = sender.clone();
-                    async move { sender.send(scenario, user).await.map(drop) }
-                })
-                .await;
-                let requests = stats.requests + stats.errors;
-                #[allow(clippy::cast_precision_loss, reason = "small counts")]
-                let per_request = |calls: u64| calls as f64 / requests.max(1) as f64;
-                let counted = Calls {
-                    scenario,
-                    hangout_core: per_request(hangout_proxy.calls() - before.0),
-                    file_core: per_request(file_proxy.calls() - before.1),
-                    requests,
-                };
-                println!(
-                    "{scenario}: {:.2} hangout-core + {:.2} file-core calls per request ({requests} requests)",
-                    counted.hangout_core, counted.file_core
-                );
-                calls.push(counted);
-            }
-            anyhow::Ok(calls)
+        let http = reqwest::Client::new();
+        let mut calls = Vec::new();
+        for &scenario in scenarios {
+            let before = metrics::scrape(&http, metrics_port).await?;
+            let sender = client.clone();
+            load::closed_loop(self.concurrency, Duration::from_secs(3), move |user| {
+                let sender = sender.clone();
+                async move { sender.send(scenario, user).await.map(drop) }
+            })
+            .await;
+            let after = metrics::scrape(&http, metrics_port).await?;
+            let moved = |name: &str, label: &str| after.sum(name, label) - before.sum(name, label);
+            let operations = moved("gateway_graphql_operations_total", "");
+            let per_request = |calls: f64| calls / operations.max(1.0);
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a count"
+            )]
+            let counted = Calls {
+                scenario,
+                hangout_core: per_request(moved(
+                    "grpc_client_handled_total",
+                    "grpc_service=\"hangout.v1.",
+                )),
+                file_core: per_request(moved(
+                    "grpc_client_handled_total",
+                    "grpc_service=\"file.v1.",
+                )),
+                requests: operations as u64,
+            };
+            println!(
+                "{scenario}: {:.2} hangout-core + {:.2} file-core calls per request ({} requests)",
+                counted.hangout_core, counted.file_core, counted.requests
+            );
+            calls.push(counted);
         }
-        .await;
-        counting.stop().await;
-        outcome
+        Ok(calls)
     }
 
     fn command_line(&self) -> String {

@@ -579,10 +579,10 @@ impl Report {
              `detail`: GetHangouts with ListMemoriesOfHangouts, then GetFiles; `upload`: \
              CreateMemories, CreateUploads, AttachMemoryFiles; `me`: GetUsers). The gateway / \
              floor ratio is the gateway's overhead.\n\
-             - Backend calls per request: a second gateway is started whose backend URLs point \
-             at mTLS-terminating proxies in the benchmark; they count the HTTP/2 streams the \
-             gateway opens (one per gRPC call) while that gateway serves each scenario for 3 s \
-             at the same concurrency. The timed runs never go through the proxies.\n\
+             - Backend calls per request: from the gateway's own metrics endpoint: each \
+             scenario runs 3 s more at the same concurrency between two scrapes; the figure \
+             is the increase of `grpc_client_handled_total` (by backend) over the increase \
+             of `gateway_graphql_operations_total`.\n\
              - Peer (Hive Gateway): not implemented yet."
         );
         let _ = writeln!(out, "\n## Reproduce\n");
