@@ -74,6 +74,17 @@ impl S3Metrics {
     }
 }
 
+/// The `reason` label of each [`UploadFailureReason`].
+const FAILURE_REASONS: [&str; 4] = [
+    "not_uploaded",
+    "size_mismatch",
+    "checksum_mismatch",
+    "content_mismatch",
+];
+
+/// The `reason` label of each figure of a [`SweepReport`].
+const SWEEP_REASONS: [&str; 3] = ["expired", "removed", "failed"];
+
 /// Upload batches created, confirmed (every file) or failed (some file), and failed files by
 /// reason.
 #[derive(Clone, Debug, Default)]
@@ -85,6 +96,19 @@ pub struct UploadMetrics {
 impl UploadMetrics {
     fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
+        // Known label sets start at zero, so that rates and dashboards work from the start.
+        for outcome in ["created", "confirmed", "failed"] {
+            metrics
+                .batches
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(0);
+        }
+        for reason in FAILURE_REASONS {
+            metrics
+                .failed_files
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(0);
+        }
         registry.register(
             "file_upload_batches",
             "Upload batches by outcome: created, confirmed (all files), failed (some file)",
@@ -111,10 +135,10 @@ impl UploadMetrics {
         for reason in failures {
             failed = true;
             let reason = match reason {
-                UploadFailureReason::NotUploaded => "not_uploaded",
-                UploadFailureReason::SizeMismatch => "size_mismatch",
-                UploadFailureReason::ChecksumMismatch => "checksum_mismatch",
-                UploadFailureReason::ContentMismatch => "content_mismatch",
+                UploadFailureReason::NotUploaded => FAILURE_REASONS[0],
+                UploadFailureReason::SizeMismatch => FAILURE_REASONS[1],
+                UploadFailureReason::ChecksumMismatch => FAILURE_REASONS[2],
+                UploadFailureReason::ContentMismatch => FAILURE_REASONS[3],
             };
             self.failed_files
                 .get_or_create(&ReasonLabels { reason })
@@ -138,6 +162,9 @@ impl Metrics {
     /// Registers every metric in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let swept = Family::<ReasonLabels, Counter>::default();
+        for reason in SWEEP_REASONS {
+            swept.get_or_create(&ReasonLabels { reason }).inc_by(0);
+        }
         registry.register(
             "files_swept",
             "Files handled by the sweeper: expired (claimed), removed, failed (retried later)",
@@ -159,11 +186,11 @@ impl Metrics {
 
     /// Records one sweep.
     pub fn swept(&self, report: SweepReport) {
-        for (reason, count) in [
-            ("expired", report.expired),
-            ("removed", report.removed),
-            ("failed", report.failed),
-        ] {
+        for (reason, count) in
+            SWEEP_REASONS
+                .into_iter()
+                .zip([report.expired, report.removed, report.failed])
+        {
             if count > 0 {
                 self.swept
                     .get_or_create(&ReasonLabels { reason })

@@ -160,6 +160,13 @@ impl GatewayMetrics {
             "Keys per dataloader batch, by loader",
             metrics.batch_size.clone(),
         );
+        // Known label sets start at zero, so that rates and dashboards work from the start.
+        for scope in ["address", "user"] {
+            metrics
+                .rate_limited
+                .get_or_create(&ScopeLabels { scope })
+                .inc_by(0);
+        }
         registry.register(
             "gateway_rate_limited",
             "Requests refused by a rate limit, by scope (address or user)",

@@ -2,7 +2,10 @@
 //! histograms move by exactly what was done, every call is counted once on each side, and the
 //! gateway's own backend-call figures agree with an independent count.
 
-use std::{collections::BTreeMap, net::SocketAddr};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::SocketAddr,
+};
 
 use serde_json::{Value, json};
 
@@ -11,9 +14,10 @@ use crate::{
     memories::{file_input, png, put},
 };
 
-/// One scrape: every sample by its series, labels sorted (`name{a="1",b="2"}`).
+/// One scrape: every sample by its series, labels sorted (`name{a="1",b="2"}`), and the
+/// metric families declared (`# TYPE` lines), with or without samples yet.
 #[derive(Debug, Default)]
-struct Samples(BTreeMap<String, f64>);
+struct Samples(BTreeMap<String, f64>, BTreeSet<String>);
 
 /// Parses one OpenMetrics text line into its canonical series and value.
 fn sample(line: &str) -> Option<(String, f64)> {
@@ -52,15 +56,14 @@ async fn scrape(http: &reqwest::Client, addr: SocketAddr) -> Samples {
         content_type.starts_with("application/openmetrics-text"),
         "{content_type}"
     );
-    Samples(
-        response
-            .text()
-            .await
-            .unwrap()
-            .lines()
-            .filter_map(sample)
-            .collect(),
-    )
+    let text = response.text().await.unwrap();
+    let families = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    Samples(text.lines().filter_map(sample).collect(), families)
 }
 
 impl Samples {
@@ -392,6 +395,7 @@ async fn metrics_move_by_exactly_the_requests_made() {
     }
 
     // Phase 2: the hangouts page batches its loads: one batch per loader, sized by the keys.
+    let services = after;
     let before = scrape(&system.http, system.metrics.gateway).await;
     let page = post(&system, &session.access_token, PAGE, json!({})).await;
     assert_eq!(
@@ -432,6 +436,62 @@ async fn metrics_move_by_exactly_the_requests_made() {
         ),
         1.0
     );
+
+    // The provisioned Grafana dashboard queries only metrics that exist.
+    let families: BTreeSet<&String> = after
+        .1
+        .iter()
+        .chain(&services.hangout_core.1)
+        .chain(&services.file_core.1)
+        .collect();
+    for metric in dashboard_metrics() {
+        let family = ["_bucket", "_sum", "_count", "_total"]
+            .iter()
+            .find_map(|suffix| metric.strip_suffix(suffix))
+            .unwrap_or(&metric);
+        assert!(
+            families.iter().any(|known| known.as_str() == family),
+            "the dashboard queries {metric}, which no service exposes"
+        );
+    }
+}
+
+/// The metric names in the `expr` of every panel of the provisioned dashboard.
+fn dashboard_metrics() -> BTreeSet<String> {
+    fn exprs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("expr", Value::String(expr)) => found.push(expr.clone()),
+                        _ => exprs(value, found),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| exprs(item, found)),
+            _ => {}
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/grafana/dashboards/request-path.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut found = Vec::new();
+    exprs(&dashboard, &mut found);
+    assert!(!found.is_empty());
+    let ours = [
+        "gateway_", "grpc_", "file_", "files_", "s3_", "db_pool_", "hangout_",
+    ];
+    found
+        .iter()
+        .flat_map(|expr| expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|token| ours.iter().any(|prefix| token.starts_with(prefix)))
+        .filter(|token| {
+            !token.starts_with("grpc_service")
+                && !token.starts_with("grpc_method")
+                && !token.starts_with("grpc_code")
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
