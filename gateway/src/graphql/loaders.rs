@@ -13,8 +13,11 @@ use std::{
     collections::HashMap,
     future::Future,
     pin::pin,
-    sync::{Arc, Mutex, PoisonError},
-    task::Poll,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Wake, Waker},
     time::Duration,
 };
 
@@ -37,11 +40,10 @@ use crate::{
     },
 };
 
-/// How long a loader waits to collect keys before calling the backend. Without it, pages of
-/// 100 split their batches (178 backend calls instead of 27 in `cargo xtask bench`, see
-/// BENCHMARKS.md at 99ed3d0), although pages of 20 keep their fixed count; with it, every
-/// request pays up to this delay per resolver level.
-pub const BATCH_DELAY: Duration = Duration::from_millis(2);
+/// How long a loader waits to collect keys before calling the backend: not at all, because
+/// batches only start once the execution can make no progress (see [`LoaderTasks::drive`]).
+/// A timer here made every request pay it per resolver level.
+pub const BATCH_DELAY: Duration = Duration::ZERO;
 
 /// Batch loads waiting to run on the request's task.
 #[derive(Clone, Default)]
@@ -62,13 +64,28 @@ impl LoaderTasks {
 
     /// Runs `execution` with the batch loads it queues, on the current task: the execution is
     /// polled first, and the loads only when it cannot progress further.
+    ///
+    /// "Cannot progress" means pending without having woken itself: `FuturesUnordered` (which
+    /// async-graphql's lists of more than 30 items run on) returns `Pending` after waking
+    /// itself when two children yield, to be fair to other tasks. Starting the batches then
+    /// would split one resolver level into several backend calls, so such a poll is repeated
+    /// first (at most [`MAX_SELF_WAKES`] times in a row).
     pub async fn drive<F: Future>(&self, execution: F) -> F::Output {
         let mut execution = pin!(execution);
         let mut running = FuturesUnordered::new();
+        let woken = Arc::new(SelfWake::default());
         std::future::poll_fn(|context| {
+            let waker = woken.waker_for(context.waker());
+            let mut execution_context = Context::from_waker(&waker);
+            let mut self_wakes = 0;
             loop {
-                if let Poll::Ready(output) = execution.as_mut().poll(context) {
+                woken.flag.store(false, Ordering::Relaxed);
+                if let Poll::Ready(output) = execution.as_mut().poll(&mut execution_context) {
                     return Poll::Ready(output);
+                }
+                if woken.flag.load(Ordering::Relaxed) && self_wakes < MAX_SELF_WAKES {
+                    self_wakes += 1;
+                    continue;
                 }
                 running.extend(self.take());
                 match running.poll_next_unpin(context) {
@@ -79,6 +96,45 @@ impl LoaderTasks {
             }
         })
         .await
+    }
+}
+
+/// How many times in a row a self-woken execution is polled again before the batches start.
+const MAX_SELF_WAKES: usize = 1_000;
+
+/// A waker that records being woken, then wakes the request's task.
+#[derive(Default)]
+struct SelfWake {
+    flag: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl SelfWake {
+    /// A waker for the execution that forwards to `task` (remembered for later wakes).
+    fn waker_for(self: &Arc<Self>, task: &Waker) -> Waker {
+        let mut current = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if !current.as_ref().is_some_and(|known| known.will_wake(task)) {
+            *current = Some(task.clone());
+        }
+        Waker::from(Arc::clone(self))
+    }
+}
+
+impl Wake for SelfWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.flag.store(true, Ordering::Relaxed);
+        if let Some(task) = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            task.wake_by_ref();
+        }
     }
 }
 
