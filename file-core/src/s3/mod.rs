@@ -30,6 +30,10 @@ use crate::domain::{
 };
 use crate::metrics::S3Metrics;
 
+mod presign;
+
+use presign::{GetPresigner, PROBE_KEY};
+
 /// How to reach the bucket.
 #[derive(Clone)]
 pub struct S3Settings {
@@ -61,6 +65,10 @@ pub struct S3Objects {
     presigner: Client,
     bucket: String,
     metrics: S3Metrics,
+    region: String,
+    credentials: Credentials,
+    /// Built on first use from a URL the SDK presigned (see `presign.rs`).
+    get_presigner: tokio::sync::OnceCell<GetPresigner>,
 }
 
 fn object_error<E>(operation: &'static str) -> impl FnOnce(E) -> ObjectError
@@ -80,19 +88,23 @@ fn is_missing<E>(error: &SdkError<E, HttpResponse>) -> bool {
         .is_some_and(|response| response.status().as_u16() == 404)
 }
 
+fn credentials(settings: &S3Settings) -> Credentials {
+    Credentials::new(
+        &settings.access_key_id,
+        &settings.secret_access_key,
+        None,
+        None,
+        "file-core configuration",
+    )
+}
+
 fn client_config(settings: &S3Settings, endpoint: Option<&str>) -> aws_sdk_s3::Config {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
-    let credentials = Credentials::new(
-        &settings.access_key_id,
-        &settings.secret_access_key,
-        None,
-        None,
-        "file-core configuration",
-    );
+    let credentials = credentials(settings);
     let mut builder = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(http_client)
@@ -129,14 +141,15 @@ fn presigning_config(expires_in: Duration) -> Result<(PresigningConfig, Timestam
         .expires_in(expires_in)
         .build()
         .map_err(object_error("presign"))?;
-    let start_millis = start
+    Ok((config, timestamp(start).plus(expires_in)))
+}
+
+fn timestamp(at: SystemTime) -> Timestamp {
+    let millis = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0);
-    Ok((
-        config,
-        Timestamp::from_millis(start_millis).plus(expires_in),
-    ))
+    Timestamp::from_millis(millis)
 }
 
 fn presigned(request: &SdkPresignedRequest, expires_at: Timestamp) -> PresignedRequest {
@@ -162,7 +175,29 @@ impl S3Objects {
             presigner: Client::from_conf(client_config(settings, public_endpoint)),
             bucket: settings.bucket.clone(),
             metrics,
+            region: settings.region.clone(),
+            credentials: credentials(settings),
+            get_presigner: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The direct GET presigner, built once from the SDK's presigned URL of a probe key.
+    async fn get_presigner(&self) -> Result<&GetPresigner, ObjectError> {
+        self.get_presigner
+            .get_or_try_init(|| async {
+                let (config, _) = presigning_config(Duration::from_secs(60))?;
+                let probe = self
+                    .presigner
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(PROBE_KEY)
+                    .presigned(config)
+                    .await
+                    .map_err(object_error("presign get"))?;
+                GetPresigner::from_probe(probe.uri(), &self.region, self.credentials.clone().into())
+                    .map_err(object_error("presign get"))
+            })
+            .await
     }
 
     /// Runs one S3 call inside its span and records its outcome and latency.
@@ -256,16 +291,17 @@ impl ObjectStorage for S3Objects {
         key: &str,
         expires_in: Duration,
     ) -> Result<PresignedRequest, ObjectError> {
-        let (config, expires_at) = presigning_config(expires_in)?;
-        let request = self
-            .presigner
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(config)
-            .await
+        let presigner = self.get_presigner().await?;
+        let start = SystemTime::now();
+        let url = presigner
+            .presign(key, start, expires_in)
             .map_err(object_error("presign get"))?;
-        Ok(presigned(&request, expires_at))
+        Ok(PresignedRequest {
+            url,
+            method: "GET".to_owned(),
+            headers: Vec::new(),
+            expires_at: timestamp(start).plus(expires_in),
+        })
     }
 
     async fn object_size(&self, key: &str) -> Result<Option<u64>, ObjectError> {
@@ -317,6 +353,64 @@ impl ObjectStorage for S3Objects {
             Ok(_) => Ok(()),
             Err(error) if is_missing(&error) => Ok(()),
             Err(error) => Err(object_error("delete object")(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(endpoint: Option<&str>, force_path_style: bool) -> S3Objects {
+        let mut registry = telemetry::metrics::Registry::default();
+        let metrics = crate::metrics::Metrics::register(&mut registry);
+        S3Objects::new(
+            &S3Settings {
+                endpoint: endpoint.map(str::to_owned),
+                public_endpoint: None,
+                region: "eu-west-3".to_owned(),
+                bucket: "hangout-files".to_owned(),
+                force_path_style,
+                access_key_id: "AKIDEXAMPLE".to_owned(),
+                secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
+            },
+            metrics.s3,
+        )
+    }
+
+    /// The direct presigner writes exactly the URL the SDK's presigner writes.
+    #[tokio::test]
+    async fn direct_get_urls_equal_the_sdks() {
+        let key = "hangouts/0190a5b2-0000-7000-8000-000000000001/memories/a/b.png";
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        let expires_in = Duration::from_secs(900);
+        for (endpoint, path_style) in [
+            (Some("http://127.0.0.1:9000"), true),
+            (Some("https://minio.internal:9000"), true),
+            (None, false),
+        ] {
+            let objects = objects(endpoint, path_style);
+            let config = PresigningConfig::builder()
+                .start_time(start)
+                .expires_in(expires_in)
+                .build()
+                .unwrap();
+            let sdk = objects
+                .presigner
+                .get_object()
+                .bucket("hangout-files")
+                .key(key)
+                .presigned(config)
+                .await
+                .unwrap();
+            let ours = objects
+                .get_presigner()
+                .await
+                .unwrap()
+                .presign(key, start, expires_in)
+                .unwrap();
+            assert_eq!(ours, sdk.uri(), "{endpoint:?}");
+            assert_eq!(sdk.headers().count(), 0, "a GET needs no extra headers");
         }
     }
 }
