@@ -52,12 +52,8 @@ pub enum StartupError {
     Store(#[from] OpenError),
     #[error("cannot prepare the domain")]
     Domain(#[from] DomainError),
-    #[error("cannot bind the metrics endpoint {addr}")]
-    BindMetrics {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot serve metrics")]
+    Metrics(#[from] telemetry::metrics::BindError),
     #[error("cannot bind {addr}")]
     Bind {
         addr: SocketAddr,
@@ -113,12 +109,7 @@ impl App {
             addr: config.listen_addr,
             source,
         })?;
-        let metrics_server = MetricsServer::bind(config.metrics_addr)
-            .await
-            .map_err(|source| StartupError::BindMetrics {
-                addr: config.metrics_addr,
-                source,
-            })?;
+        let metrics_server = MetricsServer::bind(config.metrics_addr).await?;
         Ok(Self {
             listener,
             local_addr,

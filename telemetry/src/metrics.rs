@@ -60,6 +60,15 @@ pub fn encode(registry: &Registry) -> String {
     text
 }
 
+/// The metrics endpoint's address could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot bind the metrics endpoint {addr}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// The bound, not yet serving, internal metrics endpoint.
 pub struct MetricsServer {
     listener: TcpListener,
@@ -71,13 +80,16 @@ impl MetricsServer {
     ///
     /// # Errors
     /// When the address cannot be bound.
-    pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let local_addr = listener.local_addr()?;
-        Ok(Self {
-            listener,
-            local_addr,
-        })
+    pub async fn bind(addr: SocketAddr) -> Result<Self, BindError> {
+        let bound = async {
+            let listener = TcpListener::bind(addr).await?;
+            let local_addr = listener.local_addr()?;
+            Ok(Self {
+                listener,
+                local_addr,
+            })
+        };
+        bound.await.map_err(|source| BindError { addr, source })
     }
 
     /// The bound address.

@@ -65,6 +65,19 @@ async fn upload_memories(
     hangout_id: &str,
     files: &[(String, Vec<u8>)],
 ) -> Vec<String> {
+    upload_memories_with(system, session, hangout_id, files, CREATE_UPLOADS, CONFIRM).await
+}
+
+/// [`upload_memories`] with other documents for the create and confirm operations (taking
+/// the same variables and selecting at least the same fields).
+pub(crate) async fn upload_memories_with(
+    system: &TestSystem,
+    session: &Session,
+    hangout_id: &str,
+    files: &[(String, Vec<u8>)],
+    create_uploads: &str,
+    confirm: &str,
+) -> Vec<String> {
     let token = Some(session.access_token.as_str());
     let inputs: Vec<Value> = files
         .iter()
@@ -73,7 +86,7 @@ async fn upload_memories(
     let created = system
         .graphql(
             token,
-            CREATE_UPLOADS,
+            create_uploads,
             json!({ "input": { "hangoutId": hangout_id, "files": inputs } }),
         )
         .await;
@@ -86,7 +99,7 @@ async fn upload_memories(
         assert!(put(system, upload, bytes.clone()).await.is_success());
         ids.push(upload["memory"]["id"].as_str().unwrap().to_owned());
     }
-    let confirmed = system.graphql(token, CONFIRM, json!({ "ids": ids })).await;
+    let confirmed = system.graphql(token, confirm, json!({ "ids": ids })).await;
     assert_eq!(
         confirmed["data"]["confirmMemoryUploads"]["failures"],
         json!([]),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{Session, TestSystem},
-    memories::{file_input, png, put},
+    memories::{png, upload_memories_with},
 };
 
 /// One scrape: every sample by its series, labels sorted (`name{a="1",b="2"}`), and the
@@ -142,41 +142,11 @@ const PAGE: &str = "query Page {
 
 /// Uploads two memories through named operations; returns the memory ids.
 async fn upload_two(system: &TestSystem, session: &Session, hangout: &str) -> Vec<String> {
-    let files = [png(1, 300), png(2, 400)];
-    let inputs: Vec<Value> = files
-        .iter()
-        .enumerate()
-        .map(|(index, bytes)| file_input(&format!("{index}.png"), bytes))
-        .collect();
-    let created = post(
-        system,
-        &session.access_token,
-        CREATE_UPLOADS,
-        json!({ "input": { "hangoutId": hangout, "files": inputs } }),
-    )
-    .await;
-    let uploads = created["data"]["createMemoryUploads"]["uploads"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{created}"))
-        .clone();
-    let mut ids = Vec::new();
-    for (upload, bytes) in uploads.iter().zip(files) {
-        assert!(put(system, upload, bytes).await.is_success());
-        ids.push(upload["memory"]["id"].as_str().unwrap().to_owned());
-    }
-    let confirmed = post(
-        system,
-        &session.access_token,
-        CONFIRM,
-        json!({ "ids": ids }),
-    )
-    .await;
-    assert_eq!(
-        confirmed["data"]["confirmMemoryUploads"]["failures"],
-        json!([]),
-        "{confirmed}"
-    );
-    ids
+    let files = [
+        ("0.png".to_owned(), png(1, 300)),
+        ("1.png".to_owned(), png(2, 400)),
+    ];
+    upload_memories_with(system, session, hangout, &files, CREATE_UPLOADS, CONFIRM).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
