@@ -19,8 +19,11 @@ pub const MAX_FILES_PER_BATCH: usize = 10;
 pub const MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
 /// Characters of a file name, at most.
 pub const MAX_FILE_NAME_CHARS: usize = 255;
-/// Ids in one confirm, get or delete call, at most.
+/// Ids in one confirm or delete call, at most.
 pub const MAX_IDS_PER_CALL: usize = 100;
+/// Ids in one get call, at most: every download URL of a page of 100 hangouts with 5 memories
+/// each, so that page costs one call (presigning is local and cheap).
+pub const MAX_IDS_PER_READ: usize = 500;
 
 /// Where a file is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -202,15 +205,27 @@ pub fn check_upload(index: usize, upload: NewUpload) -> DomainResult<CheckedUplo
     })
 }
 
-/// Checks the number of ids of a confirm, get or delete call.
+/// Checks the number of ids of a confirm or delete call ([`MAX_IDS_PER_CALL`]).
 ///
 /// # Errors
 /// `Invalid` naming `field`.
 pub fn check_id_count(count: usize, field: &str) -> DomainResult<()> {
-    if count > MAX_IDS_PER_CALL {
+    check_ids_at_most(count, MAX_IDS_PER_CALL, field)
+}
+
+/// Checks the number of ids of a get call ([`MAX_IDS_PER_READ`]).
+///
+/// # Errors
+/// `Invalid` naming `field`.
+pub fn check_read_id_count(count: usize, field: &str) -> DomainResult<()> {
+    check_ids_at_most(count, MAX_IDS_PER_READ, field)
+}
+
+fn check_ids_at_most(count: usize, limit: usize, field: &str) -> DomainResult<()> {
+    if count > limit {
         return Err(DomainError::invalid(
             field,
-            format!("must hold at most {MAX_IDS_PER_CALL} ids"),
+            format!("must hold at most {limit} ids"),
         ));
     }
     Ok(())

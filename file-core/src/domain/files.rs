@@ -13,7 +13,7 @@
 use crate::domain::{
     Service,
     error::DomainResult,
-    file::{FileRecord, FileStatus, check_id_count},
+    file::{FileRecord, FileStatus, check_id_count, check_read_id_count},
     ids::{FileId, UserId},
     objects::{ObjectStorage, PresignedRequest},
     store::FileStore,
@@ -62,7 +62,7 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
     /// # Errors
     /// `Invalid` for too many ids; internal ones.
     pub async fn files_by_ids(&self, owner: UserId, ids: &[FileId]) -> DomainResult<Vec<FileView>> {
-        check_id_count(ids.len(), "ids")?;
+        check_read_id_count(ids.len(), "ids")?;
         let ids = distinct(ids);
         if ids.is_empty() {
             return Ok(Vec::new());

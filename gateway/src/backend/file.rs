@@ -6,8 +6,10 @@ use tonic::transport::Channel;
 
 use crate::backend::{BackendError, CallContext, Client};
 
-/// The most ids file-core takes in one call.
+/// The most ids file-core takes in one confirm or delete call.
 pub const MAX_IDS_PER_CALL: usize = 100;
+/// The most ids file-core takes in one get call (a page of 100 hangouts with 5 memories).
+pub const MAX_IDS_PER_READ: usize = 500;
 
 /// file-core's service.
 #[derive(Clone, Debug)]
@@ -40,7 +42,7 @@ impl FileCore {
         ids: Vec<String>,
     ) -> Result<Vec<pb::File>, BackendError> {
         let mut files = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(MAX_IDS_PER_CALL) {
+        for chunk in ids.chunks(MAX_IDS_PER_READ) {
             let request = pb::GetFilesRequest {
                 ids: chunk.to_vec(),
             };

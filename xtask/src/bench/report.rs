@@ -575,7 +575,7 @@ impl Report {
              with the gateway's client certificate and `x-user-id`, over one HTTP/2 \
              connection per backend (as the gateway has), every independent call in parallel \
              (`page`: ListHangouts, then GetUsers, ListActivitiesOfHangouts and \
-             ListMemoriesOfHangouts together, then GetFiles in chunks of at most 100 ids; \
+             ListMemoriesOfHangouts together, then GetFiles in chunks of at most 500 ids; \
              `detail`: GetHangouts with ListMemoriesOfHangouts, then GetFiles; `upload`: \
              CreateMemories, CreateUploads, AttachMemoryFiles; `me`: GetUsers). The gateway / \
              floor ratio is the gateway's overhead.\n\

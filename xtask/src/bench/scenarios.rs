@@ -53,7 +53,7 @@ const UPLOAD_FILES: usize = 10;
 /// A request that takes longer counts as an error (a hung gateway must not hang the run).
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// file-core's limit of ids per `GetFiles` call.
-const MAX_IDS_PER_CALL: usize = 100;
+const MAX_IDS_PER_READ: usize = 500;
 
 const ME: &str = "query Me { me { id name } }";
 const PAGE: &str = "query Page($first: Int!) { hangouts(first: $first) { totalCount \
@@ -309,7 +309,7 @@ impl FloorClient {
         self.files(user_id, &memories.into_inner()).await
     }
 
-    /// The download URLs of every uploaded memory on the pages, at most 100 ids per call
+    /// The download URLs of every uploaded memory on the pages, at most 500 ids per call
     /// (file-core's limit), the calls in parallel.
     async fn files(
         &self,
@@ -325,7 +325,7 @@ impl FloorClient {
             .map(|memory| memory.file_id.clone())
             .collect();
         let mut calls = tokio::task::JoinSet::new();
-        for chunk in file_ids.chunks(MAX_IDS_PER_CALL) {
+        for chunk in file_ids.chunks(MAX_IDS_PER_READ) {
             let mut files = self.backends.files();
             let request = as_user(
                 user_id,
