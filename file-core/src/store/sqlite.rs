@@ -41,6 +41,14 @@ fn tuned(options: AnyPoolOptions) -> AnyPoolOptions {
     })
 }
 
+/// At most one reader per core, twice: an SQLite read is CPU work on the connection's own
+/// thread, so more readers than that only add threads, page caches and allocator arenas.
+fn readers() -> u32 {
+    std::thread::available_parallelism()
+        .map_or(2, |cores| u32::try_from(cores.get()).unwrap_or(u32::MAX))
+        .saturating_mul(2)
+}
+
 pub(super) async fn open(url: &str, max_connections: u32) -> Result<SqlStore, OpenError> {
     if let Some(parent) = file_path(url).and_then(Path::parent)
         && !parent.as_os_str().is_empty()
@@ -52,7 +60,7 @@ pub(super) async fn open(url: &str, max_connections: u32) -> Result<SqlStore, Op
         .connect(&url)
         .await
         .map_err(OpenError::Connect)?;
-    let read = tuned(pool_options(max_connections))
+    let read = tuned(pool_options(max_connections.min(readers())))
         .connect(&url)
         .await
         .map_err(OpenError::Connect)?;
