@@ -1,31 +1,12 @@
-//! The per-request batch loader: one [`BackendLoader`] per request, bound to the caller's
-//! identity, never shared between requests or users. Each key type batches into one backend
-//! call per resolver level, which is what keeps a page of hangouts with owners, activities,
-//! memories and download URLs at a fixed number of calls.
-//!
-//! The batches run on the request's own task ([`LoaderTasks::drive`], applied to every
-//! execution by the [`DriveLoaders`] schema extension), not as spawned tasks: a batch then
-//! starts only once the execution has made all the progress it can, so every key of one
-//! resolver level is in it however busy the machine is, and a cancelled request cancels its
-//! loads.
+//! What the per-request batch loader loads: one [`BackendLoader`] per request, bound to the
+//! caller's identity, never shared between requests or users, with one `Loader` impl per key
+//! type. Each key type batches into one backend call per resolver level (see
+//! [`super::batch`]), which is what keeps a page of hangouts with owners, activities, memories
+//! and download URLs at a fixed number of calls.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    pin::pin,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicBool, Ordering},
-    },
-    task::{Context, Poll, Wake, Waker},
-    time::Duration,
-};
+use std::{collections::HashMap, future::Future};
 
-use async_graphql::{
-    dataloader::Loader,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
-    futures_util::{StreamExt as _, future::BoxFuture, stream::FuturesUnordered},
-};
+use async_graphql::dataloader::Loader;
 use proto::{file::v1 as file_pb, hangout::v1 as pb};
 use tracing::Instrument as _;
 
@@ -39,134 +20,6 @@ use crate::{
         user::User,
     },
 };
-
-/// How long a loader waits to collect keys before calling the backend: not at all, because
-/// batches only start once the execution can make no progress (see [`LoaderTasks::drive`]).
-/// A timer here made every request pay it per resolver level.
-pub const BATCH_DELAY: Duration = Duration::ZERO;
-
-/// Batch loads waiting to run on the request's task.
-#[derive(Clone, Default)]
-pub struct LoaderTasks(Arc<Mutex<Vec<BoxFuture<'static, ()>>>>);
-
-impl LoaderTasks {
-    /// The dataloader's spawner: queues the batch for [`LoaderTasks::drive`].
-    pub(super) fn spawn(&self, task: BoxFuture<'static, ()>) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(task);
-    }
-
-    fn take(&self) -> Vec<BoxFuture<'static, ()>> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Runs `execution` with the batch loads it queues, on the current task: the execution is
-    /// polled first, and the loads only when it cannot progress further.
-    ///
-    /// "Cannot progress" means pending without having woken itself: `FuturesUnordered` (which
-    /// async-graphql's lists of more than 30 items run on) returns `Pending` after waking
-    /// itself when two children yield, to be fair to other tasks. Starting the batches then
-    /// would split one resolver level into several backend calls, so such a poll is repeated
-    /// first (at most [`MAX_SELF_WAKES`] times in a row).
-    pub async fn drive<F: Future>(&self, execution: F) -> F::Output {
-        let mut execution = pin!(execution);
-        let mut running = FuturesUnordered::new();
-        let woken = Arc::new(SelfWake::default());
-        std::future::poll_fn(|context| {
-            let waker = woken.waker_for(context.waker());
-            let mut execution_context = Context::from_waker(&waker);
-            let mut self_wakes = 0;
-            loop {
-                woken.flag.store(false, Ordering::Relaxed);
-                if let Poll::Ready(output) = execution.as_mut().poll(&mut execution_context) {
-                    return Poll::Ready(output);
-                }
-                if woken.flag.load(Ordering::Relaxed) && self_wakes < MAX_SELF_WAKES {
-                    self_wakes += 1;
-                    continue;
-                }
-                running.extend(self.take());
-                match running.poll_next_unpin(context) {
-                    // A batch finished: its results may let resolvers go on.
-                    Poll::Ready(Some(())) => {}
-                    Poll::Ready(None) | Poll::Pending => return Poll::Pending,
-                }
-            }
-        })
-        .await
-    }
-}
-
-/// How many times in a row a self-woken execution is polled again before the batches start.
-const MAX_SELF_WAKES: usize = 1_000;
-
-/// A waker that records being woken, then wakes the request's task.
-#[derive(Default)]
-struct SelfWake {
-    flag: AtomicBool,
-    task: Mutex<Option<Waker>>,
-}
-
-impl SelfWake {
-    /// A waker for the execution that forwards to `task` (remembered for later wakes).
-    fn waker_for(self: &Arc<Self>, task: &Waker) -> Waker {
-        let mut current = self.task.lock().unwrap_or_else(PoisonError::into_inner);
-        if !current.as_ref().is_some_and(|known| known.will_wake(task)) {
-            *current = Some(task.clone());
-        }
-        Waker::from(Arc::clone(self))
-    }
-}
-
-impl Wake for SelfWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.flag.store(true, Ordering::Relaxed);
-        if let Some(task) = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            task.wake_by_ref();
-        }
-    }
-}
-
-/// The schema extension that runs each execution inside its request's
-/// [`LoaderTasks::drive`], whichever HTTP handler started it.
-pub struct DriveLoaders;
-
-impl ExtensionFactory for DriveLoaders {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DriveLoaders)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for DriveLoaders {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> async_graphql::Response {
-        let tasks = ctx
-            .data_opt::<super::RequestContext>()
-            .map(|request| &request.tasks)
-            .or_else(|| ctx.data_opt::<LoaderTasks>())
-            .cloned();
-        match tasks {
-            Some(tasks) => tasks.drive(next.run(ctx, operation_name)).await,
-            None => next.run(ctx, operation_name).await,
-        }
-    }
-}
 
 /// A user by id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -528,64 +381,5 @@ impl Loader<HangoutsOfActivityKey> for BackendLoader {
             Ok(result)
         }
         .instrument(span)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use async_graphql::{
-        Context, EmptyMutation, EmptySubscription, Object, Schema, dataloader::DataLoader,
-    };
-
-    use super::*;
-
-    struct Echo(Arc<AtomicUsize>);
-
-    impl Loader<u32> for Echo {
-        type Value = u32;
-        type Error = String;
-
-        async fn load(&self, keys: &[u32]) -> Result<HashMap<u32, u32>, String> {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            Ok(keys.iter().map(|key| (*key, key * 10)).collect())
-        }
-    }
-
-    struct Query;
-
-    #[Object]
-    impl Query {
-        async fn echo(&self, ctx: &Context<'_>, values: Vec<u32>) -> Vec<u32> {
-            let loader = ctx.data_unchecked::<DataLoader<Echo>>();
-            let loads = values.into_iter().map(|value| loader.load_one(value));
-            async_graphql::futures_util::future::join_all(loads)
-                .await
-                .into_iter()
-                .map(|value| value.ok().flatten().unwrap_or_default())
-                .collect()
-        }
-    }
-
-    #[tokio::test]
-    async fn batches_run_on_the_request_task_in_one_call() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let tasks = LoaderTasks::default();
-        let spawner = tasks.clone();
-        let loader = DataLoader::new(Echo(Arc::clone(&calls)), move |task| spawner.spawn(task));
-        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
-            .extension(DriveLoaders)
-            .finish();
-        let request = async_graphql::Request::new("{ echo(values: [1, 2, 3, 2]) }")
-            .data(loader)
-            .data(tasks);
-        let response = schema.execute(request).await;
-        assert!(response.errors.is_empty(), "{:?}", response.errors);
-        assert_eq!(
-            response.data.into_json().expect("json"),
-            serde_json::json!({ "echo": [10, 20, 30, 20] })
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

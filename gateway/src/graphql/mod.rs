@@ -6,6 +6,7 @@
 //! a fresh [`RequestContext`]: the caller's identity and a dataloader that is never shared
 //! between requests or users.
 
+pub mod batch;
 pub mod connection;
 pub mod error;
 pub mod ids;
@@ -25,7 +26,6 @@ use std::sync::Arc;
 
 use async_graphql::{
     Context, EmptySubscription, MergedObject, SDLExportOptions, Schema, SchemaBuilder,
-    dataloader::{DataLoader, HashMapCache},
 };
 
 use crate::{
@@ -70,8 +70,8 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
         ["DateTime"],
     )
     .extension(error::ErrorCodes)
-    // Runs the request's dataloader batches on the request's own task (see `loaders`).
-    .extension(loaders::DriveLoaders)
+    // Runs the request's batch loads on the request's own task (see `batch`).
+    .extension(batch::DriveLoaders)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
 }
@@ -125,9 +125,9 @@ pub enum Caller {
 pub struct RequestContext {
     pub caller: Caller,
     pub call: CallContext,
-    pub loader: DataLoader<loaders::BackendLoader, HashMapCache>,
-    /// The loader's batches, run by the [`loaders::DriveLoaders`] extension.
-    pub tasks: loaders::LoaderTasks,
+    pub loader: batch::BatchLoader<loaders::BackendLoader>,
+    /// The loader's batches, run by the [`batch::DriveLoaders`] extension.
+    pub tasks: batch::LoaderTasks,
 }
 
 impl RequestContext {
@@ -139,14 +139,11 @@ impl RequestContext {
             Caller::Anonymous | Caller::Refused => None,
         };
         let call = CallContext::new(user_id, request_id);
-        let tasks = loaders::LoaderTasks::default();
-        let spawner = tasks.clone();
-        let loader = DataLoader::with_cache(
+        let tasks = batch::LoaderTasks::default();
+        let loader = batch::BatchLoader::new(
             loaders::BackendLoader::new(backends.clone(), call.clone()),
-            move |task| spawner.spawn(task),
-            HashMapCache::default(),
-        )
-        .delay(loaders::BATCH_DELAY);
+            tasks.clone(),
+        );
         Self {
             caller,
             call,

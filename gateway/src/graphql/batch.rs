@@ -1,0 +1,345 @@
+//! Per-request batching of backend loads, on the request's own task.
+//!
+//! [`BatchLoader::load_one`] records a key and waits; the keys of one type requested while the
+//! execution runs are loaded together by one `Loader::load` call, started by
+//! [`LoaderTasks::drive`] (applied to every execution by the [`DriveLoaders`] schema
+//! extension) only once the execution can make no more progress. So every key of a resolver
+//! level is in its batch however busy the machine is, no timer delays a request, and a
+//! cancelled request cancels its loads. Results are cached for the rest of the request.
+//!
+//! This replaces async-graphql's `DataLoader`, whose batches always wait on a `futures-timer`
+//! `Delay`, even of zero: a round trip through that crate's global timer thread per resolver
+//! level, which under load waits for a core like everything else.
+
+use std::{
+    any::{Any, TypeId},
+    collections::{HashMap, HashSet},
+    future::Future,
+    hash::Hash,
+    pin::pin,
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Wake, Waker},
+};
+
+use async_graphql::{
+    dataloader::Loader,
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
+    futures_util::{StreamExt as _, future::BoxFuture, stream::FuturesUnordered},
+};
+use tokio::sync::oneshot;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Loads through `L` in batches, caching results for one request.
+pub struct BatchLoader<L> {
+    inner: Arc<Inner<L>>,
+}
+
+struct Inner<L> {
+    loader: L,
+    tasks: LoaderTasks,
+    /// One [`Batches`] per key type.
+    batches: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+}
+
+type Waiter<V, E> = oneshot::Sender<Result<Option<V>, E>>;
+
+/// The cache and the waiting keys of one key type.
+struct Batches<K, V, E> {
+    cache: HashMap<K, V>,
+    waiting: Vec<(K, Waiter<V, E>)>,
+}
+
+impl<K, V, E> Default for Batches<K, V, E> {
+    fn default() -> Self {
+        Self {
+            cache: HashMap::new(),
+            waiting: Vec::new(),
+        }
+    }
+}
+
+impl<L: Send + Sync + 'static> BatchLoader<L> {
+    /// A loader whose batches run through `tasks`.
+    pub fn new(loader: L, tasks: LoaderTasks) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                loader,
+                tasks,
+                batches: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The value of `key`, `None` when the loader found none.
+    ///
+    /// # Errors
+    /// The batch's error.
+    pub async fn load_one<K>(&self, key: K) -> Result<Option<L::Value>, L::Error>
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K>,
+    {
+        let receiver = {
+            let mut types = lock(&self.inner.batches);
+            let entry = types
+                .entry(TypeId::of::<K>())
+                .or_insert_with(|| Box::new(Batches::<K, L::Value, L::Error>::default()));
+            let Some(batches) = entry.downcast_mut::<Batches<K, L::Value, L::Error>>() else {
+                // Unreachable: the entry of a type id holds that type's batches.
+                return Ok(None);
+            };
+            if let Some(value) = batches.cache.get(&key) {
+                return Ok(Some(value.clone()));
+            }
+            let (sender, receiver) = oneshot::channel();
+            let first = batches.waiting.is_empty();
+            batches.waiting.push((key, sender));
+            if first {
+                self.inner
+                    .tasks
+                    .spawn(Box::pin(Inner::load_batch::<K>(Arc::clone(&self.inner))));
+            }
+            receiver
+        };
+        // The batch is dropped unfinished only when the request is cancelled.
+        receiver.await.unwrap_or(Ok(None))
+    }
+}
+
+impl<L: Send + Sync + 'static> Inner<L> {
+    /// Loads every key of type `K` waiting when it first runs, in one call.
+    async fn load_batch<K>(self: Arc<Self>)
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K>,
+    {
+        let waiting = self.with_batches::<K, _>(|batches| std::mem::take(&mut batches.waiting));
+        let mut seen = HashSet::with_capacity(waiting.len());
+        let keys: Vec<K> = waiting
+            .iter()
+            .filter(|(key, _)| seen.insert(key.clone()))
+            .map(|(key, _)| key.clone())
+            .collect();
+        match self.loader.load(&keys).await {
+            Ok(values) => {
+                self.with_batches::<K, _>(|batches| {
+                    batches.cache.extend(
+                        values
+                            .iter()
+                            .map(|(key, value)| (key.clone(), value.clone())),
+                    );
+                });
+                for (key, waiter) in waiting {
+                    let _ = waiter.send(Ok(values.get(&key).cloned()));
+                }
+            }
+            Err(error) => {
+                for (_, waiter) in waiting {
+                    let _ = waiter.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    fn with_batches<K, T>(&self, work: impl FnOnce(&mut Batches<K, L::Value, L::Error>) -> T) -> T
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K>,
+        T: Default,
+    {
+        let mut types = lock(&self.batches);
+        types
+            .get_mut(&TypeId::of::<K>())
+            .and_then(|entry| entry.downcast_mut::<Batches<K, L::Value, L::Error>>())
+            .map(work)
+            .unwrap_or_default()
+    }
+}
+
+/// Batch loads waiting to run on the request's task.
+#[derive(Clone, Default)]
+pub struct LoaderTasks(Arc<Mutex<Vec<BoxFuture<'static, ()>>>>);
+
+impl LoaderTasks {
+    /// Queues a batch for [`LoaderTasks::drive`].
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        lock(&self.0).push(task);
+    }
+
+    fn take(&self) -> Vec<BoxFuture<'static, ()>> {
+        std::mem::take(&mut *lock(&self.0))
+    }
+
+    /// Runs `execution` with the batch loads it queues, on the current task: the execution is
+    /// polled first, and the loads only when it cannot progress further.
+    ///
+    /// "Cannot progress" means pending without having woken itself: `FuturesUnordered` (which
+    /// async-graphql's lists of more than 30 items run on) returns `Pending` after waking
+    /// itself when two children yield, to be fair to other tasks. Starting the batches then
+    /// would split one resolver level into several backend calls, so such a poll is repeated
+    /// first (at most [`MAX_SELF_WAKES`] times in a row).
+    pub async fn drive<F: Future>(&self, execution: F) -> F::Output {
+        let mut execution = pin!(execution);
+        let mut running = FuturesUnordered::new();
+        let woken = Arc::new(SelfWake::default());
+        std::future::poll_fn(|context| {
+            let waker = woken.waker_for(context.waker());
+            let mut execution_context = Context::from_waker(&waker);
+            let mut self_wakes = 0;
+            loop {
+                woken.flag.store(false, Ordering::Relaxed);
+                if let Poll::Ready(output) = execution.as_mut().poll(&mut execution_context) {
+                    return Poll::Ready(output);
+                }
+                if woken.flag.load(Ordering::Relaxed) && self_wakes < MAX_SELF_WAKES {
+                    self_wakes += 1;
+                    continue;
+                }
+                running.extend(self.take());
+                match running.poll_next_unpin(context) {
+                    // A batch finished: its results may let resolvers go on.
+                    Poll::Ready(Some(())) => {}
+                    Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// How many times in a row a self-woken execution is polled again before the batches start.
+const MAX_SELF_WAKES: usize = 1_000;
+
+/// A waker that records being woken, then wakes the request's task.
+#[derive(Default)]
+struct SelfWake {
+    flag: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl SelfWake {
+    /// A waker for the execution that forwards to `task` (remembered for later wakes).
+    fn waker_for(self: &Arc<Self>, task: &Waker) -> Waker {
+        let mut current = lock(&self.task);
+        if !current.as_ref().is_some_and(|known| known.will_wake(task)) {
+            *current = Some(task.clone());
+        }
+        Waker::from(Arc::clone(self))
+    }
+}
+
+impl Wake for SelfWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.flag.store(true, Ordering::Relaxed);
+        if let Some(task) = lock(&self.task).as_ref() {
+            task.wake_by_ref();
+        }
+    }
+}
+
+/// The schema extension that runs each execution inside its request's
+/// [`LoaderTasks::drive`], whichever HTTP handler started it.
+pub struct DriveLoaders;
+
+impl ExtensionFactory for DriveLoaders {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DriveLoaders)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for DriveLoaders {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        let tasks = ctx
+            .data_opt::<super::RequestContext>()
+            .map(|request| &request.tasks)
+            .or_else(|| ctx.data_opt::<LoaderTasks>())
+            .cloned();
+        match tasks {
+            Some(tasks) => tasks.drive(next.run(ctx, operation_name)).await,
+            None => next.run(ctx, operation_name).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema};
+
+    use super::*;
+
+    struct Echo(Arc<AtomicUsize>);
+
+    impl Loader<u32> for Echo {
+        type Value = u32;
+        type Error = String;
+
+        async fn load(&self, keys: &[u32]) -> Result<HashMap<u32, u32>, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(keys.iter().map(|key| (*key, key * 10)).collect())
+        }
+    }
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn echo(&self, ctx: &Context<'_>, values: Vec<u32>) -> Vec<u32> {
+            let loader = ctx.data_unchecked::<BatchLoader<Echo>>();
+            let loads = values.into_iter().map(|value| loader.load_one(value));
+            async_graphql::futures_util::future::join_all(loads)
+                .await
+                .into_iter()
+                .map(|value| value.ok().flatten().unwrap_or_default())
+                .collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_run_on_the_request_task_in_one_call() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let tasks = LoaderTasks::default();
+        let loader = BatchLoader::new(Echo(Arc::clone(&calls)), tasks.clone());
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
+            .extension(DriveLoaders)
+            .finish();
+        let request =
+            async_graphql::Request::new("{ echo(values: [1, 2, 3, 2]) again: echo(values: [3]) }")
+                .data(loader)
+                .data(tasks.clone());
+        let response = schema.execute(request).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        assert_eq!(
+            response.data.into_json().expect("json"),
+            serde_json::json!({ "echo": [10, 20, 30, 20], "again": [30] })
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one batch for both fields");
+        let tasks = LoaderTasks::default();
+        let again = schema
+            .execute(
+                async_graphql::Request::new("{ echo(values: [4]) }")
+                    .data(BatchLoader::new(Echo(Arc::clone(&calls)), tasks.clone()))
+                    .data(tasks),
+            )
+            .await;
+        assert!(again.errors.is_empty(), "{:?}", again.errors);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}
