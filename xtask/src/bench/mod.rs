@@ -15,6 +15,7 @@
 mod grpc;
 mod load;
 mod metrics;
+mod peer;
 mod procs;
 mod report;
 mod scenarios;
@@ -99,7 +100,7 @@ impl Bench {
             .build()?;
         let outcome = runtime.block_on(async {
             let mut system = System::start(&specs, &binaries, system::Output::Quiet).await?;
-            let outcome = self.run_system(root, ports, &system).await;
+            let outcome = self.run_system(shell, root, &data, ports, &system).await;
             system.stop().await;
             outcome
         });
@@ -158,7 +159,9 @@ impl Bench {
 
     async fn run_system(
         &self,
+        shell: &Shell,
         root: &Path,
+        data: &Path,
         ports: Ports,
         system: &System,
     ) -> anyhow::Result<Report> {
@@ -307,6 +310,17 @@ impl Bench {
                 processes: Vec::new(),
             });
         }
+        let peer_not_measured = if self.wants("me") || self.wants("page") {
+            self.run_peer(shell, root, data, ports, &watched, ticks, &users, &mut runs)
+                .await
+                .err()
+                .map(|error| format!("{error:#}"))
+        } else {
+            Some("neither `me` nor `page` was run".to_owned())
+        };
+        if let Some(reason) = &peer_not_measured {
+            println!("\n== peer (Hive Gateway) not measured: {reason}");
+        }
         let calls = self
             .count_calls(ports.metrics[2], &graphql, &answered)
             .await?;
@@ -328,7 +342,65 @@ impl Bench {
             calls,
             failed_probes,
             load_average,
+            peer_not_measured,
         })
+    }
+
+    /// Starts the peer, runs `me` and `page` through it like through the gateway, stops it.
+    #[allow(clippy::too_many_arguments, reason = "the state of one bench run")]
+    async fn run_peer(
+        &self,
+        shell: &Shell,
+        root: &Path,
+        data: &Path,
+        ports: Ports,
+        watched: &[Watched],
+        ticks: f64,
+        users: &[VirtualUser],
+        runs: &mut Vec<Measured>,
+    ) -> anyhow::Result<()> {
+        println!("\n== peer: starting Hive Gateway…");
+        let peer = peer::Peer::start(shell, root, ports, data).await?;
+        let outcome = self.measure_peer(&peer, watched, ticks, users, runs).await;
+        peer.stop().await;
+        outcome
+    }
+
+    async fn measure_peer(
+        &self,
+        peer: &peer::Peer,
+        watched: &[Watched],
+        ticks: f64,
+        users: &[VirtualUser],
+        runs: &mut Vec<Measured>,
+    ) -> anyhow::Result<()> {
+        let client = peer::PeerClient::new(peer.port, users.to_vec())?;
+        for (name, scenario) in [("me", Scenario::Me), ("page", Scenario::Page(20))] {
+            if !self.wants(name) {
+                continue;
+            }
+            // Like the gateway's probe: a peer that cannot answer is reported, not timed.
+            client
+                .send(scenario, 0)
+                .await
+                .with_context(|| format!("the peer failed the {scenario} probe"))?;
+            let sender = client.clone();
+            let (stats, processes) = self
+                .measure(watched, ticks, move |user| {
+                    let sender = sender.clone();
+                    async move { sender.send(scenario, user).await }
+                })
+                .await?;
+            print_run(scenario, "Hive Gateway", &stats);
+            runs.push(Measured::closed(
+                scenario,
+                Target::Peer,
+                self.concurrency,
+                stats,
+                processes,
+            ));
+        }
+        Ok(())
     }
 
     /// A warm-up, then a timed closed-loop run with each process's CPU time and peak RSS

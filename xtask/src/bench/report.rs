@@ -24,6 +24,8 @@ pub enum Target {
     Floor,
     /// GraphQL through the gateway, open loop at half the closed-loop throughput.
     HalfPeak,
+    /// The same data through Hive Gateway over the same backends, closed loop.
+    Peer,
 }
 
 impl Target {
@@ -32,6 +34,7 @@ impl Target {
             Self::Gateway => "gateway",
             Self::Floor => "floor",
             Self::HalfPeak => "gateway at half peak",
+            Self::Peer => "Hive Gateway",
         }
     }
 }
@@ -168,6 +171,8 @@ pub struct Report {
     /// The machine's load average (1, 5, 15 minutes) when the timed runs began: other work on
     /// a shared machine skews every figure.
     pub load_average: String,
+    /// Why the peer (Hive Gateway) was not measured; `None` when it was.
+    pub peer_not_measured: Option<String>,
 }
 
 #[allow(
@@ -208,6 +213,13 @@ impl Report {
         (floor > 0.0).then(|| gateway / floor)
     }
 
+    /// Our gateway's throughput as a multiple of the peer's.
+    fn peer_multiple(&self, scenario: Scenario) -> Option<f64> {
+        let gateway = self.run(scenario, Target::Gateway)?.stats.per_second();
+        let peer = self.run(scenario, Target::Peer)?.stats.per_second();
+        (peer > 0.0).then(|| gateway / peer)
+    }
+
     fn scenarios(&self) -> Vec<Scenario> {
         let mut scenarios: Vec<Scenario> = Vec::new();
         for run in &self.runs {
@@ -235,10 +247,19 @@ impl Report {
                 met: Some(calls.total() <= 6.0),
             });
         }
+        let multiples = [Scenario::Me, page].map(|scenario| self.peer_multiple(scenario));
         checks.push(Check {
             target: "`me` and `page` ≥ 10 × Hive Gateway's throughput",
-            measured: "not measured: the peer is not implemented yet".to_owned(),
-            met: None,
+            measured: match (&self.peer_not_measured, multiples) {
+                (Some(reason), _) => format!("not measured: {reason}"),
+                (None, [me, page]) => format!("`me` {} ×, `page` {} ×", cell(me, 1), cell(page, 1)),
+            },
+            met: match multiples {
+                [Some(me), Some(page)] if self.peer_not_measured.is_none() => {
+                    Some(me >= 10.0 && page >= 10.0)
+                }
+                _ => None,
+            },
         });
         for scenario in [Scenario::Me, page] {
             if let Some(run) = self.run(scenario, Target::HalfPeak) {
@@ -293,6 +314,7 @@ impl Report {
     pub fn summary_markdown(&self) -> String {
         let mut out = String::new();
         self.write_throughput(&mut out);
+        self.write_peer(&mut out);
         self.write_targets(&mut out);
         out
     }
@@ -339,6 +361,41 @@ impl Report {
                     .map_or_else(|| "–".to_owned(), |ratio| format!("{:.0} %", ratio * 100.0)),
                 errors(gateway),
                 errors(floor),
+            );
+        }
+    }
+
+    /// The peer's runs beside ours, when it was measured.
+    fn write_peer(&self, out: &mut String) {
+        let scenarios: Vec<Scenario> = [Scenario::Me, Scenario::Page(20)]
+            .into_iter()
+            .filter(|scenario| self.run(*scenario, Target::Peer).is_some())
+            .collect();
+        if scenarios.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n| Scenario | Hive Gateway req/s | p50 ms | p99 ms | Errors | Gateway req/s | \
+             Gateway / Hive Gateway |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+        for scenario in scenarios {
+            let peer = self.run(scenario, Target::Peer);
+            let _ = writeln!(
+                out,
+                "| {scenario} | {} | {} | {} | {} | {} | {} |",
+                cell(peer.map(|run| run.stats.per_second()), 0),
+                cell(peer.map(|run| run.stats.percentile_ms(0.5)), 2),
+                cell(peer.map(|run| run.stats.percentile_ms(0.99)), 2),
+                peer.map_or_else(|| "–".to_owned(), |run| run.stats.errors.to_string()),
+                cell(
+                    self.run(scenario, Target::Gateway)
+                        .map(|run| run.stats.per_second()),
+                    0
+                ),
+                self.peer_multiple(scenario)
+                    .map_or_else(|| "–".to_owned(), |multiple| format!("{multiple:.1} ×")),
             );
         }
     }
@@ -415,6 +472,7 @@ impl Report {
             self.concurrency
         );
         self.write_throughput(&mut out);
+        self.write_peer(&mut out);
         let _ = writeln!(out, "\n## Targets (issue 7)");
         self.write_targets(&mut out);
 
@@ -583,7 +641,8 @@ impl Report {
              scenario runs 3 s more at the same concurrency between two scrapes; the figure \
              is the increase of `grpc_client_handled_total` (by backend) over the increase \
              of `gateway_graphql_operations_total`.\n\
-             - Peer (Hive Gateway): not implemented yet."
+             - Peer (Hive Gateway): {}",
+            self.peer_method()
         );
         let _ = writeln!(out, "\n## Reproduce\n");
         let _ = writeln!(
@@ -607,6 +666,28 @@ impl Report {
             out.push_str(notes);
         }
         out
+    }
+
+    fn peer_method(&self) -> String {
+        let method = "`@graphql-hive/gateway` (Node.js, one process: its default `--fork 1`; \
+             versions pinned in `xtask/bench-peer/package-lock.json`) serving a supergraph \
+             composed by `@graphql-mesh/compose-cli` with the gRPC source `@omnigraph/grpc` \
+             from the same protos, over the same backends with the gateway's client \
+             certificate. Hive Gateway's JWT plugin cannot verify EdDSA (it uses \
+             `jsonwebtoken`), so a small plugin in `xtask/bench-peer/gateway.config.ts` does: \
+             the JWKS fetched once from our gateway, the Ed25519 signature checked with \
+             Node's crypto, `exp` checked (not `iss`/`aud`, which ours also checks), and the \
+             `sub` claim forwarded as `x-user-id`. The gRPC source exposes each RPC as a root \
+             field without joins, so `me` is one request (GetUsers of the caller) but one \
+             `page` is three sequential requests, timed together: ListHangouts; then \
+             GetUsers, ListActivitiesOfHangouts and ListMemoriesOfHangouts in one document; \
+             then GetFiles. The same closed loop, concurrency, warm-up, seconds and users as \
+             the gateway runs, after them. The CPU figures of its runs are the backends' and \
+             the load generator's; Hive Gateway's own CPU and memory are not sampled.";
+        match &self.peer_not_measured {
+            Some(reason) => format!("not measured: {reason}. When measured: {method}"),
+            None => method.to_owned(),
+        }
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -664,6 +745,14 @@ impl Report {
             .iter()
             .map(|(name, bytes)| ((*name).to_owned(), json!(mib(*bytes))))
             .collect();
+        let peer_multiples: Vec<serde_json::Value> = [Scenario::Me, Scenario::Page(20)]
+            .into_iter()
+            .filter_map(|scenario| {
+                self.peer_multiple(scenario).map(
+                    |multiple| json!({ "scenario": scenario.to_string(), "multiple": multiple }),
+                )
+            })
+            .collect();
         json!({
             "date": self.date,
             "commit": self.commit,
@@ -691,6 +780,11 @@ impl Report {
             "before_load_rss_mib": self.loaded.iter().map(|(name, bytes)| ((*name).to_owned(), json!(mib(*bytes)))).collect::<serde_json::Map<_, _>>(),
             "build": if self.release { "release" } else { "debug" },
             "runs": runs,
+            "peer": {
+                "name": "Hive Gateway",
+                "not_measured": self.peer_not_measured,
+                "gateway_over_peer": peer_multiples,
+            },
             "backend_calls_per_request": calls,
             "gateway_over_floor": self.scenarios().into_iter().filter_map(|scenario| {
                 self.ratio(scenario).map(|ratio| json!({ "scenario": scenario.to_string(), "ratio": ratio }))
