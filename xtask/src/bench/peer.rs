@@ -173,23 +173,9 @@ impl PeerClient {
         variables: Value,
     ) -> anyhow::Result<Value> {
         let body = json!({ "query": query, "variables": variables }).to_string();
-        let response = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&user.access_token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        if !status.is_success() || scenarios::has_errors(&bytes) {
-            let text = String::from_utf8_lossy(&bytes);
-            anyhow::bail!(
-                "peer: HTTP {status}: {}",
-                text.chars().take(400).collect::<String>()
-            );
-        }
+        let bytes =
+            scenarios::post_graphql(&self.http, &self.url, &user.access_token, body, &"peer")
+                .await?;
         let mut value: Value = serde_json::from_slice(&bytes)?;
         Ok(value["data"].take())
     }

@@ -162,25 +162,38 @@ impl GraphqlClient {
     pub async fn send(&self, scenario: Scenario, index: usize) -> anyhow::Result<Vec<u8>> {
         let user = &self.users[index % self.users.len()];
         let body = self.body(scenario, user, index);
-        let response = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&user.access_token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        if !status.is_success() || has_errors(&bytes) {
-            let text = String::from_utf8_lossy(&bytes);
-            anyhow::bail!(
-                "{scenario}: HTTP {status}: {}",
-                text.chars().take(400).collect::<String>()
-            );
-        }
-        Ok(bytes.to_vec())
+        post_graphql(&self.http, &self.url, &user.access_token, body, &scenario).await
     }
+}
+
+/// POSTs a GraphQL `body` with `token`; returns the response body.
+///
+/// # Errors
+/// A transport failure, a non-200 status or a response with GraphQL errors, named by `what`.
+pub async fn post_graphql(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: String,
+    what: &(dyn std::fmt::Display + Sync),
+) -> anyhow::Result<Vec<u8>> {
+    let response = http
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    if !status.is_success() || has_errors(&bytes) {
+        let text = String::from_utf8_lossy(&bytes);
+        anyhow::bail!(
+            "{what}: HTTP {status}: {}",
+            text.chars().take(400).collect::<String>()
+        );
+    }
+    Ok(bytes.to_vec())
 }
 
 /// Signs in through the gateway's `signIn` mutation; returns the access token.
