@@ -1,8 +1,6 @@
-//! The Prometheus side: a registry per process (per [`App`] in tests, so in-process services
+//! The Prometheus side: a registry per service `App` (so services started in one test process
 //! never share counters), the internal `/metrics` endpoint serving it, standard latency
 //! buckets, and the database pool collector.
-//!
-//! [`App`]: https://docs.rs/axum
 
 use std::{fmt, future::Future, net::SocketAddr, sync::Arc};
 
