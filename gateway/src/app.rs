@@ -4,6 +4,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
+use axum::serve::ListenerExt as _;
 use telemetry::metrics::{MetricsServer, Registry};
 use tokio::net::TcpListener;
 
@@ -134,8 +135,14 @@ impl App {
                 .serve(Arc::clone(&self.registry), std::future::pending()),
         );
         // The peer address feeds the per-address rate limit.
+        // Responses go out without waiting for the client's delayed ACK (Nagle's algorithm).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "setting TCP_NODELAY failed");
+            }
+        });
         let served = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
