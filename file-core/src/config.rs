@@ -7,10 +7,12 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::{domain::Settings, embedded_s3::EmbeddedCredentials, s3::S3Settings, store::Backend};
-
-/// Longest validity SigV4 allows for a presigned URL.
-const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+use crate::{
+    domain::{Settings, download::MAX_PRESIGN_TTL},
+    embedded_s3::EmbeddedCredentials,
+    s3::S3Settings,
+    store::Backend,
+};
 
 /// Where the bucket lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -148,7 +150,8 @@ pub struct Config {
     #[arg(long, env = "FILE_CORE_UPLOAD_URL_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
     pub upload_url_ttl: Duration,
 
-    /// How long a presigned download stays valid (e.g. `15m`).
+    /// How long a presigned download stays valid at least (e.g. `15m`); URLs are reused for a
+    /// quarter of it and valid that much longer, so clients can cache photos by URL.
     #[arg(long, env = "FILE_CORE_DOWNLOAD_URL_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
     pub download_url_ttl: Duration,
 

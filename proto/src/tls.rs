@@ -324,7 +324,10 @@ mod tests {
                 .await
         });
         let stream = accepted.next().await.unwrap().unwrap();
-        assert!(stream.get_ref().0.nodelay().unwrap(), "Nagle's algorithm is on");
+        assert!(
+            stream.get_ref().0.nodelay().unwrap(),
+            "Nagle's algorithm is on"
+        );
         connecting.abort();
     }
 }

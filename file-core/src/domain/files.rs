@@ -12,6 +12,7 @@
 
 use crate::domain::{
     Service,
+    download::DownloadSigning,
     error::DomainResult,
     file::{FileRecord, FileStatus, check_id_count, check_read_id_count},
     ids::{FileId, UserId},
@@ -24,7 +25,7 @@ use crate::domain::{
 /// Removal failures in a row after which a sweep gives up until the next one.
 const MAX_FAILURES_IN_A_ROW: u32 = 3;
 
-/// A file as callers see it: UPLOADED files carry a fresh presigned download.
+/// A file as callers see it: UPLOADED files carry a presigned download.
 #[derive(Clone, Debug)]
 pub struct FileView {
     pub file: FileRecord,
@@ -43,13 +44,18 @@ pub struct SweepReport {
 }
 
 impl<S: FileStore, O: ObjectStorage> Service<S, O> {
-    pub(crate) async fn view(&self, file: FileRecord) -> DomainResult<FileView> {
+    /// The signing of downloads handed out now.
+    pub(crate) fn download_signing(&self) -> DownloadSigning {
+        DownloadSigning::at(Timestamp::now(), self.settings.download_url_ttl)
+    }
+
+    pub(crate) async fn view(
+        &self,
+        file: FileRecord,
+        signing: DownloadSigning,
+    ) -> DomainResult<FileView> {
         let download = if file.status == FileStatus::Uploaded {
-            Some(
-                self.objects
-                    .presign_get(&file.object_key, self.settings.download_url_ttl)
-                    .await?,
-            )
+            Some(self.objects.presign_get(&file.object_key, signing).await?)
         } else {
             None
         };
@@ -70,9 +76,10 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         let mut records = self.store.files_by_ids(owner, &ids).await?;
         records.retain(|record| record.status != FileStatus::Deleting);
         records.sort_by_key(|record| ids.iter().position(|id| *id == record.id));
+        let signing = self.download_signing();
         let mut views = Vec::with_capacity(records.len());
         for record in records {
-            views.push(self.view(record).await?);
+            views.push(self.view(record, signing).await?);
         }
         Ok(views)
     }

@@ -9,6 +9,7 @@
 //! a failure midway leaves a state the sweeper finishes: records are written before anyone can
 //! upload, and a deletion is recorded (DELETING) before the object is touched.
 
+pub mod download;
 pub mod error;
 pub mod file;
 pub mod files;
@@ -26,7 +27,8 @@ use std::time::Duration;
 pub struct Settings {
     /// How long a presigned upload stays valid (the upload window).
     pub upload_url_ttl: Duration,
-    /// How long a presigned download stays valid.
+    /// How long a presigned download stays valid at least, from the read that hands it out
+    /// (see [`download`] for why it may be a little longer).
     pub download_url_ttl: Duration,
     /// How long after its upload window a PENDING file is swept.
     pub pending_grace: Duration,

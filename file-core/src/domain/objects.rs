@@ -8,7 +8,9 @@
 
 use std::{future::Future, time::Duration};
 
-use crate::domain::{file::Md5Digest, image::ImageType, time::Timestamp};
+use crate::domain::{
+    download::DownloadSigning, file::Md5Digest, image::ImageType, time::Timestamp,
+};
 
 /// Object storage failed (unreachable, refused the credentials, answered nonsense).
 #[derive(Debug, thiserror::Error)]
@@ -49,11 +51,12 @@ pub trait ObjectStorage: Send + Sync + 'static {
         expires_in: Duration,
     ) -> impl Future<Output = Result<PresignedRequest, ObjectError>> + Send;
 
-    /// A GET of `key`, valid for `expires_in` from now.
+    /// A GET of `key` signed at `signing.signed_at`, valid for `signing.expires_in` from then.
+    /// The URL is a function of `key` and `signing` only (the same for equal arguments).
     fn presign_get(
         &self,
         key: &str,
-        expires_in: Duration,
+        signing: DownloadSigning,
     ) -> impl Future<Output = Result<PresignedRequest, ObjectError>> + Send;
 
     /// The size of the object, or `None` when there is none.

@@ -196,10 +196,11 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         // Read back: a file deleted or swept meanwhile is not confirmed after all.
         let after = self.store.files_by_ids(owner, &passed).await?;
         let mut confirmed = Vec::with_capacity(passed.len());
+        let signing = self.download_signing();
         for id in passed {
             match after.iter().find(|record| record.id == id) {
                 Some(record) if record.status == FileStatus::Uploaded => {
-                    confirmed.push(self.view(record.clone()).await?);
+                    confirmed.push(self.view(record.clone(), signing).await?);
                 }
                 _ => failures.push(UploadFailure {
                     file: id,

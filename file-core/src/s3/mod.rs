@@ -25,6 +25,7 @@ use aws_smithy_http_client::tls;
 use tracing::Instrument as _;
 
 use crate::domain::{
+    download::DownloadSigning,
     objects::{ObjectError, ObjectStorage, PresignedRequest, UploadBinding},
     time::Timestamp,
 };
@@ -289,18 +290,19 @@ impl ObjectStorage for S3Objects {
     async fn presign_get(
         &self,
         key: &str,
-        expires_in: Duration,
+        signing: DownloadSigning,
     ) -> Result<PresignedRequest, ObjectError> {
         let presigner = self.get_presigner().await?;
-        let start = SystemTime::now();
+        let start = SystemTime::UNIX_EPOCH
+            + Duration::from_millis(u64::try_from(signing.signed_at.as_millis()).unwrap_or(0));
         let url = presigner
-            .presign(key, start, expires_in)
+            .presign_in_window(key, start, signing.expires_in)
             .map_err(object_error("presign get"))?;
         Ok(PresignedRequest {
             url,
             method: "GET".to_owned(),
             headers: Vec::new(),
-            expires_at: timestamp(start).plus(expires_in),
+            expires_at: signing.expires_at(),
         })
     }
 

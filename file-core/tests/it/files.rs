@@ -15,6 +15,7 @@ use crate::{
 on_both_backends!(
     presigned_downloads_return_the_exact_bytes,
     presigning_needs_no_round_trip_to_s3,
+    download_urls_stay_the_same_between_reads,
     delete_removes_object_and_record_and_is_idempotent,
     a_late_upload_after_delete_is_removed_too,
     files_are_scoped_to_their_owner,
@@ -92,6 +93,47 @@ async fn presigned_downloads_return_the_exact_bytes(db: Db) {
         .unwrap();
     let tampered = format!("{start}X-Amz-Signature={}", "0".repeat(64));
     assert_eq!(app.download(&tampered).await.0, 403);
+    app.finish().await;
+}
+
+/// Clients cache photos by URL: a page read twice must not hand out new URLs.
+async fn download_urls_stay_the_same_between_reads(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let (first, _) = uploaded(&app, &hangout(), "a.jpg", jpeg(10)).await;
+    let (second, _) = uploaded(&app, &hangout(), "b.png", png(10)).await;
+    let read = || async {
+        let files = app.get_files(&[&first, &second]).await.unwrap();
+        files
+            .into_iter()
+            .map(|file| (file.download_url, file.download_url_expires_at.unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let mut before = read().await;
+    let mut after = read().await;
+    if before[0].1 != after[0].1 {
+        // The reads straddled the start of a signing window (every 225 s by default).
+        before = after;
+        after = read().await;
+    }
+    assert_eq!(before, after);
+    assert_ne!(before[0].0, before[1].0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    for (url, expires_at) in &after {
+        let valid_for = u64::try_from(expires_at.seconds).unwrap() - now.as_secs();
+        assert!(
+            (15 * 60 - 1..=15 * 60 + 225).contains(&valid_for),
+            "valid for at least the configured 15 minutes: {valid_for} s"
+        );
+        // Signed at the start of a window, not at the read: `X-Amz-Date=YYYYMMDDTHHMMSSZ`.
+        let date = url.split("X-Amz-Date=").nth(1).unwrap();
+        let hms: Vec<u32> = [9..11, 11..13, 13..15]
+            .map(|range| date[range].parse().unwrap())
+            .to_vec();
+        assert_eq!((hms[0] * 3600 + hms[1] * 60 + hms[2]) % 225, 0, "{date}");
+        assert_eq!(app.download(url).await.0, 200);
+    }
     app.finish().await;
 }
 
