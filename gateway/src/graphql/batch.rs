@@ -2,8 +2,8 @@
 //!
 //! [`BatchLoader::load_one`] records a key and waits; the keys of one type requested while the
 //! execution runs are loaded together by one `Loader::load` call, started by
-//! [`LoaderTasks::drive`] (applied to every execution by the [`DriveLoaders`] schema
-//! extension) only once the execution can make no more progress. So every key of a resolver
+//! [`LoaderTasks::drive`] (applied to every execution by [`drive_execution`], from the
+//! schema's one extension, `hooks`) only once the execution can make no more progress. So every key of a resolver
 //! level is in its batch however busy the machine is, no timer delays a request, and a
 //! cancelled request cancels its loads. Results are cached for the rest of the request.
 //!
@@ -26,7 +26,7 @@ use std::{
 
 use async_graphql::{
     dataloader::Loader,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
+    extensions::{ExtensionContext, NextExecute},
     futures_util::{StreamExt as _, future::BoxFuture, stream::FuturesUnordered},
 };
 use tokio::sync::oneshot;
@@ -247,33 +247,21 @@ impl Wake for SelfWake {
     }
 }
 
-/// The schema extension that runs each execution inside its request's
-/// [`LoaderTasks::drive`], whichever HTTP handler started it.
-pub struct DriveLoaders;
-
-impl ExtensionFactory for DriveLoaders {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DriveLoaders)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for DriveLoaders {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> async_graphql::Response {
-        let tasks = ctx
-            .data_opt::<super::RequestContext>()
-            .map(|request| &request.tasks)
-            .or_else(|| ctx.data_opt::<LoaderTasks>())
-            .cloned();
-        match tasks {
-            Some(tasks) => tasks.drive(next.run(ctx, operation_name)).await,
-            None => next.run(ctx, operation_name).await,
-        }
+/// Runs one execution inside its request's [`LoaderTasks::drive`], whichever HTTP handler
+/// started it (the schema's `hooks` call this for every execution).
+pub async fn drive_execution(
+    ctx: &ExtensionContext<'_>,
+    operation_name: Option<&str>,
+    next: NextExecute<'_>,
+) -> async_graphql::Response {
+    let tasks = ctx
+        .data_opt::<super::RequestContext>()
+        .map(|request| &request.tasks)
+        .or_else(|| ctx.data_opt::<LoaderTasks>())
+        .cloned();
+    match tasks {
+        Some(tasks) => tasks.drive(next.run(ctx, operation_name)).await,
+        None => next.run(ctx, operation_name).await,
     }
 }
 
@@ -318,7 +306,7 @@ mod tests {
         let tasks = LoaderTasks::default();
         let loader = BatchLoader::new(Echo(Arc::clone(&calls)), tasks.clone());
         let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
-            .extension(DriveLoaders)
+            .extension(super::super::hooks::RequestHooks)
             .finish();
         let request =
             async_graphql::Request::new("{ echo(values: [1, 2, 3, 2]) again: echo(values: [3]) }")

@@ -3,18 +3,11 @@
 //!
 //! Invariant: every error a resolver returns goes through [`ApiError`], which deliberately has
 //! no `Display`, so async-graphql's blanket `From<impl Display>` cannot turn some other error
-//! into a code-less GraphQL error by accident. [`ErrorCodes`] still stamps any error that
-//! arrives without a code (for example from input coercion) so no error leaves without one.
+//! into a code-less GraphQL error by accident. [`code_response_errors`] (run on every response
+//! by `hooks`) still stamps any error that arrives without a code (for example from input
+//! coercion) so no error leaves without one.
 
-use std::sync::Arc;
-
-use async_graphql::{
-    ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables,
-    extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
-    },
-    parser::types::ExecutableDocument,
-};
+use async_graphql::{ErrorExtensionValues, ServerError};
 
 use crate::backend::BackendError;
 
@@ -155,18 +148,6 @@ impl From<ApiError> for async_graphql::Error {
     }
 }
 
-/// Gives every error of a response a code: parse and validation failures get theirs, errors
-/// from input coercion become BAD_USER_INPUT, and anything else without one is internal.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
-
 /// Marks an input coercion error BAD_USER_INPUT, naming the field async-graphql quotes first
 /// (`Invalid value for argument "input.date", …` names `date`).
 fn mark_bad_input(error: &mut ServerError) {
@@ -191,67 +172,47 @@ fn stamp(errors: &mut [ServerError], code: Code) {
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextRequest<'_>,
-    ) -> async_graphql::Response {
-        let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            let has_code = error
-                .extensions
-                .as_ref()
-                .is_some_and(|extensions| extensions.get("code").is_some());
-            if has_code {
-                continue;
-            }
-            // Input values that fail to coerce (a malformed DateTime, an out-of-range Int)
-            // are reported by async-graphql with this wording; they are the client's fault.
-            let code = if error.message.starts_with("Invalid value for argument")
-                || error.message.starts_with("Failed to parse")
-            {
-                mark_bad_input(error);
-                Code::BadUserInput
-            } else {
-                tracing::error!(message = %error.message, "resolver error without a code");
-                error.message = "internal error".to_owned();
-                Code::InternalServerError
-            };
-            stamp(std::slice::from_mut(error), code);
+/// Gives every error of a response a code: errors from input coercion become
+/// BAD_USER_INPUT, and anything else without one is internal (its text is logged, not sent).
+pub fn code_response_errors(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|extensions| extensions.get("code").is_some());
+        if has_code {
+            continue;
         }
-        response
+        // Input values that fail to coerce (a malformed DateTime, an out-of-range Int)
+        // are reported by async-graphql with this wording; they are the client's fault.
+        let code = if error.message.starts_with("Invalid value for argument")
+            || error.message.starts_with("Failed to parse")
+        {
+            mark_bad_input(error);
+            Code::BadUserInput
+        } else {
+            tracing::error!(message = %error.message, "resolver error without a code");
+            error.message = "internal error".to_owned();
+            Code::InternalServerError
+        };
+        stamp(std::slice::from_mut(error), code);
     }
+}
 
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut error| {
-            stamp(std::slice::from_mut(&mut error), Code::GraphqlParseFailed);
-            error
-        })
-    }
+/// Codes a parse failure GRAPHQL_PARSE_FAILED.
+pub fn code_parse_error(error: &mut ServerError) {
+    stamp(std::slice::from_mut(error), Code::GraphqlParseFailed);
+}
 
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            for error in &mut errors {
-                if error.message.starts_with("Invalid value for argument") {
-                    mark_bad_input(error);
-                }
-            }
-            stamp(&mut errors, Code::GraphqlValidationFailed);
-            errors
-        })
+/// Codes validation failures GRAPHQL_VALIDATION_FAILED, or BAD_USER_INPUT for variables
+/// that do not coerce.
+pub fn code_validation_errors(errors: &mut [ServerError]) {
+    for error in errors.iter_mut() {
+        if error.message.starts_with("Invalid value for argument") {
+            mark_bad_input(error);
+        }
     }
+    stamp(errors, Code::GraphqlValidationFailed);
 }
 
 #[cfg(test)]

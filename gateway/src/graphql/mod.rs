@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod connection;
 pub mod error;
+pub mod hooks;
 pub mod ids;
 pub mod loaders;
 pub mod markdown;
@@ -69,9 +70,8 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
         EmptySubscription,
         ["DateTime"],
     )
-    .extension(error::ErrorCodes)
-    // Runs the request's batch loads on the request's own task (see `batch`).
-    .extension(batch::DriveLoaders)
+    // Error codes, and the request's batch loads run on the request's own task.
+    .extension(hooks::RequestHooks)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
 }
@@ -126,7 +126,7 @@ pub struct RequestContext {
     pub caller: Caller,
     pub call: CallContext,
     pub loader: batch::BatchLoader<loaders::BackendLoader>,
-    /// The loader's batches, run by the [`batch::DriveLoaders`] extension.
+    /// The loader's batches, run by [`batch::drive_execution`].
     pub tasks: batch::LoaderTasks,
 }
 
