@@ -48,6 +48,32 @@ impl HashingPool {
         })
     }
 
+    /// Runs `work` on a hashing thread and blocks the calling thread until it is done: for
+    /// start-up, so that only the pool's threads ever hold argon2 memory.
+    ///
+    /// # Errors
+    /// `Hashing` when the pool is gone or the work panicked.
+    pub fn run_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> DomainResult<T> {
+        let (done, result) = mpsc::sync_channel(1);
+        self.submit(Box::new(move || {
+            let _ = done.send(work());
+        }))?;
+        result
+            .recv()
+            .map_err(|_| DomainError::Hashing("a hashing job failed".to_owned()))
+    }
+
+    fn submit(&self, job: Job) -> DomainResult<()> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| DomainError::Hashing("the hashing pool stopped".to_owned()))
+    }
+
     /// Runs `work` on a hashing thread and waits for its result.
     ///
     /// # Errors
@@ -57,14 +83,9 @@ impl HashingPool {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> DomainResult<T> {
         let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
+        self.submit(Box::new(move || {
             let _ = done.send(work());
-        });
-        self.jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(job)
-            .map_err(|_| DomainError::Hashing("the hashing pool stopped".to_owned()))?;
+        }))?;
         result
             .await
             .map_err(|_| DomainError::Hashing("a hashing job failed".to_owned()))
@@ -80,6 +101,15 @@ mod tests {
         let pool = HashingPool::new(2).expect("threads start");
         let results = futures_like_join(&pool).await;
         assert_eq!(results, vec![0, 2, 4, 6]);
+    }
+
+    #[test]
+    fn blocking_work_runs_on_a_pool_thread() {
+        let pool = HashingPool::new(1).expect("threads start");
+        let thread = pool
+            .run_blocking(|| std::thread::current().name().map(str::to_owned))
+            .expect("ran");
+        assert_eq!(thread.as_deref(), Some("password-hash-0"));
     }
 
     async fn futures_like_join(pool: &HashingPool) -> Vec<u32> {

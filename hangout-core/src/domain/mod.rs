@@ -45,13 +45,17 @@ impl<S: store::Store> Service<S> {
     /// # Errors
     /// `Hashing` if the dummy hash cannot be made.
     pub fn new(store: S, settings: Settings) -> error::DomainResult<Self> {
-        let dummy_hash = password::hash(&ids::SessionId::generate().to_string())?;
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let hashing = hashing::HashingPool::new(cores)?;
+        // On a hashing thread: a thread that hashes keeps 19 MiB of argon2 memory for life
+        // (see `password`), and the calling thread would never hash again.
+        let dummy_hash =
+            hashing.run_blocking(|| password::hash(&ids::SessionId::generate().to_string()))??;
         Ok(Self {
             store,
             settings,
             dummy_hash,
-            hashing: hashing::HashingPool::new(cores)?,
+            hashing,
         })
     }
 }
