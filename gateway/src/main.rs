@@ -4,6 +4,11 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use gateway::{App, Config};
 
+// About 40 % of the gateway's CPU went to glibc's malloc and free (many small, short-lived
+// allocations per resolved field); mimalloc cut CPU per request by 13-22 % (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
