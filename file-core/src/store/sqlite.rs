@@ -32,8 +32,12 @@ fn tuned(options: AnyPoolOptions) -> AnyPoolOptions {
         Box::pin(async move {
             connection
                 .execute(
+                    // 1 MiB of page cache per connection instead of 2: the pages are in the
+                    // OS's cache too, and five connections' caches were the largest live
+                    // part of the heap after the argon2 memory (BENCHMARKS.md).
                     "pragma journal_mode = wal; pragma synchronous = normal; \
-                     pragma foreign_keys = on; pragma busy_timeout = 10000;",
+                     pragma foreign_keys = on; pragma busy_timeout = 10000; \
+                     pragma cache_size = -1024;",
                 )
                 .await?;
             Ok(())
