@@ -155,9 +155,12 @@ pub fn build(shell: &Shell, root: &Path, release: bool) -> anyhow::Result<PathBu
     }
     cmd!(shell, "cargo {arguments...}").run()?;
     npm_ci(shell, &root.join("gateway/graphiql"))?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    Ok(target.join(if release { "release" } else { "debug" }))
+    Ok(target_dir(root).join(if release { "release" } else { "debug" }))
+}
+
+/// Cargo's target folder: `CARGO_TARGET_DIR`, or `target/` in the workspace.
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
 /// Installs the npm packages of `folder` from its lock file, unless already installed.
