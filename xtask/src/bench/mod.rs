@@ -534,7 +534,10 @@ fn rerun_released(shell: &Shell, root: &Path, binaries: &Path) -> anyhow::Result
         .current_dir(root)
         .status()
         .with_context(|| format!("running {}", xtask.display()))?;
-    anyhow::ensure!(status.success(), "the release build of the bench failed: {status}");
+    anyhow::ensure!(
+        status.success(),
+        "the release build of the bench failed: {status}"
+    );
     Ok(())
 }
 
