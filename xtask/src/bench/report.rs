@@ -628,7 +628,8 @@ impl Report {
              PUTs). Responses with GraphQL errors count as errors, not requests.\n\
              - Closed loop: each virtual user sends its next request when the previous one \
              answers. The load generator (HTTP/1.1 keep-alive, one connection per virtual user) \
-             runs on one thread on the same machine, and its CPU is reported too.\n\
+             runs on one thread on the same machine, from a release build of xtask, and its \
+             CPU is reported too.\n\
              - Floor: the same data fetched by a bare tonic client straight from the backends, \
              with the gateway's client certificate and `x-user-id`, over one HTTP/2 \
              connection per backend (as the gateway has), every independent call in parallel \
