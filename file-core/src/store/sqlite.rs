@@ -28,21 +28,25 @@ fn with_create_mode(url: &str) -> String {
 }
 
 fn tuned(options: AnyPoolOptions) -> AnyPoolOptions {
-    options.after_connect(|connection, _| {
-        Box::pin(async move {
-            connection
-                .execute(
-                    // 1 MiB of page cache per connection instead of 2: the pages are in the
-                    // OS's cache too, and every pooled connection keeps its cache for life
-                    // (hangout-core's peak RSS 79 -> 70 MB, BENCHMARKS.md).
-                    "pragma journal_mode = wal; pragma synchronous = normal; \
+    // No ping before each checkout: a connection to a local file does not go stale, and the
+    // ping was a round trip to the connection's thread per query (two thread wake-ups).
+    options
+        .test_before_acquire(false)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                connection
+                    .execute(
+                        // 1 MiB of page cache per connection instead of 2: the pages are in the
+                        // OS's cache too, and every pooled connection keeps its cache for life
+                        // (hangout-core's peak RSS 79 -> 70 MB, BENCHMARKS.md).
+                        "pragma journal_mode = wal; pragma synchronous = normal; \
                      pragma foreign_keys = on; pragma busy_timeout = 10000; \
                      pragma cache_size = -1024;",
-                )
-                .await?;
-            Ok(())
+                    )
+                    .await?;
+                Ok(())
+            })
         })
-    })
 }
 
 /// At most one reader per core, twice: an SQLite read is CPU work on the connection's own
