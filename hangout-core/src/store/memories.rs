@@ -1,5 +1,7 @@
 //! Memory records.
 
+use std::collections::{HashMap, HashSet};
+
 use sqlx::{Any, AnyConnection, QueryBuilder};
 
 use crate::{
@@ -203,42 +205,40 @@ impl MemoryStore for SqlStore {
         list: &MemoryListQuery,
     ) -> StoreResult<Vec<(HangoutId, PageRows<Memory>)>> {
         let mut connection = self.read.acquire().await.map_err(store_error)?;
-        let mut visible = QueryBuilder::<Any>::new("select id from hangouts where owner_id = ");
-        visible.push_bind(owner.to_string()).push(" and id in ");
-        push_id_list(&mut visible, hangouts);
-        let visible: Vec<(String,)> = visible
+        // The caller's hangouts among those asked, each with its count of memories in the
+        // status asked: one statement for both.
+        let mut counting = QueryBuilder::<Any>::new(
+            "select h.id, (select count(*) from memories m where m.hangout_id = h.id \
+             and m.status = ",
+        );
+        counting
+            .push_bind(list.status.as_str())
+            .push(") from hangouts h where h.owner_id = ")
+            .push_bind(owner.to_string())
+            .push(" and h.id in ");
+        push_id_list(&mut counting, hangouts);
+        let counted: Vec<(String, i64)> = counting
             .build_query_as()
             .fetch_all(&mut *connection)
             .await
             .map_err(store_error)?;
-        let visible: Vec<HangoutId> = visible
+        let totals: HashMap<HangoutId, u64> = counted
             .into_iter()
-            .map(|(id,)| HangoutId::parse(&id).ok_or_else(|| corrupt("hangouts.id")))
+            .map(|(id, total)| {
+                let id = HangoutId::parse(&id).ok_or_else(|| corrupt("hangouts.id"))?;
+                Ok((id, count(total)))
+            })
             .collect::<StoreResult<_>>()?;
         // In the order asked, once each.
-        let mut ordered: Vec<HangoutId> = Vec::with_capacity(visible.len());
-        for hangout in hangouts {
-            if visible.contains(hangout) && !ordered.contains(hangout) {
-                ordered.push(*hangout);
-            }
-        }
-        let visible = ordered;
+        let mut seen = HashSet::with_capacity(totals.len());
+        let visible: Vec<HangoutId> = hangouts
+            .iter()
+            .copied()
+            .filter(|hangout| totals.contains_key(hangout) && seen.insert(*hangout))
+            .collect();
         if visible.is_empty() {
             return Ok(Vec::new());
         }
-
-        let mut counting =
-            QueryBuilder::<Any>::new("select hangout_id, count(*) from memories where status = ");
-        counting
-            .push_bind(list.status.as_str())
-            .push(" and hangout_id in ");
-        push_id_list(&mut counting, &visible);
-        counting.push(" group by hangout_id");
-        let counts: Vec<(String, i64)> = counting
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(store_error)?;
 
         // Window functions (SQLite 3.25+, MariaDB 10.2+, MySQL 8) number each hangout's rows
         // in page order, so one statement returns the first rows of every hangout.
@@ -261,27 +261,16 @@ impl MemoryStore for SqlStore {
             .fetch_all(&mut *connection)
             .await
             .map_err(store_error)?;
-        let memories: Vec<Memory> = convert(rows)?;
-
+        let mut memories: HashMap<HangoutId, Vec<Memory>> = HashMap::new();
+        for memory in convert::<MemoryRow, Memory>(rows)? {
+            memories.entry(memory.hangout).or_default().push(memory);
+        }
         Ok(visible
             .into_iter()
             .map(|hangout| {
-                let total = counts
-                    .iter()
-                    .find(|(id, _)| *id == hangout.to_string())
-                    .map_or(0, |(_, total)| count(*total));
-                let rows = memories
-                    .iter()
-                    .filter(|memory| memory.hangout == hangout)
-                    .cloned()
-                    .collect();
-                (
-                    hangout,
-                    PageRows {
-                        rows,
-                        total_count: total,
-                    },
-                )
+                let rows = memories.remove(&hangout).unwrap_or_default();
+                let total_count = totals.get(&hangout).copied().unwrap_or_default();
+                (hangout, PageRows { rows, total_count })
             })
             .collect())
     }
