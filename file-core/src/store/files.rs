@@ -27,7 +27,7 @@ fn owned_files_query(owner: UserId, ids: &[FileId]) -> QueryBuilder<'static, Any
 }
 
 impl FileStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_files", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_files", db.system = self.pools.backend.system_name()))]
     async fn insert_files(&self, files: &[FileRecord]) -> StoreResult<()> {
         if files.is_empty() {
             return Ok(());
@@ -56,7 +56,7 @@ impl FileStore for SqlStore {
         });
         // One statement inserts the whole batch, so it is atomic on both backends; the
         // transaction makes that explicit and keeps it so if the insert is ever split.
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         query
             .build()
             .execute(&mut *transaction)
@@ -65,17 +65,17 @@ impl FileStore for SqlStore {
         transaction.commit().await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql files_by_ids", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql files_by_ids", db.system = self.pools.backend.system_name()))]
     async fn files_by_ids(&self, owner: UserId, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
         let rows: Vec<FileRow> = owned_files_query(owner, ids)
             .build_query_as()
-            .fetch_all(&self.read)
+            .fetch_all(&self.pools.read)
             .await
             .map_err(store_error)?;
         convert(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_uploaded", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_uploaded", db.system = self.pools.backend.system_name()))]
     async fn mark_uploaded(&self, owner: UserId, ids: &[FileId]) -> StoreResult<()> {
         let mut update = QueryBuilder::<Any>::new("update files set status = ");
         update
@@ -88,15 +88,15 @@ impl FileStore for SqlStore {
         push_id_list(&mut update, ids);
         update
             .build()
-            .execute(&self.write)
+            .execute(&self.pools.write)
             .await
             .map_err(store_error)?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_deleting", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_deleting", db.system = self.pools.backend.system_name()))]
     async fn mark_deleting(&self, owner: UserId, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         let mut update = QueryBuilder::<Any>::new("update files set status = ");
         update
             .push_bind(FileStatus::Deleting.as_str())
@@ -118,20 +118,20 @@ impl FileStore for SqlStore {
         convert(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_expired_pending_deleting", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_expired_pending_deleting", db.system = self.pools.backend.system_name()))]
     async fn mark_expired_pending_deleting(&self, before: Timestamp) -> StoreResult<u64> {
         let updated =
             sqlx::query("update files set status = ? where status = ? and upload_expires_at < ?")
                 .bind(FileStatus::Deleting.as_str())
                 .bind(FileStatus::Pending.as_str())
                 .bind(before.as_millis())
-                .execute(&self.write)
+                .execute(&self.pools.write)
                 .await
                 .map_err(store_error)?;
         Ok(updated.rows_affected())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql deleting_files", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql deleting_files", db.system = self.pools.backend.system_name()))]
     async fn deleting_files(
         &self,
         window_ended_before: Timestamp,
@@ -144,18 +144,18 @@ impl FileStore for SqlStore {
         .bind(FileStatus::Deleting.as_str())
         .bind(window_ended_before.as_millis())
         .bind(i64::from(limit))
-        .fetch_all(&self.read)
+        .fetch_all(&self.pools.read)
         .await
         .map_err(store_error)?;
         convert(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql remove_deleted", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql remove_deleted", db.system = self.pools.backend.system_name()))]
     async fn remove_deleted(&self, id: FileId) -> StoreResult<()> {
         sqlx::query("delete from files where id = ? and status = ?")
             .bind(id.to_string())
             .bind(FileStatus::Deleting.as_str())
-            .execute(&self.write)
+            .execute(&self.pools.write)
             .await
             .map_err(store_error)?;
         Ok(())

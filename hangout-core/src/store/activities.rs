@@ -25,14 +25,14 @@ struct LinkedActivityRow {
 }
 
 impl SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql owned_activity", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql owned_activity", db.system = self.pools.backend.system_name()))]
     async fn owned_activity(&self, owner: UserId, id: ActivityId) -> StoreResult<Activity> {
         let row: Option<ActivityRow> = sqlx::query_as(&format!(
             "select {ACTIVITY_COLUMNS} from activities a where a.id = ? and a.owner_id = ?"
         ))
         .bind(id.to_string())
         .bind(owner.to_string())
-        .fetch_optional(&self.write)
+        .fetch_optional(&self.pools.write)
         .await
         .map_err(store_error)?;
         row.ok_or(StoreError::NotFound)?.try_into()
@@ -40,7 +40,7 @@ impl SqlStore {
 }
 
 impl ActivityStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_activity", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_activity", db.system = self.pools.backend.system_name()))]
     async fn insert_activity(&self, activity: &Activity) -> StoreResult<()> {
         sqlx::query(
             "insert into activities (id, owner_id, name, name_key, created_at) \
@@ -51,13 +51,13 @@ impl ActivityStore for SqlStore {
         .bind(&activity.name)
         .bind(&activity.name_key)
         .bind(activity.created_at.as_millis())
-        .execute(&self.write)
+        .execute(&self.pools.write)
         .await
         .map_err(store_error)?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql rename_activity", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql rename_activity", db.system = self.pools.backend.system_name()))]
     async fn rename_activity(
         &self,
         owner: UserId,
@@ -72,7 +72,7 @@ impl ActivityStore for SqlStore {
         .bind(name_key)
         .bind(id.to_string())
         .bind(owner.to_string())
-        .execute(&self.write)
+        .execute(&self.pools.write)
         .await
         .map_err(store_error)?;
         // MySQL counts only changed rows, so zero may also mean "same name": look it up.
@@ -83,9 +83,9 @@ impl ActivityStore for SqlStore {
         Ok(activity)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_activity", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_activity", db.system = self.pools.backend.system_name()))]
     async fn delete_activity(&self, owner: UserId, id: ActivityId) -> StoreResult<()> {
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         let deleted = sqlx::query("delete from activities where id = ? and owner_id = ?")
             .bind(id.to_string())
             .bind(owner.to_string())
@@ -103,7 +103,7 @@ impl ActivityStore for SqlStore {
         transaction.commit().await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql activities_by_ids", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql activities_by_ids", db.system = self.pools.backend.system_name()))]
     async fn activities_by_ids(
         &self,
         owner: UserId,
@@ -116,13 +116,13 @@ impl ActivityStore for SqlStore {
         push_id_list(&mut query, ids);
         let rows: Vec<ActivityRow> = query
             .build_query_as()
-            .fetch_all(&self.read)
+            .fetch_all(&self.pools.read)
             .await
             .map_err(store_error)?;
         convert(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_activities", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_activities", db.system = self.pools.backend.system_name()))]
     async fn list_activities(
         &self,
         owner: UserId,
@@ -130,7 +130,7 @@ impl ActivityStore for SqlStore {
     ) -> StoreResult<PageRows<Activity>> {
         let (total,): (i64,) = sqlx::query_as("select count(*) from activities where owner_id = ?")
             .bind(owner.to_string())
-            .fetch_one(&self.read)
+            .fetch_one(&self.pools.read)
             .await
             .map_err(store_error)?;
         let mut query = QueryBuilder::new(format!(
@@ -145,7 +145,7 @@ impl ActivityStore for SqlStore {
             .push_bind(i64::from(page.fetch));
         let rows: Vec<ActivityRow> = query
             .build_query_as()
-            .fetch_all(&self.read)
+            .fetch_all(&self.pools.read)
             .await
             .map_err(store_error)?;
         Ok(PageRows {
@@ -154,7 +154,7 @@ impl ActivityStore for SqlStore {
         })
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql activities_of_hangouts", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql activities_of_hangouts", db.system = self.pools.backend.system_name()))]
     async fn activities_of_hangouts(
         &self,
         owner: UserId,
@@ -165,7 +165,7 @@ impl ActivityStore for SqlStore {
         push_id_list(&mut visible, hangouts);
         let visible: Vec<(String,)> = visible
             .build_query_as()
-            .fetch_all(&self.read)
+            .fetch_all(&self.pools.read)
             .await
             .map_err(store_error)?;
 
@@ -181,7 +181,7 @@ impl ActivityStore for SqlStore {
         query.push(" order by a.name_key asc, a.id asc");
         let rows: Vec<LinkedActivityRow> = query
             .build_query_as()
-            .fetch_all(&self.read)
+            .fetch_all(&self.pools.read)
             .await
             .map_err(store_error)?;
 
@@ -204,7 +204,7 @@ impl ActivityStore for SqlStore {
         Ok(result)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_of_activity", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_of_activity", db.system = self.pools.backend.system_name()))]
     async fn hangouts_of_activity(
         &self,
         owner: UserId,
@@ -215,7 +215,7 @@ impl ActivityStore for SqlStore {
             sqlx::query_as("select count(*) from activities where id = ? and owner_id = ?")
                 .bind(activity.to_string())
                 .bind(owner.to_string())
-                .fetch_one(&self.read)
+                .fetch_one(&self.pools.read)
                 .await
                 .map_err(store_error)?;
         if owned == 0 {
@@ -227,7 +227,7 @@ impl ActivityStore for SqlStore {
         )
         .bind(activity.to_string())
         .bind(owner.to_string())
-        .fetch_one(&self.read)
+        .fetch_one(&self.pools.read)
         .await
         .map_err(store_error)?;
         let mut query = QueryBuilder::new(format!(
@@ -246,7 +246,7 @@ impl ActivityStore for SqlStore {
             .push_bind(i64::from(page.fetch));
         let rows: Vec<HangoutRow> = query
             .build_query_as()
-            .fetch_all(&self.read)
+            .fetch_all(&self.pools.read)
             .await
             .map_err(store_error)?;
         Ok(PageRows {

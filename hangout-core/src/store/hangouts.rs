@@ -109,13 +109,13 @@ fn order_column(field: HangoutOrderField) -> &'static str {
 }
 
 impl HangoutStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_hangout", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_hangout", db.system = self.pools.backend.system_name()))]
     async fn insert_hangout(
         &self,
         hangout: &Hangout,
         activities: &[ActivityId],
     ) -> StoreResult<()> {
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         check_activities_owned(&mut transaction, hangout.owner, activities).await?;
         sqlx::query(
             "insert into hangouts (id, owner_id, title, description, hangout_date, status, \
@@ -136,7 +136,7 @@ impl HangoutStore for SqlStore {
         transaction.commit().await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql update_hangout", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql update_hangout", db.system = self.pools.backend.system_name()))]
     async fn update_hangout(
         &self,
         owner: UserId,
@@ -144,7 +144,7 @@ impl HangoutStore for SqlStore {
         patch: &HangoutPatch,
         now: Timestamp,
     ) -> StoreResult<Hangout> {
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         let mut hangout = owned_hangout(&mut transaction, owner, id).await?;
         if let Some(title) = &patch.title {
             hangout.title.clone_from(title);
@@ -185,9 +185,9 @@ impl HangoutStore for SqlStore {
         Ok(hangout)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_hangout", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_hangout", db.system = self.pools.backend.system_name()))]
     async fn delete_hangout(&self, owner: UserId, id: HangoutId) -> StoreResult<Vec<FileId>> {
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         owned_hangout(&mut transaction, owner, id).await?;
         let files: Vec<(String,)> = sqlx::query_as(
             "select file_id from memories where hangout_id = ? and file_id is not null",
@@ -214,7 +214,7 @@ impl HangoutStore for SqlStore {
             .collect()
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_by_ids", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_by_ids", db.system = self.pools.backend.system_name()))]
     async fn hangouts_by_ids(&self, owner: UserId, ids: &[HangoutId]) -> StoreResult<Vec<Hangout>> {
         let mut query = QueryBuilder::new(format!(
             "select {HANGOUT_COLUMNS} from hangouts h where h.owner_id = "
@@ -223,13 +223,13 @@ impl HangoutStore for SqlStore {
         push_id_list(&mut query, ids);
         let rows: Vec<HangoutRow> = query
             .build_query_as()
-            .fetch_all(&self.read)
+            .fetch_all(&self.pools.read)
             .await
             .map_err(store_error)?;
         convert(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_hangouts", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_hangouts", db.system = self.pools.backend.system_name()))]
     async fn list_hangouts(
         &self,
         owner: UserId,
@@ -239,7 +239,7 @@ impl HangoutStore for SqlStore {
         push_filter(&mut counting, owner, &list.filter);
         let (total,): (i64,) = counting
             .build_query_as()
-            .fetch_one(&self.read)
+            .fetch_one(&self.pools.read)
             .await
             .map_err(store_error)?;
 
@@ -256,7 +256,7 @@ impl HangoutStore for SqlStore {
             .push_bind(i64::from(list.fetch));
         let rows: Vec<HangoutRow> = query
             .build_query_as()
-            .fetch_all(&self.read)
+            .fetch_all(&self.pools.read)
             .await
             .map_err(store_error)?;
         Ok(PageRows {

@@ -59,12 +59,12 @@ async fn owned_memories(
 }
 
 impl MemoryStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_memories", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_memories", db.system = self.pools.backend.system_name()))]
     async fn insert_memories(&self, owner: UserId, memories: &[Memory]) -> StoreResult<()> {
         let Some(first) = memories.first() else {
             return Ok(());
         };
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         for memory in memories {
             if memory.hangout != first.hangout {
                 return Err(StoreError::Backend("a batch spans several hangouts".into()));
@@ -97,13 +97,13 @@ impl MemoryStore for SqlStore {
         transaction.commit().await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql attach_memory_files", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql attach_memory_files", db.system = self.pools.backend.system_name()))]
     async fn attach_memory_files(
         &self,
         owner: UserId,
         links: &[(MemoryId, FileId)],
     ) -> StoreResult<()> {
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         let ids: Vec<MemoryId> = links.iter().map(|(memory, _)| *memory).collect();
         let owned = owned_memories(&mut transaction, owner, &ids).await?;
         if owned.len() != links.len() {
@@ -120,13 +120,13 @@ impl MemoryStore for SqlStore {
         transaction.commit().await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_memories_uploaded", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_memories_uploaded", db.system = self.pools.backend.system_name()))]
     async fn mark_memories_uploaded(
         &self,
         owner: UserId,
         ids: &[MemoryId],
     ) -> StoreResult<Vec<Memory>> {
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         let mut update = QueryBuilder::new("update memories set status = ");
         update
             .push_bind(MemoryStatus::Uploaded.as_str())
@@ -146,20 +146,20 @@ impl MemoryStore for SqlStore {
         Ok(memories)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql memories_by_ids", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql memories_by_ids", db.system = self.pools.backend.system_name()))]
     async fn memories_by_ids(&self, owner: UserId, ids: &[MemoryId]) -> StoreResult<Vec<Memory>> {
-        let mut connection = self.read.acquire().await.map_err(store_error)?;
+        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
         owned_memories(&mut connection, owner, ids).await
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_memories", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_memories", db.system = self.pools.backend.system_name()))]
     async fn list_memories(
         &self,
         owner: UserId,
         hangout: HangoutId,
         list: &MemoryListQuery,
     ) -> StoreResult<PageRows<Memory>> {
-        let mut connection = self.read.acquire().await.map_err(store_error)?;
+        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
         if !hangout_is_owned(&mut connection, owner, hangout).await? {
             return Err(StoreError::NotFound);
         }
@@ -197,14 +197,14 @@ impl MemoryStore for SqlStore {
         })
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql first_memories_of_hangouts", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql first_memories_of_hangouts", db.system = self.pools.backend.system_name()))]
     async fn first_memories_of_hangouts(
         &self,
         owner: UserId,
         hangouts: &[HangoutId],
         list: &MemoryListQuery,
     ) -> StoreResult<Vec<(HangoutId, PageRows<Memory>)>> {
-        let mut connection = self.read.acquire().await.map_err(store_error)?;
+        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
         // The caller's hangouts among those asked, each with its count of memories in the
         // status asked: one statement for both.
         let mut counting = QueryBuilder::<Any>::new(
@@ -275,13 +275,13 @@ impl MemoryStore for SqlStore {
             .collect())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_memories", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_memories", db.system = self.pools.backend.system_name()))]
     async fn delete_memories(
         &self,
         owner: UserId,
         ids: &[MemoryId],
     ) -> StoreResult<Vec<(MemoryId, Option<FileId>)>> {
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         let memories = owned_memories(&mut transaction, owner, ids).await?;
         let owned: Vec<MemoryId> = memories.iter().map(|memory| memory.id).collect();
         if !owned.is_empty() {
@@ -300,13 +300,13 @@ impl MemoryStore for SqlStore {
             .collect())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_expired_pending_memories", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_expired_pending_memories", db.system = self.pools.backend.system_name()))]
     async fn delete_expired_pending_memories(&self, before: Timestamp) -> StoreResult<u64> {
         let deleted =
             sqlx::query("delete from memories where status = ? and upload_expires_at < ?")
                 .bind(MemoryStatus::Pending.as_str())
                 .bind(before.as_millis())
-                .execute(&self.write)
+                .execute(&self.pools.write)
                 .await
                 .map_err(store_error)?;
         Ok(deleted.rows_affected())

@@ -28,36 +28,36 @@ fn bind_session<'q>(
 }
 
 impl SessionStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_session", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_session", db.system = self.pools.backend.system_name()))]
     async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
         bind_session(sqlx::query(INSERT_SESSION), session)
-            .execute(&self.write)
+            .execute(&self.pools.write)
             .await
             .map_err(store_error)?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql session_by_token_hash", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql session_by_token_hash", db.system = self.pools.backend.system_name()))]
     async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>> {
         let row: Option<SessionRow> = sqlx::query_as(
             "select id, family_id, user_id, token_hash, created_at, expires_at, rotated_at, \
              revoked_at from sessions where token_hash = ?",
         )
         .bind(token_hash)
-        .fetch_optional(&self.read)
+        .fetch_optional(&self.pools.read)
         .await
         .map_err(store_error)?;
         row.map(SessionRecord::try_from).transpose()
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql rotate_session", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql rotate_session", db.system = self.pools.backend.system_name()))]
     async fn rotate_session(
         &self,
         old: SessionId,
         new: &SessionRecord,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        let mut transaction = self.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
         // The conditions make rotation single-use even under concurrent calls: only one
         // update can see the row unrotated.
         let updated = sqlx::query(
@@ -80,7 +80,7 @@ impl SessionStore for SqlStore {
         Ok(true)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql revoke_session_family", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql revoke_session_family", db.system = self.pools.backend.system_name()))]
     async fn revoke_session_family(
         &self,
         family: SessionFamilyId,
@@ -91,7 +91,7 @@ impl SessionStore for SqlStore {
         )
         .bind(now.as_millis())
         .bind(family.to_string())
-        .execute(&self.write)
+        .execute(&self.pools.write)
         .await
         .map_err(store_error)?;
         Ok(())

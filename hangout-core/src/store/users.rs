@@ -24,7 +24,7 @@ struct CredentialsRow {
 }
 
 impl UserStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_user", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_user", db.system = self.pools.backend.system_name()))]
     async fn insert_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
         sqlx::query(
             "insert into users (id, name, email, password_hash, created_at, updated_at) \
@@ -36,19 +36,19 @@ impl UserStore for SqlStore {
         .bind(password_hash)
         .bind(user.created_at.as_millis())
         .bind(user.created_at.as_millis())
-        .execute(&self.write)
+        .execute(&self.pools.write)
         .await
         .map_err(store_error)?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql user_credentials", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql user_credentials", db.system = self.pools.backend.system_name()))]
     async fn user_credentials(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
         let row: Option<CredentialsRow> = sqlx::query_as(
             "select id, name, email, created_at, password_hash from users where email = ?",
         )
         .bind(email.as_str())
-        .fetch_optional(&self.read)
+        .fetch_optional(&self.pools.read)
         .await
         .map_err(store_error)?;
         row.map(|row| {
@@ -60,7 +60,7 @@ impl UserStore for SqlStore {
         .transpose()
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql set_password_hash", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql set_password_hash", db.system = self.pools.backend.system_name()))]
     async fn set_password_hash(
         &self,
         user: UserId,
@@ -71,20 +71,20 @@ impl UserStore for SqlStore {
             .bind(password_hash)
             .bind(now.as_millis())
             .bind(user.to_string())
-            .execute(&self.write)
+            .execute(&self.pools.write)
             .await
             .map_err(store_error)?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql users_by_ids", db.system = self.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql users_by_ids", db.system = self.pools.backend.system_name()))]
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
         let mut query =
             QueryBuilder::new("select id, name, email, created_at from users where id in ");
         push_id_list(&mut query, ids);
         let rows: Vec<UserRow> = query
             .build_query_as()
-            .fetch_all(&self.read)
+            .fetch_all(&self.pools.read)
             .await
             .map_err(store_error)?;
         convert(rows)

@@ -1,13 +1,13 @@
 //! MySQL 8 / MariaDB, the production backend: one pool serves reads and writes.
 
-use crate::store::{Backend, OpenError, SqlStore, pool_options};
+use crate::{Backend, OpenError, Pools, pool_options};
 
-pub(super) async fn open(url: &str, max_connections: u32) -> Result<SqlStore, OpenError> {
+pub(super) async fn open(url: &str, max_connections: u32) -> Result<Pools, OpenError> {
     let pool = pool_options(max_connections)
         .connect(url)
         .await
         .map_err(OpenError::Connect)?;
-    Ok(SqlStore {
+    Ok(Pools {
         read: pool.clone(),
         write: pool,
         backend: Backend::MySql,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use sqlx::{Executor as _, any::AnyPoolOptions};
 
-use crate::store::{Backend, OpenError, SqlStore, pool_options};
+use crate::{Backend, OpenError, Pools, pool_options};
 
 /// The file path of a `sqlite:` URL, if it names a file (not `:memory:`).
 fn file_path(url: &str) -> Option<&Path> {
@@ -57,7 +57,7 @@ fn readers() -> u32 {
         .saturating_mul(2)
 }
 
-pub(super) async fn open(url: &str, max_connections: u32) -> Result<SqlStore, OpenError> {
+pub(super) async fn open(url: &str, max_connections: u32) -> Result<Pools, OpenError> {
     if let Some(parent) = file_path(url).and_then(Path::parent)
         && !parent.as_os_str().is_empty()
     {
@@ -72,7 +72,7 @@ pub(super) async fn open(url: &str, max_connections: u32) -> Result<SqlStore, Op
         .connect(&url)
         .await
         .map_err(OpenError::Connect)?;
-    Ok(SqlStore {
+    Ok(Pools {
         read,
         write,
         backend: Backend::Sqlite,
