@@ -2,9 +2,8 @@
 //!
 //! [`BatchLoader::load_one`] records a key and waits; the keys of one type requested while the
 //! execution runs are loaded together by one `Loader::load` call, started by
-//! [`LoaderTasks::drive`] (applied to every execution by [`drive_execution`], from the
-//! schema's one extension, `hooks`) only once the execution can make no more progress. So every key of a resolver
-//! level is in its batch however busy the machine is, no timer delays a request, and a
+//! [`LoaderTasks::drive`] (wrapped around every execution by the HTTP handler) only once the
+//! execution can make no more progress. So every key of a resolver level is in its batch however busy the machine is, no timer delays a request, and a
 //! cancelled request cancels its loads. Results are cached for the rest of the request.
 //!
 //! This replaces async-graphql's `DataLoader`, whose batches always wait on a `futures-timer`
@@ -26,7 +25,6 @@ use std::{
 
 use async_graphql::{
     dataloader::Loader,
-    extensions::{ExtensionContext, NextExecute},
     futures_util::{StreamExt as _, future::BoxFuture, stream::FuturesUnordered},
 };
 use tokio::sync::oneshot;
@@ -247,24 +245,6 @@ impl Wake for SelfWake {
     }
 }
 
-/// Runs one execution inside its request's [`LoaderTasks::drive`], whichever HTTP handler
-/// started it (the schema's `hooks` call this for every execution).
-pub async fn drive_execution(
-    ctx: &ExtensionContext<'_>,
-    operation_name: Option<&str>,
-    next: NextExecute<'_>,
-) -> async_graphql::Response {
-    let tasks = ctx
-        .data_opt::<super::RequestContext>()
-        .map(|request| &request.tasks)
-        .or_else(|| ctx.data_opt::<LoaderTasks>())
-        .cloned();
-    match tasks {
-        Some(tasks) => tasks.drive(next.run(ctx, operation_name)).await,
-        None => next.run(ctx, operation_name).await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -305,14 +285,11 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let tasks = LoaderTasks::default();
         let loader = BatchLoader::new(Echo(Arc::clone(&calls)), tasks.clone());
-        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
-            .extension(super::super::hooks::RequestHooks)
-            .finish();
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription).finish();
         let request =
             async_graphql::Request::new("{ echo(values: [1, 2, 3, 2]) again: echo(values: [3]) }")
-                .data(loader)
-                .data(tasks.clone());
-        let response = schema.execute(request).await;
+                .data(loader);
+        let response = tasks.drive(schema.execute(request)).await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);
         assert_eq!(
             response.data.into_json().expect("json"),
@@ -320,11 +297,12 @@ mod tests {
         );
         assert_eq!(calls.load(Ordering::SeqCst), 1, "one batch for both fields");
         let tasks = LoaderTasks::default();
-        let again = schema
-            .execute(
-                async_graphql::Request::new("{ echo(values: [4]) }")
-                    .data(BatchLoader::new(Echo(Arc::clone(&calls)), tasks.clone()))
-                    .data(tasks),
+        let again = tasks
+            .drive(
+                schema.execute(
+                    async_graphql::Request::new("{ echo(values: [4]) }")
+                        .data(BatchLoader::new(Echo(Arc::clone(&calls)), tasks.clone())),
+                ),
             )
             .await;
         assert!(again.errors.is_empty(), "{:?}", again.errors);

@@ -4,8 +4,8 @@
 //! Invariant: every error a resolver returns goes through [`ApiError`], which deliberately has
 //! no `Display`, so async-graphql's blanket `From<impl Display>` cannot turn some other error
 //! into a code-less GraphQL error by accident. [`code_response_errors`] (run on every response
-//! by `hooks`) still stamps any error that arrives without a code (for example from input
-//! coercion) so no error leaves without one.
+//! by the HTTP handler) still stamps any error that arrives without a code (from validation or
+//! input coercion) so no error leaves without one.
 
 use async_graphql::{ErrorExtensionValues, ServerError};
 
@@ -172,8 +172,14 @@ fn stamp(errors: &mut [ServerError], code: Code) {
     }
 }
 
-/// Gives every error of a response a code: errors from input coercion become
-/// BAD_USER_INPUT, and anything else without one is internal (its text is logged, not sent).
+/// Gives every error of a response a code: input that fails to coerce is BAD_USER_INPUT; an
+/// error without a `path` is a request error, raised before execution by validation
+/// (GRAPHQL_VALIDATION_FAILED); anything else without a code is internal (its text is logged,
+/// not sent). Parse failures never get here: the handler parses first (`protocol`).
+///
+/// This runs after execution rather than in an async-graphql extension: with any extension
+/// installed, every field's resolver runs through the chain of extensions, a boxed future and
+/// a registry lookup per field, and a page of 20 hangouts resolves about a thousand fields.
 pub fn code_response_errors(response: &mut async_graphql::Response) {
     for error in &mut response.errors {
         let has_code = error
@@ -183,13 +189,16 @@ pub fn code_response_errors(response: &mut async_graphql::Response) {
         if has_code {
             continue;
         }
-        // Input values that fail to coerce (a malformed DateTime, an out-of-range Int)
-        // are reported by async-graphql with this wording; they are the client's fault.
+        // Input values that fail to coerce (a malformed DateTime, an out-of-range Int) are
+        // reported by async-graphql with this wording, in validation or in execution; they
+        // are the client's fault.
         let code = if error.message.starts_with("Invalid value for argument")
             || error.message.starts_with("Failed to parse")
         {
             mark_bad_input(error);
             Code::BadUserInput
+        } else if error.path.is_empty() {
+            Code::GraphqlValidationFailed
         } else {
             tracing::error!(message = %error.message, "resolver error without a code");
             error.message = "internal error".to_owned();
@@ -197,22 +206,6 @@ pub fn code_response_errors(response: &mut async_graphql::Response) {
         };
         stamp(std::slice::from_mut(error), code);
     }
-}
-
-/// Codes a parse failure GRAPHQL_PARSE_FAILED.
-pub fn code_parse_error(error: &mut ServerError) {
-    stamp(std::slice::from_mut(error), Code::GraphqlParseFailed);
-}
-
-/// Codes validation failures GRAPHQL_VALIDATION_FAILED, or BAD_USER_INPUT for variables
-/// that do not coerce.
-pub fn code_validation_errors(errors: &mut [ServerError]) {
-    for error in errors.iter_mut() {
-        if error.message.starts_with("Invalid value for argument") {
-            mark_bad_input(error);
-        }
-    }
-    stamp(errors, Code::GraphqlValidationFailed);
 }
 
 #[cfg(test)]
@@ -269,5 +262,39 @@ mod tests {
         let internal = async_graphql::Error::from(ApiError::from(BackendError::Internal));
         assert_eq!(internal.message, "internal error");
         assert_eq!(extension(&internal, "field"), None);
+    }
+
+    #[test]
+    fn code_less_errors_are_coded_by_where_they_arose() {
+        let mut in_execution = ServerError::new("boom: a secret cause", None);
+        in_execution.path = vec![async_graphql::PathSegment::Field("me".to_owned())];
+        let mut response = async_graphql::Response::from_errors(vec![
+            ServerError::new("Unknown field \"nope\" on type \"Query\".", None),
+            ServerError::new(
+                "Invalid value for argument \"input.date\", expected type \"DateTime\"",
+                None,
+            ),
+            in_execution,
+        ]);
+        code_response_errors(&mut response);
+        let coded: Vec<(Option<String>, Option<String>, &str)> = response
+            .errors
+            .iter()
+            .map(|error| {
+                let text = |name: &str| match error.extensions.as_ref()?.get(name)? {
+                    async_graphql::Value::String(text) => Some(text.clone()),
+                    _ => None,
+                };
+                (text("code"), text("field"), error.message.as_str())
+            })
+            .collect();
+        assert_eq!(coded[0].0.as_deref(), Some("GRAPHQL_VALIDATION_FAILED"));
+        assert_eq!(coded[1].0.as_deref(), Some("BAD_USER_INPUT"));
+        assert_eq!(coded[1].1.as_deref(), Some("date"));
+        assert_eq!(coded[2].0.as_deref(), Some("INTERNAL_SERVER_ERROR"));
+        assert_eq!(
+            coded[2].2, "internal error",
+            "the cause is logged, not sent"
+        );
     }
 }

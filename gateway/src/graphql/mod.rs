@@ -9,7 +9,6 @@
 pub mod batch;
 pub mod connection;
 pub mod error;
-pub mod hooks;
 pub mod ids;
 pub mod loaders;
 pub mod markdown;
@@ -70,8 +69,8 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
         EmptySubscription,
         ["DateTime"],
     )
-    // Error codes, and the request's batch loads run on the request's own task.
-    .extension(hooks::RequestHooks)
+    // No extension: with one, every field resolves through it (see `error::code_response_errors`).
+    // The HTTP handler drives the batch loads and stamps the error codes instead.
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
 }
@@ -126,7 +125,7 @@ pub struct RequestContext {
     pub caller: Caller,
     pub call: CallContext,
     pub loader: batch::BatchLoader<loaders::BackendLoader>,
-    /// The loader's batches, run by [`batch::drive_execution`].
+    /// The loader's batches, driven around the execution by the HTTP handler.
     pub tasks: batch::LoaderTasks,
 }
 

@@ -365,11 +365,12 @@ async fn execute(
             let context =
                 RequestContext::new(&state.backends, caller.clone(), request_id.to_owned());
             let calls = context.call.clone();
-            let response = state
-                .schema
-                .execute(request.data(context))
+            let tasks = context.tasks.clone();
+            let mut response = tasks
+                .drive(state.schema.execute(request.data(context)))
                 .instrument(span)
                 .await;
+            crate::graphql::error::code_response_errors(&mut response);
             (response, kind, calls.calls_made())
         }
     };

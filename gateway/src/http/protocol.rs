@@ -393,40 +393,48 @@ fn label_request_errors(response: &mut Response) {
 }
 
 /// Serialises a response (or batch) in `media`, with the status the specification asks for.
+///
+/// Straight to bytes: a page's response is a tree of about a thousand values, and going
+/// through a `serde_json::Value` first would build and drop a second copy of it.
 #[must_use]
 pub fn respond(media: MediaType, response: BatchResponse) -> HttpResponse {
+    /// The body of a request error answered as `application/graphql-response+json`.
+    #[derive(serde::Serialize)]
+    struct ErrorsOnly<'a> {
+        errors: &'a [async_graphql::ServerError],
+    }
+
     let (status, body) = match response {
         BatchResponse::Single(mut response) => {
             label_request_errors(&mut response);
-            let request_error = is_request_error(&response);
-            let status = if request_error && media == MediaType::GraphqlResponseJson {
-                StatusCode::BAD_REQUEST
+            if is_request_error(&response) && media == MediaType::GraphqlResponseJson {
+                let body = serde_json::to_vec(&ErrorsOnly {
+                    errors: &response.errors,
+                });
+                (StatusCode::BAD_REQUEST, body)
             } else {
-                StatusCode::OK
-            };
-            let body = if request_error && media == MediaType::GraphqlResponseJson {
-                serde_json::json!({ "errors": response.errors })
-            } else {
-                serde_json::to_value(&response).unwrap_or_default()
-            };
-            (status, body)
+                (StatusCode::OK, serde_json::to_vec(&response))
+            }
         }
         BatchResponse::Batch(mut responses) => {
             for response in &mut responses {
                 label_request_errors(response);
             }
-            (
-                StatusCode::OK,
-                serde_json::to_value(&responses).unwrap_or_default(),
-            )
+            (StatusCode::OK, serde_json::to_vec(&responses))
         }
     };
-    (
-        status,
-        [(header::CONTENT_TYPE, media.content_type())],
-        body.to_string(),
-    )
-        .into_response()
+    match body {
+        Ok(body) => (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot serialise a GraphQL response");
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "internal error",
+            )
+            .into_response(media)
+        }
+    }
 }
 
 /// The refusal of a mutation sent with `GET`: 405, allowing `POST`.
