@@ -5,8 +5,7 @@ use clap::Parser as _;
 use file_core::{App, Config};
 
 // glibc's malloc, its arena locks and consolidation took about a sixth of the backends' CPU
-// (perf, `page`); mimalloc cut file-core's CPU per page by 19 % (BENCHMARKS.md). hangout-core
-// stays on glibc: with mimalloc its peak RSS passed 80 MB.
+// (perf, `page`); mimalloc cut file-core's CPU per page by 19 % (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

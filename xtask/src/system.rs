@@ -86,6 +86,8 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
                     loopback(ports.hangout_core).to_string(),
                 ),
                 ("HANGOUT_CORE_DATABASE_URL", sqlite("hangout-core.db")),
+                // Freed memory back to the OS at once (see hangout-core's main.rs).
+                ("MIMALLOC_PURGE_DELAY", "0".to_owned()),
                 (
                     "HANGOUT_CORE_METRICS_ADDR",
                     loopback(ports.metrics[0]).to_string(),
