@@ -37,16 +37,39 @@ impl Ports {
         metrics: [9181, 9182, 9180],
     };
 
-    /// Ports the OS says are free now.
+    /// Ports the OS says are free now, all different.
     pub fn free() -> anyhow::Result<Self> {
+        let [
+            hangout_core,
+            file_core,
+            s3,
+            gateway,
+            metrics_0,
+            metrics_1,
+            metrics_2,
+        ] = free_ports::<7>()?;
         Ok(Self {
-            hangout_core: free_port()?,
-            file_core: free_port()?,
-            s3: free_port()?,
-            gateway: free_port()?,
-            metrics: [free_port()?, free_port()?, free_port()?],
+            hangout_core,
+            file_core,
+            s3,
+            gateway,
+            metrics: [metrics_0, metrics_1, metrics_2],
         })
     }
+}
+
+/// `N` different ports free at this moment. Every listener is held until all are bound: a
+/// port released at once can be handed out again by the next bind (it happened: the same
+/// port for a service and its metrics endpoint).
+pub fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 /// Binds port 0 and releases it: a port free at this moment.

@@ -25,7 +25,7 @@ use tokio::{
 };
 use xshell::Shell;
 
-use crate::system::{self, Ports, System, free_port};
+use crate::system::{self, Ports, System, free_ports};
 
 mod traces;
 
@@ -210,9 +210,8 @@ async fn edge(root: &Path, data: &Path, ports: Ports) -> Outcome {
     }) else {
         return Outcome::Skipped("nginx is not installed".to_owned());
     };
-    let (https, http) = match (free_port(), free_port()) {
-        (Ok(https), Ok(http)) => (https, http),
-        _ => return Outcome::Failed("no free port for nginx".to_owned()),
+    let Ok([https, http]) = free_ports::<2>() else {
+        return Outcome::Failed("no free port for nginx".to_owned());
     };
     let prefix = data.join("nginx");
     if let Err(error) = write_nginx_config(root, &prefix, ports.gateway, https, http) {
