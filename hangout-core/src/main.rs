@@ -5,7 +5,8 @@ use clap::Parser as _;
 use hangout_core::{App, Config};
 
 // glibc's malloc (arena locks, consolidation) took about a fifth of hangout-core's CPU on
-// `page` (perf); mimalloc cut its CPU per page by about 12 % (BENCHMARKS.md). Run it with
+// `page` (perf), SQLite's allocations included; mimalloc, which the workspace makes `malloc`
+// too, cut its CPU per page by about 15 % (BENCHMARKS.md). Run it with
 // `MIMALLOC_PURGE_DELAY=0` (as `cargo xtask` and compose.yaml do): with mimalloc's default,
 // freed memory stays committed for a second and the peak resident size passed 80 MB; with
 // immediate purging it is that of glibc. (Setting the option from here would need `unsafe`.)
