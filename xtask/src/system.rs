@@ -72,9 +72,10 @@ pub fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
     Ok(ports)
 }
 
-/// Binds port 0 and releases it: a port free at this moment.
+/// A port free at this moment.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    let [port] = free_ports::<1>()?;
+    Ok(port)
 }
 
 fn loopback(port: u16) -> SocketAddr {
