@@ -169,11 +169,19 @@ impl ActivityStore for SqlStore {
             .await
             .map_err(store_error)?;
 
-        let mut query = QueryBuilder::new(format!(
-            "select l.hangout_id, {ACTIVITY_COLUMNS} from hangout_activities l \
+        // Each activity's hangout count is counted once, in a derived table over the distinct
+        // activities of these hangouts: counted per link row (as `ACTIVITY_COLUMNS` does) it
+        // was recounted for every hangout carrying the activity, most of this statement's cost.
+        let mut query = QueryBuilder::new(
+            "select l.hangout_id, a.id, a.owner_id, a.name, a.name_key, a.created_at, \
+             c.hangout_count from hangout_activities l \
              join activities a on a.id = l.activity_id \
-             where a.owner_id = "
-        ));
+             join (select activity_id, count(*) as hangout_count from hangout_activities \
+             where activity_id in (select activity_id from hangout_activities \
+             where hangout_id in ",
+        );
+        push_id_list(&mut query, hangouts);
+        query.push(") group by activity_id) c on c.activity_id = a.id where a.owner_id = ");
         query
             .push_bind(owner.to_string())
             .push(" and l.hangout_id in ");

@@ -165,6 +165,26 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
         .unwrap();
     let names: Vec<_> = first.activities.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["Darts", "Pool"], "ordered by name");
+    let counts: Vec<_> = first.activities.iter().map(|a| a.hangout_count).collect();
+    assert_eq!(counts, [3, 1]);
+    let alone = app
+        .activities()
+        .list_activities_of_hangouts(as_user(
+            &owner,
+            pb::ListActivitiesOfHangoutsRequest {
+                hangout_ids: vec![hangout_ids[0].clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .hangouts;
+    let counts: Vec<_> = alone[0]
+        .activities
+        .iter()
+        .map(|a| a.hangout_count)
+        .collect();
+    assert_eq!(counts, [3, 1], "counts of all hangouts, not of those asked");
 
     let pages = app
         .activities()

@@ -353,6 +353,7 @@ async fn memories_are_confirmed_listed_and_paged(app: TestApp) {
         memories[3].id,
         "newest first"
     );
+    assert_eq!(pages[0].edges[1].memory.clone().unwrap().id, memories[2].id);
     assert!(pages[1].edges.is_empty());
 
     let deleted = app
