@@ -1,6 +1,8 @@
 //! Activities: the `Activity` type, its connection, `activity`/`activities`, and the activity
 //! mutations.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use proto::hangout::v1 as pb;
 
@@ -55,7 +57,7 @@ impl Activity {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> ApiResult<HangoutConnection> {
+    ) -> ApiResult<Arc<HangoutConnection>> {
         let request = signed_in(ctx)?;
         let key = HangoutsOfActivityKey {
             activity_id: self.id.clone(),
@@ -112,7 +114,7 @@ pub struct ActivityQuery;
 
 #[Object]
 impl ActivityQuery {
-    async fn activity(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Activity>> {
+    async fn activity(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Arc<Activity>>> {
         let request = signed_in(ctx)?;
         let Some(id) = ids::decode_kind(Kind::Activity, &id) else {
             return Ok(None);

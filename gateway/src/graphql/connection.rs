@@ -110,14 +110,33 @@ impl<T> Page<T> {
 }
 
 /// Defines `<Name>Connection` and `<Name>Edge` for a node type, built from a [`Page`].
+/// `nodes` lists the edges' nodes by reference: each node is held once, however it is asked.
 macro_rules! connection {
     ($connection:ident, $edge:ident, $node:ty) => {
-        #[derive(async_graphql::SimpleObject, Clone, Debug)]
+        #[derive(Clone, Debug)]
         pub struct $connection {
             pub edges: Vec<$edge>,
-            pub nodes: Vec<$node>,
             pub page_info: $crate::graphql::connection::PageInfo,
             pub total_count: i32,
+        }
+
+        #[async_graphql::Object]
+        impl $connection {
+            async fn edges(&self) -> &[$edge] {
+                &self.edges
+            }
+
+            async fn nodes(&self) -> Vec<&$node> {
+                self.edges.iter().map(|edge| &edge.node).collect()
+            }
+
+            async fn page_info(&self) -> &$crate::graphql::connection::PageInfo {
+                &self.page_info
+            }
+
+            async fn total_count(&self) -> i32 {
+                self.total_count
+            }
         }
 
         #[derive(async_graphql::SimpleObject, Clone, Debug)]
@@ -129,7 +148,6 @@ macro_rules! connection {
         impl From<$crate::graphql::connection::Page<$node>> for $connection {
             fn from(page: $crate::graphql::connection::Page<$node>) -> Self {
                 Self {
-                    nodes: page.edges.iter().map(|(_, node)| node.clone()).collect(),
                     edges: page
                         .edges
                         .into_iter()

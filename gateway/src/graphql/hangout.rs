@@ -1,6 +1,8 @@
 //! Hangouts: the `Hangout` type, its connection, `hangout`/`hangouts`, and the hangout
 //! mutations. Deleting a hangout also deletes its memories' stored files in file-core.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use proto::hangout::v1 as pb;
 
@@ -105,12 +107,12 @@ impl Hangout {
         self.status
     }
 
-    async fn owner(&self, ctx: &Context<'_>) -> ApiResult<User> {
+    async fn owner(&self, ctx: &Context<'_>) -> ApiResult<Arc<User>> {
         user::load_existing(ctx, &self.owner_id).await
     }
 
     /// Ordered by name.
-    async fn activities(&self, ctx: &Context<'_>) -> ApiResult<Vec<Activity>> {
+    async fn activities(&self, ctx: &Context<'_>) -> ApiResult<Arc<Vec<Activity>>> {
         let request = signed_in(ctx)?;
         Ok(request
             .loader
@@ -127,7 +129,7 @@ impl Hangout {
         after: Option<String>,
         status: Option<MemoryStatus>,
         order_by: Option<MemoryOrder>,
-    ) -> ApiResult<MemoryConnection> {
+    ) -> ApiResult<Arc<MemoryConnection>> {
         let request = signed_in(ctx)?;
         let selection = ctx.look_ahead();
         let wants_file = |memory: async_graphql::Lookahead<'_>| {
@@ -241,7 +243,7 @@ pub struct HangoutQuery;
 
 #[Object]
 impl HangoutQuery {
-    async fn hangout(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Hangout>> {
+    async fn hangout(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Arc<Hangout>>> {
         let request = signed_in(ctx)?;
         let Some(id) = ids::decode_kind(Kind::Hangout, &id) else {
             return Ok(None);

@@ -4,7 +4,7 @@
 //! [`super::batch`]), which is what keeps a page of hangouts with owners, activities, memories
 //! and download URLs at a fixed number of calls.
 
-use std::{collections::HashMap, future::Future};
+use std::{collections::HashMap, future::Future, sync::Arc};
 
 use async_graphql::dataloader::Loader;
 use proto::{file::v1 as file_pb, hangout::v1 as pb};
@@ -313,7 +313,7 @@ impl BackendLoader {
     async fn files_of_pages(
         &self,
         pages: &[(&MemoriesPageKey, pb::HangoutMemoriesPage)],
-    ) -> Result<HashMap<String, file_pb::File>, BackendError> {
+    ) -> Result<HashMap<String, Arc<file_pb::File>>, BackendError> {
         let file_ids: Vec<String> = pages
             .iter()
             .filter(|(key, _)| key.with_files)
@@ -334,7 +334,7 @@ impl BackendLoader {
             .await?;
         Ok(files
             .into_iter()
-            .map(|file| (file.id.clone(), file))
+            .map(|file| (file.id.clone(), Arc::new(file)))
             .collect())
     }
 }

@@ -1,7 +1,7 @@
 //! Photo memories: the `Memory` type, its connection, `memory`, and `deleteMemory`. The upload
 //! flow lives in [`super::uploads`].
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use proto::hangout::v1 as pb;
@@ -62,7 +62,7 @@ pub struct Memory {
     pub created_at: DateTime,
     /// The stored file when it was fetched with the page: `Some(None)` means fetched and
     /// absent, `None` means not fetched (then it is loaded on demand).
-    pub prefetched_file: Option<Option<Box<proto::file::v1::File>>>,
+    pub prefetched_file: Option<Option<Arc<proto::file::v1::File>>>,
 }
 
 impl From<pb::Memory> for Memory {
@@ -84,12 +84,12 @@ impl From<pb::Memory> for Memory {
 
 impl Memory {
     /// The stored file, when the memory is uploaded.
-    async fn file(&self, ctx: &Context<'_>) -> ApiResult<Option<proto::file::v1::File>> {
+    async fn file(&self, ctx: &Context<'_>) -> ApiResult<Option<Arc<proto::file::v1::File>>> {
         if self.status != MemoryStatus::Uploaded || self.file_id.is_empty() {
             return Ok(None);
         }
         if let Some(file) = &self.prefetched_file {
-            return Ok(file.as_deref().cloned());
+            return Ok(file.clone());
         }
         let request = signed_in(ctx)?;
         Ok(request
@@ -122,7 +122,7 @@ impl Memory {
         self.status
     }
 
-    async fn hangout(&self, ctx: &Context<'_>) -> ApiResult<Hangout> {
+    async fn hangout(&self, ctx: &Context<'_>) -> ApiResult<Arc<Hangout>> {
         let request = signed_in(ctx)?;
         request
             .loader
@@ -131,7 +131,7 @@ impl Memory {
             .ok_or_else(ApiError::not_found)
     }
 
-    async fn uploaded_by(&self, ctx: &Context<'_>) -> ApiResult<User> {
+    async fn uploaded_by(&self, ctx: &Context<'_>) -> ApiResult<Arc<User>> {
         user::load_existing(ctx, &self.uploaded_by).await
     }
 
@@ -140,7 +140,7 @@ impl Memory {
         Ok(self
             .file(ctx)
             .await?
-            .map(|file| file.download_url)
+            .map(|file| file.download_url.clone())
             .filter(|url| !url.is_empty()))
     }
 
@@ -164,7 +164,7 @@ connection!(MemoryConnection, MemoryEdge, Memory);
 pub(super) fn memory_connection(
     page: pb::HangoutMemoriesPage,
     had_after: bool,
-    files: Option<&HashMap<String, proto::file::v1::File>>,
+    files: Option<&HashMap<String, Arc<proto::file::v1::File>>>,
 ) -> MemoryConnection {
     let edges = page
         .edges
@@ -172,7 +172,7 @@ pub(super) fn memory_connection(
         .filter_map(|edge| {
             let mut memory = Memory::from(edge.memory?);
             if let Some(files) = files {
-                memory.prefetched_file = Some(files.get(&memory.file_id).cloned().map(Box::new));
+                memory.prefetched_file = Some(files.get(&memory.file_id).cloned());
             }
             Some((edge.cursor, memory))
         })
@@ -195,7 +195,7 @@ pub struct MemoryQuery;
 
 #[Object]
 impl MemoryQuery {
-    async fn memory(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Memory>> {
+    async fn memory(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Arc<Memory>>> {
         let request = signed_in(ctx)?;
         let Some(id) = ids::decode_kind(Kind::Memory, &id) else {
             return Ok(None);

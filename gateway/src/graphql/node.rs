@@ -1,5 +1,7 @@
 //! The Relay `Node` interface with `node` and `nodes`.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Interface, Object};
 
 use crate::graphql::{
@@ -33,15 +35,18 @@ async fn load(ctx: &Context<'_>, id: &str) -> ApiResult<Option<Node>> {
     Ok(match kind {
         // Users are visible to themselves only.
         Kind::User if request.call.user_id.as_deref() == Some(uuid.as_str()) => {
-            loader.load_one(UserKey(uuid)).await?.map(Node::User)
+            (loader.load_one(UserKey(uuid)).await?)
+                .map(|user| Node::User(Arc::unwrap_or_clone(user)))
         }
         Kind::User => None,
-        Kind::Hangout => loader.load_one(HangoutKey(uuid)).await?.map(Node::Hangout),
+        Kind::Hangout => (loader.load_one(HangoutKey(uuid)).await?)
+            .map(|hangout| Node::Hangout(Arc::unwrap_or_clone(hangout))),
         Kind::Activity => loader
             .load_one(ActivityKey(uuid))
             .await?
-            .map(Node::Activity),
-        Kind::Memory => loader.load_one(MemoryKey(uuid)).await?.map(Node::Memory),
+            .map(|activity| Node::Activity(Arc::unwrap_or_clone(activity))),
+        Kind::Memory => (loader.load_one(MemoryKey(uuid)).await?)
+            .map(|memory| Node::Memory(Arc::unwrap_or_clone(memory))),
     })
 }
 

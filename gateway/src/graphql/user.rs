@@ -1,5 +1,7 @@
 //! Users: the `User` type and `me`.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object};
 use proto::hangout::v1 as pb;
 
@@ -51,7 +53,7 @@ impl User {
 }
 
 /// Loads a user who must exist (an owner or uploader of something the caller can see).
-pub(super) async fn load_existing(ctx: &Context<'_>, id: &str) -> ApiResult<User> {
+pub(super) async fn load_existing(ctx: &Context<'_>, id: &str) -> ApiResult<Arc<User>> {
     let request = signed_in(ctx)?;
     request
         .loader
@@ -69,7 +71,7 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// The signed-in user. UNAUTHENTICATED without a valid access token.
-    async fn me(&self, ctx: &Context<'_>) -> ApiResult<User> {
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<Arc<User>> {
         let request = signed_in(ctx)?;
         let id = user_id(request)?;
         request
