@@ -10,6 +10,8 @@
 //! tombstone, until the window has ended; then the sweeper deletes the object once more and only
 //! then the record.
 
+use std::collections::HashMap;
+
 use crate::domain::{
     Service,
     download::DownloadSigning,
@@ -75,7 +77,13 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         }
         let mut records = self.store.files_by_ids(owner, &ids).await?;
         records.retain(|record| record.status != FileStatus::Deleting);
-        records.sort_by_key(|record| ids.iter().position(|id| *id == record.id));
+        // In the order asked: a position per id, so the sort is O(n log n), not O(n²).
+        let positions: HashMap<FileId, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (*id, index))
+            .collect();
+        records.sort_by_key(|record| positions.get(&record.id).copied());
         let signing = self.download_signing();
         let mut views = Vec::with_capacity(records.len());
         for record in records {
