@@ -11,7 +11,7 @@ use crate::{
         store::{ActivityStore, KeysetQuery, PageRows, StoreError, StoreResult},
     },
     store::{
-        SqlStore, corrupt, count, push_after_cursor, push_id_list,
+        Backend, SqlStore, corrupt, count, push_after_cursor, push_id_list,
         rows::{ACTIVITY_COLUMNS, ActivityRow, HANGOUT_COLUMNS, HangoutRow, convert},
         store_error,
     },
@@ -169,19 +169,30 @@ impl ActivityStore for SqlStore {
             .await
             .map_err(store_error)?;
 
-        // Each activity's hangout count is counted once, in a derived table over the distinct
-        // activities of these hangouts: counted per link row (as `ACTIVITY_COLUMNS` does) it
-        // was recounted for every hangout carrying the activity, most of this statement's cost.
-        let mut query = QueryBuilder::new(
-            "select l.hangout_id, a.id, a.owner_id, a.name, a.name_key, a.created_at, \
-             c.hangout_count from hangout_activities l \
-             join activities a on a.id = l.activity_id \
-             join (select activity_id, count(*) as hangout_count from hangout_activities \
-             where activity_id in (select activity_id from hangout_activities \
-             where hangout_id in ",
-        );
-        push_id_list(&mut query, hangouts);
-        query.push(") group by activity_id) c on c.activity_id = a.id where a.owner_id = ");
+        let mut query = match self.pools.backend {
+            // On SQLite each activity's hangout count is counted once, in a derived table over
+            // the distinct activities of these hangouts: counted per link row (as
+            // `ACTIVITY_COLUMNS` does) it was recounted for every hangout carrying the
+            // activity, most of this statement's cost. On MariaDB the derived table is
+            // materialised and costs five times the correlated count, so it keeps that.
+            Backend::Sqlite => {
+                let mut query = QueryBuilder::new(
+                    "select l.hangout_id, a.id, a.owner_id, a.name, a.name_key, a.created_at, \
+                     c.hangout_count from hangout_activities l \
+                     join activities a on a.id = l.activity_id \
+                     join (select activity_id, count(*) as hangout_count \
+                     from hangout_activities where activity_id in (select activity_id \
+                     from hangout_activities where hangout_id in ",
+                );
+                push_id_list(&mut query, hangouts);
+                query.push(") group by activity_id) c on c.activity_id = a.id where a.owner_id = ");
+                query
+            }
+            Backend::MySql => QueryBuilder::new(format!(
+                "select l.hangout_id, {ACTIVITY_COLUMNS} from hangout_activities l \
+                 join activities a on a.id = l.activity_id where a.owner_id = "
+            )),
+        };
         query
             .push_bind(owner.to_string())
             .push(" and l.hangout_id in ");
