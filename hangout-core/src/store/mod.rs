@@ -2,7 +2,8 @@
 //!
 //! Both production MySQL and embedded SQLite are reached through sqlx's `Any` driver with
 //! runtime queries: ids are stored as UUID text and instants as integer milliseconds, the types
-//! `Any` carries, so one set of statements serves both. Connecting, per-backend tuning and
+//! `Any` carries, so one set of statements serves both; the exceptions are two page reads whose
+//! fastest shape differs between the engines' planners. Connecting, per-backend tuning and
 //! migrating belong to the shared `sql-pools` crate; this service's migrations are listed in
 //! `migrations`, and the storage contract tests in `tests/it` run against both backends.
 //!
