@@ -128,9 +128,10 @@ impl ActivityStore for SqlStore {
         owner: UserId,
         page: &KeysetQuery<String>,
     ) -> StoreResult<PageRows<Activity>> {
+        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
         let (total,): (i64,) = sqlx::query_as("select count(*) from activities where owner_id = ?")
             .bind(owner.to_string())
-            .fetch_one(&self.pools.read)
+            .fetch_one(&mut *connection)
             .await
             .map_err(store_error)?;
         let mut query = QueryBuilder::new(format!(
@@ -145,7 +146,7 @@ impl ActivityStore for SqlStore {
             .push_bind(i64::from(page.fetch));
         let rows: Vec<ActivityRow> = query
             .build_query_as()
-            .fetch_all(&self.pools.read)
+            .fetch_all(&mut *connection)
             .await
             .map_err(store_error)?;
         Ok(PageRows {
@@ -160,12 +161,13 @@ impl ActivityStore for SqlStore {
         owner: UserId,
         hangouts: &[HangoutId],
     ) -> StoreResult<Vec<(HangoutId, Vec<Activity>)>> {
+        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
         let mut visible = QueryBuilder::<Any>::new("select id from hangouts where owner_id = ");
         visible.push_bind(owner.to_string()).push(" and id in ");
         push_id_list(&mut visible, hangouts);
         let visible: Vec<(String,)> = visible
             .build_query_as()
-            .fetch_all(&self.pools.read)
+            .fetch_all(&mut *connection)
             .await
             .map_err(store_error)?;
 
@@ -200,7 +202,7 @@ impl ActivityStore for SqlStore {
         query.push(" order by a.name_key asc, a.id asc");
         let rows: Vec<LinkedActivityRow> = query
             .build_query_as()
-            .fetch_all(&self.pools.read)
+            .fetch_all(&mut *connection)
             .await
             .map_err(store_error)?;
 
@@ -230,11 +232,12 @@ impl ActivityStore for SqlStore {
         activity: ActivityId,
         page: &KeysetQuery<i64>,
     ) -> StoreResult<PageRows<Hangout>> {
+        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
         let (owned,): (i64,) =
             sqlx::query_as("select count(*) from activities where id = ? and owner_id = ?")
                 .bind(activity.to_string())
                 .bind(owner.to_string())
-                .fetch_one(&self.pools.read)
+                .fetch_one(&mut *connection)
                 .await
                 .map_err(store_error)?;
         if owned == 0 {
@@ -246,7 +249,7 @@ impl ActivityStore for SqlStore {
         )
         .bind(activity.to_string())
         .bind(owner.to_string())
-        .fetch_one(&self.pools.read)
+        .fetch_one(&mut *connection)
         .await
         .map_err(store_error)?;
         let mut query = QueryBuilder::new(format!(
@@ -265,7 +268,7 @@ impl ActivityStore for SqlStore {
             .push_bind(i64::from(page.fetch));
         let rows: Vec<HangoutRow> = query
             .build_query_as()
-            .fetch_all(&self.pools.read)
+            .fetch_all(&mut *connection)
             .await
             .map_err(store_error)?;
         Ok(PageRows {

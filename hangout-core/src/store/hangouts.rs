@@ -235,11 +235,12 @@ impl HangoutStore for SqlStore {
         owner: UserId,
         list: &HangoutListQuery,
     ) -> StoreResult<PageRows<Hangout>> {
+        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
         let mut counting = QueryBuilder::new("select count(*) from hangouts h where ");
         push_filter(&mut counting, owner, &list.filter);
         let (total,): (i64,) = counting
             .build_query_as()
-            .fetch_one(&self.pools.read)
+            .fetch_one(&mut *connection)
             .await
             .map_err(store_error)?;
 
@@ -256,7 +257,7 @@ impl HangoutStore for SqlStore {
             .push_bind(i64::from(list.fetch));
         let rows: Vec<HangoutRow> = query
             .build_query_as()
-            .fetch_all(&self.pools.read)
+            .fetch_all(&mut *connection)
             .await
             .map_err(store_error)?;
         Ok(PageRows {

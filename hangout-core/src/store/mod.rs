@@ -8,7 +8,9 @@
 //! `migrations`, and the storage contract tests in `tests/it` run against both backends.
 //!
 //! Conventions: every statement filters by owner where the port says so; every multi-row change
-//! runs in one transaction on the write pool; unique violations become `StoreError::Conflict`.
+//! runs in one transaction on the write pool; a read of several statements holds one connection
+//! for all of them, since on SQLite each checkout and each return is a round trip to the
+//! connection's own thread; unique violations become `StoreError::Conflict`.
 
 mod activities;
 mod hangouts;
