@@ -11,6 +11,7 @@ on_both_backends!(
     memories_are_confirmed_listed_and_paged,
     memories_of_other_users_are_invisible,
     first_pages_of_many_hangouts_come_in_one_call,
+    first_pages_of_more_hangouts_than_one_statement_takes,
 );
 
 fn file(name: &str, content_type: &str, size: u64) -> pb::MemoryFile {
@@ -556,6 +557,70 @@ async fn first_pages_of_many_hangouts_come_in_one_call(app: TestApp) {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 3);
+}
+
+/// The store reads first pages 100 hangouts per statement (SQLite caps a compound select at
+/// 500 terms): 101 hangouts take two, and every page still comes back, in the order asked.
+async fn first_pages_of_more_hangouts_than_one_statement_takes(app: TestApp) {
+    let owner = app.user("Ivy").await;
+    let mut hangout_ids = Vec::new();
+    for index in 0..101 {
+        let created = app
+            .create_hangout(&owner, hangout(&format!("H{index}"), index))
+            .await;
+        hangout_ids.push(created.id);
+    }
+    for id in [&hangout_ids[0], &hangout_ids[100]] {
+        let files = vec![file("a.gif", "image/gif", 1), file("b.gif", "image/gif", 1)];
+        create(&app, &owner, id, files).await.unwrap();
+    }
+    let pages = app
+        .memories()
+        .list_memories_of_hangouts(as_user(
+            &owner,
+            pb::ListMemoriesOfHangoutsRequest {
+                pages: hangout_ids
+                    .iter()
+                    .map(|id| pb::HangoutMemoriesPageRequest {
+                        hangout_id: id.clone(),
+                        page: Some(pb::PageRequest {
+                            first: 1,
+                            after: String::new(),
+                        }),
+                        status: pb::MemoryStatus::Pending as i32,
+                        direction: pb::OrderDirection::Asc as i32,
+                    })
+                    .collect(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .pages;
+    let returned: Vec<&str> = pages.iter().map(|page| page.hangout_id.as_str()).collect();
+    assert_eq!(
+        returned,
+        hangout_ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    for (index, page) in pages.iter().enumerate() {
+        let expected = if index == 0 || index == 100 { 1 } else { 0 };
+        assert_eq!(page.edges.len(), expected, "hangout {index}");
+    }
+    for index in [0, 100] {
+        let alone = list(
+            &app,
+            &owner,
+            &hangout_ids[index],
+            pb::MemoryStatus::Pending,
+            1,
+            "",
+        )
+        .await;
+        assert_eq!(
+            pages[index].edges[0].memory, alone.edges[0].memory,
+            "the same first memory as a page of that hangout alone"
+        );
+    }
 }
 
 async fn list_desc(
