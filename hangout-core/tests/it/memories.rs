@@ -93,6 +93,38 @@ async fn list_in(
     pages.pop().unwrap_or_default()
 }
 
+/// The first page of PENDING memories of each of `hangout_ids`, in one call.
+async fn first_pages(
+    app: &TestApp,
+    user: &str,
+    hangout_ids: &[String],
+    first: u32,
+    direction: pb::OrderDirection,
+) -> Vec<pb::HangoutMemoriesPage> {
+    app.memories()
+        .list_memories_of_hangouts(as_user(
+            user,
+            pb::ListMemoriesOfHangoutsRequest {
+                pages: hangout_ids
+                    .iter()
+                    .map(|id| pb::HangoutMemoriesPageRequest {
+                        hangout_id: id.clone(),
+                        page: Some(pb::PageRequest {
+                            first,
+                            after: String::new(),
+                        }),
+                        status: pb::MemoryStatus::Pending as i32,
+                        direction: direction as i32,
+                    })
+                    .collect(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .pages
+}
+
 async fn a_batch_is_created_pending_all_or_nothing(app: TestApp) {
     let owner = app.user("Ana").await;
     let trip = app.create_hangout(&owner, hangout("Trip", 1)).await;
@@ -494,29 +526,7 @@ async fn first_pages_of_many_hangouts_come_in_one_call(app: TestApp) {
         hangout_ids[0].clone(),
         hangout_ids[1].clone(),
     ];
-    let pages = app
-        .memories()
-        .list_memories_of_hangouts(as_user(
-            &owner,
-            pb::ListMemoriesOfHangoutsRequest {
-                pages: asked
-                    .iter()
-                    .map(|id| pb::HangoutMemoriesPageRequest {
-                        hangout_id: id.clone(),
-                        page: Some(pb::PageRequest {
-                            first: 2,
-                            after: String::new(),
-                        }),
-                        status: pb::MemoryStatus::Pending as i32,
-                        direction: pb::OrderDirection::Desc as i32,
-                    })
-                    .collect(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .pages;
+    let pages = first_pages(&app, &owner, &asked, 2, pb::OrderDirection::Desc).await;
     let summary: Vec<(String, usize, u64, bool)> = pages
         .iter()
         .map(|page| {
@@ -574,29 +584,7 @@ async fn first_pages_of_more_hangouts_than_one_statement_takes(app: TestApp) {
         let files = vec![file("a.gif", "image/gif", 1), file("b.gif", "image/gif", 1)];
         create(&app, &owner, id, files).await.unwrap();
     }
-    let pages = app
-        .memories()
-        .list_memories_of_hangouts(as_user(
-            &owner,
-            pb::ListMemoriesOfHangoutsRequest {
-                pages: hangout_ids
-                    .iter()
-                    .map(|id| pb::HangoutMemoriesPageRequest {
-                        hangout_id: id.clone(),
-                        page: Some(pb::PageRequest {
-                            first: 1,
-                            after: String::new(),
-                        }),
-                        status: pb::MemoryStatus::Pending as i32,
-                        direction: pb::OrderDirection::Asc as i32,
-                    })
-                    .collect(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .pages;
+    let pages = first_pages(&app, &owner, &hangout_ids, 1, pb::OrderDirection::Asc).await;
     let returned: Vec<&str> = pages.iter().map(|page| page.hangout_id.as_str()).collect();
     assert_eq!(
         returned,
