@@ -1,20 +1,29 @@
-//! The database pools both services open: production MySQL or embedded SQLite, reached through
-//! sqlx's `Any` driver, tuned per backend and migrated at start-up.
+//! The databases both services open: production MySQL through sqlx, or embedded SQLite through
+//! rusqlite, tuned per backend and migrated at start-up, behind one statement type.
 //!
-//! Each service owns its database and its SQL; what they share is how a URL becomes a pair of
-//! pools (reads and writes), the per-backend tuning ([`sqlite`], [`mysql`]), the embedded
-//! migrations' shape, and the pools' metrics. The services' `store` modules hold the SQL.
+//! Each service owns its database and its SQL; what they share is how a URL becomes a
+//! [`Database`] (a pool for reads and one for writes), the per-backend tuning ([`sqlite`],
+//! [`mysql`]), the embedded migrations' shape, the pools' metrics, and the statement and row
+//! types ([`Statement`], [`FromRow`]) that let one `store` module serve both backends. The
+//! services' `store` modules hold the SQL.
 
+mod error;
 mod mysql;
+mod row;
 mod sqlite;
+mod statement;
 
 use std::borrow::Cow;
 
 use sqlx::{
-    AnyPool,
-    any::AnyPoolOptions,
+    MySql, MySqlPool,
     migrate::{Migration, MigrationType, Migrator},
+    pool::PoolConnection,
 };
+
+pub use error::DbError;
+pub use row::{Column, Columns, FromRow};
+pub use statement::{Statement, Tuple, Value};
 
 /// Which database a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +62,12 @@ pub enum OpenError {
     UnknownScheme,
     #[error("cannot create the folder of the SQLite database")]
     CreateFolder(#[source] std::io::Error),
+    #[error("an in-memory SQLite database is not supported: each connection would see its own")]
+    InMemory,
     #[error("cannot connect to the database")]
     Connect(#[source] sqlx::Error),
+    #[error("cannot open the SQLite database")]
+    ConnectSqlite(#[source] rusqlite::Error),
     #[error("cannot apply migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -99,17 +112,26 @@ impl Migrations {
     }
 }
 
-/// A pool for reads and one for writes. On MySQL both are the same pool; on SQLite writes go
+/// The pools of one backend. On MySQL one pool serves reads and writes; on SQLite writes go
 /// through a single connection, because SQLite allows one writer at a time and a transaction
 /// that must wait to upgrade its lock fails instead of waiting.
 #[derive(Clone, Debug)]
-pub struct Pools {
-    pub read: AnyPool,
-    pub write: AnyPool,
-    pub backend: Backend,
+enum Pools {
+    MySql(MySqlPool),
+    Sqlite {
+        read: sqlite::Pool,
+        write: sqlite::Pool,
+    },
 }
 
-impl Pools {
+/// A service's database: connections for reads, a transaction or connection for writes, and
+/// shortcuts for single statements.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pools: Pools,
+}
+
+impl Database {
     /// Connects to `url` and applies the backend's embedded `migrations`.
     ///
     /// # Errors
@@ -119,45 +141,220 @@ impl Pools {
         max_connections: u32,
         migrations: &Migrations,
     ) -> Result<Self, OpenError> {
-        sqlx::any::install_default_drivers();
         let pools = match Backend::of_url(url).ok_or(OpenError::UnknownScheme)? {
-            Backend::MySql => mysql::open(url, max_connections).await?,
-            Backend::Sqlite => sqlite::open(url, max_connections).await?,
+            Backend::MySql => mysql::open(url, max_connections, migrations).await?,
+            Backend::Sqlite => sqlite::open(url, max_connections, migrations).await?,
         };
-        migrations
-            .migrator(pools.backend)
-            .run(&pools.write)
-            .await
-            .map_err(OpenError::Migrate)?;
-        Ok(pools)
+        Ok(Self { pools })
+    }
+
+    /// The backend in use.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::MySql(_) => Backend::MySql,
+            Pools::Sqlite { .. } => Backend::Sqlite,
+        }
+    }
+
+    /// A connection for reads: hold it for a read of several statements, since each checkout
+    /// has a cost.
+    ///
+    /// # Errors
+    /// When no connection becomes free in time or the pool is closed.
+    pub async fn read(&self) -> Result<Connection, DbError> {
+        Ok(Connection(match &self.pools {
+            Pools::MySql(pool) => Link::MySql(pool.acquire().await?),
+            Pools::Sqlite { read, .. } => Link::Sqlite(read.acquire().await?),
+        }))
+    }
+
+    /// The write connection, outside a transaction: for single statements, and for reading
+    /// what was just written.
+    ///
+    /// # Errors
+    /// When no connection becomes free in time or the pool is closed.
+    pub async fn write(&self) -> Result<Connection, DbError> {
+        Ok(Connection(match &self.pools {
+            Pools::MySql(pool) => Link::MySql(pool.acquire().await?),
+            Pools::Sqlite { write, .. } => Link::Sqlite(write.acquire().await?),
+        }))
+    }
+
+    /// A transaction on the write connection, rolled back unless committed.
+    ///
+    /// # Errors
+    /// When no connection becomes free in time, the pool is closed or `begin` fails.
+    pub async fn begin(&self) -> Result<Transaction, DbError> {
+        Ok(Transaction(Connection(match &self.pools {
+            Pools::MySql(pool) => Link::MySqlTransaction(pool.begin().await?),
+            Pools::Sqlite { write, .. } => {
+                let mut connection = write.acquire().await?;
+                connection.begin()?;
+                Link::Sqlite(connection)
+            }
+        })))
+    }
+
+    /// Runs one read statement on a read connection.
+    ///
+    /// # Errors
+    /// When the statement fails or a row does not decode.
+    pub async fn fetch_all<R: FromRow>(&self, statement: &Statement) -> Result<Vec<R>, DbError> {
+        self.read().await?.fetch_all(statement).await
+    }
+
+    /// Runs one read statement on a read connection, keeping its first row.
+    ///
+    /// # Errors
+    /// When the statement fails or the row does not decode.
+    pub async fn fetch_optional<R: FromRow>(
+        &self,
+        statement: &Statement,
+    ) -> Result<Option<R>, DbError> {
+        self.read().await?.fetch_optional(statement).await
+    }
+
+    /// Runs one change on the write connection; returns the rows it changed.
+    ///
+    /// # Errors
+    /// When the statement fails.
+    pub async fn execute(&self, statement: &Statement) -> Result<u64, DbError> {
+        self.write().await?.execute(statement).await
     }
 
     /// Each pool's connections, for the metrics endpoint. On MySQL reads and writes share one
     /// pool, reported once as `main`.
     #[must_use]
     pub fn snapshots(&self) -> Vec<telemetry::metrics::PoolSnapshot> {
-        let snapshot =
-            |pool: &'static str, connections: &AnyPool| telemetry::metrics::PoolSnapshot {
-                pool,
-                open: connections.size(),
-                idle: u32::try_from(connections.num_idle()).unwrap_or(u32::MAX),
-                max: connections.options().get_max_connections(),
-            };
-        match self.backend {
-            Backend::MySql => vec![snapshot("main", &self.write)],
-            Backend::Sqlite => vec![snapshot("read", &self.read), snapshot("write", &self.write)],
+        match &self.pools {
+            Pools::MySql(pool) => vec![telemetry::metrics::PoolSnapshot {
+                pool: "main",
+                open: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            }],
+            Pools::Sqlite { read, write } => [("read", read), ("write", write)]
+                .into_iter()
+                .map(|(name, pool)| telemetry::metrics::PoolSnapshot {
+                    pool: name,
+                    open: pool.size(),
+                    idle: pool.idle(),
+                    max: pool.size(),
+                })
+                .collect(),
         }
     }
 
-    /// Closes both pools, waiting for connections to be returned.
+    /// Closes the pools: MySQL waits for connections to be returned; SQLite closes its idle
+    /// connections now and the others as they come back.
     pub async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
+        match &self.pools {
+            Pools::MySql(pool) => pool.close().await,
+            Pools::Sqlite { read, write } => {
+                write.close();
+                read.close();
+            }
+        }
     }
 }
 
-fn pool_options(max_connections: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max_connections.max(1))
-        .acquire_timeout(std::time::Duration::from_secs(10))
+#[derive(Debug)]
+enum Link {
+    MySql(PoolConnection<MySql>),
+    MySqlTransaction(sqlx::Transaction<'static, MySql>),
+    Sqlite(sqlite::Pooled),
+}
+
+/// A connection checked out of a pool, returned when dropped.
+#[derive(Debug)]
+pub struct Connection(Link);
+
+impl Connection {
+    /// Runs a statement and decodes every row.
+    ///
+    /// # Errors
+    /// When the statement fails or a row does not decode.
+    pub async fn fetch_all<R: FromRow>(
+        &mut self,
+        statement: &Statement,
+    ) -> Result<Vec<R>, DbError> {
+        match &mut self.0 {
+            Link::MySql(connection) => mysql::fetch_all(connection, statement).await,
+            Link::MySqlTransaction(transaction) => mysql::fetch_all(transaction, statement).await,
+            Link::Sqlite(connection) => connection.fetch_all(statement),
+        }
+    }
+
+    /// Runs a statement and decodes its first row, if any.
+    ///
+    /// # Errors
+    /// When the statement fails or the row does not decode.
+    pub async fn fetch_optional<R: FromRow>(
+        &mut self,
+        statement: &Statement,
+    ) -> Result<Option<R>, DbError> {
+        match &mut self.0 {
+            Link::MySql(connection) => mysql::fetch_optional(connection, statement).await,
+            Link::MySqlTransaction(transaction) => {
+                mysql::fetch_optional(transaction, statement).await
+            }
+            Link::Sqlite(connection) => connection.fetch_optional(statement),
+        }
+    }
+
+    /// Runs a statement that returns exactly one row (a count) and decodes it.
+    ///
+    /// # Errors
+    /// When the statement fails, returns no row or the row does not decode.
+    pub async fn fetch_one<R: FromRow>(&mut self, statement: &Statement) -> Result<R, DbError> {
+        self.fetch_optional(statement)
+            .await?
+            .ok_or(DbError::RowNotFound)
+    }
+
+    /// Runs a change; returns the rows it changed.
+    ///
+    /// # Errors
+    /// When the statement fails.
+    pub async fn execute(&mut self, statement: &Statement) -> Result<u64, DbError> {
+        match &mut self.0 {
+            Link::MySql(connection) => mysql::execute(connection, statement).await,
+            Link::MySqlTransaction(transaction) => mysql::execute(transaction, statement).await,
+            Link::Sqlite(connection) => connection.execute(statement),
+        }
+    }
+}
+
+/// A transaction: a [`Connection`] (through `Deref`) whose changes apply only on
+/// [`commit`](Self::commit); dropped uncommitted, it rolls back.
+#[derive(Debug)]
+pub struct Transaction(Connection);
+
+impl Transaction {
+    /// Commits the changes.
+    ///
+    /// # Errors
+    /// When the commit fails; the changes are then rolled back.
+    pub async fn commit(self) -> Result<(), DbError> {
+        match self.0.0 {
+            Link::MySqlTransaction(transaction) => Ok(transaction.commit().await?),
+            Link::Sqlite(mut connection) => connection.commit(),
+            Link::MySql(_) => Ok(()),
+        }
+    }
+}
+
+impl std::ops::Deref for Transaction {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Transaction {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.0
+    }
 }

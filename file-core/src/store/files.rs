@@ -1,6 +1,6 @@
 //! The `files` table: [`FileStore`] for [`SqlStore`].
 
-use sqlx::{Any, QueryBuilder};
+use sql_pools::Statement;
 
 use crate::{
     domain::{
@@ -17,8 +17,8 @@ use crate::{
 };
 
 /// `select … from files where owner_id = ? and id in (…)`.
-fn owned_files_query(owner: UserId, ids: &[FileId]) -> QueryBuilder<'static, Any> {
-    let mut query = QueryBuilder::new(format!(
+fn owned_files_query(owner: UserId, ids: &[FileId]) -> Statement {
+    let mut query = Statement::new(format!(
         "select {FILE_COLUMNS} from files where owner_id = "
     ));
     query.push_bind(owner.to_string()).push(" and id in ");
@@ -27,12 +27,12 @@ fn owned_files_query(owner: UserId, ids: &[FileId]) -> QueryBuilder<'static, Any
 }
 
 impl FileStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_files", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_files", db.system = self.database.backend().system_name()))]
     async fn insert_files(&self, files: &[FileRecord]) -> StoreResult<()> {
         if files.is_empty() {
             return Ok(());
         }
-        let mut query = QueryBuilder::<Any>::new(format!("insert into files ({FILE_COLUMNS}) "));
+        let mut query = Statement::new(format!("insert into files ({FILE_COLUMNS}) "));
         let mut sizes = Vec::with_capacity(files.len());
         for file in files {
             sizes.push(
@@ -40,7 +40,7 @@ impl FileStore for SqlStore {
                     .map_err(|_| StoreError::Backend("file size out of range".into()))?,
             );
         }
-        query.push_values(files.iter().zip(sizes), |mut row, (file, size)| {
+        query.push_values(files.iter().zip(sizes), |row, (file, size)| {
             row.push_bind(file.id.to_string())
                 .push_bind(file.owner.to_string())
                 .push_bind(file.hangout.to_string())
@@ -56,28 +56,24 @@ impl FileStore for SqlStore {
         });
         // One statement inserts the whole batch, so it is atomic on both backends; the
         // transaction makes that explicit and keeps it so if the insert is ever split.
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
-        query
-            .build()
-            .execute(&mut *transaction)
-            .await
-            .map_err(store_error)?;
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        transaction.execute(&query).await.map_err(store_error)?;
         transaction.commit().await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql files_by_ids", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql files_by_ids", db.system = self.database.backend().system_name()))]
     async fn files_by_ids(&self, owner: UserId, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
-        let rows: Vec<FileRow> = owned_files_query(owner, ids)
-            .build_query_as()
-            .fetch_all(&self.pools.read)
+        let rows: Vec<FileRow> = self
+            .database
+            .fetch_all(&owned_files_query(owner, ids))
             .await
             .map_err(store_error)?;
         convert(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_uploaded", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_uploaded", db.system = self.database.backend().system_name()))]
     async fn mark_uploaded(&self, owner: UserId, ids: &[FileId]) -> StoreResult<()> {
-        let mut update = QueryBuilder::<Any>::new("update files set status = ");
+        let mut update = Statement::new("update files set status = ");
         update
             .push_bind(FileStatus::Uploaded.as_str())
             .push(" where status = ")
@@ -86,78 +82,63 @@ impl FileStore for SqlStore {
             .push_bind(owner.to_string())
             .push(" and id in ");
         push_id_list(&mut update, ids);
-        update
-            .build()
-            .execute(&self.pools.write)
-            .await
-            .map_err(store_error)?;
+        self.database.execute(&update).await.map_err(store_error)?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_deleting", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_deleting", db.system = self.database.backend().system_name()))]
     async fn mark_deleting(&self, owner: UserId, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
-        let mut update = QueryBuilder::<Any>::new("update files set status = ");
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        let mut update = Statement::new("update files set status = ");
         update
             .push_bind(FileStatus::Deleting.as_str())
             .push(" where owner_id = ")
             .push_bind(owner.to_string())
             .push(" and id in ");
         push_id_list(&mut update, ids);
-        update
-            .build()
-            .execute(&mut *transaction)
-            .await
-            .map_err(store_error)?;
-        let rows: Vec<FileRow> = owned_files_query(owner, ids)
-            .build_query_as()
-            .fetch_all(&mut *transaction)
+        transaction.execute(&update).await.map_err(store_error)?;
+        let rows: Vec<FileRow> = transaction
+            .fetch_all(&owned_files_query(owner, ids))
             .await
             .map_err(store_error)?;
         transaction.commit().await.map_err(store_error)?;
         convert(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_expired_pending_deleting", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_expired_pending_deleting", db.system = self.database.backend().system_name()))]
     async fn mark_expired_pending_deleting(&self, before: Timestamp) -> StoreResult<u64> {
-        let updated =
-            sqlx::query("update files set status = ? where status = ? and upload_expires_at < ?")
-                .bind(FileStatus::Deleting.as_str())
-                .bind(FileStatus::Pending.as_str())
-                .bind(before.as_millis())
-                .execute(&self.pools.write)
-                .await
-                .map_err(store_error)?;
-        Ok(updated.rows_affected())
+        let update = Statement::new(
+            "update files set status = ? where status = ? and upload_expires_at < ?",
+        )
+        .bind(FileStatus::Deleting.as_str())
+        .bind(FileStatus::Pending.as_str())
+        .bind(before.as_millis());
+        self.database.execute(&update).await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql deleting_files", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql deleting_files", db.system = self.database.backend().system_name()))]
     async fn deleting_files(
         &self,
         window_ended_before: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<FileRecord>> {
-        let rows: Vec<FileRow> = sqlx::query_as(&format!(
+        let query = Statement::new(format!(
             "select {FILE_COLUMNS} from files where status = ? and upload_expires_at < ? \
              order by created_at, id limit ?"
         ))
         .bind(FileStatus::Deleting.as_str())
         .bind(window_ended_before.as_millis())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pools.read)
-        .await
-        .map_err(store_error)?;
+        .bind(i64::from(limit));
+        let rows: Vec<FileRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
         convert(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql remove_deleted", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql remove_deleted", db.system = self.database.backend().system_name()))]
     async fn remove_deleted(&self, id: FileId) -> StoreResult<()> {
-        sqlx::query("delete from files where id = ? and status = ?")
+        let delete = Statement::new("delete from files where id = ? and status = ?")
             .bind(id.to_string())
-            .bind(FileStatus::Deleting.as_str())
-            .execute(&self.pools.write)
-            .await
-            .map_err(store_error)?;
+            .bind(FileStatus::Deleting.as_str());
+        self.database.execute(&delete).await.map_err(store_error)?;
         Ok(())
     }
 }

@@ -1,10 +1,11 @@
 //! SQL adapter implementing the domain's storage port ([`crate::domain::store`]).
 //!
-//! Both production MySQL and embedded SQLite are reached through sqlx's `Any` driver with
-//! runtime queries: ids are stored as UUID text and instants as integer milliseconds, the types
-//! `Any` carries, so one set of statements serves both. Connecting, per-backend tuning and
-//! migrating belong to the shared `sql-pools` crate; this service's migrations are listed in
-//! `migrations`, and the integration tests in `tests/it` run against both backends.
+//! Production MySQL and embedded SQLite run the same statements, built as `sql_pools`
+//! [`Statement`]s and read back through `sql_pools::FromRow`: ids are stored as UUID text and
+//! instants as integer milliseconds, so one set of statements serves both. Connecting, the
+//! drivers, per-backend tuning and migrating belong to the shared `sql-pools` crate; this
+//! service's migrations are listed in `migrations`, and the integration tests in `tests/it` run
+//! against both backends.
 //!
 //! Conventions: every statement filters by owner where the port says so; every multi-row change
 //! runs in one transaction on the write pool; unique violations become `StoreError::Conflict`.
@@ -13,17 +14,16 @@ mod files;
 mod migrations;
 mod rows;
 
-use sql_pools::Pools;
-use sqlx::{Any, QueryBuilder};
+use sql_pools::{Database, DbError, Statement};
 
 use crate::domain::store::StoreError;
 
 pub use sql_pools::{Backend, OpenError};
 
-/// The SQL store over the service's pools ([`Pools`]: reads, writes, backend).
+/// The SQL store over the service's [`Database`].
 #[derive(Clone, Debug)]
 pub struct SqlStore {
-    pools: Pools,
+    database: Database,
 }
 
 impl SqlStore {
@@ -32,36 +32,34 @@ impl SqlStore {
     /// # Errors
     /// When the URL is unknown, the database unreachable or a migration fails.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
-        let pools = Pools::open(url, max_connections, &migrations::MIGRATIONS).await?;
-        Ok(Self { pools })
+        let database = Database::open(url, max_connections, &migrations::MIGRATIONS).await?;
+        Ok(Self { database })
     }
 
     /// The backend in use.
     #[must_use]
     pub fn backend(&self) -> Backend {
-        self.pools.backend
+        self.database.backend()
     }
 
     /// Each pool's connections, for the metrics endpoint.
     #[must_use]
     pub fn pool_snapshots(&self) -> Vec<telemetry::metrics::PoolSnapshot> {
-        self.pools.snapshots()
+        self.database.snapshots()
     }
 
     /// Closes both pools, waiting for connections to be returned.
     pub async fn close(&self) {
-        self.pools.close().await;
+        self.database.close().await;
     }
 }
 
-/// Maps a sqlx error to the port's error: unique violations become `Conflict`.
-fn store_error(error: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(database_error) = &error
-        && database_error.is_unique_violation()
-    {
-        return StoreError::Conflict(database_error.message().to_owned());
+/// Maps a database error to the port's error: unique violations become `Conflict`.
+fn store_error(error: DbError) -> StoreError {
+    match error.unique_violation() {
+        Some(message) => StoreError::Conflict(message),
+        None => StoreError::Backend(Box::new(error)),
     }
-    StoreError::Backend(Box::new(error))
 }
 
 /// A row held something the domain cannot represent (a corrupt id or enum).
@@ -71,15 +69,6 @@ fn corrupt(what: &str) -> StoreError {
 
 /// Appends `(?, ?, …)` binding each id's text; an empty list yields `(NULL)`, which matches
 /// nothing.
-fn push_id_list<T: ToString>(builder: &mut QueryBuilder<'_, Any>, ids: &[T]) {
-    if ids.is_empty() {
-        builder.push("(NULL)");
-        return;
-    }
-    builder.push("(");
-    let mut separated = builder.separated(", ");
-    for id in ids {
-        separated.push_bind(id.to_string());
-    }
-    separated.push_unseparated(")");
+fn push_id_list<T: ToString>(statement: &mut Statement, ids: &[T]) {
+    statement.push_list(ids.iter().map(ToString::to_string));
 }

@@ -1,5 +1,7 @@
 //! Row types: the shape of the `files` table as read back, converted into domain values here so
-//! nothing of sqlx leaves `store`.
+//! nothing of the database leaves `store`.
+
+use sql_pools::impl_from_row;
 
 use crate::{
     domain::{
@@ -20,7 +22,6 @@ fn id<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, Stor
 pub(super) const FILE_COLUMNS: &str = "id, owner_id, hangout_id, memory_id, file_name, \
      content_type, size, md5, object_key, status, created_at, upload_expires_at";
 
-#[derive(sqlx::FromRow)]
 pub(super) struct FileRow {
     pub id: String,
     pub owner_id: String,
@@ -35,6 +36,21 @@ pub(super) struct FileRow {
     pub created_at: i64,
     pub upload_expires_at: i64,
 }
+
+impl_from_row!(FileRow {
+    id,
+    owner_id,
+    hangout_id,
+    memory_id,
+    file_name,
+    content_type,
+    size,
+    md5,
+    object_key,
+    status,
+    created_at,
+    upload_expires_at
+});
 
 impl TryFrom<FileRow> for FileRecord {
     type Error = StoreError;

@@ -17,6 +17,8 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create(db: Db, dir: &Path) -> Self {
+        // The tests reach the database through sqlx's `Any`; the service does not use it.
+        sqlx::any::install_default_drivers();
         match db {
             Db::Sqlite => Self {
                 url: format!("sqlite:{}", dir.join("file-core.db").display()),
@@ -25,7 +27,6 @@ impl TestDb {
             Db::MySql => {
                 let server = mysql_url().expect("TEST_MYSQL_URL is set");
                 let name = format!("fc_test_{}", uuid::Uuid::new_v4().simple());
-                sqlx::any::install_default_drivers();
                 let pool = AnyPoolOptions::new()
                     .max_connections(1)
                     .connect(&server)

@@ -1,6 +1,6 @@
 //! Activities table, and the hangout lists seen from an activity.
 
-use sqlx::{Any, QueryBuilder};
+use sql_pools::{Columns, DbError, FromRow, Statement};
 
 use crate::{
     domain::{
@@ -17,32 +17,43 @@ use crate::{
     },
 };
 
-#[derive(sqlx::FromRow)]
+/// `hangout_id`, then an activity's columns.
 struct LinkedActivityRow {
     hangout_id: String,
-    #[sqlx(flatten)]
     activity: ActivityRow,
 }
 
+impl FromRow for LinkedActivityRow {
+    fn from_row(columns: &mut Columns<'_, '_>) -> Result<Self, DbError> {
+        Ok(Self {
+            hangout_id: columns.read()?,
+            activity: ActivityRow::from_row(columns)?,
+        })
+    }
+}
+
 impl SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql owned_activity", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql owned_activity", db.system = self.database.backend().system_name()))]
     async fn owned_activity(&self, owner: UserId, id: ActivityId) -> StoreResult<Activity> {
-        let row: Option<ActivityRow> = sqlx::query_as(&format!(
+        let query = Statement::new(format!(
             "select {ACTIVITY_COLUMNS} from activities a where a.id = ? and a.owner_id = ?"
         ))
         .bind(id.to_string())
-        .bind(owner.to_string())
-        .fetch_optional(&self.pools.write)
-        .await
-        .map_err(store_error)?;
+        .bind(owner.to_string());
+        // On the write connection: this reads back a change just made.
+        let mut connection = self.database.write().await.map_err(store_error)?;
+        let row: Option<ActivityRow> = connection
+            .fetch_optional(&query)
+            .await
+            .map_err(store_error)?;
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 }
 
 impl ActivityStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_activity", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_activity", db.system = self.database.backend().system_name()))]
     async fn insert_activity(&self, activity: &Activity) -> StoreResult<()> {
-        sqlx::query(
+        let insert = Statement::new(
             "insert into activities (id, owner_id, name, name_key, created_at) \
              values (?, ?, ?, ?, ?)",
         )
@@ -50,14 +61,12 @@ impl ActivityStore for SqlStore {
         .bind(activity.owner.to_string())
         .bind(&activity.name)
         .bind(&activity.name_key)
-        .bind(activity.created_at.as_millis())
-        .execute(&self.pools.write)
-        .await
-        .map_err(store_error)?;
+        .bind(activity.created_at.as_millis());
+        self.database.execute(&insert).await.map_err(store_error)?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql rename_activity", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql rename_activity", db.system = self.database.backend().system_name()))]
     async fn rename_activity(
         &self,
         owner: UserId,
@@ -65,76 +74,64 @@ impl ActivityStore for SqlStore {
         name: &str,
         name_key: &str,
     ) -> StoreResult<Activity> {
-        let updated = sqlx::query(
+        let rename = Statement::new(
             "update activities set name = ?, name_key = ? where id = ? and owner_id = ?",
         )
         .bind(name)
         .bind(name_key)
         .bind(id.to_string())
-        .bind(owner.to_string())
-        .execute(&self.pools.write)
-        .await
-        .map_err(store_error)?;
+        .bind(owner.to_string());
+        let updated = self.database.execute(&rename).await.map_err(store_error)?;
         // MySQL counts only changed rows, so zero may also mean "same name": look it up.
         let activity = self.owned_activity(owner, id).await?;
-        if updated.rows_affected() == 0 && activity.name != name {
+        if updated == 0 && activity.name != name {
             return Err(StoreError::NotFound);
         }
         Ok(activity)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_activity", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_activity", db.system = self.database.backend().system_name()))]
     async fn delete_activity(&self, owner: UserId, id: ActivityId) -> StoreResult<()> {
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
-        let deleted = sqlx::query("delete from activities where id = ? and owner_id = ?")
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        let delete = Statement::new("delete from activities where id = ? and owner_id = ?")
             .bind(id.to_string())
-            .bind(owner.to_string())
-            .execute(&mut *transaction)
-            .await
-            .map_err(store_error)?;
-        if deleted.rows_affected() == 0 {
+            .bind(owner.to_string());
+        let deleted = transaction.execute(&delete).await.map_err(store_error)?;
+        if deleted == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query("delete from hangout_activities where activity_id = ?")
-            .bind(id.to_string())
-            .execute(&mut *transaction)
-            .await
-            .map_err(store_error)?;
+        let unlink = Statement::new("delete from hangout_activities where activity_id = ?")
+            .bind(id.to_string());
+        transaction.execute(&unlink).await.map_err(store_error)?;
         transaction.commit().await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql activities_by_ids", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql activities_by_ids", db.system = self.database.backend().system_name()))]
     async fn activities_by_ids(
         &self,
         owner: UserId,
         ids: &[ActivityId],
     ) -> StoreResult<Vec<Activity>> {
-        let mut query = QueryBuilder::new(format!(
+        let mut query = Statement::new(format!(
             "select {ACTIVITY_COLUMNS} from activities a where a.owner_id = "
         ));
         query.push_bind(owner.to_string()).push(" and a.id in ");
         push_id_list(&mut query, ids);
-        let rows: Vec<ActivityRow> = query
-            .build_query_as()
-            .fetch_all(&self.pools.read)
-            .await
-            .map_err(store_error)?;
+        let rows: Vec<ActivityRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
         convert(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_activities", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_activities", db.system = self.database.backend().system_name()))]
     async fn list_activities(
         &self,
         owner: UserId,
         page: &KeysetQuery<String>,
     ) -> StoreResult<PageRows<Activity>> {
-        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
-        let (total,): (i64,) = sqlx::query_as("select count(*) from activities where owner_id = ?")
-            .bind(owner.to_string())
-            .fetch_one(&mut *connection)
-            .await
-            .map_err(store_error)?;
-        let mut query = QueryBuilder::new(format!(
+        let mut connection = self.database.read().await.map_err(store_error)?;
+        let counting = Statement::new("select count(*) from activities where owner_id = ?")
+            .bind(owner.to_string());
+        let (total,): (i64,) = connection.fetch_one(&counting).await.map_err(store_error)?;
+        let mut query = Statement::new(format!(
             "select {ACTIVITY_COLUMNS} from activities a where a.owner_id = "
         ));
         query.push_bind(owner.to_string());
@@ -144,41 +141,33 @@ impl ActivityStore for SqlStore {
         query
             .push(" order by a.name_key asc, a.id asc limit ")
             .push_bind(i64::from(page.fetch));
-        let rows: Vec<ActivityRow> = query
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(store_error)?;
+        let rows: Vec<ActivityRow> = connection.fetch_all(&query).await.map_err(store_error)?;
         Ok(PageRows {
             rows: convert(rows)?,
             total_count: count(total),
         })
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql activities_of_hangouts", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql activities_of_hangouts", db.system = self.database.backend().system_name()))]
     async fn activities_of_hangouts(
         &self,
         owner: UserId,
         hangouts: &[HangoutId],
     ) -> StoreResult<Vec<(HangoutId, Vec<Activity>)>> {
-        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
-        let mut visible = QueryBuilder::<Any>::new("select id from hangouts where owner_id = ");
+        let mut connection = self.database.read().await.map_err(store_error)?;
+        let mut visible = Statement::new("select id from hangouts where owner_id = ");
         visible.push_bind(owner.to_string()).push(" and id in ");
         push_id_list(&mut visible, hangouts);
-        let visible: Vec<(String,)> = visible
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(store_error)?;
+        let visible: Vec<(String,)> = connection.fetch_all(&visible).await.map_err(store_error)?;
 
-        let mut query = match self.pools.backend {
+        let mut query = match self.database.backend() {
             // On SQLite each activity's hangout count is counted once, in a derived table over
             // the distinct activities of these hangouts: counted per link row (as
             // `ACTIVITY_COLUMNS` does) it was recounted for every hangout carrying the
             // activity, most of this statement's cost. On MariaDB the derived table is
             // materialised and costs five times the correlated count, so it keeps that.
             Backend::Sqlite => {
-                let mut query = QueryBuilder::new(
+                let mut query = Statement::new(
                     "select l.hangout_id, a.id, a.owner_id, a.name, a.name_key, a.created_at, \
                      c.hangout_count from hangout_activities l \
                      join activities a on a.id = l.activity_id \
@@ -190,7 +179,7 @@ impl ActivityStore for SqlStore {
                 query.push(") group by activity_id) c on c.activity_id = a.id where a.owner_id = ");
                 query
             }
-            Backend::MySql => QueryBuilder::new(format!(
+            Backend::MySql => Statement::new(format!(
                 "select l.hangout_id, {ACTIVITY_COLUMNS} from hangout_activities l \
                  join activities a on a.id = l.activity_id where a.owner_id = "
             )),
@@ -200,11 +189,8 @@ impl ActivityStore for SqlStore {
             .push(" and l.hangout_id in ");
         push_id_list(&mut query, hangouts);
         query.push(" order by a.name_key asc, a.id asc");
-        let rows: Vec<LinkedActivityRow> = query
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(store_error)?;
+        let rows: Vec<LinkedActivityRow> =
+            connection.fetch_all(&query).await.map_err(store_error)?;
 
         let mut result = visible
             .into_iter()
@@ -225,34 +211,30 @@ impl ActivityStore for SqlStore {
         Ok(result)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_of_activity", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_of_activity", db.system = self.database.backend().system_name()))]
     async fn hangouts_of_activity(
         &self,
         owner: UserId,
         activity: ActivityId,
         page: &KeysetQuery<i64>,
     ) -> StoreResult<PageRows<Hangout>> {
-        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
-        let (owned,): (i64,) =
-            sqlx::query_as("select count(*) from activities where id = ? and owner_id = ?")
+        let mut connection = self.database.read().await.map_err(store_error)?;
+        let owning =
+            Statement::new("select count(*) from activities where id = ? and owner_id = ?")
                 .bind(activity.to_string())
-                .bind(owner.to_string())
-                .fetch_one(&mut *connection)
-                .await
-                .map_err(store_error)?;
+                .bind(owner.to_string());
+        let (owned,): (i64,) = connection.fetch_one(&owning).await.map_err(store_error)?;
         if owned == 0 {
             return Err(StoreError::NotFound);
         }
-        let (total,): (i64,) = sqlx::query_as(
+        let counting = Statement::new(
             "select count(*) from hangout_activities l join hangouts h on h.id = l.hangout_id \
              where l.activity_id = ? and h.owner_id = ?",
         )
         .bind(activity.to_string())
-        .bind(owner.to_string())
-        .fetch_one(&mut *connection)
-        .await
-        .map_err(store_error)?;
-        let mut query = QueryBuilder::new(format!(
+        .bind(owner.to_string());
+        let (total,): (i64,) = connection.fetch_one(&counting).await.map_err(store_error)?;
+        let mut query = Statement::new(format!(
             "select {HANGOUT_COLUMNS} from hangout_activities l \
              join hangouts h on h.id = l.hangout_id where l.activity_id = "
         ));
@@ -266,11 +248,7 @@ impl ActivityStore for SqlStore {
         query
             .push(" order by h.created_at desc, h.id desc limit ")
             .push_bind(i64::from(page.fetch));
-        let rows: Vec<HangoutRow> = query
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(store_error)?;
+        let rows: Vec<HangoutRow> = connection.fetch_all(&query).await.map_err(store_error)?;
         Ok(PageRows {
             rows: convert(rows)?,
             total_count: count(total),

@@ -1,6 +1,6 @@
 //! Hangouts and their activity links.
 
-use sqlx::{Any, AnyConnection, QueryBuilder};
+use sql_pools::{Connection, Statement};
 
 use crate::{
     domain::{
@@ -18,21 +18,17 @@ use crate::{
 
 /// Fails with `NotFound` unless every activity is the owner's.
 async fn check_activities_owned(
-    connection: &mut AnyConnection,
+    connection: &mut Connection,
     owner: UserId,
     activities: &[ActivityId],
 ) -> StoreResult<()> {
     if activities.is_empty() {
         return Ok(());
     }
-    let mut query = QueryBuilder::<Any>::new("select count(*) from activities where owner_id = ");
+    let mut query = Statement::new("select count(*) from activities where owner_id = ");
     query.push_bind(owner.to_string()).push(" and id in ");
     push_id_list(&mut query, activities);
-    let (owned,): (i64,) = query
-        .build_query_as()
-        .fetch_one(&mut *connection)
-        .await
-        .map_err(store_error)?;
+    let (owned,): (i64,) = connection.fetch_one(&query).await.map_err(store_error)?;
     if count(owned) == activities.len() as u64 {
         Ok(())
     } else {
@@ -41,53 +37,46 @@ async fn check_activities_owned(
 }
 
 async fn insert_links(
-    connection: &mut AnyConnection,
+    connection: &mut Connection,
     hangout: HangoutId,
     activities: &[ActivityId],
 ) -> StoreResult<()> {
     if activities.is_empty() {
         return Ok(());
     }
-    let mut query =
-        QueryBuilder::<Any>::new("insert into hangout_activities (hangout_id, activity_id) ");
-    query.push_values(activities, |mut row, activity| {
+    let mut query = Statement::new("insert into hangout_activities (hangout_id, activity_id) ");
+    query.push_values(activities, |row, activity| {
         row.push_bind(hangout.to_string())
             .push_bind(activity.to_string());
     });
-    query
-        .build()
-        .execute(&mut *connection)
-        .await
-        .map_err(store_error)?;
+    connection.execute(&query).await.map_err(store_error)?;
     Ok(())
 }
 
 async fn owned_hangout(
-    connection: &mut AnyConnection,
+    connection: &mut Connection,
     owner: UserId,
     id: HangoutId,
 ) -> StoreResult<Hangout> {
-    let row: Option<HangoutRow> = sqlx::query_as(&format!(
+    let query = Statement::new(format!(
         "select {HANGOUT_COLUMNS} from hangouts h where h.id = ? and h.owner_id = ?"
     ))
     .bind(id.to_string())
-    .bind(owner.to_string())
-    .fetch_optional(&mut *connection)
-    .await
-    .map_err(store_error)?;
+    .bind(owner.to_string());
+    let row: Option<HangoutRow> = connection
+        .fetch_optional(&query)
+        .await
+        .map_err(store_error)?;
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
 /// Appends the owner and filter conditions (after a `where`).
-fn push_filter(query: &mut QueryBuilder<'_, Any>, owner: UserId, filter: &HangoutFilter) {
+fn push_filter(query: &mut Statement, owner: UserId, filter: &HangoutFilter) {
     query.push("h.owner_id = ").push_bind(owner.to_string());
     if !filter.statuses.is_empty() {
-        query.push(" and h.status in (");
-        let mut separated = query.separated(", ");
-        for status in &filter.statuses {
-            separated.push_bind(status.as_str());
-        }
-        separated.push_unseparated(")");
+        query
+            .push(" and h.status in ")
+            .push_list(filter.statuses.iter().map(|status| status.as_str()));
     }
     if let Some(from) = filter.date_from {
         query
@@ -109,15 +98,15 @@ fn order_column(field: HangoutOrderField) -> &'static str {
 }
 
 impl HangoutStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_hangout", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_hangout", db.system = self.database.backend().system_name()))]
     async fn insert_hangout(
         &self,
         hangout: &Hangout,
         activities: &[ActivityId],
     ) -> StoreResult<()> {
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
         check_activities_owned(&mut transaction, hangout.owner, activities).await?;
-        sqlx::query(
+        let insert = Statement::new(
             "insert into hangouts (id, owner_id, title, description, hangout_date, status, \
              created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -128,15 +117,13 @@ impl HangoutStore for SqlStore {
         .bind(hangout.date.as_millis())
         .bind(hangout.status.as_str())
         .bind(hangout.created_at.as_millis())
-        .bind(hangout.updated_at.as_millis())
-        .execute(&mut *transaction)
-        .await
-        .map_err(store_error)?;
+        .bind(hangout.updated_at.as_millis());
+        transaction.execute(&insert).await.map_err(store_error)?;
         insert_links(&mut transaction, hangout.id, activities).await?;
         transaction.commit().await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql update_hangout", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql update_hangout", db.system = self.database.backend().system_name()))]
     async fn update_hangout(
         &self,
         owner: UserId,
@@ -144,7 +131,7 @@ impl HangoutStore for SqlStore {
         patch: &HangoutPatch,
         now: Timestamp,
     ) -> StoreResult<Hangout> {
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
         let mut hangout = owned_hangout(&mut transaction, owner, id).await?;
         if let Some(title) = &patch.title {
             hangout.title.clone_from(title);
@@ -159,7 +146,7 @@ impl HangoutStore for SqlStore {
             hangout.status = status;
         }
         hangout.updated_at = now;
-        sqlx::query(
+        let update = Statement::new(
             "update hangouts set title = ?, description = ?, hangout_date = ?, status = ?, \
              updated_at = ? where id = ?",
         )
@@ -168,42 +155,35 @@ impl HangoutStore for SqlStore {
         .bind(hangout.date.as_millis())
         .bind(hangout.status.as_str())
         .bind(hangout.updated_at.as_millis())
-        .bind(id.to_string())
-        .execute(&mut *transaction)
-        .await
-        .map_err(store_error)?;
+        .bind(id.to_string());
+        transaction.execute(&update).await.map_err(store_error)?;
         if let Some(activities) = &patch.activities {
             check_activities_owned(&mut transaction, owner, activities).await?;
-            sqlx::query("delete from hangout_activities where hangout_id = ?")
-                .bind(id.to_string())
-                .execute(&mut *transaction)
-                .await
-                .map_err(store_error)?;
+            let unlink = Statement::new("delete from hangout_activities where hangout_id = ?")
+                .bind(id.to_string());
+            transaction.execute(&unlink).await.map_err(store_error)?;
             insert_links(&mut transaction, id, activities).await?;
         }
         transaction.commit().await.map_err(store_error)?;
         Ok(hangout)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_hangout", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_hangout", db.system = self.database.backend().system_name()))]
     async fn delete_hangout(&self, owner: UserId, id: HangoutId) -> StoreResult<Vec<FileId>> {
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
         owned_hangout(&mut transaction, owner, id).await?;
-        let files: Vec<(String,)> = sqlx::query_as(
+        let files = Statement::new(
             "select file_id from memories where hangout_id = ? and file_id is not null",
         )
-        .bind(id.to_string())
-        .fetch_all(&mut *transaction)
-        .await
-        .map_err(store_error)?;
+        .bind(id.to_string());
+        let files: Vec<(String,)> = transaction.fetch_all(&files).await.map_err(store_error)?;
         for statement in [
             "delete from memories where hangout_id = ?",
             "delete from hangout_activities where hangout_id = ?",
             "delete from hangouts where id = ?",
         ] {
-            sqlx::query(statement)
-                .bind(id.to_string())
-                .execute(&mut *transaction)
+            transaction
+                .execute(&Statement::new(statement).bind(id.to_string()))
                 .await
                 .map_err(store_error)?;
         }
@@ -214,52 +194,39 @@ impl HangoutStore for SqlStore {
             .collect()
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_by_ids", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_by_ids", db.system = self.database.backend().system_name()))]
     async fn hangouts_by_ids(&self, owner: UserId, ids: &[HangoutId]) -> StoreResult<Vec<Hangout>> {
-        let mut query = QueryBuilder::new(format!(
+        let mut query = Statement::new(format!(
             "select {HANGOUT_COLUMNS} from hangouts h where h.owner_id = "
         ));
         query.push_bind(owner.to_string()).push(" and h.id in ");
         push_id_list(&mut query, ids);
-        let rows: Vec<HangoutRow> = query
-            .build_query_as()
-            .fetch_all(&self.pools.read)
-            .await
-            .map_err(store_error)?;
+        let rows: Vec<HangoutRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
         convert(rows)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_hangouts", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_hangouts", db.system = self.database.backend().system_name()))]
     async fn list_hangouts(
         &self,
         owner: UserId,
         list: &HangoutListQuery,
     ) -> StoreResult<PageRows<Hangout>> {
-        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
-        let mut counting = QueryBuilder::new("select count(*) from hangouts h where ");
+        let mut connection = self.database.read().await.map_err(store_error)?;
+        let mut counting = Statement::new("select count(*) from hangouts h where ");
         push_filter(&mut counting, owner, &list.filter);
-        let (total,): (i64,) = counting
-            .build_query_as()
-            .fetch_one(&mut *connection)
-            .await
-            .map_err(store_error)?;
+        let (total,): (i64,) = connection.fetch_one(&counting).await.map_err(store_error)?;
 
         let column = order_column(list.field);
-        let mut query =
-            QueryBuilder::new(format!("select {HANGOUT_COLUMNS} from hangouts h where "));
+        let mut query = Statement::new(format!("select {HANGOUT_COLUMNS} from hangouts h where "));
         push_filter(&mut query, owner, &list.filter);
         if let Some(after) = &list.after {
             push_after_cursor(&mut query, column, "h.id", list.direction, after);
         }
         let order = order_keyword(list.direction);
         query
-            .push(format!(" order by {column} {order}, h.id {order} limit "))
+            .push(&format!(" order by {column} {order}, h.id {order} limit "))
             .push_bind(i64::from(list.fetch));
-        let rows: Vec<HangoutRow> = query
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(store_error)?;
+        let rows: Vec<HangoutRow> = connection.fetch_all(&query).await.map_err(store_error)?;
         Ok(PageRows {
             rows: convert(rows)?,
             total_count: count(total),

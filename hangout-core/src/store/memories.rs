@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{Any, AnyConnection, QueryBuilder};
+use sql_pools::{Connection, Statement};
 
 use crate::{
     domain::{
@@ -34,33 +34,33 @@ fn first_memories_statement(
     backend: Backend,
     hangouts: &[HangoutId],
     list: &MemoryListQuery,
-) -> QueryBuilder<'static, Any> {
+) -> Statement {
     let order = order_keyword(list.direction);
     match backend {
         Backend::Sqlite => {
-            let mut query = QueryBuilder::<Any>::new("");
+            let mut query = Statement::default();
             for (term, hangout) in hangouts.iter().enumerate() {
                 if term > 0 {
                     query.push(" union all ");
                 }
                 query
-                    .push(format!(
+                    .push(&format!(
                         "select * from (select {MEMORY_COLUMNS} from memories m \
                          where m.hangout_id = "
                     ))
                     .push_bind(hangout.to_string())
                     .push(" and m.status = ")
                     .push_bind(list.status.as_str())
-                    .push(format!(
+                    .push(&format!(
                         " order by m.created_at {order}, m.id {order} limit "
                     ))
                     .push_bind(i64::from(list.fetch))
-                    .push(format!(") as first_{term}"));
+                    .push(&format!(") as first_{term}"));
             }
             query
         }
         Backend::MySql => {
-            let mut query = QueryBuilder::new(format!(
+            let mut query = Statement::new(format!(
                 "select {MEMORY_COLUMNS} from (select m.*, row_number() over (partition by \
                  m.hangout_id order by m.created_at {order}, m.id {order}) as position \
                  from memories m where m.status = "
@@ -79,22 +79,19 @@ fn first_memories_statement(
 }
 
 async fn hangout_is_owned(
-    connection: &mut AnyConnection,
+    connection: &mut Connection,
     owner: UserId,
     hangout: HangoutId,
 ) -> StoreResult<bool> {
-    let (owned,): (i64,) =
-        sqlx::query_as("select count(*) from hangouts where id = ? and owner_id = ?")
-            .bind(hangout.to_string())
-            .bind(owner.to_string())
-            .fetch_one(&mut *connection)
-            .await
-            .map_err(store_error)?;
+    let query = Statement::new("select count(*) from hangouts where id = ? and owner_id = ?")
+        .bind(hangout.to_string())
+        .bind(owner.to_string());
+    let (owned,): (i64,) = connection.fetch_one(&query).await.map_err(store_error)?;
     Ok(owned > 0)
 }
 
 /// Appends the condition "memory of a hangout of `owner`" for the alias `m`.
-fn push_owned(query: &mut QueryBuilder<'_, Any>, owner: UserId) {
+fn push_owned(query: &mut Statement, owner: UserId) {
     query
         .push(" m.hangout_id in (select id from hangouts where owner_id = ")
         .push_bind(owner.to_string())
@@ -102,29 +99,25 @@ fn push_owned(query: &mut QueryBuilder<'_, Any>, owner: UserId) {
 }
 
 async fn owned_memories(
-    connection: &mut AnyConnection,
+    connection: &mut Connection,
     owner: UserId,
     ids: &[MemoryId],
 ) -> StoreResult<Vec<Memory>> {
-    let mut query = QueryBuilder::new(format!("select {MEMORY_COLUMNS} from memories m where "));
+    let mut query = Statement::new(format!("select {MEMORY_COLUMNS} from memories m where "));
     push_owned(&mut query, owner);
     query.push(" and m.id in ");
     push_id_list(&mut query, ids);
-    let rows: Vec<MemoryRow> = query
-        .build_query_as()
-        .fetch_all(&mut *connection)
-        .await
-        .map_err(store_error)?;
+    let rows: Vec<MemoryRow> = connection.fetch_all(&query).await.map_err(store_error)?;
     convert(rows)
 }
 
 impl MemoryStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_memories", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_memories", db.system = self.database.backend().system_name()))]
     async fn insert_memories(&self, owner: UserId, memories: &[Memory]) -> StoreResult<()> {
         let Some(first) = memories.first() else {
             return Ok(());
         };
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
         for memory in memories {
             if memory.hangout != first.hangout {
                 return Err(StoreError::Backend("a batch spans several hangouts".into()));
@@ -133,11 +126,11 @@ impl MemoryStore for SqlStore {
         if !hangout_is_owned(&mut transaction, owner, first.hangout).await? {
             return Err(StoreError::NotFound);
         }
-        let mut query = QueryBuilder::<Any>::new(
+        let mut query = Statement::new(
             "insert into memories (id, hangout_id, uploaded_by, file_name, content_type, size, \
              status, file_id, created_at, upload_expires_at) ",
         );
-        query.push_values(memories, |mut row, memory| {
+        query.push_values(memories, |row, memory| {
             row.push_bind(memory.id.to_string())
                 .push_bind(memory.hangout.to_string())
                 .push_bind(memory.uploaded_by.to_string())
@@ -149,45 +142,39 @@ impl MemoryStore for SqlStore {
                 .push_bind(memory.created_at.as_millis())
                 .push_bind(memory.upload_expires_at.as_millis());
         });
-        query
-            .build()
-            .execute(&mut *transaction)
-            .await
-            .map_err(store_error)?;
+        transaction.execute(&query).await.map_err(store_error)?;
         transaction.commit().await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql attach_memory_files", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql attach_memory_files", db.system = self.database.backend().system_name()))]
     async fn attach_memory_files(
         &self,
         owner: UserId,
         links: &[(MemoryId, FileId)],
     ) -> StoreResult<()> {
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
         let ids: Vec<MemoryId> = links.iter().map(|(memory, _)| *memory).collect();
         let owned = owned_memories(&mut transaction, owner, &ids).await?;
         if owned.len() != links.len() {
             return Err(StoreError::NotFound);
         }
         for (memory, file) in links {
-            sqlx::query("update memories set file_id = ? where id = ?")
+            let attach = Statement::new("update memories set file_id = ? where id = ?")
                 .bind(file.to_string())
-                .bind(memory.to_string())
-                .execute(&mut *transaction)
-                .await
-                .map_err(store_error)?;
+                .bind(memory.to_string());
+            transaction.execute(&attach).await.map_err(store_error)?;
         }
         transaction.commit().await.map_err(store_error)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_memories_uploaded", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_memories_uploaded", db.system = self.database.backend().system_name()))]
     async fn mark_memories_uploaded(
         &self,
         owner: UserId,
         ids: &[MemoryId],
     ) -> StoreResult<Vec<Memory>> {
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
-        let mut update = QueryBuilder::new("update memories set status = ");
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        let mut update = Statement::new("update memories set status = ");
         update
             .push_bind(MemoryStatus::Uploaded.as_str())
             .push(" where status = ")
@@ -196,41 +183,35 @@ impl MemoryStore for SqlStore {
         push_id_list(&mut update, ids);
         update.push(" and hangout_id in (select id from hangouts where owner_id = ");
         update.push_bind(owner.to_string()).push(")");
-        update
-            .build()
-            .execute(&mut *transaction)
-            .await
-            .map_err(store_error)?;
+        transaction.execute(&update).await.map_err(store_error)?;
         let memories = owned_memories(&mut transaction, owner, ids).await?;
         transaction.commit().await.map_err(store_error)?;
         Ok(memories)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql memories_by_ids", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql memories_by_ids", db.system = self.database.backend().system_name()))]
     async fn memories_by_ids(&self, owner: UserId, ids: &[MemoryId]) -> StoreResult<Vec<Memory>> {
-        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
+        let mut connection = self.database.read().await.map_err(store_error)?;
         owned_memories(&mut connection, owner, ids).await
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_memories", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_memories", db.system = self.database.backend().system_name()))]
     async fn list_memories(
         &self,
         owner: UserId,
         hangout: HangoutId,
         list: &MemoryListQuery,
     ) -> StoreResult<PageRows<Memory>> {
-        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
+        let mut connection = self.database.read().await.map_err(store_error)?;
         if !hangout_is_owned(&mut connection, owner, hangout).await? {
             return Err(StoreError::NotFound);
         }
-        let (total,): (i64,) =
-            sqlx::query_as("select count(*) from memories where hangout_id = ? and status = ?")
+        let counting =
+            Statement::new("select count(*) from memories where hangout_id = ? and status = ?")
                 .bind(hangout.to_string())
-                .bind(list.status.as_str())
-                .fetch_one(&mut *connection)
-                .await
-                .map_err(store_error)?;
-        let mut query = QueryBuilder::new(format!(
+                .bind(list.status.as_str());
+        let (total,): (i64,) = connection.fetch_one(&counting).await.map_err(store_error)?;
+        let mut query = Statement::new(format!(
             "select {MEMORY_COLUMNS} from memories m where m.hangout_id = "
         ));
         query
@@ -242,32 +223,28 @@ impl MemoryStore for SqlStore {
         }
         let order = order_keyword(list.direction);
         query
-            .push(format!(
+            .push(&format!(
                 " order by m.created_at {order}, m.id {order} limit "
             ))
             .push_bind(i64::from(list.fetch));
-        let rows: Vec<MemoryRow> = query
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(store_error)?;
+        let rows: Vec<MemoryRow> = connection.fetch_all(&query).await.map_err(store_error)?;
         Ok(PageRows {
             rows: convert(rows)?,
             total_count: count(total),
         })
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql first_memories_of_hangouts", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql first_memories_of_hangouts", db.system = self.database.backend().system_name()))]
     async fn first_memories_of_hangouts(
         &self,
         owner: UserId,
         hangouts: &[HangoutId],
         list: &MemoryListQuery,
     ) -> StoreResult<Vec<(HangoutId, PageRows<Memory>)>> {
-        let mut connection = self.pools.read.acquire().await.map_err(store_error)?;
+        let mut connection = self.database.read().await.map_err(store_error)?;
         // The caller's hangouts among those asked, each with its count of memories in the
         // status asked: one statement for both.
-        let mut counting = QueryBuilder::<Any>::new(
+        let mut counting = Statement::new(
             "select h.id, (select count(*) from memories m where m.hangout_id = h.id \
              and m.status = ",
         );
@@ -277,11 +254,8 @@ impl MemoryStore for SqlStore {
             .push_bind(owner.to_string())
             .push(" and h.id in ");
         push_id_list(&mut counting, hangouts);
-        let counted: Vec<(String, i64)> = counting
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(store_error)?;
+        let counted: Vec<(String, i64)> =
+            connection.fetch_all(&counting).await.map_err(store_error)?;
         let totals: HashMap<HangoutId, u64> = counted
             .into_iter()
             .map(|(id, total)| {
@@ -302,11 +276,10 @@ impl MemoryStore for SqlStore {
 
         let mut rows: Vec<MemoryRow> = Vec::new();
         for chunk in visible.chunks(HANGOUTS_PER_FIRST_MEMORIES_STATEMENT) {
-            let mut query = first_memories_statement(self.pools.backend, chunk, list);
+            let query = first_memories_statement(self.database.backend(), chunk, list);
             rows.extend(
-                query
-                    .build_query_as::<MemoryRow>()
-                    .fetch_all(&mut *connection)
+                connection
+                    .fetch_all::<MemoryRow>(&query)
                     .await
                     .map_err(store_error)?,
             );
@@ -333,23 +306,19 @@ impl MemoryStore for SqlStore {
             .collect())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_memories", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_memories", db.system = self.database.backend().system_name()))]
     async fn delete_memories(
         &self,
         owner: UserId,
         ids: &[MemoryId],
     ) -> StoreResult<Vec<(MemoryId, Option<FileId>)>> {
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
         let memories = owned_memories(&mut transaction, owner, ids).await?;
         let owned: Vec<MemoryId> = memories.iter().map(|memory| memory.id).collect();
         if !owned.is_empty() {
-            let mut delete = QueryBuilder::new("delete from memories where id in ");
+            let mut delete = Statement::new("delete from memories where id in ");
             push_id_list(&mut delete, &owned);
-            delete
-                .build()
-                .execute(&mut *transaction)
-                .await
-                .map_err(store_error)?;
+            transaction.execute(&delete).await.map_err(store_error)?;
         }
         transaction.commit().await.map_err(store_error)?;
         Ok(memories
@@ -358,15 +327,12 @@ impl MemoryStore for SqlStore {
             .collect())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_expired_pending_memories", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_expired_pending_memories", db.system = self.database.backend().system_name()))]
     async fn delete_expired_pending_memories(&self, before: Timestamp) -> StoreResult<u64> {
-        let deleted =
-            sqlx::query("delete from memories where status = ? and upload_expires_at < ?")
+        let delete =
+            Statement::new("delete from memories where status = ? and upload_expires_at < ?")
                 .bind(MemoryStatus::Pending.as_str())
-                .bind(before.as_millis())
-                .execute(&self.pools.write)
-                .await
-                .map_err(store_error)?;
-        Ok(deleted.rows_affected())
+                .bind(before.as_millis());
+        self.database.execute(&delete).await.map_err(store_error)
     }
 }

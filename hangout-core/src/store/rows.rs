@@ -1,5 +1,8 @@
 //! Row types: the shape of each table as read back, converted into domain values here so
-//! nothing of sqlx leaves `store`.
+//! nothing of the database leaves `store`. Each row reads its columns in the order listed in
+//! its `impl_from_row!`, which is the order of its select list.
+
+use sql_pools::impl_from_row;
 
 use crate::{
     domain::{
@@ -19,13 +22,19 @@ fn id<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, Stor
     parse(text).ok_or_else(|| corrupt(what))
 }
 
-#[derive(sqlx::FromRow)]
 pub(super) struct UserRow {
     pub id: String,
     pub name: String,
     pub email: String,
     pub created_at: i64,
 }
+
+impl_from_row!(UserRow {
+    id,
+    name,
+    email,
+    created_at
+});
 
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
@@ -40,7 +49,6 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub(super) struct SessionRow {
     pub id: String,
     pub family_id: String,
@@ -51,6 +59,17 @@ pub(super) struct SessionRow {
     pub rotated_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
+
+impl_from_row!(SessionRow {
+    id,
+    family_id,
+    user_id,
+    token_hash,
+    created_at,
+    expires_at,
+    rotated_at,
+    revoked_at
+});
 
 impl TryFrom<SessionRow> for SessionRecord {
     type Error = StoreError;
@@ -73,7 +92,6 @@ impl TryFrom<SessionRow> for SessionRecord {
 pub(super) const HANGOUT_COLUMNS: &str = "h.id, h.owner_id, h.title, h.description, \
      h.hangout_date, h.status, h.created_at, h.updated_at";
 
-#[derive(sqlx::FromRow)]
 pub(super) struct HangoutRow {
     pub id: String,
     pub owner_id: String,
@@ -84,6 +102,17 @@ pub(super) struct HangoutRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+impl_from_row!(HangoutRow {
+    id,
+    owner_id,
+    title,
+    description,
+    hangout_date,
+    status,
+    created_at,
+    updated_at
+});
 
 impl TryFrom<HangoutRow> for Hangout {
     type Error = StoreError;
@@ -107,7 +136,6 @@ impl TryFrom<HangoutRow> for Hangout {
 pub(super) const ACTIVITY_COLUMNS: &str = "a.id, a.owner_id, a.name, a.name_key, a.created_at, \
      (select count(*) from hangout_activities c where c.activity_id = a.id) as hangout_count";
 
-#[derive(sqlx::FromRow)]
 pub(super) struct ActivityRow {
     pub id: String,
     pub owner_id: String,
@@ -116,6 +144,15 @@ pub(super) struct ActivityRow {
     pub created_at: i64,
     pub hangout_count: i64,
 }
+
+impl_from_row!(ActivityRow {
+    id,
+    owner_id,
+    name,
+    name_key,
+    created_at,
+    hangout_count
+});
 
 impl TryFrom<ActivityRow> for Activity {
     type Error = StoreError;
@@ -136,7 +173,6 @@ impl TryFrom<ActivityRow> for Activity {
 pub(super) const MEMORY_COLUMNS: &str = "m.id, m.hangout_id, m.uploaded_by, m.file_name, \
      m.content_type, m.size, m.status, m.file_id, m.created_at, m.upload_expires_at";
 
-#[derive(sqlx::FromRow)]
 pub(super) struct MemoryRow {
     pub id: String,
     pub hangout_id: String,
@@ -149,6 +185,19 @@ pub(super) struct MemoryRow {
     pub created_at: i64,
     pub upload_expires_at: i64,
 }
+
+impl_from_row!(MemoryRow {
+    id,
+    hangout_id,
+    uploaded_by,
+    file_name,
+    content_type,
+    size,
+    status,
+    file_id,
+    created_at,
+    upload_expires_at
+});
 
 impl TryFrom<MemoryRow> for Memory {
     type Error = StoreError;

@@ -1,5 +1,7 @@
 //! Sessions table: refresh-token hashes and their rotation state.
 
+use sql_pools::Statement;
+
 use crate::{
     domain::{
         ids::{SessionFamilyId, SessionId},
@@ -14,11 +16,8 @@ const INSERT_SESSION: &str = "insert into sessions \
      (id, family_id, user_id, token_hash, created_at, expires_at, rotated_at, revoked_at) \
      values (?, ?, ?, ?, ?, ?, null, null)";
 
-fn bind_session<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    session: &SessionRecord,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    query
+fn insert_session(session: &SessionRecord) -> Statement {
+    Statement::new(INSERT_SESSION)
         .bind(session.id.to_string())
         .bind(session.family.to_string())
         .bind(session.user.to_string())
@@ -28,72 +27,70 @@ fn bind_session<'q>(
 }
 
 impl SessionStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_session", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_session", db.system = self.database.backend().system_name()))]
     async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
-        bind_session(sqlx::query(INSERT_SESSION), session)
-            .execute(&self.pools.write)
+        self.database
+            .execute(&insert_session(session))
             .await
             .map_err(store_error)?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql session_by_token_hash", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql session_by_token_hash", db.system = self.database.backend().system_name()))]
     async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>> {
-        let row: Option<SessionRow> = sqlx::query_as(
+        let query = Statement::new(
             "select id, family_id, user_id, token_hash, created_at, expires_at, rotated_at, \
              revoked_at from sessions where token_hash = ?",
         )
-        .bind(token_hash)
-        .fetch_optional(&self.pools.read)
-        .await
-        .map_err(store_error)?;
+        .bind(token_hash);
+        let row: Option<SessionRow> = self
+            .database
+            .fetch_optional(&query)
+            .await
+            .map_err(store_error)?;
         row.map(SessionRecord::try_from).transpose()
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql rotate_session", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql rotate_session", db.system = self.database.backend().system_name()))]
     async fn rotate_session(
         &self,
         old: SessionId,
         new: &SessionRecord,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        let mut transaction = self.pools.write.begin().await.map_err(store_error)?;
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
         // The conditions make rotation single-use even under concurrent calls: only one
         // update can see the row unrotated.
-        let updated = sqlx::query(
+        let rotate = Statement::new(
             "update sessions set rotated_at = ? \
              where id = ? and rotated_at is null and revoked_at is null",
         )
         .bind(now.as_millis())
-        .bind(old.to_string())
-        .execute(&mut *transaction)
-        .await
-        .map_err(store_error)?;
-        if updated.rows_affected() != 1 {
+        .bind(old.to_string());
+        let updated = transaction.execute(&rotate).await.map_err(store_error)?;
+        if updated != 1 {
             return Ok(false);
         }
-        bind_session(sqlx::query(INSERT_SESSION), new)
-            .execute(&mut *transaction)
+        transaction
+            .execute(&insert_session(new))
             .await
             .map_err(store_error)?;
         transaction.commit().await.map_err(store_error)?;
         Ok(true)
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql revoke_session_family", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql revoke_session_family", db.system = self.database.backend().system_name()))]
     async fn revoke_session_family(
         &self,
         family: SessionFamilyId,
         now: Timestamp,
     ) -> StoreResult<()> {
-        sqlx::query(
+        let revoke = Statement::new(
             "update sessions set revoked_at = ? where family_id = ? and revoked_at is null",
         )
         .bind(now.as_millis())
-        .bind(family.to_string())
-        .execute(&self.pools.write)
-        .await
-        .map_err(store_error)?;
+        .bind(family.to_string());
+        self.database.execute(&revoke).await.map_err(store_error)?;
         Ok(())
     }
 }

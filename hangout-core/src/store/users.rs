@@ -1,6 +1,6 @@
 //! Users table.
 
-use sqlx::QueryBuilder;
+use sql_pools::{Columns, DbError, FromRow, Statement};
 
 use crate::{
     domain::{
@@ -16,17 +16,25 @@ use crate::{
     },
 };
 
-#[derive(sqlx::FromRow)]
+/// A user's columns, then `password_hash`.
 struct CredentialsRow {
-    #[sqlx(flatten)]
     user: UserRow,
     password_hash: String,
 }
 
+impl FromRow for CredentialsRow {
+    fn from_row(columns: &mut Columns<'_, '_>) -> Result<Self, DbError> {
+        Ok(Self {
+            user: UserRow::from_row(columns)?,
+            password_hash: columns.read()?,
+        })
+    }
+}
+
 impl UserStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_user", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_user", db.system = self.database.backend().system_name()))]
     async fn insert_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
-        sqlx::query(
+        let insert = Statement::new(
             "insert into users (id, name, email, password_hash, created_at, updated_at) \
              values (?, ?, ?, ?, ?, ?)",
         )
@@ -35,22 +43,22 @@ impl UserStore for SqlStore {
         .bind(user.email.as_str())
         .bind(password_hash)
         .bind(user.created_at.as_millis())
-        .bind(user.created_at.as_millis())
-        .execute(&self.pools.write)
-        .await
-        .map_err(store_error)?;
+        .bind(user.created_at.as_millis());
+        self.database.execute(&insert).await.map_err(store_error)?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql user_credentials", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql user_credentials", db.system = self.database.backend().system_name()))]
     async fn user_credentials(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
-        let row: Option<CredentialsRow> = sqlx::query_as(
+        let query = Statement::new(
             "select id, name, email, created_at, password_hash from users where email = ?",
         )
-        .bind(email.as_str())
-        .fetch_optional(&self.pools.read)
-        .await
-        .map_err(store_error)?;
+        .bind(email.as_str());
+        let row: Option<CredentialsRow> = self
+            .database
+            .fetch_optional(&query)
+            .await
+            .map_err(store_error)?;
         row.map(|row| {
             Ok(UserCredentials {
                 user: User::try_from(row.user)?,
@@ -60,33 +68,28 @@ impl UserStore for SqlStore {
         .transpose()
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql set_password_hash", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql set_password_hash", db.system = self.database.backend().system_name()))]
     async fn set_password_hash(
         &self,
         user: UserId,
         password_hash: &str,
         now: Timestamp,
     ) -> StoreResult<()> {
-        sqlx::query("update users set password_hash = ?, updated_at = ? where id = ?")
-            .bind(password_hash)
-            .bind(now.as_millis())
-            .bind(user.to_string())
-            .execute(&self.pools.write)
-            .await
-            .map_err(store_error)?;
+        let update =
+            Statement::new("update users set password_hash = ?, updated_at = ? where id = ?")
+                .bind(password_hash)
+                .bind(now.as_millis())
+                .bind(user.to_string());
+        self.database.execute(&update).await.map_err(store_error)?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql users_by_ids", db.system = self.pools.backend.system_name()))]
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql users_by_ids", db.system = self.database.backend().system_name()))]
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
         let mut query =
-            QueryBuilder::new("select id, name, email, created_at from users where id in ");
+            Statement::new("select id, name, email, created_at from users where id in ");
         push_id_list(&mut query, ids);
-        let rows: Vec<UserRow> = query
-            .build_query_as()
-            .fetch_all(&self.pools.read)
-            .await
-            .map_err(store_error)?;
+        let rows: Vec<UserRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
         convert(rows)
     }
 }

@@ -1,0 +1,228 @@
+//! The statement and row layer against real databases: a SQLite file, and MariaDB when
+//! `TEST_MYSQL_URL` names a server (as in CI).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{Connection as _, Executor as _};
+
+use sql_pools::{Backend, Database, DbError, Migrations, Statement, impl_from_row};
+
+const SQLITE_SCHEMA: &[(i64, &str, &str)] = &[(
+    1,
+    "things",
+    "create table things (id text not null primary key, label text, size integer not null);",
+)];
+
+const MYSQL_SCHEMA: &[(i64, &str, &str)] = &[(
+    1,
+    "things",
+    "create table things (id char(36) character set ascii collate ascii_bin not null primary key, \
+     label varchar(64) null, size bigint not null) engine = InnoDB default charset = utf8mb4 \
+     collate = utf8mb4_bin;",
+)];
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+const MIGRATIONS: Migrations = Migrations {
+    sqlite: SQLITE_SCHEMA,
+    mysql: MYSQL_SCHEMA,
+};
+
+#[derive(Debug, PartialEq)]
+struct Thing {
+    id: String,
+    label: Option<String>,
+    size: i64,
+}
+
+impl_from_row!(Thing { id, label, size });
+
+/// A fresh database of each backend available here, with what removes it afterwards.
+async fn databases() -> Vec<(Database, Option<(String, String)>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = Database::open(
+        &format!("sqlite:{}", dir.path().join("things.db").display()),
+        4,
+        &MIGRATIONS,
+    )
+    .await
+    .expect("open SQLite");
+    let mut databases = vec![(sqlite, None, dir)];
+    if let Ok(server) = std::env::var("TEST_MYSQL_URL") {
+        let name = format!(
+            "sqlpools_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        admin(&server, &format!("create database {name}")).await;
+        let mysql = Database::open(&format!("{server}/{name}"), 4, &MIGRATIONS)
+            .await
+            .expect("open MariaDB");
+        databases.push((
+            mysql,
+            Some((server, name)),
+            tempfile::tempdir().expect("dir"),
+        ));
+    }
+    databases
+}
+
+/// Runs one statement on the server, outside any database.
+async fn admin(server: &str, sql: &str) {
+    let mut connection = sqlx::MySqlConnection::connect(server)
+        .await
+        .expect("connect to TEST_MYSQL_URL");
+    connection.execute(sql).await.expect(sql);
+    connection.close().await.expect("close");
+}
+
+async fn drop_database(server: &str, name: &str) {
+    admin(server, &format!("drop database {name}")).await;
+}
+
+fn insert(things: &[(&str, Option<&str>, i64)]) -> Statement {
+    let mut statement = Statement::new("insert into things (id, label, size) ");
+    statement.push_values(things, |tuple, (id, label, size)| {
+        tuple.push_bind(*id).push_bind(*label).push_bind(*size);
+    });
+    statement
+}
+
+#[tokio::test]
+async fn statements_round_trip_text_integers_and_nulls() {
+    for (database, mysql, _dir) in databases().await {
+        let changed = database
+            .execute(&insert(&[("a", Some("first"), 1), ("b", None, -7)]))
+            .await
+            .expect("insert");
+        assert_eq!(changed, 2, "{:?}", database.backend());
+        let mut query = Statement::new("select id, label, size from things where id in ");
+        query.push_list(["a", "b", "c"]).push(" order by id");
+        let things: Vec<Thing> = database.fetch_all(&query).await.expect("select");
+        assert_eq!(
+            things,
+            [
+                Thing {
+                    id: "a".into(),
+                    label: Some("first".into()),
+                    size: 1
+                },
+                Thing {
+                    id: "b".into(),
+                    label: None,
+                    size: -7
+                },
+            ]
+        );
+        let (count,): (i64,) = database
+            .read()
+            .await
+            .expect("connection")
+            .fetch_one(&Statement::new("select count(*) from things"))
+            .await
+            .expect("count");
+        assert_eq!(count, 2);
+        let none: Option<Thing> = database
+            .fetch_optional(
+                &Statement::new("select id, label, size from things where id = ?").bind("z"),
+            )
+            .await
+            .expect("select none");
+        assert_eq!(none, None);
+        if let Some((server, name)) = mysql {
+            drop_database(&server, &name).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn unique_violations_are_recognised() {
+    for (database, mysql, _dir) in databases().await {
+        database
+            .execute(&insert(&[("a", None, 1)]))
+            .await
+            .expect("insert");
+        let error = database
+            .execute(&insert(&[("a", None, 2)]))
+            .await
+            .expect_err("duplicate key");
+        assert!(error.unique_violation().is_some(), "{error}");
+        let other = database
+            .execute(&Statement::new("insert into missing values (1)"))
+            .await
+            .expect_err("no such table");
+        assert!(other.unique_violation().is_none());
+        if let Some((server, name)) = mysql {
+            drop_database(&server, &name).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn transactions_apply_on_commit_only() {
+    for (database, mysql, _dir) in databases().await {
+        let mut committed = database.begin().await.expect("begin");
+        committed
+            .execute(&insert(&[("kept", None, 1)]))
+            .await
+            .expect("insert");
+        committed.commit().await.expect("commit");
+
+        let mut dropped = database.begin().await.expect("begin");
+        dropped
+            .execute(&insert(&[("lost", None, 1)]))
+            .await
+            .expect("insert");
+        let (inside,): (i64,) = dropped
+            .fetch_one(&Statement::new("select count(*) from things"))
+            .await
+            .expect("count inside");
+        assert_eq!(inside, 2, "a transaction sees its own changes");
+        drop(dropped);
+
+        // The connection went back to the pool rolled back, and still works.
+        let mut again = database
+            .begin()
+            .await
+            .expect("begin after a dropped transaction");
+        let ids: Vec<(String,)> = again
+            .fetch_all(&Statement::new("select id from things order by id"))
+            .await
+            .expect("select");
+        assert_eq!(ids, [("kept".to_owned(),)], "{:?}", database.backend());
+        again.commit().await.expect("commit");
+        if let Some((server, name)) = mysql {
+            drop_database(&server, &name).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_row_of_another_shape_is_an_error_not_a_panic() {
+    for (database, mysql, _dir) in databases().await {
+        database
+            .execute(&insert(&[("a", Some("x"), 1)]))
+            .await
+            .expect("insert");
+        let wrong: Result<Vec<(i64, i64)>, DbError> = database
+            .fetch_all(&Statement::new("select label, size from things"))
+            .await;
+        assert!(wrong.is_err(), "{:?}", database.backend());
+        let short: Result<Vec<Thing>, DbError> = database
+            .fetch_all(&Statement::new("select id, label from things"))
+            .await;
+        assert!(short.is_err());
+        if let Some((server, name)) = mysql {
+            drop_database(&server, &name).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_is_refused() {
+    let error = Database::open("sqlite::memory:", 1, &MIGRATIONS)
+        .await
+        .expect_err("in-memory");
+    assert!(matches!(error, sql_pools::OpenError::InMemory));
+    assert_eq!(Backend::of_url("postgres://x"), None);
+}
