@@ -6,6 +6,7 @@
 //! verified here and never logged; each GraphQL request gets its own
 //! [`RequestContext`](crate::graphql::RequestContext).
 
+mod documents;
 mod graphiql;
 mod persisted;
 mod protocol;
@@ -46,6 +47,7 @@ pub struct AppState {
     pub graphiql_assets: PathBuf,
     limits: protocol::Limits,
     persisted: persisted::PersistedOperations,
+    documents: documents::Documents,
     rate_limits: rate_limit::RateLimits,
     max_body_bytes: usize,
     requests: std::sync::atomic::AtomicU64,
@@ -76,6 +78,7 @@ impl AppState {
                 max_root_fields: settings.max_root_fields,
             },
             persisted,
+            documents: documents::Documents::default(),
             rate_limits: rate_limit::RateLimits::new(
                 settings.rate_limit_per_address.0,
                 settings.rate_limit_per_user.0,
@@ -337,7 +340,13 @@ async fn execute(
     let checked = match state.persisted.resolve(&mut request) {
         Err(error) => Err(error_response(error.message(), "BAD_USER_INPUT")),
         Ok(()) => {
-            protocol::check_document(&mut request, state.limits).map_err(|response| *response)
+            let cached = state.documents.fill(&mut request);
+            let checked =
+                protocol::check_document(&mut request, state.limits).map_err(|response| *response);
+            if !cached && checked.is_ok() {
+                state.documents.remember(&mut request);
+            }
+            checked
         }
     };
     let (response, kind, calls) = match checked {

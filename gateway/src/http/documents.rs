@@ -1,0 +1,122 @@
+//! Parsed GraphQL documents by their text. Clients send the same few documents over and over,
+//! and parsing them (async-graphql's pest parser) was a tenth of the gateway's CPU per `me`
+//! request (BENCHMARKS.md, item 23). A cached document is only a parse: limits, validation
+//! against the variables, and execution still run for every request.
+
+use std::sync::Arc;
+
+use async_graphql::{Request, parser::types::ExecutableDocument};
+
+/// The most query text held, summed over the cached documents. A parsed document takes a small
+/// multiple of its text, so this bounds the cache's memory whatever clients send; an
+/// application's documents fit many times over.
+const TEXT_BYTES: u64 = 512 * 1024;
+
+/// How many documents the cache is sized for up front.
+const EXPECTED_DOCUMENTS: usize = 256;
+
+/// Weighs a cached document by the length of its text.
+#[derive(Clone, Copy, Debug)]
+struct TextLength;
+
+impl quick_cache::Weighter<Box<str>, Arc<ExecutableDocument>> for TextLength {
+    fn weight(&self, text: &Box<str>, _: &Arc<ExecutableDocument>) -> u64 {
+        u64::try_from(text.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
+    }
+}
+
+/// Documents parsed before, bounded by [`TEXT_BYTES`] of text and evicted least-recently used.
+pub struct Documents(quick_cache::sync::Cache<Box<str>, Arc<ExecutableDocument>, TextLength>);
+
+impl Default for Documents {
+    fn default() -> Self {
+        Self(quick_cache::sync::Cache::with_weighter(
+            EXPECTED_DOCUMENTS,
+            TEXT_BYTES,
+            TextLength,
+        ))
+    }
+}
+
+impl std::fmt::Debug for Documents {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Documents")
+            .field("cached", &self.0.len())
+            .finish()
+    }
+}
+
+impl Documents {
+    /// Gives `request` the document parsed earlier from the same text; false when there is none.
+    pub fn fill(&self, request: &mut Request) -> bool {
+        match self.0.get(request.query.as_str()) {
+            Some(document) => {
+                request.set_parsed_query(ExecutableDocument::clone(&document));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers the document `request` parsed, if it parsed.
+    pub fn remember(&self, request: &mut Request) {
+        if let Ok(document) = request.parsed_query() {
+            let document = Arc::new(document.clone());
+            self.0.insert(request.query.as_str().into(), document);
+        }
+    }
+
+    /// How many documents are cached.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_is_parsed_once_per_text() {
+        let documents = Documents::default();
+        let mut first = Request::new("{ me { id name } }");
+        assert!(!documents.fill(&mut first));
+        documents.remember(&mut first);
+        assert_eq!(documents.len(), 1);
+
+        let mut again = Request::new("{ me { id name } }");
+        assert!(documents.fill(&mut again));
+        let parsed = again.parsed_query().expect("cached document");
+        assert_eq!(parsed.operations.iter().count(), 1);
+
+        let mut other = Request::new("{ me { id } }");
+        assert!(
+            !documents.fill(&mut other),
+            "another text is another document"
+        );
+    }
+
+    #[test]
+    fn unparsable_text_is_not_cached() {
+        let documents = Documents::default();
+        let mut broken = Request::new("{ me { id ");
+        documents.remember(&mut broken);
+        assert_eq!(documents.len(), 0);
+    }
+
+    #[test]
+    fn the_cache_holds_a_bounded_amount_of_text() {
+        let documents = Documents::default();
+        let padding = " ".repeat(16 * 1024);
+        for index in 0..200 {
+            let mut request = Request::new(format!("{{ me {{ id }} }}{padding}# {index}"));
+            documents.remember(&mut request);
+        }
+        let held = documents.len() * (padding.len() + 20);
+        assert!(held <= 600 * 1024, "{} documents held", documents.len());
+    }
+}
