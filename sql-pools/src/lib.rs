@@ -340,6 +340,7 @@ impl Transaction {
         match self.0.0 {
             Link::MySqlTransaction(transaction) => Ok(transaction.commit().await?),
             Link::Sqlite(mut connection) => connection.commit(),
+            // Not built by `Database::begin`: no transaction is open, so nothing to commit.
             Link::MySql(_) => Ok(()),
         }
     }

@@ -61,8 +61,8 @@ fn connect(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
     // and every pooled connection keeps its cache for life (hangout-core's peak RSS 79 -> 70 MB,
     // BENCHMARKS.md).
     connection.execute_batch(
-        "pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on; \
-         pragma busy_timeout = 10000; pragma cache_size = -1024;",
+        "pragma busy_timeout = 10000; pragma journal_mode = wal; pragma synchronous = normal; \
+         pragma foreign_keys = on; pragma cache_size = -1024;",
     )?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(connection)
@@ -81,14 +81,18 @@ pub(super) async fn open(
     max_connections: u32,
     migrations: &Migrations,
 ) -> Result<Pools, OpenError> {
-    let path = file_path(url).ok_or(OpenError::InMemory)?.to_path_buf();
+    if file_path(url).is_none() {
+        return Err(OpenError::InMemory);
+    }
+    let options: SqliteConnectOptions =
+        with_create_mode(url).parse().map_err(OpenError::Connect)?;
+    // The file as sqlx reads the URL (percent-decoded), so migrations and connections agree.
+    let path = options.get_filename().to_path_buf();
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent).map_err(OpenError::CreateFolder)?;
     }
-    let options: SqliteConnectOptions =
-        with_create_mode(url).parse().map_err(OpenError::Connect)?;
     let mut migrating = options.connect().await.map_err(OpenError::Connect)?;
     migrations
         .migrator(Backend::Sqlite)
@@ -140,8 +144,8 @@ impl Pool {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        // A permit stands for an idle connection, but a connection lost to a panic is
-        // reopened rather than trusted to that.
+        // A permit stands for an idle connection, except one closed after a failed rollback
+        // (see `Drop for Pooled`): that one is reopened here.
         let connection = match idle {
             Some(connection) => connection,
             None => connect(&self.0.path)?,
@@ -164,12 +168,10 @@ impl Pool {
 
     /// Refuses new checkouts and closes the idle connections; those in use close on return.
     pub(crate) fn close(&self) {
+        // Under the lock a returning connection checks for closing (`Drop for Pooled`).
+        let mut idle = self.0.idle.lock().unwrap_or_else(PoisonError::into_inner);
         self.0.permits.close();
-        self.0
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        idle.clear();
     }
 }
 
@@ -241,12 +243,13 @@ impl Drop for Pooled {
             tracing::warn!(error = &error as &dyn std::error::Error, "rollback failed");
             return;
         }
+        let mut idle = self
+            .shared
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if !self.shared.permits.is_closed() {
-            self.shared
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(connection);
+            idle.push(connection);
         }
     }
 }

@@ -226,3 +226,19 @@ async fn in_memory_sqlite_is_refused() {
     assert!(matches!(error, sql_pools::OpenError::InMemory));
     assert_eq!(Backend::of_url("postgres://x"), None);
 }
+
+#[tokio::test]
+async fn a_percent_encoded_sqlite_path_names_one_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite:{}/my%20things.db", dir.path().display());
+    let database = Database::open(&url, 2, &MIGRATIONS)
+        .await
+        .expect("open the decoded path");
+    database
+        .execute(&insert(&[("a", None, 1)]))
+        .await
+        .expect("the pools see the migrated file");
+    database.close().await;
+    assert!(dir.path().join("my things.db").exists());
+    assert!(!dir.path().join("my%20things.db").exists());
+}

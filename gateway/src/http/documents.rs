@@ -7,35 +7,40 @@ use std::sync::Arc;
 
 use async_graphql::{Request, parser::types::ExecutableDocument};
 
-/// The most query text held, summed over the cached documents. A parsed document takes a small
-/// multiple of its text, so this bounds the cache's memory whatever clients send; an
-/// application's documents fit many times over.
-const TEXT_BYTES: u64 = 512 * 1024;
+/// The most memory the cached documents may take, as estimated by [`Estimate`]: it bounds the
+/// cache whatever clients send, and an application's documents fit many times over.
+const MEMORY_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Bytes of parsed document estimated per byte of text: a field as short as `id ` (3 bytes)
+/// becomes a node of name, alias, arguments, directives and selection set, about 200 bytes,
+/// so this overestimates every document but the densest.
+const BYTES_PER_TEXT_BYTE: u64 = 64;
 
 /// How many documents the cache is sized for up front.
 const EXPECTED_DOCUMENTS: usize = 256;
 
-/// Weighs a cached document by the length of its text.
+/// Weighs a cached document by the memory it is estimated to take: its text and its tree.
 #[derive(Clone, Copy, Debug)]
-struct TextLength;
+struct Estimate;
 
-impl quick_cache::Weighter<Box<str>, Arc<ExecutableDocument>> for TextLength {
+impl quick_cache::Weighter<Box<str>, Arc<ExecutableDocument>> for Estimate {
     fn weight(&self, text: &Box<str>, _: &Arc<ExecutableDocument>) -> u64 {
         u64::try_from(text.len())
             .unwrap_or(u64::MAX)
             .saturating_add(1)
+            .saturating_mul(BYTES_PER_TEXT_BYTE + 1)
     }
 }
 
-/// Documents parsed before, bounded by [`TEXT_BYTES`] of text and evicted least-recently used.
-pub struct Documents(quick_cache::sync::Cache<Box<str>, Arc<ExecutableDocument>, TextLength>);
+/// Documents parsed before, bounded by [`MEMORY_BYTES`] and evicted least-recently used.
+pub struct Documents(quick_cache::sync::Cache<Box<str>, Arc<ExecutableDocument>, Estimate>);
 
 impl Default for Documents {
     fn default() -> Self {
         Self(quick_cache::sync::Cache::with_weighter(
             EXPECTED_DOCUMENTS,
-            TEXT_BYTES,
-            TextLength,
+            MEMORY_BYTES,
+            Estimate,
         ))
     }
 }
@@ -117,6 +122,6 @@ mod tests {
             documents.remember(&mut request);
         }
         let held = documents.len() * (padding.len() + 20);
-        assert!(held <= 600 * 1024, "{} documents held", documents.len());
+        assert!(held <= 300 * 1024, "{} documents held", documents.len());
     }
 }
