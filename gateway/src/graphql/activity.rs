@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Value, parser::types::Field};
 use proto::hangout::v1 as pb;
 
 use crate::graphql::{
@@ -13,6 +13,7 @@ use crate::graphql::{
     hangout::HangoutConnection,
     ids::{self, Kind},
     loaders::{ActivityKey, HangoutsOfActivityKey},
+    ready::{self, ReadyFields},
     scalars::DateTime,
     signed_in,
 };
@@ -72,6 +73,18 @@ impl Activity {
 
     async fn created_at(&self) -> DateTime {
         self.created_at
+    }
+}
+
+impl ReadyFields for Activity {
+    fn ready_field(&self, field: &Field) -> Option<Value> {
+        Some(match field.name.node.as_str() {
+            "id" => ready::scalar(&ids::encode(Kind::Activity, &self.id)),
+            "name" => Value::String(self.name.clone()),
+            "hangoutCount" => ready::scalar(&i32::try_from(self.hangout_count).unwrap_or(i32::MAX)),
+            "createdAt" => ready::scalar(&self.created_at),
+            _ => return None,
+        })
     }
 }
 

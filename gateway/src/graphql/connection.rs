@@ -126,8 +126,10 @@ macro_rules! connection {
                 &self.edges
             }
 
-            async fn nodes(&self) -> Vec<&$node> {
-                self.edges.iter().map(|edge| &edge.node).collect()
+            async fn nodes(&self) -> $crate::graphql::ready::ReadyList<&$node> {
+                $crate::graphql::ready::ReadyList(
+                    self.edges.iter().map(|edge| &edge.node).collect(),
+                )
             }
 
             async fn page_info(&self) -> &$crate::graphql::connection::PageInfo {

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{
+    Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, Value,
+    parser::types::Field, resolver_utils::enum_value,
+};
 use proto::hangout::v1 as pb;
 
 use crate::graphql::{
@@ -15,6 +18,7 @@ use crate::graphql::{
     loaders::{ActivitiesOfHangoutKey, HangoutKey, MemoriesPageKey},
     markdown,
     memory::{MemoryConnection, MemoryOrder, MemoryStatus},
+    ready::{self, Ready, ReadyFields, ReadyList, Shared},
     scalars::{DateTime, DateTimeInput},
     signed_in, user,
     user::User,
@@ -107,18 +111,19 @@ impl Hangout {
         self.status
     }
 
-    async fn owner(&self, ctx: &Context<'_>) -> ApiResult<Arc<User>> {
-        user::load_existing(ctx, &self.owner_id).await
+    async fn owner(&self, ctx: &Context<'_>) -> ApiResult<Ready<Arc<User>>> {
+        user::load_existing(ctx, &self.owner_id).await.map(Ready)
     }
 
     /// Ordered by name.
-    async fn activities(&self, ctx: &Context<'_>) -> ApiResult<Arc<Vec<Activity>>> {
+    async fn activities(&self, ctx: &Context<'_>) -> ApiResult<ReadyList<Shared<Activity>>> {
         let request = signed_in(ctx)?;
-        Ok(request
+        let activities = request
             .loader
             .load_one(ActivitiesOfHangoutKey(self.id.clone()))
             .await?
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok(ReadyList::shared(&activities))
     }
 
     /// Uploaded memories by default; pass status: PENDING to see uploads not yet confirmed.
@@ -156,6 +161,21 @@ impl Hangout {
 
     async fn updated_at(&self) -> DateTime {
         self.updated_at
+    }
+}
+
+impl ReadyFields for Hangout {
+    fn ready_field(&self, field: &Field) -> Option<Value> {
+        Some(match field.name.node.as_str() {
+            "id" => ready::scalar(&ids::encode(Kind::Hangout, &self.id)),
+            "title" => Value::String(self.title.clone()),
+            "description" => ready::optional(self.description.as_ref()),
+            "date" => ready::scalar(&self.date),
+            "status" => enum_value(self.status),
+            "createdAt" => ready::scalar(&self.created_at),
+            "updatedAt" => ready::scalar(&self.updated_at),
+            _ => return None,
+        })
     }
 }
 

@@ -3,7 +3,10 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{
+    Context, Enum, ID, InputObject, Object, SimpleObject, Value, parser::types::Field,
+    resolver_utils::enum_value,
+};
 use proto::hangout::v1 as pb;
 
 use crate::graphql::{
@@ -13,6 +16,7 @@ use crate::graphql::{
     hangout::{self, Hangout},
     ids::{self, Kind},
     loaders::{FileKey, HangoutKey, MemoryKey},
+    ready::{self, ReadyFields},
     scalars::DateTime,
     signed_in, user,
     user::User,
@@ -83,6 +87,15 @@ impl From<pb::Memory> for Memory {
 }
 
 impl Memory {
+    /// The stored file, when the memory is uploaded, if that is known without loading it:
+    /// `Some(None)` for none, `None` when it would have to be loaded.
+    fn ready_file(&self) -> Option<Option<&proto::file::v1::File>> {
+        if self.status != MemoryStatus::Uploaded || self.file_id.is_empty() {
+            return Some(None);
+        }
+        self.prefetched_file.as_ref().map(Option::as_deref)
+    }
+
     /// The stored file, when the memory is uploaded.
     async fn file(&self, ctx: &Context<'_>) -> ApiResult<Option<Arc<proto::file::v1::File>>> {
         if self.status != MemoryStatus::Uploaded || self.file_id.is_empty() {
@@ -137,23 +150,49 @@ impl Memory {
 
     /// Presigned GET URL; null while PENDING.
     async fn download_url(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        Ok(self
-            .file(ctx)
-            .await?
-            .map(|file| file.download_url.clone())
-            .filter(|url| !url.is_empty()))
+        Ok(self.file(ctx).await?.as_deref().and_then(download_url))
     }
 
     async fn download_url_expires_at(&self, ctx: &Context<'_>) -> ApiResult<Option<DateTime>> {
-        Ok(self.file(ctx).await?.and_then(|file| {
-            file.download_url_expires_at
-                .as_ref()
-                .map(|expires_at| DateTime::from_proto(Some(expires_at)))
-        }))
+        Ok(self
+            .file(ctx)
+            .await?
+            .as_deref()
+            .and_then(download_url_expires_at))
     }
 
     async fn created_at(&self) -> DateTime {
         self.created_at
+    }
+}
+
+fn download_url(file: &proto::file::v1::File) -> Option<String> {
+    (!file.download_url.is_empty()).then(|| file.download_url.clone())
+}
+
+fn download_url_expires_at(file: &proto::file::v1::File) -> Option<DateTime> {
+    file.download_url_expires_at
+        .as_ref()
+        .map(|expires_at| DateTime::from_proto(Some(expires_at)))
+}
+
+impl ReadyFields for Memory {
+    fn ready_field(&self, field: &Field) -> Option<Value> {
+        Some(match field.name.node.as_str() {
+            "id" => ready::scalar(&ids::encode(Kind::Memory, &self.id)),
+            "fileName" => Value::String(self.file_name.clone()),
+            "contentType" => Value::String(self.content_type.clone()),
+            "size" => ready::scalar(&i32::try_from(self.size).unwrap_or(i32::MAX)),
+            "status" => enum_value(self.status),
+            "createdAt" => ready::scalar(&self.created_at),
+            "downloadUrl" => ready::optional(self.ready_file()?.and_then(download_url).as_ref()),
+            "downloadUrlExpiresAt" => ready::optional(
+                self.ready_file()?
+                    .and_then(download_url_expires_at)
+                    .as_ref(),
+            ),
+            _ => return None,
+        })
     }
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod loaders;
 pub mod markdown;
+pub mod ready;
 pub mod scalars;
 
 mod activity;

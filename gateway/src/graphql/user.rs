@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Object, Value, parser::types::Field};
 use proto::hangout::v1 as pb;
 
 use crate::graphql::{
     error::{ApiError, ApiResult},
     ids::{self, Kind},
     loaders::UserKey,
+    ready::{self, Ready, ReadyFields},
     scalars::DateTime,
     signed_in, user_id,
 };
@@ -52,6 +53,18 @@ impl User {
     }
 }
 
+impl ReadyFields for User {
+    fn ready_field(&self, field: &Field) -> Option<Value> {
+        Some(match field.name.node.as_str() {
+            "id" => ready::scalar(&ids::encode(Kind::User, &self.id)),
+            "name" => Value::String(self.name.clone()),
+            "email" => Value::String(self.email.clone()),
+            "createdAt" => ready::scalar(&self.created_at),
+            _ => return None,
+        })
+    }
+}
+
 /// Loads a user who must exist (an owner or uploader of something the caller can see).
 pub(super) async fn load_existing(ctx: &Context<'_>, id: &str) -> ApiResult<Arc<User>> {
     let request = signed_in(ctx)?;
@@ -71,13 +84,14 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// The signed-in user. UNAUTHENTICATED without a valid access token.
-    async fn me(&self, ctx: &Context<'_>) -> ApiResult<Arc<User>> {
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<Ready<Arc<User>>> {
         let request = signed_in(ctx)?;
         let id = user_id(request)?;
         request
             .loader
             .load_one(UserKey(id.to_owned()))
             .await?
+            .map(Ready)
             .ok_or_else(ApiError::unauthenticated)
     }
 }
