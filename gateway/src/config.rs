@@ -110,6 +110,12 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_METRICS_ADDR", default_value = "127.0.0.1:9180")]
     pub metrics_addr: SocketAddr,
 
+    /// Threads serving requests; one per CPU when unset. Services that share a machine do
+    /// better with their share of its CPUs than with one thread per CPU each: idle threads
+    /// that steal each other's work cost wake-ups on every request (BENCHMARKS.md, item 25).
+    #[arg(long, env = "GATEWAY_WORKER_THREADS")]
+    pub worker_threads: Option<std::num::NonZeroUsize>,
+
     #[command(flatten)]
     pub edge: crate::http::EdgeSettings,
 }
@@ -270,6 +276,7 @@ impl fmt::Debug for Config {
             .field("graphiql_assets", &self.graphiql_assets)
             .field("log_format", &self.log_format)
             .field("metrics_addr", &self.metrics_addr)
+            .field("worker_threads", &self.worker_threads)
             .field("edge", &self.edge)
             .finish()
     }
@@ -279,6 +286,17 @@ impl fmt::Debug for Config {
 mod tests {
     use super::*;
     use clap::Parser as _;
+
+    #[test]
+    fn worker_threads_default_to_the_runtimes_choice_and_are_never_zero() {
+        assert_eq!(Config::parse_from(["gateway"]).worker_threads, None);
+        let config = Config::parse_from(["gateway", "--worker-threads", "1"]);
+        assert_eq!(
+            config.worker_threads.map(std::num::NonZeroUsize::get),
+            Some(1)
+        );
+        assert!(Config::try_parse_from(["gateway", "--worker-threads", "0"]).is_err());
+    }
 
     #[test]
     fn a_signing_key_is_required_outside_dev_mode() {

@@ -96,6 +96,12 @@ pub struct Config {
         default_value = "127.0.0.1:9181"
     )]
     pub metrics_addr: SocketAddr,
+
+    /// Threads serving requests; one per CPU when unset. Services that share a machine do
+    /// better with their share of its CPUs than with one thread per CPU each: idle threads
+    /// that steal each other's work cost wake-ups on every request (BENCHMARKS.md, item 25).
+    #[arg(long, env = "HANGOUT_CORE_WORKER_THREADS")]
+    pub worker_threads: Option<std::num::NonZeroUsize>,
 }
 
 /// A configuration value is unusable; the message names the variable.
@@ -211,6 +217,7 @@ impl fmt::Debug for Config {
             .field("sweep_interval", &self.sweep_interval)
             .field("log_format", &self.log_format)
             .field("metrics_addr", &self.metrics_addr)
+            .field("worker_threads", &self.worker_threads)
             .finish()
     }
 }

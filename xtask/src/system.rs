@@ -90,6 +90,12 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
 }
 
+/// Runtime threads of each service. Three services on one machine, each with a thread per CPU,
+/// leave idle threads that steal each other's tasks and wake each other on every request; one
+/// each gave `page` a p50 at half of peak of 3.7 ms instead of 5.2 ms and `me` +24 % on the
+/// 2-CPU benchmark host (BENCHMARKS.md, item 25).
+const WORKER_THREADS: &str = "1";
+
 /// The three services wired to each other on `ports`, with their data under `data`.
 pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
     let env = |pairs: &[(&str, String)]| -> Vec<(String, String)> {
@@ -112,6 +118,8 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
                 ("HANGOUT_CORE_DATABASE_URL", sqlite("hangout-core.db")),
                 // Freed memory back to the OS at once (see hangout-core's main.rs).
                 ("MIMALLOC_PURGE_DELAY", "0".to_owned()),
+                // The three services share this machine's CPUs (BENCHMARKS.md, item 25).
+                ("HANGOUT_CORE_WORKER_THREADS", WORKER_THREADS.to_owned()),
                 (
                     "HANGOUT_CORE_METRICS_ADDR",
                     loopback(ports.metrics[0]).to_string(),
@@ -131,6 +139,8 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
                     loopback(ports.file_core).to_string(),
                 ),
                 ("FILE_CORE_DATABASE_URL", sqlite("file-core.db")),
+                // The three services share this machine's CPUs (BENCHMARKS.md, item 25).
+                ("FILE_CORE_WORKER_THREADS", WORKER_THREADS.to_owned()),
                 (
                     "FILE_CORE_METRICS_ADDR",
                     loopback(ports.metrics[1]).to_string(),
@@ -160,6 +170,8 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
                     format!("https://127.0.0.1:{}", ports.file_core),
                 ),
                 ("GATEWAY_DEV_MODE", "true".to_owned()),
+                // The three services share this machine's CPUs (BENCHMARKS.md, item 25).
+                ("GATEWAY_WORKER_THREADS", WORKER_THREADS.to_owned()),
                 (
                     "GATEWAY_METRICS_ADDR",
                     loopback(ports.metrics[2]).to_string(),
