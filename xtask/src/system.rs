@@ -91,9 +91,8 @@ pub struct Spec {
 }
 
 /// Runtime threads of each service. Three services on one machine, each with a thread per CPU,
-/// leave idle threads that steal each other's tasks and wake each other on every request; one
-/// each gave `page` a p50 at half of peak of 3.7 ms instead of 5.2 ms and `me` +24 % on the
-/// 2-CPU benchmark host (BENCHMARKS.md, item 25).
+/// spend CPU on threads waking each other to share work; one each cut the CPU per `me` of the
+/// gateway and hangout-core by a fifth on the 2-CPU benchmark host (BENCHMARKS.md, item 25).
 const WORKER_THREADS: &str = "1";
 
 /// The three services wired to each other on `ports`, with their data under `data`.
