@@ -15,13 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if let Some(threads) = config.worker_threads {
-        runtime.worker_threads(threads.get());
-    }
-    runtime
-        .build()
+    proto::process::runtime(config.worker_threads)
         .context("cannot start the async runtime")?
         .block_on(serve(config))
 }
@@ -35,7 +29,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("hangout-core failed to start")?;
     tracing::info!(addr = %app.local_addr(), "listening (gRPC over mutual TLS)");
     tracing::info!(addr = %app.metrics_addr(), "serving metrics at /metrics");
-    app.run_until(proto::signal::shutdown_signal())
+    app.run_until(proto::process::shutdown_signal())
         .await
         .context("hangout-core failed")?;
     Ok(())

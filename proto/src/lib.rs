@@ -6,7 +6,7 @@
 //! - `dev_certs` (feature `dev-certs`): a throw-away CA for local runs and tests.
 
 pub mod metadata;
-pub mod signal;
+pub mod process;
 pub mod tls;
 
 #[cfg(feature = "dev-certs")]

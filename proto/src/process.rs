@@ -27,3 +27,19 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
 }
+
+/// The service's async runtime: `worker_threads` threads, or tokio's default (one per CPU, or
+/// `TOKIO_WORKER_THREADS`) when unset.
+///
+/// # Errors
+/// When the runtime cannot start its threads or its I/O driver.
+pub fn runtime(
+    worker_threads: Option<std::num::NonZeroUsize>,
+) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(threads) = worker_threads {
+        runtime.worker_threads(threads.get());
+    }
+    runtime.build()
+}
