@@ -12,6 +12,9 @@
 //! understand (a field that needs loading, a custom directive, a fragment on a union) sends the
 //! whole object the ordinary way, so errors, paths and fragments keep async-graphql's
 //! semantics. `@skip` and `@include` are applied by async-graphql before execution.
+//!
+//! The pass resolves no field through async-graphql's extensions; the schema has none (see
+//! `AppSchema`'s builder), and one added later would not see the fields answered here.
 
 use std::{borrow::Cow, ops::Deref, sync::Arc};
 
@@ -175,8 +178,12 @@ fn collect<T: ReadyFields + ?Sized>(
                 } else {
                     object.ready_field(field)?
                 };
-                // A key selected twice keeps its first place, as async-graphql's merge does.
-                fields.insert(field.response_key().node.clone(), value);
+                // A key selected twice keeps its first place and its first value, as
+                // async-graphql's merge does (validation lets `v: name ... on User { v: email }`
+                // through, since the two are under different type conditions).
+                fields
+                    .entry(field.response_key().node.clone())
+                    .or_insert(value);
             }
             Selection::FragmentSpread(spread) => {
                 if !spread.node.directives.is_empty() {
@@ -418,6 +425,12 @@ mod tests {
                 "",
             ),
             ("User", "{ id name email createdAt n: name }", ""),
+            // One key under two type conditions: the first value stays.
+            (
+                "User",
+                "{ v: name ... on User { v: email } id ... on Node { v: id } }",
+                "",
+            ),
             (
                 "Hangout",
                 "{ id title description date status createdAt updatedAt __typename }",
