@@ -89,20 +89,17 @@ impl From<pb::Memory> for Memory {
 impl Memory {
     /// The stored file, when the memory is uploaded, if that is known without loading it:
     /// `Some(None)` for none, `None` when it would have to be loaded.
-    fn ready_file(&self) -> Option<Option<&proto::file::v1::File>> {
+    fn ready_file(&self) -> Option<Option<&Arc<proto::file::v1::File>>> {
         if self.status != MemoryStatus::Uploaded || self.file_id.is_empty() {
             return Some(None);
         }
-        self.prefetched_file.as_ref().map(Option::as_deref)
+        self.prefetched_file.as_ref().map(Option::as_ref)
     }
 
     /// The stored file, when the memory is uploaded.
     async fn file(&self, ctx: &Context<'_>) -> ApiResult<Option<Arc<proto::file::v1::File>>> {
-        if self.status != MemoryStatus::Uploaded || self.file_id.is_empty() {
-            return Ok(None);
-        }
-        if let Some(file) = &self.prefetched_file {
-            return Ok(file.clone());
+        if let Some(file) = self.ready_file() {
+            return Ok(file.cloned());
         }
         let request = signed_in(ctx)?;
         Ok(request
@@ -185,10 +182,14 @@ impl ReadyFields for Memory {
             "size" => ready::scalar(&i32::try_from(self.size).unwrap_or(i32::MAX)),
             "status" => enum_value(self.status),
             "createdAt" => ready::scalar(&self.created_at),
-            "downloadUrl" => ready::optional(self.ready_file()?.and_then(download_url).as_ref()),
+            "downloadUrl" => ready::optional(
+                self.ready_file()?
+                    .and_then(|file| download_url(file))
+                    .as_ref(),
+            ),
             "downloadUrlExpiresAt" => ready::optional(
                 self.ready_file()?
-                    .and_then(download_url_expires_at)
+                    .and_then(|file| download_url_expires_at(file))
                     .as_ref(),
             ),
             _ => return None,
