@@ -86,11 +86,7 @@ impl<L: Send + Sync + 'static> BatchLoader<L> {
     {
         let receiver = {
             let mut types = lock(&self.inner.batches);
-            let entry = types
-                .entry(TypeId::of::<K>())
-                .or_insert_with(|| Box::new(Batches::<K, L::Value, L::Error>::default()));
-            let Some(batches) = entry.downcast_mut::<Batches<K, L::Value, L::Error>>() else {
-                // Unreachable: the entry of a type id holds that type's batches.
+            let Some(batches) = batches_of::<K, L>(&mut types) else {
                 return Ok(None);
             };
             if let Some(value) = batches.cache.get(&key) {
@@ -109,6 +105,35 @@ impl<L: Send + Sync + 'static> BatchLoader<L> {
         // The batch is dropped unfinished only when the request is cancelled.
         receiver.await.unwrap_or(Ok(None))
     }
+
+    /// Caches `value` as the value of `key` for the rest of the request, as if a batch had
+    /// loaded it: for a backend call that answers keys before their resolvers ask. A key
+    /// already cached keeps its value.
+    pub fn prime<K>(&self, key: K, value: L::Value)
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K>,
+    {
+        let mut types = lock(&self.inner.batches);
+        if let Some(batches) = batches_of::<K, L>(&mut types) {
+            batches.cache.entry(key).or_insert_with(|| Arc::new(value));
+        }
+    }
+}
+
+/// The batches of key type `K`, created on first use.
+fn batches_of<K, L>(
+    types: &mut HashMap<TypeId, Box<dyn Any + Send>>,
+) -> Option<&mut Batches<K, L::Value, L::Error>>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    L: Loader<K>,
+{
+    types
+        .entry(TypeId::of::<K>())
+        .or_insert_with(|| Box::new(Batches::<K, L::Value, L::Error>::default()))
+        // Always `Some`: the entry of a type id holds that type's batches.
+        .downcast_mut::<Batches<K, L::Value, L::Error>>()
 }
 
 impl<L: Send + Sync + 'static> Inner<L> {
@@ -306,5 +331,24 @@ mod tests {
             .await;
         assert!(again.errors.is_empty(), "{:?}", again.errors);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn primed_keys_answer_without_a_load() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let tasks = LoaderTasks::default();
+        let loader = BatchLoader::new(Echo(Arc::clone(&calls)), tasks.clone());
+        loader.prime(1, 7);
+        loader.prime(1, 8);
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription).finish();
+        let request = async_graphql::Request::new("{ echo(values: [1]) }").data(loader);
+        let response = tasks.drive(schema.execute(request)).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        assert_eq!(
+            response.data.into_json().expect("json"),
+            serde_json::json!({ "echo": [7] }),
+            "the first primed value, not a load"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
     }
 }

@@ -18,6 +18,7 @@ use crate::graphql::{
     loaders::{ActivitiesOfHangoutKey, HangoutKey, MemoriesPageKey},
     markdown,
     memory::{MemoryConnection, MemoryOrder, MemoryStatus},
+    page_includes::PageIncludes,
     ready::{self, Ready, ReadyFields, ReadyList, Shared},
     scalars::{DateTime, DateTimeInput},
     signed_in, user,
@@ -136,18 +137,14 @@ impl Hangout {
         order_by: Option<MemoryOrder>,
     ) -> ApiResult<Arc<MemoryConnection>> {
         let request = signed_in(ctx)?;
-        let selection = ctx.look_ahead();
-        let wants_file = |memory: async_graphql::Lookahead<'_>| {
-            memory.field("downloadUrl").exists() || memory.field("downloadUrlExpiresAt").exists()
-        };
-        let key = MemoriesPageKey {
-            hangout_id: self.id.clone(),
-            page: PageArgs::new(first, after)?,
-            status: status.unwrap_or(MemoryStatus::Uploaded),
-            direction: order_by.map_or(OrderDirection::Desc, |order| order.direction),
-            with_files: wants_file(selection.field("nodes"))
-                || wants_file(selection.field("edges").field("node")),
-        };
+        let key = MemoriesPageKey::new(
+            self.id.clone(),
+            first,
+            after,
+            status,
+            order_by,
+            &ctx.look_ahead(),
+        )?;
         request
             .loader
             .load_one(key)
@@ -295,7 +292,9 @@ impl HangoutQuery {
             (HangoutOrderField::CreatedAt, OrderDirection::Desc),
             |order| (order.field, order.direction),
         );
-        let response = backends(ctx)?
+        let backends = backends(ctx)?;
+        let includes = PageIncludes::of(&ctx.look_ahead());
+        let mut response = backends
             .hangout
             .list_hangouts(
                 &request.call,
@@ -314,9 +313,11 @@ impl HangoutQuery {
                         .collect(),
                     date_from: date_from.map(DateTime::to_proto),
                     date_to: date_to.map(DateTime::to_proto),
+                    include: includes.to_proto(),
                 },
             )
             .await?;
+        includes.prime(backends, request, &mut response).await;
         Ok(hangout_connection(response, !page.after.is_empty()))
     }
 }

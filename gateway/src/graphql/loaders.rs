@@ -6,7 +6,7 @@
 
 use std::{collections::HashMap, future::Future, sync::Arc};
 
-use async_graphql::dataloader::Loader;
+use async_graphql::{Lookahead, dataloader::Loader};
 use proto::{file::v1 as file_pb, hangout::v1 as pb};
 use tracing::Instrument as _;
 
@@ -15,8 +15,9 @@ use crate::{
     graphql::{
         activity::Activity,
         connection::{OrderDirection, PageArgs},
+        error::ApiResult,
         hangout::{self, Hangout, HangoutConnection},
-        memory::{self, Memory, MemoryConnection, MemoryStatus},
+        memory::{self, Memory, MemoryConnection, MemoryOrder, MemoryStatus},
         user::User,
     },
 };
@@ -51,6 +52,35 @@ pub struct MemoriesPageKey {
     /// than per memory keeps the number of calls fixed: per-memory loads would start one level
     /// deeper, after the pages arrive, where a batch window can split under load.
     pub with_files: bool,
+}
+
+impl MemoriesPageKey {
+    /// The key of the `memories` field of hangout `hangout_id` with these arguments, whose
+    /// selection is `selection`: the one way the key is made, so that a page loaded ahead of
+    /// the resolver (see [`super::page_includes`]) is found under the key the resolver asks for.
+    ///
+    /// # Errors
+    /// BAD_USER_INPUT for a `first` out of range.
+    pub fn new(
+        hangout_id: String,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<MemoryStatus>,
+        order_by: Option<MemoryOrder>,
+        selection: &Lookahead<'_>,
+    ) -> ApiResult<Self> {
+        let wants_file = |memory: Lookahead<'_>| {
+            memory.field("downloadUrl").exists() || memory.field("downloadUrlExpiresAt").exists()
+        };
+        Ok(Self {
+            hangout_id,
+            page: PageArgs::new(first, after)?,
+            status: status.unwrap_or(MemoryStatus::Uploaded),
+            direction: order_by.map_or(OrderDirection::Desc, |order| order.direction),
+            with_files: wants_file(selection.field("nodes"))
+                || wants_file(selection.field("edges").field("node")),
+        })
+    }
 }
 
 /// One page of an activity's hangouts.
@@ -291,7 +321,15 @@ impl Loader<MemoriesPageKey> for BackendLoader {
                     answered.push((key, page));
                 }
             }
-            let files = self.files_of_pages(&answered).await?;
+            let files = files_of_pages(
+                &self.backends,
+                &self.call,
+                answered
+                    .iter()
+                    .filter(|(key, _)| key.with_files)
+                    .map(|(_, page)| page),
+            )
+            .await?;
             Ok(answered
                 .into_iter()
                 .map(|(key, page)| {
@@ -308,35 +346,32 @@ impl Loader<MemoriesPageKey> for BackendLoader {
     }
 }
 
-impl BackendLoader {
-    /// The files of the uploaded memories on pages whose key asks for them, in one call.
-    async fn files_of_pages(
-        &self,
-        pages: &[(&MemoriesPageKey, pb::HangoutMemoriesPage)],
-    ) -> Result<HashMap<String, Arc<file_pb::File>>, BackendError> {
-        let file_ids: Vec<String> = pages
-            .iter()
-            .filter(|(key, _)| key.with_files)
-            .flat_map(|(_, page)| &page.edges)
-            .filter_map(|edge| edge.memory.as_ref())
-            .filter(|memory| {
-                memory.status == pb::MemoryStatus::Uploaded as i32 && !memory.file_id.is_empty()
-            })
-            .map(|memory| memory.file_id.clone())
-            .collect();
-        if file_ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let files = self
-            .backends
-            .file
-            .get_files_by_ids(&self.call, file_ids)
-            .await?;
-        Ok(files
-            .into_iter()
-            .map(|file| (file.id.clone(), Arc::new(file)))
-            .collect())
+/// The files of the uploaded memories on `pages`, in one call to file-core.
+///
+/// # Errors
+/// The call's.
+pub(super) async fn files_of_pages<'a>(
+    backends: &Backends,
+    call: &CallContext,
+    pages: impl IntoIterator<Item = &'a pb::HangoutMemoriesPage>,
+) -> Result<HashMap<String, Arc<file_pb::File>>, BackendError> {
+    let file_ids: Vec<String> = pages
+        .into_iter()
+        .flat_map(|page| &page.edges)
+        .filter_map(|edge| edge.memory.as_ref())
+        .filter(|memory| {
+            memory.status == pb::MemoryStatus::Uploaded as i32 && !memory.file_id.is_empty()
+        })
+        .map(|memory| memory.file_id.clone())
+        .collect();
+    if file_ids.is_empty() {
+        return Ok(HashMap::new());
     }
+    let files = backends.file.get_files_by_ids(call, file_ids).await?;
+    Ok(files
+        .into_iter()
+        .map(|file| (file.id.clone(), Arc::new(file)))
+        .collect())
 }
 
 impl Loader<HangoutsOfActivityKey> for BackendLoader {

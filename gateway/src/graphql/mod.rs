@@ -20,6 +20,7 @@ mod auth;
 mod hangout;
 mod memory;
 mod node;
+mod page_includes;
 mod uploads;
 mod user;
 

@@ -8,6 +8,7 @@ mod hangouts;
 mod helpers;
 mod memories;
 mod metrics;
+mod page;
 mod resilience;
 mod rotation;
 mod schema;

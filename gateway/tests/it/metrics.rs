@@ -134,10 +134,8 @@ const CONFIRM: &str = "mutation Confirm($ids: [ID!]!) {
     confirmMemoryUploads(input: { memoryIds: $ids }) { failures { reason } }
 }";
 
-const PAGE: &str = "query Page {
-    hangouts(first: 20) {
-        nodes { id owner { id } memories(first: 5) { nodes { id downloadUrl } } }
-    }
+const PAGE: &str = "query Page($id: ID!) {
+    hangout(id: $id) { id owner { id } memories(first: 5) { nodes { id downloadUrl } } }
 }";
 
 /// Uploads two memories through named operations; returns the memory ids.
@@ -364,17 +362,19 @@ async fn metrics_move_by_exactly_the_requests_made() {
         );
     }
 
-    // Phase 2: the hangouts page batches its loads: one batch per loader, sized by the keys.
+    // Phase 2: a hangout read through the loaders: one batch per loader, sized by the keys.
     let services = after;
     let before = scrape(&system.http, system.metrics.gateway).await;
-    let page = post(&system, &session.access_token, PAGE, json!({})).await;
-    assert_eq!(
-        page["data"]["hangouts"]["nodes"].as_array().unwrap().len(),
-        1,
-        "{page}"
-    );
+    let page = post(
+        &system,
+        &session.access_token,
+        PAGE,
+        json!({ "id": &hangout }),
+    )
+    .await;
+    assert_eq!(page["data"]["hangout"]["id"], hangout.as_str(), "{page}");
     let after = scrape(&system.http, system.metrics.gateway).await;
-    for loader in ["users", "memory_pages"] {
+    for loader in ["hangouts", "users", "memory_pages"] {
         let label = format!("loader=\"{loader}\"");
         assert_eq!(
             moved(

@@ -24,6 +24,18 @@ fn activity_message(activity: Activity) -> pb::Activity {
     }
 }
 
+pub(super) fn hangout_activities_message(
+    lists: Vec<(HangoutId, Vec<Activity>)>,
+) -> Vec<pb::HangoutActivities> {
+    lists
+        .into_iter()
+        .map(|(hangout, activities)| pb::HangoutActivities {
+            hangout_id: hangout.to_string(),
+            activities: activities.into_iter().map(activity_message).collect(),
+        })
+        .collect()
+}
+
 /// Activity CRUD and the lists between activities and hangouts.
 pub struct ActivityGrpc {
     service: SharedService,
@@ -117,13 +129,7 @@ impl ActivityService for ActivityGrpc {
         let ids = parse_ids(&request.get_ref().hangout_ids, HangoutId::parse);
         let lists = self.service.activities_of_hangouts(owner, &ids).await?;
         Ok(Response::new(pb::ListActivitiesOfHangoutsResponse {
-            hangouts: lists
-                .into_iter()
-                .map(|(hangout, activities)| pb::HangoutActivities {
-                    hangout_id: hangout.to_string(),
-                    activities: activities.into_iter().map(activity_message).collect(),
-                })
-                .collect(),
+            hangouts: hangout_activities_message(lists),
         }))
     }
 

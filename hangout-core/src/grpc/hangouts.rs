@@ -9,12 +9,13 @@ use crate::{
             Hangout, HangoutChange, HangoutFilter, HangoutListRequest, HangoutOrderField,
             HangoutStatus, NewHangout,
         },
-        ids::HangoutId,
+        ids::{HangoutId, UserId},
         page::Page,
     },
     grpc::{
-        SharedService, caller, direction, page_info, page_request, parse_id, parse_ids,
-        parse_timestamp, timestamp,
+        SharedService, activities::hangout_activities_message, auth::user_message, caller,
+        direction, memories::memory_page_request, memories::memory_pages_message, page_info,
+        page_request, parse_id, parse_ids, parse_timestamp, timestamp,
     },
 };
 
@@ -43,6 +44,7 @@ pub(super) fn hangout_page(page: Page<Hangout>) -> pb::HangoutPage {
             })
             .collect(),
         page_info: Some(page_info),
+        ..pb::HangoutPage::default()
     }
 }
 
@@ -181,6 +183,83 @@ impl HangoutService for HangoutGrpc {
             },
         };
         let page = self.service.list_hangouts(owner, list).await?;
-        Ok(Response::new(hangout_page(page)))
+        let included = match request.include {
+            Some(include) => self.included(owner, &page, include).await?,
+            None => Included::default(),
+        };
+        let mut message = hangout_page(page);
+        message.owners = included.owners;
+        message.activities = included.activities;
+        message.memory_pages = included.memory_pages;
+        Ok(Response::new(message))
+    }
+}
+
+/// The records a `ListHangouts` request asked for beside its page.
+#[derive(Default)]
+struct Included {
+    owners: Vec<pb::User>,
+    activities: Vec<pb::HangoutActivities>,
+    memory_pages: Vec<pb::HangoutMemoriesPage>,
+}
+
+impl HangoutGrpc {
+    /// Reads what `include` asks for about the hangouts of `page`, through the same domain
+    /// calls as `GetUsers`, `ListActivitiesOfHangouts` and `ListMemoriesOfHangouts`, so each
+    /// part is what that call would return; the three reads run concurrently.
+    async fn included(
+        &self,
+        caller: UserId,
+        page: &Page<Hangout>,
+        include: pb::HangoutPageIncludes,
+    ) -> Result<Included, Status> {
+        let hangouts: Vec<HangoutId> = page.edges.iter().map(|edge| edge.node.id).collect();
+        let mut owners: Vec<UserId> = page.edges.iter().map(|edge| edge.node.owner).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let memory_pages = include
+            .memories
+            .map(|options| {
+                hangouts
+                    .iter()
+                    .map(|hangout| {
+                        memory_page_request(
+                            *hangout,
+                            options.page.as_ref(),
+                            options.status,
+                            options.direction,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, Status>>()
+            })
+            .transpose()?;
+        let service = &self.service;
+        let (owners, activities, memory_pages) = tokio::try_join!(
+            async {
+                if include.owners {
+                    service.users_by_ids(&owners).await
+                } else {
+                    Ok(Vec::new())
+                }
+            },
+            async {
+                if include.activities {
+                    service.activities_of_hangouts(caller, &hangouts).await
+                } else {
+                    Ok(Vec::new())
+                }
+            },
+            async {
+                match memory_pages {
+                    Some(requests) => service.memories_of_hangouts(caller, requests).await,
+                    None => Ok(Vec::new()),
+                }
+            },
+        )?;
+        Ok(Included {
+            owners: owners.into_iter().map(user_message).collect(),
+            activities: hangout_activities_message(activities),
+            memory_pages: memory_pages_message(memory_pages),
+        })
     }
 }

@@ -8,6 +8,7 @@ use crate::{
         error::DomainError,
         ids::{FileId, HangoutId, MemoryId},
         memory::{Memory, MemoryPageRequest, MemoryStatus, NewMemoryFile},
+        page::Page,
     },
     grpc::{
         SharedService, caller, direction, page_info, page_request, parse_id, parse_ids, timestamp,
@@ -34,6 +35,51 @@ fn memory_message(memory: Memory) -> pb::Memory {
 
 fn memories_message(memories: Vec<Memory>) -> Vec<pb::Memory> {
     memories.into_iter().map(memory_message).collect()
+}
+
+/// One page of `hangout`'s memories as asked on the wire.
+pub(super) fn memory_page_request(
+    hangout: HangoutId,
+    page: Option<&pb::PageRequest>,
+    status: i32,
+    order: i32,
+) -> Result<MemoryPageRequest, Status> {
+    let (first, after) = page_request(page);
+    let status = match pb::MemoryStatus::try_from(status) {
+        Ok(pb::MemoryStatus::Pending) => MemoryStatus::Pending,
+        Ok(pb::MemoryStatus::Uploaded | pb::MemoryStatus::Unspecified) => MemoryStatus::Uploaded,
+        Err(_) => return Err(DomainError::invalid("status", "is not a known status").into()),
+    };
+    Ok(MemoryPageRequest {
+        hangout,
+        first,
+        after,
+        status,
+        direction: direction(order),
+    })
+}
+
+pub(super) fn memory_pages_message(
+    pages: Vec<(HangoutId, Page<Memory>)>,
+) -> Vec<pb::HangoutMemoriesPage> {
+    pages
+        .into_iter()
+        .map(|(hangout, page)| {
+            let page_info = page_info(&page);
+            pb::HangoutMemoriesPage {
+                hangout_id: hangout.to_string(),
+                edges: page
+                    .edges
+                    .into_iter()
+                    .map(|edge| pb::MemoryEdge {
+                        memory: Some(memory_message(edge.node)),
+                        cursor: edge.cursor,
+                    })
+                    .collect(),
+                page_info: Some(page_info),
+            }
+        })
+        .collect()
 }
 
 /// Memory records of hangouts.
@@ -129,44 +175,16 @@ impl MemoryService for MemoryGrpc {
             let Some(hangout) = HangoutId::parse(&page.hangout_id) else {
                 continue;
             };
-            let (first, after) = page_request(page.page.as_ref());
-            let status = match pb::MemoryStatus::try_from(page.status) {
-                Ok(pb::MemoryStatus::Pending) => MemoryStatus::Pending,
-                Ok(pb::MemoryStatus::Uploaded | pb::MemoryStatus::Unspecified) => {
-                    MemoryStatus::Uploaded
-                }
-                Err(_) => {
-                    return Err(DomainError::invalid("status", "is not a known status").into());
-                }
-            };
-            requests.push(MemoryPageRequest {
+            requests.push(memory_page_request(
                 hangout,
-                first,
-                after,
-                status,
-                direction: direction(page.direction),
-            });
+                page.page.as_ref(),
+                page.status,
+                page.direction,
+            )?);
         }
         let pages = self.service.memories_of_hangouts(owner, requests).await?;
         Ok(Response::new(pb::ListMemoriesOfHangoutsResponse {
-            pages: pages
-                .into_iter()
-                .map(|(hangout, page)| {
-                    let page_info = page_info(&page);
-                    pb::HangoutMemoriesPage {
-                        hangout_id: hangout.to_string(),
-                        edges: page
-                            .edges
-                            .into_iter()
-                            .map(|edge| pb::MemoryEdge {
-                                memory: Some(memory_message(edge.node)),
-                                cursor: edge.cursor,
-                            })
-                            .collect(),
-                        page_info: Some(page_info),
-                    }
-                })
-                .collect(),
+            pages: memory_pages_message(pages),
         }))
     }
 

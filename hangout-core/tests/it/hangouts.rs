@@ -12,6 +12,7 @@ on_both_backends!(
     pagination_is_continuous_in_every_order,
     filters_select_by_status_and_date,
     deleting_a_hangout_removes_its_memories_and_names_their_files,
+    a_page_carries_what_its_include_asks_for,
 );
 
 fn list(
@@ -618,4 +619,179 @@ async fn deleting_a_hangout_removes_its_memories_and_names_their_files(app: Test
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::NotFound);
+}
+
+/// What `ListHangouts` carries beside its page is exactly what the dedicated calls return for
+/// the page's hangouts, and only what `include` asks for.
+async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
+    let owner = app.user("Ann").await;
+    let chess = app.create_activity(&owner, "Chess").await;
+    let mut hangout_ids = Vec::new();
+    for (index, memories) in [3_usize, 0, 1].into_iter().enumerate() {
+        let mut request = hangout(&format!("Hangout {index}"), 1);
+        if index != 1 {
+            request.activity_ids = vec![chess.id.clone()];
+        }
+        let created = app.create_hangout(&owner, request).await;
+        if memories > 0 {
+            app.memories()
+                .create_memories(as_user(
+                    &owner,
+                    pb::CreateMemoriesRequest {
+                        hangout_id: created.id.clone(),
+                        files: (0..memories)
+                            .map(|file| pb::MemoryFile {
+                                file_name: format!("{file}.png"),
+                                content_type: "image/png".to_owned(),
+                                size: 10,
+                            })
+                            .collect(),
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+        hangout_ids.push(created.id);
+    }
+    // Another user's hangout never shows.
+    let other = app.user("Other").await;
+    app.create_hangout(&other, hangout("Theirs", 1)).await;
+    let memories = pb::MemoriesPageOptions {
+        page: Some(pb::PageRequest {
+            first: 2,
+            after: String::new(),
+        }),
+        status: pb::MemoryStatus::Pending as i32,
+        direction: pb::OrderDirection::Asc as i32,
+    };
+    let page_with = |include: Option<pb::HangoutPageIncludes>| {
+        let mut hangouts = app.hangouts();
+        let owner = owner.clone();
+        async move {
+            hangouts
+                .list_hangouts(as_user(
+                    &owner,
+                    pb::ListHangoutsRequest {
+                        include,
+                        ..Default::default()
+                    },
+                ))
+                .await
+        }
+    };
+
+    let bare = page_with(None).await.unwrap().into_inner();
+    assert_eq!(bare.edges.len(), 3);
+    assert!(bare.owners.is_empty() && bare.activities.is_empty() && bare.memory_pages.is_empty());
+
+    let full = page_with(Some(pb::HangoutPageIncludes {
+        owners: true,
+        activities: true,
+        memories: Some(memories.clone()),
+    }))
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(full.edges, bare.edges);
+    assert_eq!(full.page_info, bare.page_info);
+    let listed: Vec<String> = full
+        .edges
+        .iter()
+        .map(|edge| edge.hangout.as_ref().unwrap().id.clone())
+        .collect();
+    let users = app
+        .users()
+        .get_users(as_user(
+            &owner,
+            pb::GetUsersRequest {
+                ids: vec![owner.clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .users;
+    assert_eq!(full.owners, users);
+    let activities = app
+        .activities()
+        .list_activities_of_hangouts(as_user(
+            &owner,
+            pb::ListActivitiesOfHangoutsRequest {
+                hangout_ids: listed.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .hangouts;
+    assert_eq!(full.activities, activities);
+    assert_eq!(
+        full.activities.len(),
+        3,
+        "one entry per hangout, even without activities"
+    );
+    let pages = app
+        .memories()
+        .list_memories_of_hangouts(as_user(
+            &owner,
+            pb::ListMemoriesOfHangoutsRequest {
+                pages: listed
+                    .iter()
+                    .map(|id| pb::HangoutMemoriesPageRequest {
+                        hangout_id: id.clone(),
+                        page: memories.page.clone(),
+                        status: memories.status,
+                        direction: memories.direction,
+                    })
+                    .collect(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .pages;
+    assert_eq!(full.memory_pages, pages);
+    let first = full
+        .memory_pages
+        .iter()
+        .find(|page| page.hangout_id == hangout_ids[0])
+        .unwrap();
+    assert_eq!(first.edges.len(), 2);
+    assert_eq!(first.page_info.as_ref().unwrap().total_count, 3);
+
+    // Each part only when asked.
+    let owners_only = page_with(Some(pb::HangoutPageIncludes {
+        owners: true,
+        ..Default::default()
+    }))
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(owners_only.owners, users);
+    assert!(owners_only.activities.is_empty() && owners_only.memory_pages.is_empty());
+
+    // A bad memory page is refused like the dedicated call refuses it.
+    let status = page_with(Some(pb::HangoutPageIncludes {
+        memories: Some(pb::MemoriesPageOptions {
+            status: 99,
+            ..memories.clone()
+        }),
+        ..Default::default()
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let status = page_with(Some(pb::HangoutPageIncludes {
+        memories: Some(pb::MemoriesPageOptions {
+            page: Some(pb::PageRequest {
+                first: 101,
+                after: String::new(),
+            }),
+            ..memories
+        }),
+        ..Default::default()
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
 }
