@@ -3,9 +3,9 @@
 //! gateway's client certificate and a JWT check against our JWKS. The node project is in
 //! `xtask/bench-peer`; its packages are installed from the lock file on first use.
 //!
-//! The gRPC source exposes each RPC as a root field and has no joins, so `page` takes three
-//! sequential GraphQL requests (hangouts; then owners, activities and memories in one document;
-//! then files), which count as one `page`.
+//! The gRPC source exposes each RPC as a root field and has no joins, so `page` takes two
+//! sequential GraphQL requests, counted as one `page`: `ListHangouts` with the owners,
+//! activities and memories it can carry (as our gateway asks for them), then the files.
 
 use std::{
     path::{Path, PathBuf},
@@ -132,16 +132,13 @@ fn tail(bytes: &[u8]) -> String {
 const ME: &str = "query Me($ids: [String]) { \
     hangout_v1_UserService_GetUsers(input: { ids: $ids }) { users { id name } } }";
 const PAGE_HANGOUTS: &str = "query Hangouts($first: UnsignedInt) { \
-    hangout_v1_HangoutService_ListHangouts(input: { page: { first: $first } }) { \
+    hangout_v1_HangoutService_ListHangouts(input: { page: { first: $first }, \
+    include: { owners: true, activities: true, memories: { page: { first: 5 } } } }) { \
     edges { cursor hangout { id owner_id title date { seconds nanos } status } } \
-    page_info { has_next_page end_cursor total_count } } }";
-const PAGE_RELATED: &str = "query Related($owners: [String], $hangouts: [String], \
-    $pages: [hangout__v1__HangoutMemoriesPageRequest_Input]) { \
-    hangout_v1_UserService_GetUsers(input: { ids: $owners }) { users { id name } } \
-    hangout_v1_ActivityService_ListActivitiesOfHangouts(input: { hangout_ids: $hangouts }) { \
-    hangouts { hangout_id activities { id name } } } \
-    hangout_v1_MemoryService_ListMemoriesOfHangouts(input: { pages: $pages }) { \
-    pages { hangout_id edges { memory { id file_name file_id } } \
+    page_info { has_next_page end_cursor total_count } \
+    owners { id name } \
+    activities { hangout_id activities { id name } } \
+    memory_pages { hangout_id edges { memory { id file_name file_id } } \
     page_info { has_next_page total_count } } } }";
 const PAGE_FILES: &str = "query Files($ids: [String]) { \
     file_v1_FileService_GetFiles(input: { ids: $ids }) { files { id download_url } } }";
@@ -207,34 +204,15 @@ impl PeerClient {
         let data = self
             .post(user, PAGE_HANGOUTS, json!({ "first": size }))
             .await?;
-        let edges = data["hangout_v1_HangoutService_ListHangouts"]["edges"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let hangouts: Vec<&str> = edges
-            .iter()
-            .filter_map(|edge| edge["hangout"]["id"].as_str())
-            .collect();
-        let mut owners: Vec<&str> = edges
-            .iter()
-            .filter_map(|edge| edge["hangout"]["owner_id"].as_str())
-            .collect();
+        let page = &data["hangout_v1_HangoutService_ListHangouts"];
         // Every active user has hangouts: an empty page means the peer fetched nothing real.
-        anyhow::ensure!(!hangouts.is_empty(), "peer: page: no hangouts");
-        owners.sort_unstable();
-        owners.dedup();
-        let pages: Vec<Value> = hangouts
-            .iter()
-            .map(|id| json!({ "hangout_id": id, "page": { "first": 5 } }))
-            .collect();
-        let related = self
-            .post(
-                user,
-                PAGE_RELATED,
-                json!({ "owners": owners, "hangouts": hangouts, "pages": pages }),
-            )
-            .await?;
-        let files: Vec<&str> = related["hangout_v1_MemoryService_ListMemoriesOfHangouts"]["pages"]
+        anyhow::ensure!(
+            page["edges"]
+                .as_array()
+                .is_some_and(|edges| !edges.is_empty()),
+            "peer: page: no hangouts"
+        );
+        let files: Vec<&str> = page["memory_pages"]
             .as_array()
             .into_iter()
             .flatten()

@@ -264,6 +264,8 @@ impl FloorClient {
         Ok(())
     }
 
+    /// One `ListHangouts` carrying owners, activities and memory pages, as the gateway asks
+    /// for them, then the files.
     async fn page(&self, user_id: &str, size: u32) -> anyhow::Result<()> {
         let page = self
             .backends
@@ -275,37 +277,24 @@ impl FloorClient {
                         first: size,
                         after: String::new(),
                     }),
+                    include: Some(pb::HangoutPageIncludes {
+                        owners: true,
+                        activities: true,
+                        memories: Some(pb::MemoriesPageOptions {
+                            page: Some(pb::PageRequest {
+                                first: PAGE_MEMORIES,
+                                after: String::new(),
+                            }),
+                            status: pb::MemoryStatus::Uploaded as i32,
+                            direction: pb::OrderDirection::Desc as i32,
+                        }),
+                    }),
                     ..pb::ListHangoutsRequest::default()
                 },
             ))
             .await?
             .into_inner();
-        let hangouts: Vec<&pb::Hangout> = page
-            .edges
-            .iter()
-            .filter_map(|edge| edge.hangout.as_ref())
-            .collect();
-        let mut owners: Vec<String> = hangouts.iter().map(|h| h.owner_id.clone()).collect();
-        owners.sort_unstable();
-        owners.dedup();
-        let ids: Vec<String> = hangouts.iter().map(|h| h.id.clone()).collect();
-        let (mut users, mut activities, mut memories) = (
-            self.backends.users(),
-            self.backends.activities(),
-            self.backends.memories(),
-        );
-        let (_, _, memories) = tokio::try_join!(
-            users.get_users(as_user(user_id, pb::GetUsersRequest { ids: owners })),
-            activities.list_activities_of_hangouts(as_user(
-                user_id,
-                pb::ListActivitiesOfHangoutsRequest {
-                    hangout_ids: ids.clone(),
-                },
-            )),
-            memories
-                .list_memories_of_hangouts(as_user(user_id, memory_pages(&ids, PAGE_MEMORIES),)),
-        )?;
-        self.files(user_id, &memories.into_inner()).await
+        self.files(user_id, &page.memory_pages).await
     }
 
     async fn detail(&self, user_id: &str, hangout_id: &str) -> anyhow::Result<()> {
@@ -319,18 +308,13 @@ impl FloorClient {
             memories
                 .list_memories_of_hangouts(as_user(user_id, memory_pages(&ids, DETAIL_MEMORIES))),
         )?;
-        self.files(user_id, &memories.into_inner()).await
+        self.files(user_id, &memories.into_inner().pages).await
     }
 
     /// The download URLs of every uploaded memory on the pages, at most 500 ids per call
     /// (file-core's limit), the calls in parallel.
-    async fn files(
-        &self,
-        user_id: &str,
-        memories: &pb::ListMemoriesOfHangoutsResponse,
-    ) -> anyhow::Result<()> {
-        let file_ids: Vec<String> = memories
-            .pages
+    async fn files(&self, user_id: &str, pages: &[pb::HangoutMemoriesPage]) -> anyhow::Result<()> {
+        let file_ids: Vec<String> = pages
             .iter()
             .flat_map(|page| &page.edges)
             .filter_map(|edge| edge.memory.as_ref())
