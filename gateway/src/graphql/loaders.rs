@@ -293,8 +293,22 @@ impl Loader<MemoriesPageKey> for BackendLoader {
     {
         let span = self.batch("memory_pages", keys.len());
         async move {
+            // Keys that differ only in `with_files` ask for the same page, and are asked for it
+            // once: the backend answers each hangout once when all pages have one shape.
+            let mut shapes: Vec<&MemoriesPageKey> = Vec::new();
+            let mut shape_index = HashMap::new();
+            let shape_of: Vec<usize> = keys
+                .iter()
+                .map(|key| {
+                    let page = (&key.hangout_id, &key.page, key.status, key.direction);
+                    *shape_index.entry(page).or_insert_with(|| {
+                        shapes.push(key);
+                        shapes.len() - 1
+                    })
+                })
+                .collect();
             let request = pb::ListMemoriesOfHangoutsRequest {
-                pages: keys
+                pages: shapes
                     .iter()
                     .map(|key| pb::HangoutMemoriesPageRequest {
                         hangout_id: key.hangout_id.clone(),
@@ -309,38 +323,50 @@ impl Loader<MemoriesPageKey> for BackendLoader {
                 .hangout
                 .list_memories_of_hangouts(&self.call, request)
                 .await?;
-            // Several keys may name the same hangout with different pages; answers come back in
-            // request order, one per visible hangout, so match them up by hangout id in order.
+            // Several pages may be of the same hangout; answers come back in request order, one
+            // per visible hangout, so match them up by hangout id in order.
             let mut pages: HashMap<String, Vec<pb::HangoutMemoriesPage>> = HashMap::new();
             for page in response.pages.into_iter().rev() {
                 pages.entry(page.hangout_id.clone()).or_default().push(page);
             }
-            let mut answered = Vec::with_capacity(keys.len());
-            for key in keys {
-                if let Some(page) = pages.get_mut(&key.hangout_id).and_then(Vec::pop) {
-                    answered.push((key, page));
-                }
+            let mut answers: Vec<Option<pb::HangoutMemoriesPage>> = shapes
+                .iter()
+                .map(|shape| pages.get_mut(&shape.hangout_id).and_then(Vec::pop))
+                .collect();
+            let mut wants_files = vec![false; shapes.len()];
+            let mut uses = vec![0_usize; shapes.len()];
+            for (key, &shape) in keys.iter().zip(&shape_of) {
+                wants_files[shape] |= key.with_files;
+                uses[shape] += 1;
             }
             let files = files_of_pages(
                 &self.backends,
                 &self.call,
-                answered
+                answers
                     .iter()
-                    .filter(|(key, _)| key.with_files)
-                    .map(|(_, page)| page),
+                    .zip(&wants_files)
+                    .filter(|(_, wants)| **wants)
+                    .filter_map(|(page, _)| page.as_ref()),
             )
             .await?;
-            Ok(answered
-                .into_iter()
-                .map(|(key, page)| {
+            let mut connections = HashMap::with_capacity(keys.len());
+            for (key, &shape) in keys.iter().zip(&shape_of) {
+                uses[shape] -= 1;
+                let page = if uses[shape] == 0 {
+                    answers[shape].take()
+                } else {
+                    answers[shape].clone()
+                };
+                if let Some(page) = page {
                     let had_after = !key.page.after.is_empty();
                     let files = key.with_files.then_some(&files);
-                    (
+                    connections.insert(
                         key.clone(),
                         memory::memory_connection(page, had_after, files),
-                    )
-                })
-                .collect())
+                    );
+                }
+            }
+            Ok(connections)
         }
         .instrument(span)
     }
