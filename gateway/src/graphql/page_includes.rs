@@ -8,7 +8,8 @@
 //!
 //! A cached value is built from its own key, by the conversion the loader uses, so it is what
 //! the loader would have returned; a resolver whose key was not cached (other arguments, a
-//! later page) loads as before.
+//! later page, a part hangout-core could not read and left empty) loads as before, and reports
+//! a failure on its own field as before.
 
 use async_graphql::{InputType, Lookahead, SelectionField};
 use proto::hangout::v1 as pb;

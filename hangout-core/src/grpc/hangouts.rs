@@ -5,6 +5,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
+        error::{DomainError, DomainResult},
         hangout::{
             Hangout, HangoutChange, HangoutFilter, HangoutListRequest, HangoutOrderField,
             HangoutStatus, NewHangout,
@@ -65,9 +66,7 @@ fn parse_status(value: i32, field: &str) -> Result<Option<HangoutStatus>, Status
         Ok(pb::HangoutStatus::Confirmed) => Ok(Some(HangoutStatus::Confirmed)),
         Ok(pb::HangoutStatus::Executed) => Ok(Some(HangoutStatus::Executed)),
         Ok(pb::HangoutStatus::Cancelled) => Ok(Some(HangoutStatus::Cancelled)),
-        Err(_) => {
-            Err(crate::domain::error::DomainError::invalid(field, "is not a known status").into())
-        }
+        Err(_) => Err(DomainError::invalid(field, "is not a known status").into()),
     }
 }
 
@@ -163,11 +162,7 @@ impl HangoutService for HangoutGrpc {
                 Some(status) if !statuses.contains(&status) => statuses.push(status),
                 Some(_) => {}
                 None => {
-                    return Err(crate::domain::error::DomainError::invalid(
-                        field,
-                        "is not a known status",
-                    )
-                    .into());
+                    return Err(DomainError::invalid(field, "is not a known status").into());
                 }
             }
         }
@@ -234,7 +229,7 @@ impl HangoutGrpc {
             })
             .transpose()?;
         let service = &self.service;
-        let (owners, activities, memory_pages) = tokio::try_join!(
+        let (owners, activities, memory_pages) = tokio::join!(
             async {
                 if include.owners {
                     service.users_by_ids(&owners).await
@@ -255,11 +250,32 @@ impl HangoutGrpc {
                     None => Ok(Vec::new()),
                 }
             },
-        )?;
+        );
         Ok(Included {
-            owners: owners.into_iter().map(user_message).collect(),
-            activities: hangout_activities_message(activities),
-            memory_pages: memory_pages_message(memory_pages),
+            owners: best_effort("owners", owners)?
+                .into_iter()
+                .map(user_message)
+                .collect(),
+            activities: hangout_activities_message(best_effort("activities", activities)?),
+            memory_pages: memory_pages_message(best_effort("memory_pages", memory_pages)?),
         })
+    }
+}
+
+/// The records of an included part. A store failure leaves the part empty, logged: the page
+/// itself was read, and the caller reads the part with its dedicated call, which reports the
+/// failure where it belongs. A part the dedicated call would refuse is refused.
+fn best_effort<T>(part: &'static str, result: DomainResult<Vec<T>>) -> Result<Vec<T>, Status> {
+    match result {
+        Ok(records) => Ok(records),
+        Err(DomainError::Store(error)) => {
+            tracing::warn!(
+                part,
+                error = &error as &dyn std::error::Error,
+                "an included part of a hangouts page was not read; left empty"
+            );
+            Ok(Vec::new())
+        }
+        Err(error) => Err(error.into()),
     }
 }

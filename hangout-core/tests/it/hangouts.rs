@@ -794,4 +794,36 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
     .await
     .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
+
+    // A part the store cannot read comes back empty beside the page; the dedicated call
+    // reports the failure.
+    let mut sql = app.sql().await;
+    sqlx::Executor::execute(
+        &mut sql,
+        "alter table hangout_activities rename to hangout_activities_gone",
+    )
+    .await
+    .unwrap();
+    let degraded = page_with(Some(pb::HangoutPageIncludes {
+        owners: true,
+        activities: true,
+        memories: None,
+    }))
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(degraded.edges, bare.edges);
+    assert_eq!(degraded.owners, users);
+    assert!(degraded.activities.is_empty());
+    let status = app
+        .activities()
+        .list_activities_of_hangouts(as_user(
+            &owner,
+            pb::ListActivitiesOfHangoutsRequest {
+                hangout_ids: listed,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
 }
