@@ -97,7 +97,7 @@ impl PageIncludes {
             let activities = entry.activities.into_iter().map(Activity::from).collect();
             loader.prime(ActivitiesOfHangoutKey(entry.hangout_id), activities);
         }
-        let pages = std::mem::take(&mut page.memory_pages);
+        let mut pages = std::mem::take(&mut page.memory_pages);
         if pages.is_empty() {
             return;
         }
@@ -116,22 +116,26 @@ impl PageIncludes {
         } else {
             None
         };
-        for template in self.memories {
+        let templates = self.memories.len();
+        for (index, template) in self.memories.into_iter().enumerate() {
             let files = match (template.with_files, &files) {
                 (false, _) => None,
                 (true, Some(files)) => Some(files),
                 (true, None) => continue,
             };
-            for memories in &pages {
+            // Usually there is one template: it takes the pages rather than a copy.
+            let pages = if index + 1 == templates {
+                std::mem::take(&mut pages)
+            } else {
+                pages.clone()
+            };
+            for memories in pages {
                 let key = MemoriesPageKey {
                     hangout_id: memories.hangout_id.clone(),
                     ..template.clone()
                 };
                 // The key's `after` is empty (see `first_memories_page`).
-                loader.prime(
-                    key,
-                    memory::memory_connection(memories.clone(), false, files),
-                );
+                loader.prime(key, memory::memory_connection(memories, false, files));
             }
         }
     }
