@@ -23,7 +23,9 @@ use crate::graphql::{
 pub struct Activity {
     pub id: String,
     pub name: String,
-    pub hangout_count: u64,
+    /// `None` when it was loaded without its count (see
+    /// [`ActivitiesOfHangoutKey`](crate::graphql::loaders::ActivitiesOfHangoutKey)).
+    pub hangout_count: Option<u64>,
     pub created_at: DateTime,
 }
 
@@ -49,8 +51,19 @@ impl Activity {
     }
 
     /// How many of the caller's hangouts carry this activity.
-    async fn hangout_count(&self) -> i32 {
-        i32::try_from(self.hangout_count).unwrap_or(i32::MAX)
+    async fn hangout_count(&self, ctx: &Context<'_>) -> ApiResult<i32> {
+        let count = match self.hangout_count {
+            Some(count) => count,
+            // Loaded without it, though the selection asks for it (activities are loaded with
+            // counts when their selection holds `hangoutCount`): the activity by id has it.
+            None => signed_in(ctx)?
+                .loader
+                .load_one(ActivityKey(self.id.clone()))
+                .await?
+                .and_then(|activity| activity.hangout_count)
+                .ok_or_else(ApiError::not_found)?,
+        };
+        Ok(count_scalar(count))
     }
 
     async fn hangouts(
@@ -81,11 +94,16 @@ impl ReadyFields for Activity {
         Some(match field.name.node.as_str() {
             "id" => ready::scalar(&ids::encode(Kind::Activity, &self.id)),
             "name" => Value::String(self.name.clone()),
-            "hangoutCount" => ready::scalar(&i32::try_from(self.hangout_count).unwrap_or(i32::MAX)),
+            "hangoutCount" => ready::scalar(&count_scalar(self.hangout_count?)),
             "createdAt" => ready::scalar(&self.created_at),
             _ => return None,
         })
     }
+}
+
+/// A count as the API's `Int`.
+fn count_scalar(count: u64) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
 }
 
 connection!(ActivityConnection, ActivityEdge, Activity);

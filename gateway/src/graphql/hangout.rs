@@ -121,7 +121,10 @@ impl Hangout {
         let request = signed_in(ctx)?;
         let activities = request
             .loader
-            .load_one(ActivitiesOfHangoutKey(self.id.clone()))
+            .load_one(ActivitiesOfHangoutKey::new(
+                self.id.clone(),
+                &ctx.look_ahead(),
+            ))
             .await?
             .unwrap_or_default();
         Ok(ReadyList::shared(&activities))

@@ -36,7 +36,24 @@ pub struct ActivityKey(pub String);
 pub struct MemoryKey(pub String);
 /// The activities of a hangout.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ActivitiesOfHangoutKey(pub String);
+pub struct ActivitiesOfHangoutKey {
+    pub hangout_id: String,
+    /// Also count each activity's hangouts: only when the selection shows `hangoutCount`,
+    /// since the count costs hangout-core more than reading the activities.
+    pub hangout_counts: bool,
+}
+
+impl ActivitiesOfHangoutKey {
+    /// The key of the `activities` field of hangout `hangout_id` whose selection is
+    /// `selection`: the one way the key is made (see [`MemoriesPageKey::new`]).
+    #[must_use]
+    pub fn new(hangout_id: String, selection: &Lookahead<'_>) -> Self {
+        Self {
+            hangout_id,
+            hangout_counts: selection.field("hangoutCount").exists(),
+        }
+    }
+}
 /// A file-core file by id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FileKey(pub String);
@@ -237,22 +254,41 @@ impl Loader<ActivitiesOfHangoutKey> for BackendLoader {
     {
         let span = self.batch("activities_of_hangouts", keys.len());
         async move {
+            // One call for the batch, counted when any key asks for counts: a counted list
+            // also answers a key without them.
+            let mut hangout_ids = ids(keys.iter().map(|key| &key.hangout_id));
+            hangout_ids.sort_unstable();
+            hangout_ids.dedup();
             let request = pb::ListActivitiesOfHangoutsRequest {
-                hangout_ids: ids(keys.iter().map(|key| &key.0)),
+                hangout_ids,
+                without_hangout_counts: !keys.iter().any(|key| key.hangout_counts),
             };
             let response = self
                 .backends
                 .hangout
                 .list_activities_of_hangouts(&self.call, request)
                 .await?;
-            Ok(response
+            let mut lists: HashMap<String, Vec<Activity>> = response
                 .hangouts
                 .into_iter()
                 .map(|entry| {
                     let activities = entry.activities.into_iter().map(Activity::from).collect();
-                    (ActivitiesOfHangoutKey(entry.hangout_id), activities)
+                    (entry.hangout_id, activities)
                 })
-                .collect())
+                .collect();
+            let mut loaded = HashMap::with_capacity(keys.len());
+            for (index, key) in keys.iter().enumerate() {
+                let later = &keys[index + 1..];
+                let list = if later.iter().any(|other| other.hangout_id == key.hangout_id) {
+                    lists.get(&key.hangout_id).cloned()
+                } else {
+                    lists.remove(&key.hangout_id)
+                };
+                if let Some(list) = list {
+                    loaded.insert(key.clone(), list);
+                }
+            }
+            Ok(loaded)
         }
         .instrument(span)
     }

@@ -29,7 +29,9 @@ use crate::{
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct PageIncludes {
     owners: bool,
-    activities: bool,
+    /// The keys of the selected `activities` fields, with an empty hangout id: none, or one
+    /// or both of with and without hangout counts. The call asks for counts when any does.
+    activities: Vec<ActivitiesOfHangoutKey>,
     /// The keys of the selected first pages of memories, with an empty hangout id. They share
     /// one page shape (size, status, order), the one the call carries; they may differ in
     /// whether download URLs are selected.
@@ -44,6 +46,16 @@ impl PageIncludes {
             selection.field("edges").field("node"),
         ];
         let selected = |name: &str| hangouts.iter().any(|hangout| hangout.field(name).exists());
+        let mut activities: Vec<ActivitiesOfHangoutKey> = Vec::new();
+        let fields = hangouts
+            .iter()
+            .flat_map(|hangout| hangout.field("activities").selection_fields());
+        for field in fields {
+            let key = ActivitiesOfHangoutKey::new(String::new(), &Lookahead::from(field));
+            if !activities.contains(&key) {
+                activities.push(key);
+            }
+        }
         let mut memories: Vec<MemoriesPageKey> = Vec::new();
         let fields = hangouts
             .iter()
@@ -60,7 +72,7 @@ impl PageIncludes {
         }
         Self {
             owners: selected("owner"),
-            activities: selected("activities"),
+            activities,
             memories,
         }
     }
@@ -72,7 +84,11 @@ impl PageIncludes {
         }
         Some(pb::HangoutPageIncludes {
             owners: self.owners,
-            activities: self.activities,
+            activities: !self.activities.is_empty(),
+            activities_without_hangout_counts: !self
+                .activities
+                .iter()
+                .any(|key| key.hangout_counts),
             memories: self.memories.first().map(|key| pb::MemoriesPageOptions {
                 page: Some(key.page.to_proto()),
                 status: key.status.to_proto() as i32,
@@ -93,9 +109,24 @@ impl PageIncludes {
         for user in page.owners.drain(..) {
             loader.prime(UserKey(user.id.clone()), User::from(user));
         }
-        for entry in page.activities.drain(..) {
-            let activities = entry.activities.into_iter().map(Activity::from).collect();
-            loader.prime(ActivitiesOfHangoutKey(entry.hangout_id), activities);
+        // Counted or not, the list answers every selected key (as in the loader).
+        if let Some((last, others)) = self.activities.split_last() {
+            for entry in page.activities.drain(..) {
+                let activities: Vec<Activity> =
+                    entry.activities.into_iter().map(Activity::from).collect();
+                for template in others {
+                    let key = ActivitiesOfHangoutKey {
+                        hangout_id: entry.hangout_id.clone(),
+                        ..template.clone()
+                    };
+                    loader.prime(key, activities.clone());
+                }
+                let key = ActivitiesOfHangoutKey {
+                    hangout_id: entry.hangout_id,
+                    ..last.clone()
+                };
+                loader.prime(key, activities);
+            }
         }
         let mut pages = std::mem::take(&mut page.memory_pages);
         if pages.is_empty() {

@@ -351,13 +351,13 @@ mod tests {
                 Activity {
                     id: "0190c4c1-0000-7000-8000-000000000010".into(),
                     name: "Hiking".into(),
-                    hangout_count: 3,
+                    hangout_count: Some(3),
                     created_at: when(),
                 },
                 Activity {
                     id: "0190c4c1-0000-7000-8000-000000000011".into(),
                     name: "Board games".into(),
-                    hangout_count: 0,
+                    hangout_count: Some(0),
                     created_at: when(),
                 },
             ]),

@@ -117,7 +117,8 @@ async fn the_hangouts_page_costs_a_fixed_number_of_backend_calls() {
 
 /// Everything under each hangout, in several shapes at once: aliases, two page sizes, URLs
 /// in one alias only, the same page with and without URLs, pending memories, an inline
-/// fragment, a skipped field.
+/// fragment, a skipped field; activities with their hangout counts (which hangout-core counts
+/// only when asked), without them, and behind nested fragments.
 const HANGOUT_FIELDS: &str = "
     id
     who: owner { id name }
@@ -130,6 +131,7 @@ const HANGOUT_FIELDS: &str = "
     pending: memories(status: PENDING) { totalCount nodes { downloadUrl } }
     oldest: memories(first: 1, orderBy: { direction: ASC }) { nodes { fileName } }
     ... on Hangout { again: activities { name } }
+    nested: activities { ... on Node { ... on Activity { hangoutCount } } }
     skipped: memories(first: 3) @skip(if: true) { totalCount }";
 
 /// `value` with every download URL replaced by a marker: URLs are signed per time window, so
@@ -184,6 +186,9 @@ async fn every_selection_of_the_page_answers_as_the_loaders_do() {
         assert!(single["errors"].is_null(), "{single}");
         assert_eq!(without_urls(&single["data"]["hangout"]), without_urls(node));
         assert_eq!(node["a"]["totalCount"], 2);
+        assert_eq!(node["activities"][0]["hangoutCount"], 3, "{node}");
+        assert_eq!(node["nested"][0]["hangoutCount"], 3, "{node}");
+        assert!(node["again"][0].get("hangoutCount").is_none(), "{node}");
         assert_eq!(node["d"]["nodes"].as_array().unwrap().len(), 2);
         assert!(
             node["e"]["nodes"][1]["downloadUrlExpiresAt"].is_string(),

@@ -21,9 +21,18 @@ pub struct Activity {
     pub name: String,
     /// The lower-cased name: unique per owner, so names are unique case-insensitively.
     pub name_key: String,
-    /// How many of the owner's hangouts carry it.
-    pub hangout_count: u64,
+    /// How many of the owner's hangouts carry it; `None` when read [`HangoutCounts::Omitted`].
+    pub hangout_count: Option<u64>,
     pub created_at: Timestamp,
+}
+
+/// Whether a read of many hangouts' activities counts each activity's hangouts: a count per
+/// distinct activity, which costs more than reading the activities, so a caller that does not
+/// show it can leave it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HangoutCounts {
+    Counted,
+    Omitted,
 }
 
 /// Parses a name and its uniqueness key.
@@ -61,7 +70,7 @@ impl<S: Store> Service<S> {
             owner,
             name,
             name_key,
-            hangout_count: 0,
+            hangout_count: Some(0),
             created_at: Timestamp::now(),
         };
         self.store
@@ -140,7 +149,8 @@ impl<S: Store> Service<S> {
         ))
     }
 
-    /// The activities of each of the owner's hangouts among `hangouts`, ordered by name.
+    /// The activities of each of the owner's hangouts among `hangouts`, ordered by name, with
+    /// or without their hangout counts.
     ///
     /// # Errors
     /// Only internal ones.
@@ -148,11 +158,15 @@ impl<S: Store> Service<S> {
         &self,
         owner: UserId,
         hangouts: &[HangoutId],
+        counts: HangoutCounts,
     ) -> DomainResult<Vec<(HangoutId, Vec<Activity>)>> {
         if hangouts.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self.store.activities_of_hangouts(owner, hangouts).await?)
+        Ok(self
+            .store
+            .activities_of_hangouts(owner, hangouts, counts)
+            .await?)
     }
 
     /// One page of the owner's hangouts carrying `activity`, newest first.

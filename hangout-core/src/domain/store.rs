@@ -11,7 +11,7 @@
 use std::future::Future;
 
 use crate::domain::{
-    activity::Activity,
+    activity::{Activity, HangoutCounts},
     hangout::{Hangout, HangoutListQuery, HangoutPatch},
     ids::{ActivityId, FileId, HangoutId, MemoryId, SessionFamilyId, SessionId, UserId},
     memory::{Memory, MemoryListQuery},
@@ -186,11 +186,13 @@ pub trait ActivityStore: Send + Sync + 'static {
         query: &KeysetQuery<String>,
     ) -> impl Future<Output = StoreResult<PageRows<Activity>>> + Send;
 
-    /// For each of the owner's hangouts among `hangouts`, its activities ordered by name key.
+    /// For each of the owner's hangouts among `hangouts`, its activities ordered by name key,
+    /// each with its hangout count only when `counts` is [`HangoutCounts::Counted`].
     fn activities_of_hangouts(
         &self,
         owner: UserId,
         hangouts: &[HangoutId],
+        counts: HangoutCounts,
     ) -> impl Future<Output = StoreResult<Vec<(HangoutId, Vec<Activity>)>>> + Send;
 
     /// The owner's hangouts carrying `activity`, newest first. `NotFound` when the activity is

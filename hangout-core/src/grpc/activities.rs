@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        activity::Activity,
+        activity::{Activity, HangoutCounts},
         ids::{ActivityId, HangoutId},
     },
     grpc::{
@@ -21,6 +21,15 @@ fn activity_message(activity: Activity) -> pb::Activity {
         name: activity.name,
         hangout_count: activity.hangout_count,
         created_at: timestamp(activity.created_at),
+    }
+}
+
+/// The counting a request's `without_hangout_counts` flag asks for.
+pub(super) fn hangout_counts(without: bool) -> HangoutCounts {
+    if without {
+        HangoutCounts::Omitted
+    } else {
+        HangoutCounts::Counted
     }
 }
 
@@ -127,7 +136,11 @@ impl ActivityService for ActivityGrpc {
     ) -> Result<Response<pb::ListActivitiesOfHangoutsResponse>, Status> {
         let owner = caller(&request)?;
         let ids = parse_ids(&request.get_ref().hangout_ids, HangoutId::parse);
-        let lists = self.service.activities_of_hangouts(owner, &ids).await?;
+        let counts = hangout_counts(request.get_ref().without_hangout_counts);
+        let lists = self
+            .service
+            .activities_of_hangouts(owner, &ids, counts)
+            .await?;
         Ok(Response::new(pb::ListActivitiesOfHangoutsResponse {
             hangouts: hangout_activities_message(lists),
         }))

@@ -14,9 +14,13 @@ use crate::{
         page::Page,
     },
     grpc::{
-        SharedService, activities::hangout_activities_message, auth::user_message, caller,
-        direction, memories::memory_page_request, memories::memory_pages_message, page_info,
-        page_request, parse_id, parse_ids, parse_timestamp, timestamp,
+        SharedService,
+        activities::{hangout_activities_message, hangout_counts},
+        auth::user_message,
+        caller, direction,
+        memories::memory_page_request,
+        memories::memory_pages_message,
+        page_info, page_request, parse_id, parse_ids, parse_timestamp, timestamp,
     },
 };
 
@@ -239,7 +243,10 @@ impl HangoutGrpc {
             },
             async {
                 if include.activities {
-                    service.activities_of_hangouts(caller, &hangouts).await
+                    let counts = hangout_counts(include.activities_without_hangout_counts);
+                    service
+                        .activities_of_hangouts(caller, &hangouts, counts)
+                        .await
                 } else {
                     Ok(Vec::new())
                 }

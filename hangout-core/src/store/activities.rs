@@ -1,35 +1,63 @@
 //! Activities table, and the hangout lists seen from an activity.
 
-use sql_pools::{Columns, DbError, FromRow, Statement};
+use std::collections::HashMap;
+
+use sql_pools::{Columns, Connection, DbError, FromRow, Statement};
 
 use crate::{
     domain::{
-        activity::Activity,
+        activity::{Activity, HangoutCounts},
         hangout::Hangout,
         ids::{ActivityId, HangoutId, UserId},
         page::Direction,
         store::{ActivityStore, KeysetQuery, PageRows, StoreError, StoreResult},
     },
     store::{
-        Backend, SqlStore, corrupt, count, push_after_cursor, push_id_list,
-        rows::{ACTIVITY_COLUMNS, ActivityRow, HANGOUT_COLUMNS, HangoutRow, convert},
+        SqlStore, corrupt, count, push_after_cursor, push_id_list,
+        rows::{
+            ACTIVITY_COLUMNS, ACTIVITY_FIELDS, ActivityFieldsRow, ActivityRow, HANGOUT_COLUMNS,
+            HangoutRow, convert,
+        },
         store_error,
     },
 };
 
-/// `hangout_id`, then an activity's columns.
+/// `hangout_id`, then an activity's own columns.
 struct LinkedActivityRow {
     hangout_id: String,
-    activity: ActivityRow,
+    activity: ActivityFieldsRow,
 }
 
 impl FromRow for LinkedActivityRow {
     fn from_row(columns: &mut Columns<'_, '_>) -> Result<Self, DbError> {
         Ok(Self {
             hangout_id: columns.read()?,
-            activity: ActivityRow::from_row(columns)?,
+            activity: ActivityFieldsRow::from_row(columns)?,
         })
     }
+}
+
+/// How many hangouts carry each distinct activity of `rows`, by activity id.
+async fn hangout_counts(
+    connection: &mut Connection,
+    rows: &[LinkedActivityRow],
+) -> StoreResult<HashMap<String, u64>> {
+    let mut distinct: Vec<&str> = rows.iter().map(|row| row.activity.id.as_str()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut counting = Statement::new(
+        "select activity_id, count(*) from hangout_activities where activity_id in ",
+    );
+    push_id_list(&mut counting, &distinct);
+    counting.push(" group by activity_id");
+    let counted: Vec<(String, i64)> = connection.fetch_all(&counting).await.map_err(store_error)?;
+    Ok(counted
+        .into_iter()
+        .map(|(activity, hangouts)| (activity, count(hangouts)))
+        .collect())
 }
 
 impl SqlStore {
@@ -153,6 +181,7 @@ impl ActivityStore for SqlStore {
         &self,
         owner: UserId,
         hangouts: &[HangoutId],
+        counts: HangoutCounts,
     ) -> StoreResult<Vec<(HangoutId, Vec<Activity>)>> {
         let mut connection = self.database.read().await.map_err(store_error)?;
         let mut visible = Statement::new("select id from hangouts where owner_id = ");
@@ -160,30 +189,10 @@ impl ActivityStore for SqlStore {
         push_id_list(&mut visible, hangouts);
         let visible: Vec<(String,)> = connection.fetch_all(&visible).await.map_err(store_error)?;
 
-        let mut query = match self.database.backend() {
-            // On SQLite each activity's hangout count is counted once, in a derived table over
-            // the distinct activities of these hangouts: counted per link row (as
-            // `ACTIVITY_COLUMNS` does) it was recounted for every hangout carrying the
-            // activity, most of this statement's cost. On MariaDB the derived table is
-            // materialised and costs five times the correlated count, so it keeps that.
-            Backend::Sqlite => {
-                let mut query = Statement::new(
-                    "select l.hangout_id, a.id, a.owner_id, a.name, a.name_key, a.created_at, \
-                     c.hangout_count from hangout_activities l \
-                     join activities a on a.id = l.activity_id \
-                     join (select activity_id, count(*) as hangout_count \
-                     from hangout_activities where activity_id in (select activity_id \
-                     from hangout_activities where hangout_id in ",
-                );
-                push_id_list(&mut query, hangouts);
-                query.push(") group by activity_id) c on c.activity_id = a.id where a.owner_id = ");
-                query
-            }
-            Backend::MySql => Statement::new(format!(
-                "select l.hangout_id, {ACTIVITY_COLUMNS} from hangout_activities l \
-                 join activities a on a.id = l.activity_id where a.owner_id = "
-            )),
-        };
+        let mut query = Statement::new(format!(
+            "select l.hangout_id, {ACTIVITY_FIELDS} from hangout_activities l \
+             join activities a on a.id = l.activity_id where a.owner_id = "
+        ));
         query
             .push_bind(owner.to_string())
             .push(" and l.hangout_id in ");
@@ -191,6 +200,19 @@ impl ActivityStore for SqlStore {
         query.push(" order by a.name_key asc, a.id asc");
         let rows: Vec<LinkedActivityRow> =
             connection.fetch_all(&query).await.map_err(store_error)?;
+
+        // Counted apart, once per distinct activity, in a second statement: in the first one
+        // (a correlated count per link row, or a derived table joined in) the count cost
+        // twice to three times as much as the rest of the read on SQLite.
+        let counted = match counts {
+            HangoutCounts::Omitted => None,
+            HangoutCounts::Counted => Some(hangout_counts(&mut connection, &rows).await?),
+        };
+        let hangout_count = |activity: &str| {
+            counted
+                .as_ref()
+                .map(|counted| counted.get(activity).copied().unwrap_or(0))
+        };
 
         let mut result = visible
             .into_iter()
@@ -203,7 +225,8 @@ impl ActivityStore for SqlStore {
         for row in rows {
             let hangout = HangoutId::parse(&row.hangout_id)
                 .ok_or_else(|| corrupt("hangout_activities.hangout_id"))?;
-            let activity = Activity::try_from(row.activity)?;
+            let hangout_count = hangout_count(&row.activity.id);
+            let activity = row.activity.into_activity(hangout_count)?;
             if let Some((_, list)) = result.iter_mut().find(|(id, _)| *id == hangout) {
                 list.push(activity);
             }

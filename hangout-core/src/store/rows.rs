@@ -2,7 +2,7 @@
 //! nothing of the database leaves `store`. Each row reads its columns in the order listed in
 //! its `impl_from_row!`, which is the order of its select list.
 
-use sql_pools::impl_from_row;
+use sql_pools::{Columns, DbError, FromRow, impl_from_row};
 
 use crate::{
     domain::{
@@ -132,40 +132,64 @@ impl TryFrom<HangoutRow> for Hangout {
     }
 }
 
-/// The columns of [`ActivityRow`], qualified for joins, with the hangout count.
+/// The columns of [`ActivityFieldsRow`], qualified for joins.
+pub(super) const ACTIVITY_FIELDS: &str = "a.id, a.owner_id, a.name, a.name_key, a.created_at";
+
+/// The columns of [`ActivityRow`]: [`ACTIVITY_FIELDS`] and the hangout count.
 pub(super) const ACTIVITY_COLUMNS: &str = "a.id, a.owner_id, a.name, a.name_key, a.created_at, \
      (select count(*) from hangout_activities c where c.activity_id = a.id) as hangout_count";
 
-pub(super) struct ActivityRow {
+/// An activity's own columns, without its hangout count.
+pub(super) struct ActivityFieldsRow {
     pub id: String,
     pub owner_id: String,
     pub name: String,
     pub name_key: String,
     pub created_at: i64,
-    pub hangout_count: i64,
 }
 
-impl_from_row!(ActivityRow {
+impl_from_row!(ActivityFieldsRow {
     id,
     owner_id,
     name,
     name_key,
-    created_at,
-    hangout_count
+    created_at
 });
+
+impl ActivityFieldsRow {
+    /// The activity, with the hangout count counted apart (or not at all).
+    pub(super) fn into_activity(self, hangout_count: Option<u64>) -> Result<Activity, StoreError> {
+        Ok(Activity {
+            id: id(&self.id, ActivityId::parse, "activities.id")?,
+            owner: id(&self.owner_id, UserId::parse, "activities.owner_id")?,
+            name: self.name,
+            name_key: self.name_key,
+            hangout_count,
+            created_at: Timestamp::from_millis(self.created_at),
+        })
+    }
+}
+
+/// An activity with its hangout count.
+pub(super) struct ActivityRow {
+    fields: ActivityFieldsRow,
+    hangout_count: i64,
+}
+
+impl FromRow for ActivityRow {
+    fn from_row(columns: &mut Columns<'_, '_>) -> Result<Self, DbError> {
+        Ok(Self {
+            fields: ActivityFieldsRow::from_row(columns)?,
+            hangout_count: columns.read()?,
+        })
+    }
+}
 
 impl TryFrom<ActivityRow> for Activity {
     type Error = StoreError;
 
     fn try_from(row: ActivityRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: id(&row.id, ActivityId::parse, "activities.id")?,
-            owner: id(&row.owner_id, UserId::parse, "activities.owner_id")?,
-            name: row.name,
-            name_key: row.name_key,
-            hangout_count: count(row.hangout_count),
-            created_at: Timestamp::from_millis(row.created_at),
-        })
+        row.fields.into_activity(Some(count(row.hangout_count)))
     }
 }
 

@@ -18,7 +18,7 @@ async fn names_are_unique_per_user_case_insensitively(app: TestApp) {
     let bob = app.user("Bob").await;
     let climbing = app.create_activity(&ann, "  Climbing ").await;
     assert_eq!(climbing.name, "Climbing");
-    assert_eq!(climbing.hangout_count, 0);
+    assert_eq!(climbing.hangout_count, Some(0));
 
     let duplicate = app
         .activities()
@@ -143,8 +143,8 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
         .into_inner()
         .activities;
     let count_of = |id: &str| counted.iter().find(|a| a.id == id).unwrap().hangout_count;
-    assert_eq!(count_of(&darts.id), 3);
-    assert_eq!(count_of(&pool.id), 1);
+    assert_eq!(count_of(&darts.id), Some(3));
+    assert_eq!(count_of(&pool.id), Some(1));
 
     let of_hangouts = app
         .activities()
@@ -152,6 +152,7 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: hangout_ids.clone(),
+                ..Default::default()
             },
         ))
         .await
@@ -166,13 +167,14 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
     let names: Vec<_> = first.activities.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["Darts", "Pool"], "ordered by name");
     let counts: Vec<_> = first.activities.iter().map(|a| a.hangout_count).collect();
-    assert_eq!(counts, [3, 1]);
+    assert_eq!(counts, [Some(3), Some(1)]);
     let alone = app
         .activities()
         .list_activities_of_hangouts(as_user(
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: vec![hangout_ids[0].clone()],
+                ..Default::default()
             },
         ))
         .await
@@ -184,7 +186,45 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
         .iter()
         .map(|a| a.hangout_count)
         .collect();
-    assert_eq!(counts, [3, 1], "counts of all hangouts, not of those asked");
+    assert_eq!(
+        counts,
+        [Some(3), Some(1)],
+        "counts of all hangouts, not of those asked"
+    );
+    let uncounted = app
+        .activities()
+        .list_activities_of_hangouts(as_user(
+            &owner,
+            pb::ListActivitiesOfHangoutsRequest {
+                hangout_ids: hangout_ids.clone(),
+                without_hangout_counts: true,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .hangouts;
+    let counted_away = |mut entries: Vec<pb::HangoutActivities>| {
+        entries.sort_by(|a, b| a.hangout_id.cmp(&b.hangout_id));
+        for entry in &mut entries {
+            for activity in &mut entry.activities {
+                activity.hangout_count = None;
+            }
+        }
+        entries
+    };
+    assert!(
+        uncounted
+            .iter()
+            .flat_map(|entry| &entry.activities)
+            .all(|activity| activity.hangout_count.is_none()),
+        "no count when asked without: {uncounted:?}"
+    );
+    assert_eq!(
+        counted_away(uncounted),
+        counted_away(of_hangouts),
+        "the same activities, only without counts"
+    );
 
     let pages = app
         .activities()
@@ -270,6 +310,7 @@ async fn deleting_an_activity_unlinks_it(app: TestApp) {
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: vec![club.id.clone()],
+                ..Default::default()
             },
         ))
         .await

@@ -113,6 +113,7 @@ async fn hangouts_are_created_read_and_updated_field_by_field(app: TestApp) {
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: vec![created.id.clone(), bare.id.clone()],
+                ..Default::default()
             },
         ))
         .await
@@ -309,6 +310,7 @@ async fn hangouts_of_other_users_are_not_found(app: TestApp) {
             &intruder,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: vec![private.id.clone()],
+                ..Default::default()
             },
         ))
         .await
@@ -611,7 +613,11 @@ async fn deleting_a_hangout_removes_its_memories_and_names_their_files(app: Test
         .unwrap()
         .into_inner()
         .activities;
-    assert_eq!(activity[0].hangout_count, 0, "link removed, activity kept");
+    assert_eq!(
+        activity[0].hangout_count,
+        Some(0),
+        "link removed, activity kept"
+    );
 
     let again = app
         .hangouts()
@@ -688,6 +694,7 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
         owners: true,
         activities: true,
         memories: Some(memories.clone()),
+        ..Default::default()
     }))
     .await
     .unwrap()
@@ -718,6 +725,7 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: listed.clone(),
+                ..Default::default()
             },
         ))
         .await
@@ -729,6 +737,35 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
         full.activities.len(),
         3,
         "one entry per hangout, even without activities"
+    );
+    let uncounted = page_with(Some(pb::HangoutPageIncludes {
+        activities: true,
+        activities_without_hangout_counts: true,
+        ..Default::default()
+    }))
+    .await
+    .unwrap()
+    .into_inner();
+    let activities_uncounted = app
+        .activities()
+        .list_activities_of_hangouts(as_user(
+            &owner,
+            pb::ListActivitiesOfHangoutsRequest {
+                hangout_ids: listed.clone(),
+                without_hangout_counts: true,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .hangouts;
+    assert_eq!(uncounted.activities, activities_uncounted);
+    assert!(
+        uncounted
+            .activities
+            .iter()
+            .flat_map(|entry| &entry.activities)
+            .all(|activity| activity.hangout_count.is_none())
     );
     let pages = app
         .memories()
@@ -807,7 +844,7 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
     let degraded = page_with(Some(pb::HangoutPageIncludes {
         owners: true,
         activities: true,
-        memories: None,
+        ..Default::default()
     }))
     .await
     .unwrap()
@@ -821,6 +858,7 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: listed,
+                ..Default::default()
             },
         ))
         .await

@@ -133,7 +133,8 @@ const ME: &str = "query Me($ids: [String]) { \
     hangout_v1_UserService_GetUsers(input: { ids: $ids }) { users { id name } } }";
 const PAGE_HANGOUTS: &str = "query Hangouts($first: UnsignedInt) { \
     hangout_v1_HangoutService_ListHangouts(input: { page: { first: $first }, \
-    include: { owners: true, activities: true, memories: { page: { first: 5 } } } }) { \
+    include: { owners: true, activities: true, activities_without_hangout_counts: true, \
+    memories: { page: { first: 5 } } } }) { \
     edges { cursor hangout { id owner_id title date { seconds nanos } status } } \
     page_info { has_next_page end_cursor total_count } \
     owners { id name } \

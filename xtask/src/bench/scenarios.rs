@@ -280,6 +280,8 @@ impl FloorClient {
                     include: Some(pb::HangoutPageIncludes {
                         owners: true,
                         activities: true,
+                        // The page shows no hangout counts.
+                        activities_without_hangout_counts: true,
                         memories: Some(pb::MemoriesPageOptions {
                             page: Some(pb::PageRequest {
                                 first: PAGE_MEMORIES,
