@@ -294,27 +294,28 @@ impl Bench {
                 continue;
             };
             let rate = (peak / 2.0).max(1.0);
+            let window = Duration::from_secs(self.seconds.min(10));
             let client = graphql.clone();
-            let stats = load::open_loop(
-                rate,
-                graphql.user_count(),
-                1024,
-                Duration::from_secs(self.seconds.min(10)),
-                move |user| {
-                    let client = client.clone();
-                    async move { client.send(scenario, user).await.map(drop) }
-                },
-            )
+            let stats = load::open_loop(rate, graphql.user_count(), 1024, window, move |user| {
+                let client = client.clone();
+                async move { client.send(scenario, user).await.map(drop) }
+            })
             .await;
             print_run(scenario, &format!("gateway at {rate:.0}/s"), &stats);
-            runs.push(Measured {
+            runs.push(Measured::at_rate(scenario, Target::HalfPeak, rate, stats));
+            let client = floor.clone();
+            let stats = load::open_loop(rate, graphql.user_count(), 1024, window, move |user| {
+                let client = client.clone();
+                async move { client.send(scenario, user).await }
+            })
+            .await;
+            print_run(scenario, &format!("floor at {rate:.0}/s"), &stats);
+            runs.push(Measured::at_rate(
                 scenario,
-                target: Target::HalfPeak,
-                concurrency: 0,
-                rate: Some(rate),
+                Target::FloorAtHalfPeak,
+                rate,
                 stats,
-                processes: Vec::new(),
-            });
+            ));
         }
         let peer_not_measured = if self.wants("me") || self.wants("page") {
             self.run_peer(shell, root, data, ports, &watched, ticks, &users, &mut runs)

@@ -24,6 +24,9 @@ pub enum Target {
     Floor,
     /// GraphQL through the gateway, open loop at half the closed-loop throughput.
     HalfPeak,
+    /// Bare gRPC calls to the backends, open loop at the rate of [`Self::HalfPeak`]: the
+    /// backends' own share of that latency.
+    FloorAtHalfPeak,
     /// The same data through Hive Gateway over the same backends, closed loop.
     Peer,
 }
@@ -34,6 +37,7 @@ impl Target {
             Self::Gateway => "gateway",
             Self::Floor => "floor",
             Self::HalfPeak => "gateway at half peak",
+            Self::FloorAtHalfPeak => "floor at the gateway's half peak",
             Self::Peer => "Hive Gateway",
         }
     }
@@ -76,6 +80,18 @@ impl Measured {
             rate: None,
             stats,
             processes,
+        }
+    }
+
+    /// An open-loop run at `rate` requests per second (no process figures).
+    pub fn at_rate(scenario: Scenario, target: Target, rate: f64, stats: Stats) -> Self {
+        Self {
+            scenario,
+            target,
+            concurrency: 0,
+            rate: Some(rate),
+            stats,
+            processes: Vec::new(),
         }
     }
 
@@ -489,11 +505,7 @@ impl Report {
              generator CPU ms | gateway peak MB | hangout-core peak MB | file-core peak MB |"
         );
         let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
-        for run in self
-            .runs
-            .iter()
-            .filter(|run| run.target != Target::HalfPeak)
-        {
+        for run in self.runs.iter().filter(|run| run.rate.is_none()) {
             let cpu: Vec<String> = PROCESSES
                 .iter()
                 .map(|name| cell(run.cpu_ms_per_request(name), 3))
@@ -525,27 +537,29 @@ impl Report {
             sizes(&self.loaded)
         );
 
-        let half: Vec<&Measured> = self
-            .runs
-            .iter()
-            .filter(|run| run.target == Target::HalfPeak)
-            .collect();
+        let half: Vec<&Measured> = self.runs.iter().filter(|run| run.rate.is_some()).collect();
         if !half.is_empty() {
             let _ = writeln!(out, "\n## Latency at half of peak throughput (open loop)\n");
             let _ = writeln!(
                 out,
-                "Requests start on a fixed schedule at half the closed-loop throughput; latency \
-                 counts from the scheduled start, so stalls are not hidden.\n"
+                "Requests start on a fixed schedule at half the gateway's closed-loop \
+                 throughput; latency counts from the scheduled start, so stalls are not hidden. \
+                 The floor runs the same scenario's gRPC calls at the same rate: the latency \
+                 of the backends alone, which the gateway's adds to.\n"
             );
             let _ = writeln!(
                 out,
-                "| Scenario | Rate req/s | Achieved req/s | p50 ms | p90 ms | p99 ms | Errors |"
+                "| Scenario | Run | Rate req/s | Achieved req/s | p50 ms | p90 ms | p99 ms | Errors |"
             );
-            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+            let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
             for run in half {
+                let path = match run.target {
+                    Target::FloorAtHalfPeak => "floor",
+                    _ => "gateway",
+                };
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+                    "| {} | {path} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
                     run.scenario,
                     cell(run.rate, 0),
                     run.stats.per_second(),
