@@ -109,7 +109,8 @@ impl PageIncludes {
         for user in page.owners.drain(..) {
             loader.prime(UserKey(user.id.clone()), User::from(user));
         }
-        // Counted or not, the list answers every selected key (as in the loader).
+        // The lists are counted when any selected key asks (`to_proto`), so they answer
+        // every selected key, as a loader batch does.
         if let Some((last, others)) = self.activities.split_last() {
             for entry in page.activities.drain(..) {
                 let activities: Vec<Activity> =
