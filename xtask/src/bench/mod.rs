@@ -45,6 +45,11 @@ pub struct Bench {
     /// Virtual users (and concurrent requests) of every closed-loop run.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Requests in flight at once in the open-loop runs, and so connections to the gateway:
+    /// the edge's pool of upstream connections (`keepalive 64` in nginx/). A client that opens
+    /// a connection for every queued request turns a short stall into a storm of connections.
+    #[arg(long, default_value_t = 64)]
+    open_loop_connections: usize,
     /// Seconds of each timed run.
     #[arg(long, default_value_t = 15)]
     seconds: u64,
@@ -295,26 +300,42 @@ impl Bench {
             };
             let rate = (peak / 2.0).max(1.0);
             let window = Duration::from_secs(self.seconds.min(10));
+            let in_flight = self.open_loop_connections;
             let client = graphql.clone();
-            let stats = load::open_loop(rate, graphql.user_count(), 1024, window, move |user| {
-                let client = client.clone();
-                async move { client.send(scenario, user).await.map(drop) }
-            })
-            .await;
+            let (stats, processes) = sampled(
+                &watched,
+                ticks,
+                load::open_loop(rate, graphql.user_count(), in_flight, window, move |user| {
+                    let client = client.clone();
+                    async move { client.send(scenario, user).await.map(drop) }
+                }),
+            )
+            .await?;
             print_run(scenario, &format!("gateway at {rate:.0}/s"), &stats);
-            runs.push(Measured::at_rate(scenario, Target::HalfPeak, rate, stats));
+            runs.push(Measured::at_rate(
+                scenario,
+                Target::HalfPeak,
+                (rate, in_flight),
+                stats,
+                processes,
+            ));
             let client = floor.clone();
-            let stats = load::open_loop(rate, graphql.user_count(), 1024, window, move |user| {
-                let client = client.clone();
-                async move { client.send(scenario, user).await }
-            })
-            .await;
+            let (stats, processes) = sampled(
+                &watched,
+                ticks,
+                load::open_loop(rate, graphql.user_count(), in_flight, window, move |user| {
+                    let client = client.clone();
+                    async move { client.send(scenario, user).await }
+                }),
+            )
+            .await?;
             print_run(scenario, &format!("floor at {rate:.0}/s"), &stats);
             runs.push(Measured::at_rate(
                 scenario,
                 Target::FloorAtHalfPeak,
-                rate,
+                (rate, in_flight),
                 stats,
+                processes,
             ));
         }
         let peer_not_measured = if self.wants("me") || self.wants("page") {
@@ -428,28 +449,15 @@ impl Bench {
             operation.clone(),
         )
         .await;
-        let peaks_reset = watched.iter().all(|process| procs::reset_peak(process.pid));
-        let before = procs::snapshot(watched, ticks)?;
-        let stats = load::closed_loop(
-            self.concurrency,
-            Duration::from_secs(self.seconds),
-            operation,
-        )
-        .await;
-        let cpu = procs::snapshot(watched, ticks)?.since(&before);
-        let processes = watched
-            .iter()
-            .zip(cpu)
-            .map(|(process, cpu_seconds)| {
-                Ok(ProcessFigures {
-                    name: process.name,
-                    cpu_seconds,
-                    peak_rss: procs::memory(process.pid)?.1,
-                    peak_since_start: !peaks_reset,
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok((stats, processes))
+        sampled(watched, ticks, async {
+            Ok(load::closed_loop(
+                self.concurrency,
+                Duration::from_secs(self.seconds),
+                operation,
+            )
+            .await)
+        })
+        .await
     }
 
     /// Backend calls per request of each scenario, from the gateway's own counters: a short
@@ -661,4 +669,29 @@ fn now_utc() -> String {
         .ok()
         .and_then(|output| String::from_utf8(output.stdout).ok())
         .map_or_else(|| "unknown".to_owned(), |text| text.trim().to_owned())
+}
+
+/// Runs `load` with each process's CPU time and peak RSS sampled around it.
+async fn sampled(
+    watched: &[Watched],
+    ticks: f64,
+    load: impl Future<Output = anyhow::Result<Stats>>,
+) -> anyhow::Result<(Stats, Vec<ProcessFigures>)> {
+    let peaks_reset = watched.iter().all(|process| procs::reset_peak(process.pid));
+    let before = procs::snapshot(watched, ticks)?;
+    let stats = load.await?;
+    let cpu = procs::snapshot(watched, ticks)?.since(&before);
+    let processes = watched
+        .iter()
+        .zip(cpu)
+        .map(|(process, cpu_seconds)| {
+            Ok(ProcessFigures {
+                name: process.name,
+                cpu_seconds,
+                peak_rss: procs::memory(process.pid)?.1,
+                peak_since_start: !peaks_reset,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((stats, processes))
 }

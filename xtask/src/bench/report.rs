@@ -84,14 +84,21 @@ impl Measured {
     }
 
     /// An open-loop run at `rate` requests per second (no process figures).
-    pub fn at_rate(scenario: Scenario, target: Target, rate: f64, stats: Stats) -> Self {
+    /// An open-loop run at `rate` with at most `in_flight` requests at once.
+    pub fn at_rate(
+        scenario: Scenario,
+        target: Target,
+        (rate, in_flight): (f64, usize),
+        stats: Stats,
+        processes: Vec<ProcessFigures>,
+    ) -> Self {
         Self {
             scenario,
             target,
-            concurrency: 0,
+            concurrency: in_flight,
             rate: Some(rate),
             stats,
-            processes: Vec::new(),
+            processes,
         }
     }
 
@@ -505,7 +512,7 @@ impl Report {
              generator CPU ms | gateway peak MB | hangout-core peak MB | file-core peak MB |"
         );
         let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
-        for run in self.runs.iter().filter(|run| run.rate.is_none()) {
+        for run in &self.runs {
             let cpu: Vec<String> = PROCESSES
                 .iter()
                 .map(|name| cell(run.cpu_ms_per_request(name), 3))
@@ -538,14 +545,17 @@ impl Report {
         );
 
         let half: Vec<&Measured> = self.runs.iter().filter(|run| run.rate.is_some()).collect();
-        if !half.is_empty() {
+        if let Some(in_flight) = half.first().map(|run| run.concurrency) {
             let _ = writeln!(out, "\n## Latency at half of peak throughput (open loop)\n");
             let _ = writeln!(
                 out,
                 "Requests start on a fixed schedule at half the gateway's closed-loop \
                  throughput; latency counts from the scheduled start, so stalls are not hidden. \
-                 The floor runs the same scenario's gRPC calls at the same rate: the latency \
-                 of the backends alone, which the gateway's adds to.\n"
+                 At most {in_flight} requests are in flight at once, over as many keep-alive \
+                 connections: the edge's upstream pool (`keepalive 64` in `nginx/`); a request \
+                 due while all are busy waits for one, and its wait counts. The floor runs the \
+                 same scenario's gRPC calls at the same rate: the latency of the backends \
+                 alone, which the gateway's adds to.\n"
             );
             let _ = writeln!(
                 out,
