@@ -299,44 +299,36 @@ impl Bench {
                 continue;
             };
             let rate = (peak / 2.0).max(1.0);
-            let window = Duration::from_secs(self.seconds.min(10));
-            let in_flight = self.open_loop_connections;
             let client = graphql.clone();
-            let (stats, processes) = sampled(
-                &watched,
-                ticks,
-                load::open_loop(rate, graphql.user_count(), in_flight, window, move |user| {
-                    let client = client.clone();
-                    async move { client.send(scenario, user).await.map(drop) }
-                }),
-            )
-            .await?;
-            print_run(scenario, &format!("gateway at {rate:.0}/s"), &stats);
-            runs.push(Measured::at_rate(
-                scenario,
-                Target::HalfPeak,
-                (rate, in_flight),
-                stats,
-                processes,
-            ));
+            runs.push(
+                self.at_rate(
+                    &watched,
+                    ticks,
+                    scenario,
+                    Target::HalfPeak,
+                    rate,
+                    move |user| {
+                        let client = client.clone();
+                        async move { client.send(scenario, user).await.map(drop) }
+                    },
+                )
+                .await?,
+            );
             let client = floor.clone();
-            let (stats, processes) = sampled(
-                &watched,
-                ticks,
-                load::open_loop(rate, graphql.user_count(), in_flight, window, move |user| {
-                    let client = client.clone();
-                    async move { client.send(scenario, user).await }
-                }),
-            )
-            .await?;
-            print_run(scenario, &format!("floor at {rate:.0}/s"), &stats);
-            runs.push(Measured::at_rate(
-                scenario,
-                Target::FloorAtHalfPeak,
-                (rate, in_flight),
-                stats,
-                processes,
-            ));
+            runs.push(
+                self.at_rate(
+                    &watched,
+                    ticks,
+                    scenario,
+                    Target::FloorAtHalfPeak,
+                    rate,
+                    move |user| {
+                        let client = client.clone();
+                        async move { client.send(scenario, user).await }
+                    },
+                )
+                .await?,
+            );
         }
         let peer_not_measured = if self.wants("me") || self.wants("page") {
             self.run_peer(shell, root, data, ports, &watched, ticks, &users, &mut runs)
@@ -429,6 +421,44 @@ impl Bench {
             ));
         }
         Ok(())
+    }
+
+    /// A timed open-loop run of `operation` at `rate`, with each process's CPU time and peak
+    /// RSS sampled around it.
+    async fn at_rate<F, Fut>(
+        &self,
+        watched: &[Watched],
+        ticks: f64,
+        scenario: Scenario,
+        target: Target,
+        rate: f64,
+        operation: F,
+    ) -> anyhow::Result<Measured>
+    where
+        F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let in_flight = self.open_loop_connections;
+        let window = Duration::from_secs(self.seconds.min(10));
+        let users = self.concurrency;
+        let (stats, processes) = sampled(
+            watched,
+            ticks,
+            load::open_loop(rate, users, in_flight, window, operation),
+        )
+        .await?;
+        print_run(
+            scenario,
+            &format!("{} ({rate:.0}/s)", target.name()),
+            &stats,
+        );
+        Ok(Measured::at_rate(
+            scenario,
+            target,
+            (rate, in_flight),
+            stats,
+            processes,
+        ))
     }
 
     /// A warm-up, then a timed closed-loop run with each process's CPU time and peak RSS

@@ -32,7 +32,7 @@ pub enum Target {
 }
 
 impl Target {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Gateway => "gateway",
             Self::Floor => "floor",

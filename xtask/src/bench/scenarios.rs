@@ -117,10 +117,6 @@ impl GraphqlClient {
         })
     }
 
-    pub fn user_count(&self) -> usize {
-        self.users.len()
-    }
-
     /// The request body of `scenario` for virtual user `user`.
     fn body(&self, scenario: Scenario, user: &VirtualUser, index: usize) -> String {
         let (query, variables) = match scenario {
