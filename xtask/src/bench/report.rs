@@ -83,7 +83,6 @@ impl Measured {
         }
     }
 
-    /// An open-loop run at `rate` requests per second (no process figures).
     /// An open-loop run at `rate` with at most `in_flight` requests at once.
     pub fn at_rate(
         scenario: Scenario,
@@ -93,12 +92,8 @@ impl Measured {
         processes: Vec<ProcessFigures>,
     ) -> Self {
         Self {
-            scenario,
-            target,
-            concurrency: in_flight,
             rate: Some(rate),
-            stats,
-            processes,
+            ..Self::closed(scenario, target, in_flight, stats, processes)
         }
     }
 
