@@ -77,25 +77,12 @@ pub struct OperationRecord<'a> {
     pub backend_calls: u64,
 }
 
-/// The error codes the contract lists.
-const KNOWN_CODES: &[&str] = &[
-    "UNAUTHENTICATED",
-    "FORBIDDEN",
-    "NOT_FOUND",
-    "BAD_USER_INPUT",
-    "CONFLICT",
-    "TOO_MANY_REQUESTS",
-    "SERVICE_UNAVAILABLE",
-    "INTERNAL_SERVER_ERROR",
-    "GRAPHQL_PARSE_FAILED",
-    "GRAPHQL_VALIDATION_FAILED",
-];
-
-/// The outcome label of an error code: itself when known, `OTHER` otherwise.
+/// The outcome label of an error code: itself when it is one of the contract's
+/// ([`Code`](crate::graphql::error::Code)), `OTHER` otherwise.
 #[must_use]
 pub fn outcome_of(code: Option<&str>) -> &'static str {
-    code.and_then(|code| KNOWN_CODES.iter().copied().find(|known| *known == code))
-        .unwrap_or("OTHER")
+    code.and_then(crate::graphql::error::Code::parse)
+        .map_or("OTHER", crate::graphql::error::Code::as_str)
 }
 
 /// The route label of a request path: the router's pattern, or `unmatched`.

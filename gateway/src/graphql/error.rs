@@ -20,6 +20,7 @@ pub enum Code {
     BadUserInput,
     Conflict,
     TooManyRequests,
+    CostEstimatedTooExpensive,
     ServiceUnavailable,
     InternalServerError,
     GraphqlParseFailed,
@@ -27,6 +28,27 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, once.
+    pub const ALL: [Self; 11] = [
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::BadUserInput,
+        Self::Conflict,
+        Self::TooManyRequests,
+        Self::CostEstimatedTooExpensive,
+        Self::ServiceUnavailable,
+        Self::InternalServerError,
+        Self::GraphqlParseFailed,
+        Self::GraphqlValidationFailed,
+    ];
+
+    /// The code whose `extensions.code` is `text`.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == text)
+    }
+
     /// The value of `extensions.code`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -37,6 +59,7 @@ impl Code {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::Conflict => "CONFLICT",
             Self::TooManyRequests => "TOO_MANY_REQUESTS",
+            Self::CostEstimatedTooExpensive => "COST_ESTIMATED_TOO_EXPENSIVE",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",

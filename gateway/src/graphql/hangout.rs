@@ -116,7 +116,7 @@ impl Hangout {
         user::load_existing(ctx, &self.owner_id).await.map(Ready)
     }
 
-    /// Ordered by name.
+    /// Ordered by name; at most 50.
     async fn activities(&self, ctx: &Context<'_>) -> ApiResult<ReadyList<Shared<Activity>>> {
         let request = signed_in(ctx)?;
         let activities = request
@@ -223,7 +223,7 @@ pub struct CreateHangoutInput {
     date: DateTimeInput,
     #[graphql(default_with = "Some(HangoutStatus::Planning)")]
     status: Option<HangoutStatus>,
-    /// The caller's own activities; each at most once.
+    /// The caller's own activities, at most 50; each at most once.
     activity_ids: Option<Vec<ID>>,
 }
 

@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod connection;
+pub mod cost;
 pub mod error;
 pub mod ids;
 pub mod loaders;

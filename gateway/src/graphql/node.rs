@@ -60,8 +60,18 @@ impl NodeQuery {
         load(ctx, &id).await
     }
 
-    /// Objects by global IDs, in the order asked; null for each one that is missing.
+    /// Objects by global IDs (at most 100), in the order asked; null for each one that is
+    /// missing.
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<Vec<Option<Node>>> {
+        if ids.len() as u64 > crate::graphql::cost::MAX_NODE_IDS {
+            return Err(crate::graphql::error::ApiError::bad_input(
+                "ids",
+                format!(
+                    "must hold at most {} ids",
+                    crate::graphql::cost::MAX_NODE_IDS
+                ),
+            ));
+        }
         let loads = ids.iter().map(|id| load(ctx, id));
         async_graphql::futures_util::future::join_all(loads)
             .await

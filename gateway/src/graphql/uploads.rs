@@ -71,6 +71,7 @@ pub struct CreateMemoryUploadsPayload {
 
 #[derive(InputObject)]
 pub struct ConfirmMemoryUploadsInput {
+    /// 1 to 10 memories of one or more upload batches.
     memory_ids: Vec<ID>,
 }
 
@@ -267,6 +268,17 @@ impl UploadMutation {
         let request = signed_in(ctx)?;
         let backends = backends(ctx)?;
         let call = &request.call;
+        if input.memory_ids.is_empty()
+            || input.memory_ids.len() as u64 > crate::graphql::cost::MAX_UPLOAD_BATCH
+        {
+            return Err(ApiError::bad_input(
+                "memoryIds",
+                format!(
+                    "must hold 1 to {} ids",
+                    crate::graphql::cost::MAX_UPLOAD_BATCH
+                ),
+            ));
+        }
         let memory_ids = ids::parse_inputs(Kind::Memory, &input.memory_ids, "memoryIds")?;
         let found: HashMap<String, pb::Memory> = backends
             .hangout

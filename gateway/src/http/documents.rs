@@ -1,9 +1,10 @@
 //! Parsed GraphQL documents by their text. Clients send the same few documents over and over,
 //! and parsing them (async-graphql's pest parser) was a tenth of the gateway's CPU per `me`
 //! request (BENCHMARKS.md, item 23). A cached document is only a parse: limits, validation
-//! against the variables, and execution still run for every request.
+//! against the variables, and execution still run for every request. A document's cost
+//! estimate is cached with it when it does not depend on the variables.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::{Request, parser::types::ExecutableDocument};
 
@@ -23,8 +24,8 @@ const EXPECTED_DOCUMENTS: usize = 256;
 #[derive(Clone, Copy, Debug)]
 struct Estimate;
 
-impl quick_cache::Weighter<Box<str>, Arc<ExecutableDocument>> for Estimate {
-    fn weight(&self, text: &Box<str>, _: &Arc<ExecutableDocument>) -> u64 {
+impl quick_cache::Weighter<Box<str>, Arc<CachedDocument>> for Estimate {
+    fn weight(&self, text: &Box<str>, _: &Arc<CachedDocument>) -> u64 {
         u64::try_from(text.len())
             .unwrap_or(u64::MAX)
             .saturating_add(1)
@@ -32,8 +33,32 @@ impl quick_cache::Weighter<Box<str>, Arc<ExecutableDocument>> for Estimate {
     }
 }
 
+/// A parsed document and what is known of it whatever the variables.
+#[derive(Debug)]
+pub struct CachedDocument {
+    document: ExecutableDocument,
+    /// The estimated cost of its only operation, once computed, when no variable sizes it.
+    cost: OnceLock<u64>,
+}
+
+impl CachedDocument {
+    /// The cached cost estimate of the document's only operation.
+    pub fn cost(&self) -> Option<u64> {
+        self.cost.get().copied()
+    }
+
+    /// Caches the cost estimate of the document's only operation; documents with several
+    /// operations are costed per request, since the estimate depends on which one runs.
+    pub fn remember_cost(&self, cost: u64) {
+        if self.document.operations.iter().count() == 1 {
+            // A concurrent request may have set the same value first.
+            let _ = self.cost.set(cost);
+        }
+    }
+}
+
 /// Documents parsed before, bounded by [`MEMORY_BYTES`] and evicted least-recently used.
-pub struct Documents(quick_cache::sync::Cache<Box<str>, Arc<ExecutableDocument>, Estimate>);
+pub struct Documents(quick_cache::sync::Cache<Box<str>, Arc<CachedDocument>, Estimate>);
 
 impl Default for Documents {
     fn default() -> Self {
@@ -55,23 +80,24 @@ impl std::fmt::Debug for Documents {
 }
 
 impl Documents {
-    /// Gives `request` the document parsed earlier from the same text; false when there is none.
-    pub fn fill(&self, request: &mut Request) -> bool {
-        match self.0.get(request.query.as_str()) {
-            Some(document) => {
-                request.set_parsed_query(ExecutableDocument::clone(&document));
-                true
-            }
-            None => false,
-        }
+    /// Gives `request` the document parsed earlier from the same text, and returns its entry;
+    /// `None` when there is none.
+    pub fn fill(&self, request: &mut Request) -> Option<Arc<CachedDocument>> {
+        let cached = self.0.get(request.query.as_str())?;
+        request.set_parsed_query(cached.document.clone());
+        Some(cached)
     }
 
     /// Remembers the document `request` parsed, if it parsed.
-    pub fn remember(&self, request: &mut Request) {
-        if let Ok(document) = request.parsed_query() {
-            let document = Arc::new(document.clone());
-            self.0.insert(request.query.as_str().into(), document);
-        }
+    pub fn remember(&self, request: &mut Request) -> Option<Arc<CachedDocument>> {
+        let document = request.parsed_query().ok()?;
+        let cached = Arc::new(CachedDocument {
+            document: document.clone(),
+            cost: OnceLock::new(),
+        });
+        self.0
+            .insert(request.query.as_str().into(), Arc::clone(&cached));
+        Some(cached)
     }
 
     /// How many documents are cached.
@@ -89,18 +115,21 @@ mod tests {
     fn a_document_is_parsed_once_per_text() {
         let documents = Documents::default();
         let mut first = Request::new("{ me { id name } }");
-        assert!(!documents.fill(&mut first));
-        documents.remember(&mut first);
+        assert!(documents.fill(&mut first).is_none());
+        documents
+            .remember(&mut first)
+            .expect("parsed")
+            .remember_cost(1);
         assert_eq!(documents.len(), 1);
 
         let mut again = Request::new("{ me { id name } }");
-        assert!(documents.fill(&mut again));
+        assert_eq!(documents.fill(&mut again).expect("cached").cost(), Some(1));
         let parsed = again.parsed_query().expect("cached document");
         assert_eq!(parsed.operations.iter().count(), 1);
 
         let mut other = Request::new("{ me { id } }");
         assert!(
-            !documents.fill(&mut other),
+            documents.fill(&mut other).is_none(),
             "another text is another document"
         );
     }

@@ -36,7 +36,7 @@ use tracing::Instrument as _;
 use crate::{
     auth::Tokens,
     backend::{Backends, CallContext},
-    graphql::{AppSchema, Caller, RequestContext},
+    graphql::{AppSchema, Caller, RequestContext, error::Code},
 };
 
 /// What the handlers share.
@@ -48,6 +48,7 @@ pub struct AppState {
     limits: protocol::Limits,
     persisted: persisted::PersistedOperations,
     documents: documents::Documents,
+    cost: crate::graphql::cost::CostModel,
     rate_limits: rate_limit::RateLimits,
     max_body_bytes: usize,
     requests: std::sync::atomic::AtomicU64,
@@ -79,6 +80,10 @@ impl AppState {
             },
             persisted,
             documents: documents::Documents::default(),
+            cost: crate::graphql::cost::CostModel::from_sdl(
+                &crate::graphql::sdl(),
+                settings.max_cost,
+            ),
             rate_limits: rate_limit::RateLimits::new(
                 settings.rate_limit_per_address.0,
                 settings.rate_limit_per_user.0,
@@ -246,10 +251,10 @@ fn not_acceptable() -> Response {
 }
 
 /// A GraphQL error response holding one error with `code`.
-fn error_response(message: &str, code: &'static str) -> async_graphql::Response {
+fn error_response(message: &str, code: Code) -> async_graphql::Response {
     let mut error = async_graphql::ServerError::new(message, None);
     let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code);
+    extensions.set("code", code.as_str());
     error.extensions = Some(extensions);
     async_graphql::Response::from_errors(vec![error])
 }
@@ -260,7 +265,7 @@ fn too_many_requests(media: protocol::MediaType, limited: rate_limit::Limited) -
         media,
         BatchResponse::Single(error_response(
             "too many requests; retry later",
-            "TOO_MANY_REQUESTS",
+            Code::TooManyRequests,
         )),
     );
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
@@ -338,19 +343,25 @@ async fn execute(
     let started = std::time::Instant::now();
     let mut operation = request.operation_name.clone();
     let checked = match state.persisted.resolve(&mut request) {
-        Err(error) => Err(error_response(error.message(), "BAD_USER_INPUT")),
+        Err(error) => Err(Box::new(error_response(
+            error.message(),
+            Code::BadUserInput,
+        ))),
         Ok(()) => {
             let cached = state.documents.fill(&mut request);
-            let checked =
-                protocol::check_document(&mut request, state.limits).map_err(|response| *response);
-            if !cached && checked.is_ok() {
-                state.documents.remember(&mut request);
-            }
-            checked
+            let checked = protocol::check_document(&mut request, state.limits);
+            let cached = match cached {
+                Some(cached) => Some(cached),
+                None if checked.is_ok() => state.documents.remember(&mut request),
+                None => None,
+            };
+            checked.and_then(|kind| {
+                check_cost(&state.cost, &mut request, cached.as_deref()).map(|()| kind)
+            })
         }
     };
     let (response, kind, calls) = match checked {
-        Err(refusal) => (refusal, None, 0),
+        Err(refusal) => (*refusal, None, 0),
         Ok(Some(kind)) if via_get && kind != OperationType::Query => {
             return Executed::MutationViaGet;
         }
@@ -408,6 +419,85 @@ async fn execute(
         "graphql request"
     );
     Executed::Done(Box::new(response))
+}
+
+/// Refuses the operation when its estimated cost is over the limit, before anything runs.
+/// The estimate comes from the document's cache entry when it was computed before and no
+/// variable sizes a list.
+fn check_cost(
+    model: &crate::graphql::cost::CostModel,
+    request: &mut async_graphql::Request,
+    cached: Option<&documents::CachedDocument>,
+) -> Result<(), Box<async_graphql::Response>> {
+    use crate::graphql::cost::CostError;
+    if let Some(cost) = cached.and_then(documents::CachedDocument::cost) {
+        return if cost > model.limit() {
+            Err(too_expensive(cost, model.limit()))
+        } else {
+            Ok(())
+        };
+    }
+    let operation_name = request.operation_name.clone();
+    let variables = request.variables.clone();
+    let Ok(document) = request.parsed_query() else {
+        return Ok(());
+    };
+    let remember = |cost: u64, uses_variables: bool| {
+        if !uses_variables && let Some(cached) = cached {
+            cached.remember_cost(cost);
+        }
+    };
+    match model.estimate(document, operation_name.as_deref(), &variables) {
+        Ok(Some(estimate)) => {
+            remember(estimate.cost, estimate.uses_variables);
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(CostError::TooExpensive {
+            estimated,
+            limit,
+            uses_variables,
+        }) => {
+            remember(estimated, uses_variables);
+            Err(too_expensive(estimated, limit))
+        }
+        Err(CostError::CircularIntrospection) => Err(Box::new(error_response(
+            &format!(
+                "introspection lists may nest at most {} deep",
+                crate::graphql::cost::MAX_INTROSPECTION_LISTS
+            ),
+            Code::GraphqlValidationFailed,
+        ))),
+        Err(CostError::TooLarge) => Err(Box::new(error_response(
+            "the document spreads its fragments too many times to be analysed",
+            Code::GraphqlValidationFailed,
+        ))),
+    }
+}
+
+/// COST_ESTIMATED_TOO_EXPENSIVE with `extensions.cost` = `{ estimated, limit }`.
+fn too_expensive(estimated: u64, limit: u64) -> Box<async_graphql::Response> {
+    let mut error = async_graphql::ServerError::new(
+        format!(
+            "the operation's estimated cost {estimated} is over the limit of {limit}: ask for \
+             smaller pages (`first`) or fewer nested lists"
+        ),
+        None,
+    );
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", Code::CostEstimatedTooExpensive.as_str());
+    let mut cost = async_graphql::indexmap::IndexMap::new();
+    cost.insert(
+        async_graphql::Name::new("estimated"),
+        async_graphql::Value::from(estimated),
+    );
+    cost.insert(
+        async_graphql::Name::new("limit"),
+        async_graphql::Value::from(limit),
+    );
+    extensions.set("cost", async_graphql::Value::Object(cost));
+    error.extensions = Some(extensions);
+    Box::new(async_graphql::Response::from_errors(vec![error]))
 }
 
 /// The name of the document's only operation, when it has a name (clients need not send

@@ -24,6 +24,12 @@ pub struct EdgeSettings {
     #[arg(long, env = "GATEWAY_MAX_ROOT_FIELDS", default_value_t = 20)]
     pub max_root_fields: usize,
 
+    /// Most expensive operation accepted, as estimated before it runs: every object in the
+    /// response costs 1, lists multiply by their size (`first`, default 20), root mutation
+    /// fields cost 10. Above it: COST_ESTIMATED_TOO_EXPENSIVE.
+    #[arg(long, env = "GATEWAY_MAX_COST", default_value_t = crate::graphql::cost::DEFAULT_MAX_COST)]
+    pub max_cost: u64,
+
     /// Most directives on one field.
     #[arg(long, env = "GATEWAY_MAX_DIRECTIVES", default_value_t = 5)]
     pub max_directives: usize,

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers may unwrap")]
 
+mod abuse;
 mod auth;
 mod hangouts;
 mod helpers;

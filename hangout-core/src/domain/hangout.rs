@@ -12,6 +12,8 @@ use crate::domain::{
 
 /// The most characters of a description (Markdown, stored as written).
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+/// Most activities on one hangout: the gateway's cost analysis sizes `Hangout.activities` by it.
+pub const MAX_ACTIVITIES: usize = 50;
 
 /// Where a hangout stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -170,6 +172,12 @@ fn check_description(text: &str) -> DomainResult<()> {
 
 /// Parses activity ids; each may appear once.
 fn parse_activity_ids(ids: &[String]) -> DomainResult<Vec<ActivityId>> {
+    if ids.len() > MAX_ACTIVITIES {
+        return Err(DomainError::invalid(
+            "activityIds",
+            format!("must hold at most {MAX_ACTIVITIES} activities"),
+        ));
+    }
     let mut parsed: Vec<ActivityId> = Vec::with_capacity(ids.len());
     for (index, text) in ids.iter().enumerate() {
         let field = format!("activityIds[{index}]");
@@ -365,5 +373,13 @@ mod tests {
             matches!(twice, Err(DomainError::Invalid { field, .. }) if field == "activityIds[1]")
         );
         assert!(parse_activity_ids(&["nope".to_owned()]).is_err());
+        let many: Vec<String> = (0..=MAX_ACTIVITIES)
+            .map(|_| ActivityId::generate().to_string())
+            .collect();
+        assert!(matches!(
+            parse_activity_ids(&many),
+            Err(DomainError::Invalid { field, .. }) if field == "activityIds"
+        ));
+        assert!(parse_activity_ids(&many[1..]).is_ok());
     }
 }
