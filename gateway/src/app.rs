@@ -73,13 +73,15 @@ impl App {
             graphql::SchemaOptions {
                 introspection: config.introspection(),
                 max_directives: config.edge.max_directives,
+                sign_in_max_failures: config.edge.sign_in_max_failures,
+                sign_in_failure_window: config.edge.sign_in_failure_window,
             },
         );
         let state = Arc::new(AppState::new(
             schema,
             backends,
             tokens,
-            config.graphiql_assets.clone(),
+            config.graphiql().then(|| config.graphiql_assets.clone()),
             &config.edge,
         )?);
         let listener = TcpListener::bind(config.listen_addr)

@@ -128,6 +128,20 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Why a key variable does not name a key file, without its value: it may be the key itself
+/// (PEM text pasted instead of a path), and a start-up error is printed and logged.
+fn not_a_key_file(path: &std::path::Path) -> String {
+    let text = path.to_string_lossy();
+    if text.contains("-----BEGIN") || text.contains('\n') {
+        "holds PEM text, not a path: write the key to a file and give its path (the value is not \
+         shown, since it is a secret)"
+            .to_owned()
+    } else {
+        "is not the path of a readable file (the value is not shown, since it names a secret)"
+            .to_owned()
+    }
+}
+
 fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         variable,
@@ -185,10 +199,7 @@ impl Config {
                 ));
             }
             Some(path) if !path.is_file() => {
-                return Err(error(
-                    "GATEWAY_JWT_SIGNING_KEY",
-                    format!("{} is not a file", path.display()),
-                ));
+                return Err(error("GATEWAY_JWT_SIGNING_KEY", not_a_key_file(path)));
             }
             _ => {}
         }
@@ -197,10 +208,7 @@ impl Config {
             .iter()
             .find(|path| !path.is_file())
         {
-            return Err(error(
-                "GATEWAY_JWT_VERIFICATION_KEYS",
-                format!("{} is not a file", path.display()),
-            ));
+            return Err(error("GATEWAY_JWT_VERIFICATION_KEYS", not_a_key_file(path)));
         }
         for (variable, value) in [
             ("GATEWAY_JWT_ISSUER", &self.jwt_issuer),
@@ -212,7 +220,6 @@ impl Config {
         }
         for (variable, value) in [
             ("GATEWAY_MAX_BODY_BYTES", self.edge.max_body_bytes),
-            ("GATEWAY_MAX_BATCH", self.edge.max_batch),
             ("GATEWAY_MAX_ROOT_FIELDS", self.edge.max_root_fields),
             ("GATEWAY_MAX_DIRECTIVES", self.edge.max_directives),
         ] {
@@ -235,6 +242,12 @@ impl Config {
     #[must_use]
     pub fn introspection(&self) -> bool {
         self.edge.introspection.unwrap_or(self.dev_mode)
+    }
+
+    /// Whether GraphiQL is served: as configured, else in dev mode.
+    #[must_use]
+    pub fn graphiql(&self) -> bool {
+        self.edge.graphiql.unwrap_or(self.dev_mode)
     }
 
     /// The gateway's mTLS client files.
@@ -328,6 +341,40 @@ mod tests {
         ] {
             assert!(help.contains(variable), "{variable} missing from --help");
         }
+    }
+
+    /// Points the TLS files at a file that exists, so validation gets past them.
+    fn with_files(config: &mut Config) {
+        config.tls_ca = "Cargo.toml".into();
+        config.tls_cert = "Cargo.toml".into();
+        config.tls_key = "Cargo.toml".into();
+    }
+
+    #[test]
+    fn a_key_given_as_pem_text_is_refused_without_printing_it() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIDonotleakthis\n-----END PRIVATE KEY-----";
+        for args in [
+            ["gateway".to_owned(), format!("--jwt-signing-key={pem}")],
+            [
+                "gateway".to_owned(),
+                format!("--jwt-verification-keys={pem}"),
+            ],
+        ] {
+            let mut config = Config::parse_from(args);
+            config.dev_mode = true;
+            with_files(&mut config);
+            let problem = config.validate().expect_err("PEM text is no path");
+            let shown = format!("{problem} {problem:?}");
+            assert!(!shown.contains("donotleakthis"), "{shown}");
+            assert!(shown.contains("PEM text"), "{shown}");
+        }
+        let mut config = Config::parse_from(["gateway", "--jwt-signing-key", "/run/secrets/gone"]);
+        with_files(&mut config);
+        let problem = config.validate().expect_err("missing file");
+        assert!(
+            !problem.to_string().contains("/run/secrets/gone"),
+            "{problem}"
+        );
     }
 
     #[test]

@@ -97,6 +97,7 @@ impl App {
             refresh_token_ttl: config.refresh_token_ttl,
             upload_window: config.upload_window,
             pending_grace: config.pending_grace,
+            hashing_queue: config.hashing_queue,
         };
         let service = Arc::new(Service::new(store.clone(), settings)?);
         let listener = TcpListener::bind(config.listen_addr)

@@ -79,6 +79,12 @@ pub struct Config {
     #[arg(long, env = "HANGOUT_CORE_PENDING_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
     pub pending_grace: Duration,
 
+    /// Password hashes (sign-up, sign-in) that may wait for a hashing thread; beyond it they
+    /// are refused at once (RESOURCE_EXHAUSTED, TOO_MANY_REQUESTS at the gateway) instead of
+    /// queueing behind a flood. Each hash takes tens of milliseconds of one core.
+    #[arg(long, env = "HANGOUT_CORE_HASHING_QUEUE", default_value_t = 64)]
+    pub hashing_queue: usize,
+
     /// How often unconfirmed memories are swept.
     #[arg(long, env = "HANGOUT_CORE_SWEEP_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub sweep_interval: Duration,
@@ -214,6 +220,7 @@ impl fmt::Debug for Config {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("upload_window", &self.upload_window)
             .field("pending_grace", &self.pending_grace)
+            .field("hashing_queue", &self.hashing_queue)
             .field("sweep_interval", &self.sweep_interval)
             .field("log_format", &self.log_format)
             .field("metrics_addr", &self.metrics_addr)

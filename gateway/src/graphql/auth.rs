@@ -13,6 +13,7 @@ use crate::{
         error::{ApiError, ApiResult},
         request,
         scalars::DateTime,
+        sign_in_guard::SignInGuard,
         user::User,
     },
 };
@@ -102,6 +103,17 @@ impl AuthMutation {
     /// UNAUTHENTICATED for an unknown email or a wrong password (the same message for both).
     async fn sign_in(&self, ctx: &Context<'_>, input: SignInInput) -> ApiResult<AuthPayload> {
         let call = &request(ctx)?.call;
+        let guard = ctx
+            .data::<Arc<SignInGuard>>()
+            .map_err(|_| ApiError::internal())?;
+        if let Err(wait) = guard.check(&input.email) {
+            tracing::info!(request_id = %call.request_id, "sign-in refused: too many failures for the email");
+            return Err(ApiError::too_many_requests(
+                "too many failed sign-ins for this email; try again later",
+                wait.as_secs_f64().ceil() as u64,
+            ));
+        }
+        let email = input.email.clone();
         let response = backends(ctx)?
             .hangout
             .sign_in(
@@ -111,8 +123,16 @@ impl AuthMutation {
                     password: input.password,
                 },
             )
-            .await?;
-        payload(ctx, response)
+            .await;
+        match response {
+            Ok(response) => payload(ctx, response),
+            Err(error) => {
+                if matches!(error, crate::backend::BackendError::Unauthenticated(_)) {
+                    guard.failed(&email);
+                }
+                Err(error.into())
+            }
+        }
     }
 
     /// Trades a refresh token for a new pair; the old refresh token stops working.

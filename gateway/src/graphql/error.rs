@@ -74,6 +74,8 @@ pub struct ApiError {
     code: Code,
     message: String,
     field: Option<String>,
+    /// Seconds to wait, for TOO_MANY_REQUESTS (`extensions.retryAfter`).
+    retry_after: Option<u64>,
 }
 
 /// What resolvers return.
@@ -86,6 +88,16 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
+        }
+    }
+
+    /// TOO_MANY_REQUESTS, to retry after `seconds` (at least 1).
+    #[must_use]
+    pub fn too_many_requests(message: impl Into<String>, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(Code::TooManyRequests, message)
         }
     }
 
@@ -97,6 +109,7 @@ impl ApiError {
             code: Code::BadUserInput,
             message: format!("{field}: {}", message.into()),
             field: Some(field),
+            retry_after: None,
         }
     }
 
@@ -135,9 +148,8 @@ impl From<BackendError> for ApiError {
                 field: Some(field),
                 message,
             } => Self {
-                code: Code::BadUserInput,
-                message,
                 field: Some(field),
+                ..Self::new(Code::BadUserInput, message)
             },
             BackendError::InvalidInput {
                 field: None,
@@ -145,7 +157,7 @@ impl From<BackendError> for ApiError {
             } => Self::new(Code::BadUserInput, message),
             BackendError::Conflict(message) => Self::new(Code::Conflict, message),
             BackendError::ResourceExhausted => {
-                Self::new(Code::TooManyRequests, "too many requests")
+                Self::too_many_requests("the service is busy; try again shortly", 1)
             }
             BackendError::Unavailable { .. } => Self::new(
                 Code::ServiceUnavailable,
@@ -162,6 +174,9 @@ impl From<ApiError> for async_graphql::Error {
         extensions.set("code", error.code.as_str());
         if let Some(field) = error.field {
             extensions.set("field", field);
+        }
+        if let Some(seconds) = error.retry_after {
+            extensions.set("retryAfter", seconds);
         }
         Self {
             message: error.message,

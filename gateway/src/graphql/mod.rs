@@ -15,6 +15,7 @@ pub mod loaders;
 pub mod markdown;
 pub mod ready;
 pub mod scalars;
+pub mod sign_in_guard;
 
 mod activity;
 mod auth;
@@ -86,6 +87,9 @@ pub struct SchemaOptions {
     pub introspection: bool,
     /// Most directives on one field.
     pub max_directives: usize,
+    /// Failed sign-ins per email within `sign_in_failure_window` before it is refused.
+    pub sign_in_max_failures: u32,
+    pub sign_in_failure_window: std::time::Duration,
 }
 
 /// The schema with its process-wide data: backend clients and token keys.
@@ -94,7 +98,11 @@ pub fn build(backends: Backends, tokens: Arc<Tokens>, options: SchemaOptions) ->
     let mut builder = builder()
         .limit_directives(options.max_directives)
         .data(backends)
-        .data(tokens);
+        .data(tokens)
+        .data(Arc::new(sign_in_guard::SignInGuard::new(
+            options.sign_in_max_failures,
+            options.sign_in_failure_window,
+        )));
     if !options.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

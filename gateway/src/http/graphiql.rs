@@ -81,7 +81,10 @@ pub(super) async fn asset(
     else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let path = state.graphiql_assets.join(relative);
+    let Some(assets) = &state.graphiql_assets else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let path = assets.join(relative);
     match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
         Ok(Ok(bytes)) => (
             [

@@ -8,6 +8,7 @@
 
 mod documents;
 mod graphiql;
+mod operation;
 mod persisted;
 mod protocol;
 mod rate_limit;
@@ -18,10 +19,7 @@ pub use settings::EdgeSettings;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
-use async_graphql::{
-    BatchRequest, BatchResponse,
-    parser::types::{DocumentOperations, OperationType},
-};
+use async_graphql::{BatchRequest, BatchResponse};
 use axum::{
     Extension, Json, Router,
     body::Bytes,
@@ -36,7 +34,7 @@ use tracing::Instrument as _;
 use crate::{
     auth::Tokens,
     backend::{Backends, CallContext},
-    graphql::{AppSchema, Caller, RequestContext, error::Code},
+    graphql::{AppSchema, Caller, error::Code},
 };
 
 /// What the handlers share.
@@ -44,7 +42,8 @@ pub struct AppState {
     pub schema: AppSchema,
     pub backends: Backends,
     pub tokens: Arc<Tokens>,
-    pub graphiql_assets: PathBuf,
+    /// The GraphiQL packages; `None` when GraphiQL is off.
+    pub graphiql_assets: Option<PathBuf>,
     limits: protocol::Limits,
     persisted: persisted::PersistedOperations,
     documents: documents::Documents,
@@ -61,7 +60,7 @@ impl AppState {
         schema: AppSchema,
         backends: Backends,
         tokens: Arc<Tokens>,
-        graphiql_assets: PathBuf,
+        graphiql_assets: Option<PathBuf>,
         settings: &EdgeSettings,
     ) -> Result<Self, ManifestError> {
         let persisted = match &settings.trusted_documents {
@@ -87,6 +86,7 @@ impl AppState {
             rate_limits: rate_limit::RateLimits::new(
                 settings.rate_limit_per_address.0,
                 settings.rate_limit_per_user.0,
+                settings.rate_limit_auth_per_address.0,
                 settings.trusted_proxies.clone(),
             ),
             max_body_bytes: settings.max_body_bytes,
@@ -101,10 +101,13 @@ pub struct RequestId(pub String);
 
 /// The router with every route of the gateway.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/graphiql", get(graphiql::page))
-        .route("/graphiql/assets/{*path}", get(graphiql::asset))
+    let mut router = Router::new().route("/graphql", get(graphql_get).post(graphql_post));
+    if state.graphiql_assets.is_some() {
+        router = router
+            .route("/graphiql", get(graphiql::page))
+            .route("/graphiql/assets/{*path}", get(graphiql::asset));
+    }
+    router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))
@@ -201,7 +204,7 @@ async fn graphql_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if query.is_none() && protocol::wants_html(&headers) {
+    if query.is_none() && state.graphiql_assets.is_some() && protocol::wants_html(&headers) {
         return graphiql::page().await;
     }
     let Some(media) = protocol::negotiate(&headers) else {
@@ -251,7 +254,7 @@ fn not_acceptable() -> Response {
 }
 
 /// A GraphQL error response holding one error with `code`.
-fn error_response(message: &str, code: Code) -> async_graphql::Response {
+pub(super) fn error_response(message: &str, code: Code) -> async_graphql::Response {
     let mut error = async_graphql::ServerError::new(message, None);
     let mut extensions = async_graphql::ErrorExtensionValues::default();
     extensions.set("code", code.as_str());
@@ -261,13 +264,11 @@ fn error_response(message: &str, code: Code) -> async_graphql::Response {
 
 /// A rate-limit refusal: 429 with `Retry-After` and a TOO_MANY_REQUESTS error.
 fn too_many_requests(media: protocol::MediaType, limited: rate_limit::Limited) -> Response {
-    let mut response = protocol::respond(
-        media,
-        BatchResponse::Single(error_response(
-            "too many requests; retry later",
-            Code::TooManyRequests,
-        )),
-    );
+    let mut refusal = error_response("too many requests; retry later", Code::TooManyRequests);
+    if let Some(extensions) = refusal.errors[0].extensions.as_mut() {
+        extensions.set("retryAfter", limited.retry_after_seconds());
+    }
+    let mut response = protocol::respond(media, BatchResponse::Single(refusal));
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     if let Ok(value) = HeaderValue::from_str(&limited.retry_after_seconds().to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -277,6 +278,11 @@ fn too_many_requests(media: protocol::MediaType, limited: rate_limit::Limited) -
 
 /// Rate limits, persisted operations and document limits, then execution of each operation
 /// with its own per-request context (and so its own dataloaders).
+///
+/// The rate limits charge what the request does: one token before anything is read (so a
+/// flood of unparsable requests is limited too), then, once the documents are parsed and
+/// checked, one more per further root field of every operation, and each sign-in, sign-up
+/// and refresh to the stricter authentication budget. Over any limit, nothing runs.
 async fn run(
     state: &AppState,
     request_id: String,
@@ -292,240 +298,86 @@ async fn run(
     if seen % 4096 == 4095 {
         state.rate_limits.forget_idle();
     }
-    if let Some(address) = state.rate_limits.client_address(peer, headers)
-        && let Err(limited) = state.rate_limits.check_address(address)
-    {
-        tracing::info!(%address, "rate limited (address)");
-        state.backends.metrics().rate_limited("address");
-        return too_many_requests(media, limited);
-    }
+    let address = state.rate_limits.client_address(peer, headers);
     let caller = caller(headers, &state.tokens);
-    if let Caller::User(user) = &caller
-        && let Err(limited) = state.rate_limits.check_user(&user.to_string())
-    {
-        tracing::info!(user_id = %user, "rate limited (user)");
-        state.backends.metrics().rate_limited("user");
+    let user = match &caller {
+        Caller::User(user) => Some(user.to_string()),
+        Caller::Anonymous | Caller::Refused => None,
+    };
+    if let Err(limited) = charge(state, address, user.as_deref(), 1, 0) {
         return too_many_requests(media, limited);
     }
-    let response = match batch {
-        BatchRequest::Single(request) => {
-            match execute(state, &request_id, &caller, request, via_get).await {
-                Executed::Done(response) => BatchResponse::Single(*response),
-                Executed::MutationViaGet => return protocol::mutation_via_get(media),
-            }
-        }
-        BatchRequest::Batch(requests) => {
-            let mut responses = Vec::with_capacity(requests.len());
-            for request in requests {
-                match execute(state, &request_id, &caller, request, via_get).await {
-                    Executed::Done(response) => responses.push(*response),
-                    Executed::MutationViaGet => return protocol::mutation_via_get(media),
-                }
-            }
+    let single = matches!(batch, BatchRequest::Single(_));
+    let requests = match batch {
+        BatchRequest::Single(request) => vec![request],
+        BatchRequest::Batch(requests) => requests,
+    };
+    let prepared: Vec<operation::Prepared> = requests
+        .into_iter()
+        .map(|request| operation::prepare(state, request))
+        .collect();
+    if via_get && prepared.iter().any(operation::Prepared::is_mutation) {
+        return protocol::mutation_via_get(media);
+    }
+    let (fields, auth) = prepared.iter().fold((0_u32, 0_u32), |(fields, auth), one| {
+        let root = one.root_fields();
+        (
+            fields.saturating_add(root.total),
+            auth.saturating_add(root.auth),
+        )
+    });
+    if let Err(limited) = charge(
+        state,
+        address,
+        user.as_deref(),
+        fields.saturating_sub(1),
+        auth,
+    ) {
+        return too_many_requests(media, limited);
+    }
+    let mut responses = Vec::with_capacity(prepared.len());
+    for one in prepared {
+        responses.push(operation::execute(state, &request_id, &caller, one).await);
+    }
+    let response = match (single, responses.pop()) {
+        (true, Some(response)) => BatchResponse::Single(response),
+        (_, last) => {
+            responses.extend(last);
             BatchResponse::Batch(responses)
         }
     };
     protocol::respond(media, response)
 }
 
-enum Executed {
-    Done(Box<async_graphql::Response>),
-    MutationViaGet,
-}
-
-async fn execute(
+/// Charges the request's address and user `cost` tokens and its address `auth` tokens of the
+/// authentication budget.
+fn charge(
     state: &AppState,
-    request_id: &str,
-    caller: &Caller,
-    mut request: async_graphql::Request,
-    via_get: bool,
-) -> Executed {
-    let started = std::time::Instant::now();
-    let mut operation = request.operation_name.clone();
-    let checked = match state.persisted.resolve(&mut request) {
-        Err(error) => Err(Box::new(error_response(
-            error.message(),
-            Code::BadUserInput,
-        ))),
-        Ok(()) => {
-            let cached = state.documents.fill(&mut request);
-            let checked = protocol::check_document(&mut request, state.limits);
-            let cached = match cached {
-                Some(cached) => Some(cached),
-                None if checked.is_ok() => state.documents.remember(&mut request),
-                None => None,
-            };
-            checked.and_then(|kind| {
-                check_cost(&state.cost, &mut request, cached.as_deref()).map(|()| kind)
-            })
+    address: Option<std::net::IpAddr>,
+    user: Option<&str>,
+    cost: u32,
+    auth: u32,
+) -> Result<(), rate_limit::Limited> {
+    if let Some(address) = address {
+        if let Err(limited) = state.rate_limits.check_address(address, cost) {
+            tracing::info!(%address, "rate limited (address)");
+            state.backends.metrics().rate_limited("address");
+            return Err(limited);
         }
-    };
-    let (response, kind, calls) = match checked {
-        Err(refusal) => (*refusal, None, 0),
-        Ok(Some(kind)) if via_get && kind != OperationType::Query => {
-            return Executed::MutationViaGet;
+        if let Err(limited) = state.rate_limits.check_auth(address, auth) {
+            tracing::info!(%address, "rate limited (sign-in, sign-up and refresh)");
+            state.backends.metrics().rate_limited("auth");
+            return Err(limited);
         }
-        Ok(kind) => {
-            let kind = kind.map(operation_type);
-            if operation.is_none() {
-                operation = single_operation_name(&mut request);
-            }
-            // Named as OpenTelemetry's GraphQL conventions say; the document and the variables
-            // stay out of it (literals in a document can hold secrets too).
-            let span = tracing::info_span!(
-                "graphql",
-                otel.name = %format_args!(
-                    "{} {}",
-                    kind.unwrap_or("operation"),
-                    operation.as_deref().unwrap_or("anonymous")
-                ),
-                graphql.operation.name = operation.as_deref().unwrap_or_default(),
-                graphql.operation.type = kind.unwrap_or("unknown"),
-            );
-            let context =
-                RequestContext::new(&state.backends, caller.clone(), request_id.to_owned());
-            let calls = context.call.clone();
-            let tasks = context.tasks.clone();
-            let mut response = tasks
-                .drive(state.schema.execute(request.data(context)))
-                .instrument(span)
-                .await;
-            crate::graphql::error::code_response_errors(&mut response);
-            (response, kind, calls.calls_made())
-        }
-    };
-    let outcome = match response.errors.first() {
-        None => "ok",
-        Some(error) => crate::metrics::outcome_of(error_code(error)),
-    };
-    let elapsed = started.elapsed();
-    state
-        .backends
-        .metrics()
-        .operation(&crate::metrics::OperationRecord {
-            name: operation.as_deref(),
-            kind,
-            outcome,
-            elapsed,
-            backend_calls: calls,
-        });
-    // Operation names and counts only: variables and tokens are never logged.
-    tracing::info!(
-        operation = operation.as_deref().unwrap_or_default(),
-        signed_in = matches!(caller, Caller::User(_)),
-        errors = response.errors.len(),
-        backend_calls = calls,
-        elapsed_ms = elapsed.as_millis(),
-        "graphql request"
-    );
-    Executed::Done(Box::new(response))
-}
-
-/// Refuses the operation when its estimated cost is over the limit, before anything runs.
-/// The estimate comes from the document's cache entry when it was computed before and no
-/// variable sizes a list.
-fn check_cost(
-    model: &crate::graphql::cost::CostModel,
-    request: &mut async_graphql::Request,
-    cached: Option<&documents::CachedDocument>,
-) -> Result<(), Box<async_graphql::Response>> {
-    use crate::graphql::cost::CostError;
-    if let Some(cost) = cached.and_then(documents::CachedDocument::cost) {
-        return if cost > model.limit() {
-            Err(too_expensive(cost, model.limit()))
-        } else {
-            Ok(())
-        };
     }
-    let operation_name = request.operation_name.clone();
-    let variables = request.variables.clone();
-    let Ok(document) = request.parsed_query() else {
-        return Ok(());
-    };
-    let remember = |cost: u64, uses_variables: bool| {
-        if !uses_variables && let Some(cached) = cached {
-            cached.remember_cost(cost);
-        }
-    };
-    match model.estimate(document, operation_name.as_deref(), &variables) {
-        Ok(Some(estimate)) => {
-            remember(estimate.cost, estimate.uses_variables);
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(CostError::TooExpensive {
-            estimated,
-            limit,
-            uses_variables,
-        }) => {
-            remember(estimated, uses_variables);
-            Err(too_expensive(estimated, limit))
-        }
-        Err(CostError::CircularIntrospection) => Err(Box::new(error_response(
-            &format!(
-                "introspection lists may nest at most {} deep",
-                crate::graphql::cost::MAX_INTROSPECTION_LISTS
-            ),
-            Code::GraphqlValidationFailed,
-        ))),
-        Err(CostError::TooLarge) => Err(Box::new(error_response(
-            "the document spreads its fragments too many times to be analysed",
-            Code::GraphqlValidationFailed,
-        ))),
+    if let Some(user) = user
+        && let Err(limited) = state.rate_limits.check_user(user, cost)
+    {
+        tracing::info!(user_id = %user, "rate limited (user)");
+        state.backends.metrics().rate_limited("user");
+        return Err(limited);
     }
-}
-
-/// COST_ESTIMATED_TOO_EXPENSIVE with `extensions.cost` = `{ estimated, limit }`.
-fn too_expensive(estimated: u64, limit: u64) -> Box<async_graphql::Response> {
-    let mut error = async_graphql::ServerError::new(
-        format!(
-            "the operation's estimated cost {estimated} is over the limit of {limit}: ask for \
-             smaller pages (`first`) or fewer nested lists"
-        ),
-        None,
-    );
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", Code::CostEstimatedTooExpensive.as_str());
-    let mut cost = async_graphql::indexmap::IndexMap::new();
-    cost.insert(
-        async_graphql::Name::new("estimated"),
-        async_graphql::Value::from(estimated),
-    );
-    cost.insert(
-        async_graphql::Name::new("limit"),
-        async_graphql::Value::from(limit),
-    );
-    extensions.set("cost", async_graphql::Value::Object(cost));
-    error.extensions = Some(extensions);
-    Box::new(async_graphql::Response::from_errors(vec![error]))
-}
-
-/// The name of the document's only operation, when it has a name (clients need not send
-/// `operationName` then).
-fn single_operation_name(request: &mut async_graphql::Request) -> Option<String> {
-    match &request.parsed_query().ok()?.operations {
-        DocumentOperations::Multiple(operations) if operations.len() == 1 => {
-            operations.keys().next().map(ToString::to_string)
-        }
-        DocumentOperations::Single(_) | DocumentOperations::Multiple(_) => None,
-    }
-}
-
-fn operation_type(kind: OperationType) -> &'static str {
-    match kind {
-        OperationType::Query => "query",
-        OperationType::Mutation => "mutation",
-        OperationType::Subscription => "subscription",
-    }
-}
-
-/// The `extensions.code` of an error, when it has one.
-fn error_code(error: &async_graphql::ServerError) -> Option<&str> {
-    match error.extensions.as_ref()?.get("code")? {
-        async_graphql::Value::String(code) => Some(code),
-        async_graphql::Value::Enum(code) => Some(code.as_str()),
-        _ => None,
-    }
+    Ok(())
 }
 
 async fn healthz() -> &'static str {

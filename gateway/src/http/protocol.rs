@@ -19,6 +19,7 @@
 //!
 //! Every refusal is a GraphQL error with a code from the contract's closed set.
 
+use crate::graphql::error::Code;
 use async_graphql::{
     BatchRequest, BatchResponse, ErrorExtensionValues, Pos, Request, Response, ServerError,
     parser::types::{
@@ -120,13 +121,13 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 #[derive(Debug)]
 pub struct Refusal {
     status: StatusCode,
-    code: &'static str,
+    code: Code,
     message: String,
     allow: Option<&'static str>,
 }
 
 impl Refusal {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -143,14 +144,14 @@ impl Refusal {
         } else {
             "the request body could not be read".to_owned()
         };
-        Self::new(status, "BAD_USER_INPUT", message)
+        Self::new(status, Code::BadUserInput, message)
     }
 
     /// Answers with the refusal as a GraphQL error in the negotiated media type.
     #[must_use]
     pub fn into_response(self, media: MediaType) -> HttpResponse {
         let body = serde_json::json!({
-            "errors": [{ "message": self.message, "extensions": { "code": self.code } }]
+            "errors": [{ "message": self.message, "extensions": { "code": self.code.as_str() } }]
         });
         let mut response = (
             self.status,
@@ -206,7 +207,7 @@ pub fn check_csrf(headers: &HeaderMap) -> Result<(), Refusal> {
     } else {
         Err(Refusal::new(
             StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
+            Code::BadUserInput,
             "this operation was refused as a possible cross-site request forgery: send it with \
              `Content-Type: application/json`, or with a non-empty `X-Apollo-Operation-Name` or \
              `Apollo-Require-Preflight` header",
@@ -227,7 +228,7 @@ pub fn read_post(
     let Some(media) = content_type(headers) else {
         return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
+            Code::BadUserInput,
             "a POST needs `Content-Type: application/json`",
         ));
     };
@@ -235,23 +236,32 @@ pub fn read_post(
     if media != "application/json" && media != GRAPHQL_RESPONSE_JSON {
         return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
+            Code::BadUserInput,
             format!("unsupported content type {media}: send application/json"),
         ));
     }
     let batch: BatchRequest = serde_json::from_slice(body).map_err(|error| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
+            Code::BadUserInput,
             format!("the body is not a GraphQL request: {error}"),
         )
     })?;
+    if let BatchRequest::Batch(_) = &batch
+        && limits.max_batch == 0
+    {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            Code::BadUserInput,
+            "array batching is off on this server: send one operation per request",
+        ));
+    }
     if let BatchRequest::Batch(requests) = &batch
         && (requests.is_empty() || requests.len() > limits.max_batch)
     {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
+            Code::BadUserInput,
             format!("a batch holds 1 to {} operations", limits.max_batch),
         ));
     }
@@ -267,17 +277,17 @@ pub fn read_get(headers: &HeaderMap, query: Option<&str>) -> Result<Request, Ref
     async_graphql::http::parse_query_string(query.unwrap_or_default()).map_err(|error| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
+            Code::BadUserInput,
             format!("malformed GraphQL GET request: {error}"),
         )
     })
 }
 
 /// A request error (nothing executed) with `code`.
-fn request_error(message: impl Into<String>, code: &'static str, pos: Option<Pos>) -> Response {
+fn request_error(message: impl Into<String>, code: Code, pos: Option<Pos>) -> Response {
     let mut error = ServerError::new(message, pos);
     let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", code);
+    extensions.set("code", code.as_str());
     error.extensions = Some(extensions);
     Response::from_errors(vec![error])
 }
@@ -296,6 +306,75 @@ fn selected_operation<'d>(
         _ => return None,
     };
     Some((operation.node.ty, &operation.node.selection_set.node))
+}
+
+/// What one operation asks of the root, for the rate limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RootFields {
+    /// Root fields (through fragments), at least 1 for any request that runs.
+    pub total: u32,
+    /// Of them, `signIn`, `signUp` and `refreshSession`: a password hash or token rotation.
+    pub auth: u32,
+}
+
+/// The root fields of the operation of `document` that runs (a document that selects none
+/// counts as one field: it is refused later, but was still a request).
+#[must_use]
+pub fn root_fields(document: &ExecutableDocument, operation_name: Option<&str>) -> RootFields {
+    fn walk(
+        document: &ExecutableDocument,
+        set: &SelectionSet,
+        mutation: bool,
+        depth: usize,
+        fields: &mut RootFields,
+    ) {
+        // Fragments spread in cycles are refused by validation; stop walking them early.
+        if depth > 8 {
+            return;
+        }
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    fields.total = fields.total.saturating_add(1);
+                    let name = field.node.name.node.as_str();
+                    if mutation && matches!(name, "signIn" | "signUp" | "refreshSession") {
+                        fields.auth = fields.auth.saturating_add(1);
+                    }
+                }
+                Selection::InlineFragment(fragment) => walk(
+                    document,
+                    &fragment.node.selection_set.node,
+                    mutation,
+                    depth + 1,
+                    fields,
+                ),
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        walk(
+                            document,
+                            &fragment.node.selection_set.node,
+                            mutation,
+                            depth + 1,
+                            fields,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut fields = RootFields::default();
+    if let Some((kind, set)) = selected_operation(document, operation_name) {
+        walk(
+            document,
+            set,
+            kind == OperationType::Mutation,
+            0,
+            &mut fields,
+        );
+    }
+    fields.total = fields.total.max(1);
+    fields
 }
 
 fn count_aliases(set: &SelectionSet) -> usize {
@@ -328,7 +407,7 @@ pub fn check_document(
             let pos = error.locations.first().copied();
             return Err(Box::new(request_error(
                 error.message,
-                "GRAPHQL_PARSE_FAILED",
+                Code::GraphqlParseFailed,
                 pos,
             )));
         }
@@ -350,7 +429,7 @@ pub fn check_document(
                 "the document uses {aliases} aliases; at most {} are allowed",
                 limits.max_aliases
             ),
-            "GRAPHQL_VALIDATION_FAILED",
+            Code::GraphqlValidationFailed,
             None,
         )));
     }
@@ -364,7 +443,7 @@ pub fn check_document(
                 selection.items.len(),
                 limits.max_root_fields
             ),
-            "GRAPHQL_VALIDATION_FAILED",
+            Code::GraphqlValidationFailed,
             None,
         )));
     }
@@ -387,7 +466,7 @@ fn label_request_errors(response: &mut Response) {
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
+            extensions.set("code", Code::GraphqlValidationFailed.as_str());
         }
     }
 }
@@ -429,7 +508,7 @@ pub fn respond(media: MediaType, response: BatchResponse) -> HttpResponse {
             tracing::error!(%error, "cannot serialise a GraphQL response");
             Refusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
+                Code::InternalServerError,
                 "internal error",
             )
             .into_response(media)
@@ -442,7 +521,7 @@ pub fn respond(media: MediaType, response: BatchResponse) -> HttpResponse {
 pub fn mutation_via_get(media: MediaType) -> HttpResponse {
     let mut refusal = Refusal::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "BAD_USER_INPUT",
+        Code::BadUserInput,
         "only queries can be sent with GET; send mutations with POST",
     );
     refusal.allow = Some("GET, POST");
@@ -565,6 +644,30 @@ mod tests {
         assert_eq!(
             check_document(&mut mutation, limits).ok(),
             Some(Some(OperationType::Mutation))
+        );
+    }
+
+    #[test]
+    fn root_fields_count_through_fragments_and_aliases() {
+        let count = |query: &str| {
+            let document = async_graphql::parser::parse_query(query).expect("parses");
+            root_fields(&document, None)
+        };
+        assert_eq!(count("{ __typename }"), RootFields { total: 1, auth: 0 });
+        assert_eq!(
+            count(
+                "mutation { a: signIn(input: $i) { accessToken } b: signIn(input: $i) { accessToken } \
+                 ...F signOut(input: $o) { success } } fragment F on Mutation { signUp(input: $u) { accessToken } }"
+            ),
+            RootFields { total: 4, auth: 3 }
+        );
+        assert_eq!(
+            count("{ signIn: me { id } }"),
+            RootFields { total: 1, auth: 0 }
+        );
+        assert_eq!(
+            count("query A { me { id } } query B { me { id } }"),
+            RootFields { total: 1, auth: 0 }
         );
     }
 

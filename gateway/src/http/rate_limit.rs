@@ -1,7 +1,11 @@
 //! Rate limits per client address and per signed-in user, kept in the gateway so they hold
 //! however many nginx instances stand in front of it. Token buckets (GCRA, the `governor`
-//! crate): each key may burst up to its burst size, then continues at its rate. A refused
-//! request gets TOO_MANY_REQUESTS and a `Retry-After` telling when to come back.
+//! crate): each key may burst up to its burst size, then continues at its rate. A request
+//! is charged for what it does: one token per root field of each of its operations (so a
+//! batch, or aliases at the root, cost what they run). The fields that cost a password hash
+//! or a token rotation (`signIn`, `signUp`, `refreshSession`) are also charged to a stricter
+//! per-address budget of their own. A refused request gets TOO_MANY_REQUESTS, a
+//! `Retry-After` and `extensions.retryAfter` telling when to come back.
 //!
 //! The client address is the TCP peer, or, when the peer is a trusted proxy (nginx), the
 //! address it reports in `X-Real-IP` / the last hop of `X-Forwarded-For`.
@@ -65,6 +69,7 @@ impl Rate {
 pub struct RateLimits {
     per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_user: Option<DefaultKeyedRateLimiter<String>>,
+    auth_per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     trusted_proxies: Vec<IpAddr>,
 }
 
@@ -87,11 +92,15 @@ impl RateLimits {
     pub fn new(
         per_address: Option<Rate>,
         per_user: Option<Rate>,
+        auth_per_address: Option<Rate>,
         trusted_proxies: Vec<IpAddr>,
     ) -> Self {
         Self {
             per_address: per_address.and_then(Rate::quota).map(RateLimiter::dashmap),
             per_user: per_user.and_then(Rate::quota).map(RateLimiter::dashmap),
+            auth_per_address: auth_per_address
+                .and_then(Rate::quota)
+                .map(RateLimiter::dashmap),
             trusted_proxies,
         }
     }
@@ -115,25 +124,36 @@ impl RateLimits {
         Some(real_ip.or(forwarded).unwrap_or(peer))
     }
 
-    /// Counts one request from `address`.
+    /// Charges `address` `cost` tokens.
     ///
     /// # Errors
-    /// [`Limited`] when the address is over its limit.
-    pub fn check_address(&self, address: IpAddr) -> Result<(), Limited> {
-        check(self.per_address.as_ref(), &address)
+    /// [`Limited`] when the address has not that many left (nothing is charged then).
+    pub fn check_address(&self, address: IpAddr, cost: u32) -> Result<(), Limited> {
+        check(self.per_address.as_ref(), &address, cost)
     }
 
-    /// Counts one request of `user`.
+    /// Charges `user` `cost` tokens.
     ///
     /// # Errors
-    /// [`Limited`] when the user is over its limit.
-    pub fn check_user(&self, user: &str) -> Result<(), Limited> {
-        check(self.per_user.as_ref(), &user.to_owned())
+    /// [`Limited`] when the user has not that many left.
+    pub fn check_user(&self, user: &str, cost: u32) -> Result<(), Limited> {
+        check(self.per_user.as_ref(), &user.to_owned(), cost)
+    }
+
+    /// Charges `address` `fields` tokens of its budget for sign-in, sign-up and refresh.
+    ///
+    /// # Errors
+    /// [`Limited`] when the address has not that many left.
+    pub fn check_auth(&self, address: IpAddr, fields: u32) -> Result<(), Limited> {
+        check(self.auth_per_address.as_ref(), &address, fields)
     }
 
     /// Forgets keys that are back at full burst, bounding memory; call now and then.
     pub fn forget_idle(&self) {
         if let Some(limiter) = &self.per_address {
+            limiter.retain_recent();
+        }
+        if let Some(limiter) = &self.auth_per_address {
             limiter.retain_recent();
         }
         if let Some(limiter) = &self.per_user {
@@ -142,16 +162,24 @@ impl RateLimits {
     }
 }
 
-fn check<K>(limiter: Option<&DefaultKeyedRateLimiter<K>>, key: &K) -> Result<(), Limited>
+fn check<K>(limiter: Option<&DefaultKeyedRateLimiter<K>>, key: &K, cost: u32) -> Result<(), Limited>
 where
     K: std::hash::Hash + Eq + Clone,
 {
-    let Some(limiter) = limiter else {
+    let (Some(limiter), Some(cost)) = (limiter, NonZeroU32::new(cost)) else {
         return Ok(());
     };
-    limiter.check_key(key).map_err(|not_until| Limited {
-        retry_after: not_until.wait_time_from(governor::clock::DefaultClock::default().now()),
-    })
+    match limiter.check_key_n(key, cost) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(not_until)) => Err(Limited {
+            retry_after: not_until.wait_time_from(governor::clock::DefaultClock::default().now()),
+        }),
+        // More than the whole burst: it can never pass at once; a minute is an honest wait
+        // for a client that should split its request.
+        Err(_) => Err(Limited {
+            retry_after: Duration::from_secs(60),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -186,22 +214,45 @@ mod tests {
                 per_second: 1,
                 burst: 3,
             }),
+            None,
             Vec::new(),
         );
         for _ in 0..3 {
-            assert!(limits.check_user("ada").is_ok());
+            assert!(limits.check_user("ada", 1).is_ok());
         }
-        let limited = limits.check_user("ada").expect_err("over the burst");
+        let limited = limits.check_user("ada", 1).expect_err("over the burst");
         assert!(limited.retry_after_seconds() >= 1);
-        assert!(limits.check_user("bob").is_ok());
+        assert!(limits.check_user("bob", 1).is_ok());
         // No limit configured for addresses.
-        assert!(limits.check_address(IpAddr::from([127, 0, 0, 1])).is_ok());
+        assert!(
+            limits
+                .check_address(IpAddr::from([127, 0, 0, 1]), 1)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_request_is_charged_for_every_field_it_runs() {
+        let rate = Rate {
+            per_second: 1,
+            burst: 10,
+        };
+        let limits = RateLimits::new(Some(rate), None, Some(rate), Vec::new());
+        let address = IpAddr::from([192, 0, 2, 1]);
+        assert!(limits.check_address(address, 6).is_ok());
+        assert!(limits.check_address(address, 6).is_err(), "4 tokens left");
+        assert!(limits.check_address(address, 4).is_ok());
+        // More than the burst never passes.
+        assert!(limits.check_auth(address, 11).is_err());
+        assert!(limits.check_auth(address, 10).is_ok());
+        // Nothing to charge is always fine.
+        assert!(limits.check_auth(address, 0).is_ok());
     }
 
     #[test]
     fn only_trusted_proxies_may_name_the_client() {
         let proxy = IpAddr::from([10, 0, 0, 2]);
-        let limits = RateLimits::new(None, None, vec![proxy]);
+        let limits = RateLimits::new(None, None, None, vec![proxy]);
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-forwarded-for",

@@ -12,8 +12,10 @@ pub struct EdgeSettings {
     #[arg(long, env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
 
-    /// Most operations in one batched request.
-    #[arg(long, env = "GATEWAY_MAX_BATCH", default_value_t = 10)]
+    /// Most operations in one batched request (a JSON array of operations); `0`, the default,
+    /// turns array batching off, so one request is one operation. Each operation of a batch
+    /// counts against the rate limits.
+    #[arg(long, env = "GATEWAY_MAX_BATCH", default_value_t = 0)]
     pub max_batch: usize,
 
     /// Most aliased fields in one document.
@@ -39,6 +41,11 @@ pub struct EdgeSettings {
     #[arg(long, env = "GATEWAY_INTROSPECTION")]
     pub introspection: Option<bool>,
 
+    /// The GraphiQL IDE at `/graphiql` (and for browsers opening `/graphql`). Default: on in dev
+    /// mode only; it maps the API for anyone, so production serves it only when set.
+    #[arg(long, env = "GATEWAY_GRAPHIQL")]
+    pub graphiql: Option<bool>,
+
     /// Requests per client address: `RATE/s[,BURST]`, or `0` for no limit.
     #[arg(long, env = "GATEWAY_RATE_LIMIT_PER_ADDRESS", default_value = "100/s,200", value_parser = parse_rate)]
     pub rate_limit_per_address: RateLimit,
@@ -46,6 +53,21 @@ pub struct EdgeSettings {
     /// Requests per signed-in user: `RATE/s[,BURST]`, or `0` for no limit.
     #[arg(long, env = "GATEWAY_RATE_LIMIT_PER_USER", default_value = "50/s,100", value_parser = parse_rate)]
     pub rate_limit_per_user: RateLimit,
+
+    /// `signIn`, `signUp` and `refreshSession` fields per client address, counted apart from
+    /// (and besides) the general limits, since each costs a password hash or a token
+    /// rotation: `RATE/s[,BURST]`, or `0` for no limit.
+    #[arg(long, env = "GATEWAY_RATE_LIMIT_AUTH_PER_ADDRESS", default_value = "1/s,30", value_parser = parse_rate)]
+    pub rate_limit_auth_per_address: RateLimit,
+
+    /// Failed sign-ins for one email (whoever sends them) after which further sign-ins for it
+    /// are refused with TOO_MANY_REQUESTS until the window ends; `0` turns it off.
+    #[arg(long, env = "GATEWAY_SIGN_IN_MAX_FAILURES", default_value_t = 10)]
+    pub sign_in_max_failures: u32,
+
+    /// The window of `GATEWAY_SIGN_IN_MAX_FAILURES` (e.g. `15m`).
+    #[arg(long, env = "GATEWAY_SIGN_IN_FAILURE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub sign_in_failure_window: std::time::Duration,
 
     /// Comma-separated proxy addresses (nginx) whose `X-Real-IP` / `X-Forwarded-For` name the
     /// client.

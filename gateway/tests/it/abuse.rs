@@ -158,3 +158,129 @@ async fn unbounded_lists_are_bounded() {
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
     assert_eq!(body["errors"][0]["extensions"]["field"], "activityIds");
 }
+
+/// Posts `body` as a client at `address` (behind the trusted proxy the tests run as); returns
+/// the status, the `Retry-After` header and the JSON body.
+async fn post_from(
+    system: &TestSystem,
+    address: &str,
+    body: Value,
+) -> (u16, Option<String>, Value) {
+    let response = system
+        .http
+        .post(system.url("/graphql"))
+        .header("x-real-ip", address)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap().to_owned());
+    (status, retry_after, response.json().await.unwrap())
+}
+
+const SIGN_IN: &str = "mutation($input: SignInInput!) { signIn(input: $input) { accessToken } }";
+
+#[tokio::test]
+async fn batched_and_aliased_sign_ins_are_charged_each() {
+    let system = TestSystem::spawn_with(&["--max-batch", "10"]).await;
+    let honest = system.sign_up("Alice").await;
+    let aliases: Vec<String> = (0..20)
+        .map(|index| format!("a{index}: signIn(input: $input) {{ accessToken }}"))
+        .collect();
+    let operation = json!({
+        "query": format!("mutation($input: SignInInput!) {{ {} }}", aliases.join(" ")),
+        "variables": { "input": { "email": "victim@example.com", "password": "guess" } },
+    });
+    let batch = Value::Array(vec![operation; 10]);
+    let sign_ins_before = system
+        .backend_calls
+        .by_rpc()
+        .get("AuthService/SignIn")
+        .copied();
+    let (status, retry_after, body) = post_from(&system, "203.0.113.7", batch).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(retry_after.is_some());
+    assert_eq!(error_code(&body), "TOO_MANY_REQUESTS");
+    assert!(body["errors"][0]["extensions"]["retryAfter"].as_u64() >= Some(1));
+    assert_eq!(
+        system
+            .backend_calls
+            .by_rpc()
+            .get("AuthService/SignIn")
+            .copied(),
+        sign_ins_before,
+        "not one password was verified"
+    );
+    // One aliased operation of 20 fits the address's budget once (30), not twice.
+    let single = json!({
+        "query": format!("mutation($input: SignInInput!) {{ {} }}", aliases.join(" ")),
+        "variables": { "input": { "email": "other@example.com", "password": "guess" } },
+    });
+    let (status, _, _) = post_from(&system, "203.0.113.8", single.clone()).await;
+    assert_eq!(status, 200);
+    // Of its 20 guesses at one email, 10 reached hangout-core: then the email's failure
+    // budget refused the rest.
+    assert_eq!(
+        system
+            .backend_calls
+            .by_rpc()
+            .get("AuthService/SignIn")
+            .copied(),
+        Some(sign_ins_before.unwrap_or(0) + 10)
+    );
+    let (status, _, body) = post_from(&system, "203.0.113.8", single).await;
+    assert_eq!(status, 429, "{body}");
+    // Meanwhile another user, elsewhere, is served.
+    let me = system
+        .graphql(Some(&honest.access_token), "{ me { name } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["me"]["name"], "Alice", "{me}");
+}
+
+#[tokio::test]
+async fn failed_sign_ins_for_one_email_are_limited_the_same_whether_it_exists_or_not() {
+    let system = TestSystem::spawn().await;
+    let body = system
+        .graphql(
+            None,
+            "mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }",
+            json!({ "input": { "name": "Victim", "email": "victim@example.com", "password": "correct horse battery" } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    for email in ["victim@example.com", "nobody@example.com"] {
+        // Ten wrong guesses, from ten addresses: each is told UNAUTHENTICATED.
+        for guess in 0..10 {
+            let (_, _, body) = post_from(
+                &system,
+                &format!("198.51.100.{guess}"),
+                json!({ "query": SIGN_IN, "variables": { "input": { "email": email, "password": format!("guess {guess}") } } }),
+            )
+            .await;
+            assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+        }
+        // The eleventh, even with the right password, waits out the window.
+        let (_, _, body) = post_from(
+            &system,
+            "198.51.100.200",
+            json!({ "query": SIGN_IN, "variables": { "input": { "email": email, "password": "correct horse battery" } } }),
+        )
+        .await;
+        assert_eq!(error_code(&body), "TOO_MANY_REQUESTS", "{email}: {body}");
+        let retry_after = body["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap();
+        assert!((800..=900).contains(&retry_after), "{retry_after}");
+        assert_eq!(
+            body["errors"][0]["message"],
+            "too many failed sign-ins for this email; try again later"
+        );
+    }
+    // Another account is not affected.
+    let other = system.sign_up("Bystander").await;
+    assert!(!other.access_token.is_empty());
+}

@@ -91,7 +91,7 @@ async fn a_file_core_outage_undoes_the_half_made_upload_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_is_served_without_a_cdn() {
-    let system = TestSystem::spawn().await;
+    let system = TestSystem::spawn_with(&["--graphiql", "true"]).await;
     let page = system
         .http
         .get(system.url("/graphiql"))

@@ -128,8 +128,45 @@ async fn alias_overloading_is_refused() {
 }
 
 #[tokio::test]
-async fn batch_query_overloading_is_refused() {
+async fn array_batching_is_off_unless_configured() {
     let system = TestSystem::spawn().await;
+    let batch: Vec<Value> = (0..2)
+        .map(|_| json!({ "query": "{ __typename }" }))
+        .collect();
+    let (status, body) = post(&system, Value::Array(batch)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(first_code(&body), "BAD_USER_INPUT");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("batching is off"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn graphiql_is_not_served_in_production_unless_enabled() {
+    let system = TestSystem::spawn().await;
+    for path in ["/graphiql", "/graphiql/assets/graphiql.js"] {
+        let response = system.http.get(system.url(path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+    }
+    // A browser opening the endpoint gets no IDE either.
+    let response = system
+        .http
+        .get(system.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let page = response.text().await.unwrap();
+    assert!(!page.contains("graphiql"), "{page}");
+}
+
+#[tokio::test]
+async fn batch_query_overloading_is_refused() {
+    let system = TestSystem::spawn_with(&["--max-batch", "10"]).await;
     let batch: Vec<Value> = (0..11)
         .map(|_| json!({ "query": "{ __typename }" }))
         .collect();

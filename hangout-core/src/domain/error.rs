@@ -21,6 +21,9 @@ pub enum DomainError {
     /// The store failed; the cause is logged, never shown.
     #[error("internal error")]
     Store(#[from] StoreError),
+    /// Too much work is waiting (the password hashing queue is full); try again shortly.
+    #[error("too busy; try again shortly")]
+    Overloaded,
     /// Hashing a password failed; the cause is logged, never shown.
     #[error("internal error: password hashing failed: {0}")]
     Hashing(String),

@@ -28,6 +28,8 @@ pub struct Settings {
     pub upload_window: Duration,
     /// How long after its upload window a PENDING memory is swept.
     pub pending_grace: Duration,
+    /// Password hashes that may wait for a hashing thread; more are refused at once.
+    pub hashing_queue: usize,
 }
 
 /// The operations of hangout-core over a store `S`.
@@ -46,7 +48,7 @@ impl<S: store::Store> Service<S> {
     /// `Hashing` if the dummy hash cannot be made.
     pub fn new(store: S, settings: Settings) -> error::DomainResult<Self> {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let hashing = hashing::HashingPool::new(cores)?;
+        let hashing = hashing::HashingPool::new(cores, settings.hashing_queue)?;
         // On a hashing thread: a thread that hashes keeps 19 MiB of argon2 memory for life
         // (see `password`), and the calling thread would never hash again.
         let dummy_hash =

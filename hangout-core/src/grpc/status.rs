@@ -19,6 +19,7 @@ impl From<DomainError> for Status {
             DomainError::NotFound => Status::not_found("not found"),
             DomainError::AlreadyExists(message) => Status::already_exists(message),
             DomainError::Unauthenticated(message) => Status::unauthenticated(message),
+            DomainError::Overloaded => Status::resource_exhausted("too busy; try again shortly"),
             DomainError::Store(_) | DomainError::Hashing(_) => {
                 tracing::error!(error = &error as &dyn std::error::Error, "request failed");
                 Status::internal("internal error")

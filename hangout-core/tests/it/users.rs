@@ -17,6 +17,42 @@ on_both_backends!(
     users_are_fetched_in_batches,
 );
 
+/// With no room to wait for a hashing thread, a flood of sign-ups is refused at once with
+/// RESOURCE_EXHAUSTED instead of queueing; what got a thread succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_hashing_beyond_its_queue_is_refused_at_once() {
+    let app = TestApp::spawn_with(crate::helpers::Db::Sqlite, |config| {
+        config.hashing_queue = 0;
+    })
+    .await
+    .unwrap();
+    let mut attempts = tokio::task::JoinSet::new();
+    for index in 0..24 {
+        let mut auth = app.auth();
+        attempts.spawn(async move {
+            auth.sign_up(sign_up(
+                "Flood",
+                &format!("flood{index}@example.com"),
+                "a long enough password",
+            ))
+            .await
+        });
+    }
+    let results = attempts.join_all().await;
+    let refused = results
+        .iter()
+        .filter(|result| {
+            result
+                .as_ref()
+                .is_err_and(|status| status.code() == Code::ResourceExhausted)
+        })
+        .count();
+    let created = results.iter().filter(|result| result.is_ok()).count();
+    assert!(refused > 0, "nothing was refused");
+    assert!(created > 0, "nothing got through");
+    assert_eq!(refused + created, results.len(), "{results:?}");
+}
+
 fn sign_up(name: &str, email: &str, password: &str) -> pb::SignUpRequest {
     pb::SignUpRequest {
         name: name.to_owned(),

@@ -642,6 +642,7 @@ fn unlimit_gateway(specs: &mut [system::Spec]) {
         for variable in [
             "GATEWAY_RATE_LIMIT_PER_ADDRESS",
             "GATEWAY_RATE_LIMIT_PER_USER",
+            "GATEWAY_RATE_LIMIT_AUTH_PER_ADDRESS",
         ] {
             spec.env
                 .push((variable.to_owned(), "1000000/s,1000000".to_owned()));
