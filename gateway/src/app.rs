@@ -4,7 +4,6 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use axum::serve::ListenerExt as _;
 use telemetry::metrics::{MetricsServer, Registry};
 use tokio::net::TcpListener;
 
@@ -51,6 +50,7 @@ pub struct App {
     counter: CallCounter,
     registry: Arc<Registry>,
     metrics_server: MetricsServer,
+    limits: http::ServerLimits,
 }
 
 impl App {
@@ -102,6 +102,11 @@ impl App {
             counter,
             registry: Arc::new(registry),
             metrics_server,
+            limits: http::ServerLimits {
+                max_connections: config.edge.max_connections,
+                header_read_timeout: config.edge.header_read_timeout,
+                drain: config.edge.shutdown_drain,
+            },
         })
     }
 
@@ -124,7 +129,7 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
-    /// finish.
+    /// finish, for at most `GATEWAY_SHUTDOWN_DRAIN`.
     ///
     /// # Errors
     /// When the server fails.
@@ -136,23 +141,7 @@ impl App {
             self.metrics_server
                 .serve(Arc::clone(&self.registry), std::future::pending()),
         );
-        // The peer address feeds the per-address rate limit.
-        // Responses go out without waiting for the client's delayed ACK (Nagle's algorithm).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "setting TCP_NODELAY failed");
-            }
-        });
-        let served = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: draining in-flight requests");
-        })
-        .await;
+        let served = http::serve(self.listener, self.router, self.limits, shutdown).await;
         metrics_server.abort();
         served?;
         tracing::info!("stopped");

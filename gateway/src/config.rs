@@ -186,6 +186,9 @@ impl Config {
                 self.backend_connect_timeout,
             ),
             ("GATEWAY_ACCESS_TOKEN_TTL", self.access_token_ttl),
+            ("GATEWAY_HEADER_READ_TIMEOUT", self.edge.header_read_timeout),
+            ("GATEWAY_BODY_READ_TIMEOUT", self.edge.body_read_timeout),
+            ("GATEWAY_REQUEST_TIMEOUT", self.edge.request_timeout),
         ] {
             if duration.is_zero() {
                 return Err(error(variable, "must be longer than zero"));
@@ -220,6 +223,9 @@ impl Config {
         }
         for (variable, value) in [
             ("GATEWAY_MAX_BODY_BYTES", self.edge.max_body_bytes),
+            ("GATEWAY_MAX_CONNECTIONS", self.edge.max_connections),
+            ("GATEWAY_MAX_IN_FLIGHT", self.edge.max_in_flight),
+            ("GATEWAY_MAX_RESPONSE_BYTES", self.edge.max_response_bytes),
             ("GATEWAY_MAX_ROOT_FIELDS", self.edge.max_root_fields),
             ("GATEWAY_MAX_DIRECTIVES", self.edge.max_directives),
         ] {

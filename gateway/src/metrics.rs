@@ -148,7 +148,7 @@ impl GatewayMetrics {
             metrics.batch_size.clone(),
         );
         // Known label sets start at zero, so that rates and dashboards work from the start.
-        for scope in ["address", "user", "auth"] {
+        for scope in ["address", "user", "auth", "in_flight"] {
             metrics
                 .rate_limited
                 .get_or_create(&ScopeLabels { scope })
@@ -156,7 +156,7 @@ impl GatewayMetrics {
         }
         registry.register(
             "gateway_rate_limited",
-            "Requests refused by a rate limit, by scope (address, user, or auth: sign-in, sign-up and refresh per address)",
+            "Requests refused by a rate limit, by scope (address, user, auth: sign-in, sign-up and refresh per address; in_flight: shed at the cap of requests in flight)",
             metrics.rate_limited.clone(),
         );
         metrics

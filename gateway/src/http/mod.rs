@@ -12,9 +12,11 @@ mod operation;
 mod persisted;
 mod protocol;
 mod rate_limit;
+mod server;
 mod settings;
 
 pub use persisted::ManifestError;
+pub use server::{ServerLimits, serve};
 pub use settings::EdgeSettings;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
@@ -23,7 +25,7 @@ use async_graphql::{BatchRequest, BatchResponse};
 use axum::{
     Extension, Json, Router,
     body::Bytes,
-    extract::{ConnectInfo, DefaultBodyLimit, RawQuery, Request, State, rejection::BytesRejection},
+    extract::{ConnectInfo, DefaultBodyLimit, RawQuery, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -50,6 +52,11 @@ pub struct AppState {
     cost: crate::graphql::cost::CostModel,
     rate_limits: rate_limit::RateLimits,
     max_body_bytes: usize,
+    max_response_bytes: usize,
+    body_read_timeout: std::time::Duration,
+    request_timeout: std::time::Duration,
+    /// Permits for GraphQL requests being read or executed (`GATEWAY_MAX_IN_FLIGHT`).
+    in_flight: tokio::sync::Semaphore,
     requests: std::sync::atomic::AtomicU64,
 }
 
@@ -90,6 +97,10 @@ impl AppState {
                 settings.trusted_proxies.clone(),
             ),
             max_body_bytes: settings.max_body_bytes,
+            max_response_bytes: settings.max_response_bytes,
+            body_read_timeout: settings.body_read_timeout,
+            request_timeout: settings.request_timeout,
+            in_flight: tokio::sync::Semaphore::new(settings.max_in_flight),
             requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -210,6 +221,9 @@ async fn graphql_get(
     let Some(media) = protocol::negotiate(&headers) else {
         return not_acceptable();
     };
+    let Ok(_permit) = state.in_flight.try_acquire() else {
+        return overloaded(&state, media);
+    };
     let request = match protocol::read_get(&headers, query.as_deref()) {
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(media),
@@ -225,16 +239,19 @@ async fn graphql_post(
     Extension(RequestId(request_id)): Extension<RequestId>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let Some(media) = protocol::negotiate(&headers) else {
         return not_acceptable();
     };
-    let body = match body {
+    // Admitted before the body is read: reading holds up to a body's worth of memory.
+    let Ok(_permit) = state.in_flight.try_acquire() else {
+        return overloaded(&state, media);
+    };
+    let body = match read_body(&state, body).await {
         Ok(body) => body,
-        Err(rejection) => {
-            return protocol::Refusal::body(rejection.status(), state.max_body_bytes)
-                .into_response(media);
+        Err(status) => {
+            return protocol::Refusal::body(status, state.max_body_bytes).into_response(media);
         }
     };
     let batch = match protocol::read_post(&headers, &body, state.limits) {
@@ -243,6 +260,42 @@ async fn graphql_post(
     };
     let peer = peer.map(|Extension(ConnectInfo(peer))| peer);
     run(&state, request_id, peer, &headers, media, batch, false).await
+}
+
+/// Reads the whole body, within `GATEWAY_MAX_BODY_BYTES` and `GATEWAY_BODY_READ_TIMEOUT`.
+///
+/// # Errors
+/// 413 for a body over the limit, 408 for one that took too long, 400 for a broken one.
+async fn read_body(state: &AppState, body: axum::body::Body) -> Result<Bytes, StatusCode> {
+    use http_body_util::BodyExt as _;
+    let limited = http_body_util::Limited::new(body, state.max_body_bytes);
+    match tokio::time::timeout(state.body_read_timeout, limited.collect()).await {
+        Err(_) => Err(StatusCode::REQUEST_TIMEOUT),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(StatusCode::PAYLOAD_TOO_LARGE)
+        }
+        Ok(Err(_)) => Err(StatusCode::BAD_REQUEST),
+    }
+}
+
+/// Load shedding: more GraphQL requests are in flight than allowed, so this one is refused
+/// at once (503, `Retry-After`) instead of queueing behind them.
+fn overloaded(state: &AppState, media: protocol::MediaType) -> Response {
+    state.backends.metrics().rate_limited("in_flight");
+    let mut refusal = error_response(
+        "the server is at capacity; retry shortly",
+        Code::ServiceUnavailable,
+    );
+    if let Some(extensions) = refusal.errors[0].extensions.as_mut() {
+        extensions.set("retryAfter", 1);
+    }
+    let mut response = protocol::respond(media, BatchResponse::Single(refusal), usize::MAX);
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 fn not_acceptable() -> Response {
@@ -268,7 +321,7 @@ fn too_many_requests(media: protocol::MediaType, limited: rate_limit::Limited) -
     if let Some(extensions) = refusal.errors[0].extensions.as_mut() {
         extensions.set("retryAfter", limited.retry_after_seconds());
     }
-    let mut response = protocol::respond(media, BatchResponse::Single(refusal));
+    let mut response = protocol::respond(media, BatchResponse::Single(refusal), usize::MAX);
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     if let Ok(value) = HeaderValue::from_str(&limited.retry_after_seconds().to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -335,10 +388,27 @@ async fn run(
     ) {
         return too_many_requests(media, limited);
     }
-    let mut responses = Vec::with_capacity(prepared.len());
-    for one in prepared {
-        responses.push(operation::execute(state, &request_id, &caller, one).await);
-    }
+    let executed = tokio::time::timeout(state.request_timeout, async {
+        let mut responses = Vec::with_capacity(prepared.len());
+        for one in prepared {
+            responses.push(operation::execute(state, &request_id, &caller, one).await);
+        }
+        responses
+    })
+    .await;
+    let Ok(mut responses) = executed else {
+        tracing::warn!(timeout = ?state.request_timeout, "request cancelled at its deadline");
+        let refusal = error_response(
+            &format!(
+                "the request did not finish within {} and was cancelled",
+                humantime::format_duration(state.request_timeout)
+            ),
+            Code::ServiceUnavailable,
+        );
+        let mut response = protocol::respond(media, BatchResponse::Single(refusal), usize::MAX);
+        *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+        return response;
+    };
     let response = match (single, responses.pop()) {
         (true, Some(response)) => BatchResponse::Single(response),
         (_, last) => {
@@ -346,7 +416,7 @@ async fn run(
             BatchResponse::Batch(responses)
         }
     };
-    protocol::respond(media, response)
+    protocol::respond(media, response, state.max_response_bytes)
 }
 
 /// Charges the request's address and user `cost` tokens and its address `auth` tokens of the

@@ -471,12 +471,50 @@ fn label_request_errors(response: &mut Response) {
     }
 }
 
-/// Serialises a response (or batch) in `media`, with the status the specification asks for.
+/// A body that fails to be written once it would pass its cap.
+struct CappedBody {
+    bytes: Vec<u8>,
+    max: usize,
+}
+
+impl std::io::Write for CappedBody {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(data.len()) > self.max {
+            return Err(std::io::Error::other("the response is over its cap"));
+        }
+        self.bytes.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serialises `value` into at most `max` bytes; `None` when it would take more (it stops
+/// there: a huge answer is never held whole in memory twice).
+fn to_capped_vec(
+    value: &impl serde::Serialize,
+    max: usize,
+) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    let mut body = CappedBody {
+        bytes: Vec::with_capacity(max.min(16 * 1024)),
+        max,
+    };
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => Ok(Some(body.bytes)),
+        Err(error) if error.is_io() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Serialises a response (or batch) in `media`, with the status the specification asks for,
+/// into at most `max_bytes`: a larger answer is replaced by one error saying so (never cut).
 ///
 /// Straight to bytes: a page's response is a tree of about a thousand values, and going
 /// through a `serde_json::Value` first would build and drop a second copy of it.
 #[must_use]
-pub fn respond(media: MediaType, response: BatchResponse) -> HttpResponse {
+pub fn respond(media: MediaType, response: BatchResponse, max_bytes: usize) -> HttpResponse {
     /// The body of a request error answered as `application/graphql-response+json`.
     #[derive(serde::Serialize)]
     struct ErrorsOnly<'a> {
@@ -487,23 +525,47 @@ pub fn respond(media: MediaType, response: BatchResponse) -> HttpResponse {
         BatchResponse::Single(mut response) => {
             label_request_errors(&mut response);
             if is_request_error(&response) && media == MediaType::GraphqlResponseJson {
-                let body = serde_json::to_vec(&ErrorsOnly {
-                    errors: &response.errors,
-                });
+                let body = to_capped_vec(
+                    &ErrorsOnly {
+                        errors: &response.errors,
+                    },
+                    max_bytes,
+                );
                 (StatusCode::BAD_REQUEST, body)
             } else {
-                (StatusCode::OK, serde_json::to_vec(&response))
+                (StatusCode::OK, to_capped_vec(&response, max_bytes))
             }
         }
         BatchResponse::Batch(mut responses) => {
             for response in &mut responses {
                 label_request_errors(response);
             }
-            (StatusCode::OK, serde_json::to_vec(&responses))
+            (StatusCode::OK, to_capped_vec(&responses, max_bytes))
         }
     };
     match body {
-        Ok(body) => (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response(),
+        Ok(Some(body)) => {
+            (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
+        }
+        Ok(None) => {
+            tracing::info!(max_bytes, "response over its cap refused");
+            let body = serde_json::json!({
+                "data": null,
+                "errors": [{
+                    "message": format!(
+                        "the response is larger than {max_bytes} bytes and was not sent: ask for \
+                         less (smaller pages, fewer fields)"
+                    ),
+                    "extensions": { "code": Code::BadUserInput.as_str() },
+                }],
+            });
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, media.content_type())],
+                body.to_string(),
+            )
+                .into_response()
+        }
         Err(error) => {
             tracing::error!(%error, "cannot serialise a GraphQL response");
             Refusal::new(
@@ -671,18 +733,38 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn responses_over_the_cap_are_replaced_by_an_error_never_cut() {
+        let big = async_graphql::Value::String("x".repeat(10_000));
+        let response = BatchResponse::Single(Response::new(big.clone()));
+        let fits = respond(MediaType::Json, response, 20_000);
+        assert_eq!(fits.status(), StatusCode::OK);
+        let response = BatchResponse::Single(Response::new(big));
+        let refused = respond(MediaType::Json, response, 5_000);
+        assert_eq!(refused.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(refused.into_body(), 10_000)
+            .await
+            .expect("a short body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+        assert!(body["data"].is_null());
+    }
+
     #[test]
     fn request_errors_are_400_only_for_the_graphql_media_type() {
         let failed =
             || BatchResponse::Single(Response::from_errors(vec![ServerError::new("bad", None)]));
         assert_eq!(
-            respond(MediaType::GraphqlResponseJson, failed()).status(),
+            respond(MediaType::GraphqlResponseJson, failed(), usize::MAX).status(),
             StatusCode::BAD_REQUEST
         );
-        assert_eq!(respond(MediaType::Json, failed()).status(), StatusCode::OK);
+        assert_eq!(
+            respond(MediaType::Json, failed(), usize::MAX).status(),
+            StatusCode::OK
+        );
         let executed = BatchResponse::Single(Response::new(async_graphql::Value::Null));
         assert_eq!(
-            respond(MediaType::GraphqlResponseJson, executed).status(),
+            respond(MediaType::GraphqlResponseJson, executed, usize::MAX).status(),
             StatusCode::OK
         );
     }

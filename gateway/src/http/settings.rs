@@ -69,6 +69,37 @@ pub struct EdgeSettings {
     #[arg(long, env = "GATEWAY_SIGN_IN_FAILURE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
     pub sign_in_failure_window: std::time::Duration,
 
+    /// Most open client connections; beyond it new ones wait in the kernel's backlog.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// How long a connection may take to send a complete request head, and stay idle between
+    /// requests; then it is closed (nginx's upstream `keepalive_timeout` stays below it).
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: std::time::Duration,
+
+    /// How long a client may take to send the request body; then it gets a 408.
+    #[arg(long, env = "GATEWAY_BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: std::time::Duration,
+
+    /// Deadline of a whole GraphQL request: past it, the request is cancelled and answered 504
+    /// with SERVICE_UNAVAILABLE.
+    #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
+
+    /// Most GraphQL requests executing at once; more are refused at once with 503,
+    /// `Retry-After` and SERVICE_UNAVAILABLE rather than queued.
+    #[arg(long, env = "GATEWAY_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+
+    /// Largest response body in bytes; a larger answer is replaced by an error, never cut.
+    #[arg(long, env = "GATEWAY_MAX_RESPONSE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+
+    /// How long shutdown waits for requests in flight before closing their connections.
+    #[arg(long, env = "GATEWAY_SHUTDOWN_DRAIN", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_drain: std::time::Duration,
+
     /// Comma-separated proxy addresses (nginx) whose `X-Real-IP` / `X-Forwarded-For` name the
     /// client.
     #[arg(

@@ -90,7 +90,7 @@ pub struct TestSystem {
     hangout: Running,
     file: Running,
     // Held so the gateway runs until the system is dropped (dropping sends its shutdown).
-    _gateway_task: Running,
+    gateway_task: Running,
     dir: tempfile::TempDir,
 }
 
@@ -286,7 +286,7 @@ impl TestSystem {
             hangout_addr: hangout.addr,
             hangout: hangout.running,
             file: file.running,
-            _gateway_task: gateway_task,
+            gateway_task,
             dir,
         };
         assert!(
@@ -312,6 +312,11 @@ impl TestSystem {
             status.is_ok_and(|is_ready| is_ready == ready)
         })
         .await
+    }
+
+    /// Sends the gateway its shutdown signal and waits until it has stopped serving.
+    pub async fn stop_gateway(&mut self) {
+        self.gateway_task.stop().await;
     }
 
     /// Stops hangout-core (the gateway keeps running).

@@ -7,6 +7,7 @@ mod abuse;
 mod auth;
 mod hangouts;
 mod helpers;
+mod limits;
 mod memories;
 mod metrics;
 mod page;

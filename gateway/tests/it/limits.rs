@@ -1,0 +1,206 @@
+//! Bounded work whatever a client sends: slow or silent connections are closed, requests have
+//! a deadline, responses a size cap, executions a cap with load shedding, and shutdown a drain
+//! deadline.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
+
+use crate::helpers::{TestSystem, error_code};
+
+/// Reads until the server closes the connection; how long that took. Fails after `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let mut buffer = [0_u8; 1024];
+    loop {
+        match tokio::time::timeout(limit, stream.read(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the connection was still open after {limit:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_and_trickling_connections_are_closed() {
+    let system = TestSystem::spawn_with(&["--header-read-timeout", "300ms"]).await;
+    // Sends nothing at all.
+    let mut silent = TcpStream::connect(system.gateway).await.unwrap();
+    closed_within(&mut silent, Duration::from_secs(5)).await;
+
+    // One header byte at a time (slowloris): the deadline is for the whole head.
+    let mut trickle = TcpStream::connect(system.gateway).await.unwrap();
+    let head =
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let started = Instant::now();
+    for byte in head {
+        if trickle.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    closed_within(&mut trickle, Duration::from_secs(5)).await;
+    assert!(started.elapsed() < Duration::from_secs(4));
+
+    // Honest requests keep working.
+    let status = system
+        .http
+        .get(system.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success());
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_cancelled_with_a_clear_error() {
+    // Anything that calls a backend takes longer than a nanosecond.
+    let system = TestSystem::spawn_with(&["--request-timeout", "1ns"]).await;
+    let response = system
+        .http
+        .post(system.url("/graphql"))
+        .json(&json!({ "query": "mutation { signIn(input: {email: \"a@example.com\", password: \"p\"}) { accessToken } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 504);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "SERVICE_UNAVAILABLE");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 1ns"),
+        "{body}"
+    );
+    // What runs without a backend call still answers.
+    let typename = system.graphql(None, "{ __typename }", json!({})).await;
+    assert_eq!(typename["data"]["__typename"], "Query");
+}
+
+#[tokio::test]
+async fn an_over_large_response_is_refused_never_cut() {
+    let system = TestSystem::spawn_with(&["--max-response-bytes", "2000"]).await;
+    let user = system.sign_up("Dana").await;
+    for index in 0..30 {
+        system
+            .create_hangout(
+                &user,
+                &format!("Hangout number {index}"),
+                "2026-12-24T12:00:00Z",
+            )
+            .await;
+    }
+    let body = system
+        .graphql(
+            Some(&user.access_token),
+            "{ hangouts(first: 30) { nodes { id title date status createdAt } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(body["data"].is_null());
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 2000 bytes"),
+        "{body}"
+    );
+    let small = system
+        .graphql(
+            Some(&user.access_token),
+            "{ hangouts(first: 2) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert!(small["errors"].is_null(), "{small}");
+}
+
+#[tokio::test]
+async fn requests_past_the_in_flight_cap_are_shed_at_once() {
+    let system =
+        TestSystem::spawn_with(&["--max-in-flight", "1", "--body-read-timeout", "2s"]).await;
+    // Holds the only permit: its body never finishes arriving.
+    let mut holder = TcpStream::connect(system.gateway).await.unwrap();
+    holder
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":",
+        )
+        .await
+        .unwrap();
+    // The holder is admitted once its head is read; poll until the next request is shed.
+    let shed = crate::helpers::eventually(Duration::from_secs(5), || async {
+        let response = system
+            .http
+            .post(system.url("/graphql"))
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16() == 503
+            && response
+                .headers()
+                .get("retry-after")
+                .is_some_and(|value| value == "1")
+    })
+    .await;
+    assert!(shed, "nothing was shed");
+    let started = Instant::now();
+    let response = system
+        .http
+        .post(system.url("/graphql"))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    if response.status().as_u16() == 503 {
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "SERVICE_UNAVAILABLE");
+        assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "shed at once, not queued"
+        );
+    }
+    // The holder's body times out (408) and frees the permit.
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), holder.read_to_string(&mut answer)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let after = system.graphql(None, "{ __typename }", json!({})).await;
+    assert_eq!(after["data"]["__typename"], "Query");
+}
+
+#[tokio::test]
+async fn shutdown_ends_within_its_drain_deadline_while_a_request_hangs() {
+    let mut system = TestSystem::spawn_with(&["--shutdown-drain", "500ms"]).await;
+    let mut half_sent = TcpStream::connect(system.gateway).await.unwrap();
+    half_sent
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    // Let the gateway read the head and start on the body.
+    let ready = system
+        .http
+        .get(system.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(ready.status().is_success());
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), system.stop_gateway())
+        .await
+        .expect("the gateway stopped within its drain deadline");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "it drained first"
+    );
+    closed_within(&mut half_sent, Duration::from_secs(2)).await;
+}
