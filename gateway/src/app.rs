@@ -14,6 +14,7 @@ use crate::{
     graphql,
     http::{self, AppState},
     metrics::GatewayMetrics,
+    shared_limits::SharedLimits,
 };
 
 /// Why the gateway could not start.
@@ -27,6 +28,8 @@ pub enum StartupError {
     Backend(#[from] backend::SetupError),
     #[error("cannot load the trusted documents")]
     TrustedDocuments(#[from] http::ManifestError),
+    #[error("GATEWAY_REDIS_URL")]
+    Redis(#[from] crate::shared_limits::InvalidUrl),
     #[error("cannot serve metrics")]
     Metrics(#[from] telemetry::metrics::BindError),
     #[error("cannot bind {addr}")]
@@ -65,6 +68,13 @@ impl App {
         let tokens = Arc::new(Tokens::from_config(&config)?);
         let mut registry = Registry::default();
         let metrics = Arc::new(GatewayMetrics::register(&mut registry));
+        let shared = match &config.redis_url {
+            Some(url) => Some(SharedLimits::new(
+                url,
+                metrics.shared_limit_fallbacks.clone(),
+            )?),
+            None => None,
+        };
         let backends = Backends::new(&config, metrics)?;
         let counter = backends.counter();
         let schema = graphql::build(
@@ -76,6 +86,7 @@ impl App {
                 sign_in_max_failures: config.edge.sign_in_max_failures,
                 sign_in_failure_window: config.edge.sign_in_failure_window,
             },
+            shared.clone(),
         );
         let state = Arc::new(AppState::new(
             schema,
@@ -83,6 +94,7 @@ impl App {
             tokens,
             config.graphiql().then(|| config.graphiql_assets.clone()),
             &config.edge,
+            shared,
         )?);
         let listener = TcpListener::bind(config.listen_addr)
             .await
@@ -98,7 +110,10 @@ impl App {
         Ok(Self {
             listener,
             local_addr,
-            router: http::router(state),
+            router: http::router(
+                state,
+                http::cors_layer(&config.edge.cors_origins, config.dev_mode),
+            ),
             counter,
             registry: Arc::new(registry),
             metrics_server,

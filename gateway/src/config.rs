@@ -116,6 +116,12 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_WORKER_THREADS")]
     pub worker_threads: Option<std::num::NonZeroUsize>,
 
+    /// Redis for rate-limit state shared by every gateway instance (`redis://host:6379`).
+    /// Unset: each instance limits on its own. When Redis is unreachable, the instance falls
+    /// back to its own limits (logged once, counted in `gateway_shared_limit_fallbacks`).
+    #[arg(long, env = "GATEWAY_REDIS_URL")]
+    pub redis_url: Option<String>,
+
     #[command(flatten)]
     pub edge: crate::http::EdgeSettings,
 }
@@ -233,6 +239,8 @@ impl Config {
                 return Err(error(variable, "must be at least 1"));
             }
         }
+        crate::http::validate_cors_origins(&self.edge.cors_origins)
+            .map_err(|message| error("GATEWAY_CORS_ORIGINS", message))?;
         if let Some(path) = &self.edge.trusted_documents
             && !path.is_file()
         {
@@ -296,6 +304,10 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("metrics_addr", &self.metrics_addr)
             .field("worker_threads", &self.worker_threads)
+            .field(
+                "redis_url",
+                &self.redis_url.as_ref().map(|_| "<configured, redacted>"),
+            )
             .field("edge", &self.edge)
             .finish()
     }

@@ -10,6 +10,7 @@
 //!   identity, the request id and a deadline.
 //! - [`auth`]: access tokens: EdDSA signing, verification with rotation, the JWKS document.
 //! - [`metrics`]: the Prometheus metrics served on the internal metrics port.
+//! - [`shared_limits`]: rate-limit state in Redis, shared by every instance, when configured.
 //! - [`app`]: `App::build(config)` binds; `run_until(shutdown)` serves.
 //! - [`config`]: environment configuration, validated at start-up.
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod shared_limits;
 
 pub use app::App;
 pub use config::Config;

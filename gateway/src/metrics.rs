@@ -61,6 +61,8 @@ pub struct GatewayMetrics {
     backend_calls: LatencyFamily<OperationLabels>,
     batch_size: LatencyFamily<LoaderLabels>,
     rate_limited: Family<ScopeLabels, Counter>,
+    /// Limit decisions taken by this instance alone because Redis was unreachable.
+    pub shared_limit_fallbacks: Counter,
     names: Mutex<HashSet<String>>,
 }
 
@@ -120,6 +122,7 @@ impl GatewayMetrics {
             backend_calls: count_family(),
             batch_size: count_family(),
             rate_limited: Family::default(),
+            shared_limit_fallbacks: Counter::default(),
             names: Mutex::default(),
         };
         registry.register(
@@ -154,6 +157,11 @@ impl GatewayMetrics {
                 .get_or_create(&ScopeLabels { scope })
                 .inc_by(0);
         }
+        registry.register(
+            "gateway_shared_limit_fallbacks",
+            "Rate-limit decisions taken by this instance alone because Redis (GATEWAY_REDIS_URL) was unreachable",
+            metrics.shared_limit_fallbacks.clone(),
+        );
         registry.register(
             "gateway_rate_limited",
             "Requests refused by a rate limit, by scope (address, user, auth: sign-in, sign-up and refresh per address; in_flight: shed at the cap of requests in flight)",

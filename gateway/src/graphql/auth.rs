@@ -106,7 +106,7 @@ impl AuthMutation {
         let guard = ctx
             .data::<Arc<SignInGuard>>()
             .map_err(|_| ApiError::internal())?;
-        if let Err(wait) = guard.check(&input.email) {
+        if let Err(wait) = guard.check(&input.email).await {
             tracing::info!(request_id = %call.request_id, "sign-in refused: too many failures for the email");
             return Err(ApiError::too_many_requests(
                 "too many failed sign-ins for this email; try again later",
@@ -128,7 +128,7 @@ impl AuthMutation {
             Ok(response) => payload(ctx, response),
             Err(error) => {
                 if matches!(error, crate::backend::BackendError::Unauthenticated(_)) {
-                    guard.failed(&email);
+                    guard.failed(&email).await;
                 }
                 Err(error.into())
             }

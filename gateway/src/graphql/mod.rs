@@ -94,7 +94,12 @@ pub struct SchemaOptions {
 
 /// The schema with its process-wide data: backend clients and token keys.
 #[must_use]
-pub fn build(backends: Backends, tokens: Arc<Tokens>, options: SchemaOptions) -> AppSchema {
+pub fn build(
+    backends: Backends,
+    tokens: Arc<Tokens>,
+    options: SchemaOptions,
+    shared: Option<Arc<crate::shared_limits::SharedLimits>>,
+) -> AppSchema {
     let mut builder = builder()
         .limit_directives(options.max_directives)
         .data(backends)
@@ -102,6 +107,7 @@ pub fn build(backends: Backends, tokens: Arc<Tokens>, options: SchemaOptions) ->
         .data(Arc::new(sign_in_guard::SignInGuard::new(
             options.sign_in_max_failures,
             options.sign_in_failure_window,
+            shared,
         )));
     if !options.introspection {
         builder = builder.disable_introspection().disable_suggestions();

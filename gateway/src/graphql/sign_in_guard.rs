@@ -7,11 +7,15 @@
 //! The per-address limits (`http::rate_limit`) bound how fast one client may try; this bounds
 //! how often anyone may guess one account's password, however many addresses they use.
 //! Entries are kept in a bounded cache, so a flood of made-up addresses costs fixed memory.
+//! With `GATEWAY_REDIS_URL`, the counts live in Redis instead (shared by every instance);
+//! the in-process ones count only while Redis is unreachable.
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
+
+use crate::shared_limits::Shared;
 
 /// Emails whose failures are tracked at most; the least recently used are forgotten first.
 const TRACKED_EMAILS: usize = 100_000;
@@ -28,6 +32,7 @@ pub struct SignInGuard {
     windows: quick_cache::sync::Cache<Box<str>, Arc<Mutex<Window>>>,
     max_failures: u32,
     window: Duration,
+    shared: Option<Arc<crate::shared_limits::SharedLimits>>,
 }
 
 impl std::fmt::Debug for SignInGuard {
@@ -49,11 +54,16 @@ fn key(email: &str) -> Box<str> {
 impl SignInGuard {
     /// At most `max_failures` failed sign-ins per email within `window`; `0` turns it off.
     #[must_use]
-    pub fn new(max_failures: u32, window: Duration) -> Self {
+    pub fn new(
+        max_failures: u32,
+        window: Duration,
+        shared: Option<Arc<crate::shared_limits::SharedLimits>>,
+    ) -> Self {
         Self {
             windows: quick_cache::sync::Cache::new(TRACKED_EMAILS),
             max_failures,
             window,
+            shared,
         }
     }
 
@@ -61,7 +71,15 @@ impl SignInGuard {
     ///
     /// # Errors
     /// How long until it may, when the email has used up its failures.
-    pub fn check(&self, email: &str) -> Result<(), Duration> {
+    pub async fn check(&self, email: &str) -> Result<(), Duration> {
+        if self.max_failures == 0 {
+            return Ok(());
+        }
+        if let Some(shared) = &self.shared
+            && let Shared::Decided(decided) = shared.failures_left(email, self.max_failures).await
+        {
+            return decided;
+        }
         self.check_at(email, Instant::now())
     }
 
@@ -82,7 +100,15 @@ impl SignInGuard {
     }
 
     /// Counts a failed sign-in for `email`.
-    pub fn failed(&self, email: &str) {
+    pub async fn failed(&self, email: &str) {
+        if self.max_failures == 0 {
+            return;
+        }
+        if let Some(shared) = &self.shared
+            && shared.fail(email, self.window).await == Shared::Decided(())
+        {
+            return;
+        }
         self.failed_at(email, Instant::now());
     }
 
@@ -116,7 +142,7 @@ mod tests {
 
     #[test]
     fn an_email_is_refused_after_its_failures_until_the_window_ends() {
-        let guard = SignInGuard::new(3, Duration::from_secs(900));
+        let guard = SignInGuard::new(3, Duration::from_secs(900), None);
         let start = Instant::now();
         for _ in 0..3 {
             assert!(guard.check_at("ada@example.com", start).is_ok());
@@ -142,12 +168,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn zero_turns_the_guard_off() {
-        let guard = SignInGuard::new(0, Duration::from_secs(900));
+    #[tokio::test]
+    async fn zero_turns_the_guard_off() {
+        let guard = SignInGuard::new(0, Duration::from_secs(900), None);
         for _ in 0..100 {
-            guard.failed("ada@example.com");
+            guard.failed("ada@example.com").await;
         }
-        assert!(guard.check("ada@example.com").is_ok());
+        assert!(guard.check("ada@example.com").await.is_ok());
     }
 }

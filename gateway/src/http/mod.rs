@@ -6,6 +6,7 @@
 //! verified here and never logged; each GraphQL request gets its own
 //! [`RequestContext`](crate::graphql::RequestContext).
 
+mod cors;
 mod documents;
 mod graphiql;
 mod operation;
@@ -15,6 +16,7 @@ mod rate_limit;
 mod server;
 mod settings;
 
+pub use cors::{layer as cors_layer, validate as validate_cors_origins};
 pub use persisted::ManifestError;
 pub use server::{ServerLimits, serve};
 pub use settings::EdgeSettings;
@@ -69,6 +71,7 @@ impl AppState {
         tokens: Arc<Tokens>,
         graphiql_assets: Option<PathBuf>,
         settings: &EdgeSettings,
+        shared: Option<Arc<crate::shared_limits::SharedLimits>>,
     ) -> Result<Self, ManifestError> {
         let persisted = match &settings.trusted_documents {
             Some(path) => persisted::PersistedOperations::trusted_from_file(path)?,
@@ -95,6 +98,7 @@ impl AppState {
                 settings.rate_limit_per_user.0,
                 settings.rate_limit_auth_per_address.0,
                 settings.trusted_proxies.clone(),
+                shared,
             ),
             max_body_bytes: settings.max_body_bytes,
             max_response_bytes: settings.max_response_bytes,
@@ -111,7 +115,7 @@ impl AppState {
 pub struct RequestId(pub String);
 
 /// The router with every route of the gateway.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>, cors: tower_http::cors::CorsLayer) -> Router {
     let mut router = Router::new().route("/graphql", get(graphql_get).post(graphql_post));
     if state.graphiql_assets.is_some() {
         router = router
@@ -123,6 +127,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(cors)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             request_id,
@@ -357,7 +362,7 @@ async fn run(
         Caller::User(user) => Some(user.to_string()),
         Caller::Anonymous | Caller::Refused => None,
     };
-    if let Err(limited) = charge(state, address, user.as_deref(), 1, 0) {
+    if let Err(limited) = charge(state, address, user.as_deref(), 1, 0).await {
         return too_many_requests(media, limited);
     }
     let single = matches!(batch, BatchRequest::Single(_));
@@ -385,7 +390,9 @@ async fn run(
         user.as_deref(),
         fields.saturating_sub(1),
         auth,
-    ) {
+    )
+    .await
+    {
         return too_many_requests(media, limited);
     }
     let executed = tokio::time::timeout(state.request_timeout, async {
@@ -421,7 +428,7 @@ async fn run(
 
 /// Charges the request's address and user `cost` tokens and its address `auth` tokens of the
 /// authentication budget.
-fn charge(
+async fn charge(
     state: &AppState,
     address: Option<std::net::IpAddr>,
     user: Option<&str>,
@@ -429,19 +436,19 @@ fn charge(
     auth: u32,
 ) -> Result<(), rate_limit::Limited> {
     if let Some(address) = address {
-        if let Err(limited) = state.rate_limits.check_address(address, cost) {
+        if let Err(limited) = state.rate_limits.check_address(address, cost).await {
             tracing::info!(%address, "rate limited (address)");
             state.backends.metrics().rate_limited("address");
             return Err(limited);
         }
-        if let Err(limited) = state.rate_limits.check_auth(address, auth) {
+        if let Err(limited) = state.rate_limits.check_auth(address, auth).await {
             tracing::info!(%address, "rate limited (sign-in, sign-up and refresh)");
             state.backends.metrics().rate_limited("auth");
             return Err(limited);
         }
     }
     if let Some(user) = user
-        && let Err(limited) = state.rate_limits.check_user(user, cost)
+        && let Err(limited) = state.rate_limits.check_user(user, cost).await
     {
         tracing::info!(user_id = %user, "rate limited (user)");
         state.backends.metrics().rate_limited("user");

@@ -9,6 +9,9 @@
 //!
 //! The client address is the TCP peer, or, when the peer is a trusted proxy (nginx), the
 //! address it reports in `X-Real-IP` / the last hop of `X-Forwarded-For`.
+//!
+//! With `GATEWAY_REDIS_URL`, the buckets live in Redis ([`SharedLimits`]), so every instance
+//! charges one budget; the in-process buckets then decide only while Redis is unreachable.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -16,8 +19,12 @@ use std::{
     time::Duration,
 };
 
+use std::sync::Arc;
+
 use axum::http::HeaderMap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};
+
+use crate::shared_limits::{Shared, SharedLimits};
 
 /// One limit: a steady rate and the burst allowed above it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +65,7 @@ impl Rate {
         Ok(Some(Self { per_second, burst }))
     }
 
-    fn quota(self) -> Option<Quota> {
+    pub(crate) fn quota(self) -> Option<Quota> {
         let per_second = NonZeroU32::new(self.per_second)?;
         let burst = NonZeroU32::new(self.burst)?;
         Some(Quota::per_second(per_second).allow_burst(burst))
@@ -67,10 +74,27 @@ impl Rate {
 
 /// The gateway's limiters.
 pub struct RateLimits {
-    per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    per_user: Option<DefaultKeyedRateLimiter<String>>,
-    auth_per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_address: Option<Bucket<IpAddr>>,
+    per_user: Option<Bucket<String>>,
+    auth_per_address: Option<Bucket<IpAddr>>,
     trusted_proxies: Vec<IpAddr>,
+    shared: Option<Arc<SharedLimits>>,
+}
+
+/// One configured limit: its rate, and the in-process buckets.
+struct Bucket<K: std::hash::Hash + Eq + Clone> {
+    rate: Rate,
+    local: DefaultKeyedRateLimiter<K>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Bucket<K> {
+    fn new(rate: Option<Rate>) -> Option<Self> {
+        let rate = rate?;
+        Some(Self {
+            rate,
+            local: RateLimiter::dashmap(rate.quota()?),
+        })
+    }
 }
 
 /// A request over its limit: when it may be retried.
@@ -94,14 +118,14 @@ impl RateLimits {
         per_user: Option<Rate>,
         auth_per_address: Option<Rate>,
         trusted_proxies: Vec<IpAddr>,
+        shared: Option<Arc<SharedLimits>>,
     ) -> Self {
         Self {
-            per_address: per_address.and_then(Rate::quota).map(RateLimiter::dashmap),
-            per_user: per_user.and_then(Rate::quota).map(RateLimiter::dashmap),
-            auth_per_address: auth_per_address
-                .and_then(Rate::quota)
-                .map(RateLimiter::dashmap),
+            per_address: Bucket::new(per_address),
+            per_user: Bucket::new(per_user),
+            auth_per_address: Bucket::new(auth_per_address),
             trusted_proxies,
+            shared,
         }
     }
 
@@ -128,45 +152,80 @@ impl RateLimits {
     ///
     /// # Errors
     /// [`Limited`] when the address has not that many left (nothing is charged then).
-    pub fn check_address(&self, address: IpAddr, cost: u32) -> Result<(), Limited> {
-        check(self.per_address.as_ref(), &address, cost)
+    pub async fn check_address(&self, address: IpAddr, cost: u32) -> Result<(), Limited> {
+        self.check(self.per_address.as_ref(), "address", &address, cost)
+            .await
     }
 
     /// Charges `user` `cost` tokens.
     ///
     /// # Errors
     /// [`Limited`] when the user has not that many left.
-    pub fn check_user(&self, user: &str, cost: u32) -> Result<(), Limited> {
-        check(self.per_user.as_ref(), &user.to_owned(), cost)
+    pub async fn check_user(&self, user: &str, cost: u32) -> Result<(), Limited> {
+        self.check(self.per_user.as_ref(), "user", &user.to_owned(), cost)
+            .await
     }
 
     /// Charges `address` `fields` tokens of its budget for sign-in, sign-up and refresh.
     ///
     /// # Errors
     /// [`Limited`] when the address has not that many left.
-    pub fn check_auth(&self, address: IpAddr, fields: u32) -> Result<(), Limited> {
-        check(self.auth_per_address.as_ref(), &address, fields)
+    pub async fn check_auth(&self, address: IpAddr, fields: u32) -> Result<(), Limited> {
+        self.check(self.auth_per_address.as_ref(), "auth", &address, fields)
+            .await
+    }
+
+    /// Charges `key` in Redis when it is configured and answers, else in process.
+    async fn check<K>(
+        &self,
+        bucket: Option<&Bucket<K>>,
+        scope: &str,
+        key: &K,
+        cost: u32,
+    ) -> Result<(), Limited>
+    where
+        K: std::hash::Hash + Eq + Clone + std::fmt::Display,
+    {
+        let Some(bucket) = bucket else {
+            return Ok(());
+        };
+        if cost == 0 {
+            return Ok(());
+        }
+        if let Some(shared) = &self.shared {
+            let key = format!("{scope}:{key}");
+            match shared
+                .charge(&key, bucket.rate.per_second, bucket.rate.burst, cost)
+                .await
+            {
+                Shared::Decided(Ok(())) => return Ok(()),
+                Shared::Decided(Err(retry_after)) => return Err(Limited { retry_after }),
+                Shared::Unavailable => {}
+            }
+        }
+        check(&bucket.local, key, cost)
     }
 
     /// Forgets keys that are back at full burst, bounding memory; call now and then.
     pub fn forget_idle(&self) {
-        if let Some(limiter) = &self.per_address {
-            limiter.retain_recent();
+        if let Some(bucket) = &self.per_address {
+            bucket.local.retain_recent();
         }
-        if let Some(limiter) = &self.auth_per_address {
-            limiter.retain_recent();
+        if let Some(bucket) = &self.auth_per_address {
+            bucket.local.retain_recent();
         }
-        if let Some(limiter) = &self.per_user {
-            limiter.retain_recent();
+        if let Some(bucket) = &self.per_user {
+            bucket.local.retain_recent();
         }
     }
 }
 
-fn check<K>(limiter: Option<&DefaultKeyedRateLimiter<K>>, key: &K, cost: u32) -> Result<(), Limited>
+/// Charges `cost` tokens to `key` in process.
+fn check<K>(limiter: &DefaultKeyedRateLimiter<K>, key: &K, cost: u32) -> Result<(), Limited>
 where
     K: std::hash::Hash + Eq + Clone,
 {
-    let (Some(limiter), Some(cost)) = (limiter, NonZeroU32::new(cost)) else {
+    let Some(cost) = NonZeroU32::new(cost) else {
         return Ok(());
     };
     match limiter.check_key_n(key, cost) {
@@ -206,8 +265,8 @@ mod tests {
         assert!(Rate::parse("fast").is_err());
     }
 
-    #[test]
-    fn a_key_gets_its_burst_then_is_limited_while_others_are_not() {
+    #[tokio::test]
+    async fn a_key_gets_its_burst_then_is_limited_while_others_are_not() {
         let limits = RateLimits::new(
             None,
             Some(Rate {
@@ -216,43 +275,51 @@ mod tests {
             }),
             None,
             Vec::new(),
+            None,
         );
         for _ in 0..3 {
-            assert!(limits.check_user("ada", 1).is_ok());
+            assert!(limits.check_user("ada", 1).await.is_ok());
         }
-        let limited = limits.check_user("ada", 1).expect_err("over the burst");
+        let limited = limits
+            .check_user("ada", 1)
+            .await
+            .expect_err("over the burst");
         assert!(limited.retry_after_seconds() >= 1);
-        assert!(limits.check_user("bob", 1).is_ok());
+        assert!(limits.check_user("bob", 1).await.is_ok());
         // No limit configured for addresses.
         assert!(
             limits
                 .check_address(IpAddr::from([127, 0, 0, 1]), 1)
+                .await
                 .is_ok()
         );
     }
 
-    #[test]
-    fn a_request_is_charged_for_every_field_it_runs() {
+    #[tokio::test]
+    async fn a_request_is_charged_for_every_field_it_runs() {
         let rate = Rate {
             per_second: 1,
             burst: 10,
         };
-        let limits = RateLimits::new(Some(rate), None, Some(rate), Vec::new());
+        let limits = RateLimits::new(Some(rate), None, Some(rate), Vec::new(), None);
         let address = IpAddr::from([192, 0, 2, 1]);
-        assert!(limits.check_address(address, 6).is_ok());
-        assert!(limits.check_address(address, 6).is_err(), "4 tokens left");
-        assert!(limits.check_address(address, 4).is_ok());
+        assert!(limits.check_address(address, 6).await.is_ok());
+        assert!(
+            limits.check_address(address, 6).await.is_err(),
+            "4 tokens left"
+        );
+        assert!(limits.check_address(address, 4).await.is_ok());
         // More than the burst never passes.
-        assert!(limits.check_auth(address, 11).is_err());
-        assert!(limits.check_auth(address, 10).is_ok());
+        assert!(limits.check_auth(address, 11).await.is_err());
+        assert!(limits.check_auth(address, 10).await.is_ok());
         // Nothing to charge is always fine.
-        assert!(limits.check_auth(address, 0).is_ok());
+        assert!(limits.check_auth(address, 0).await.is_ok());
     }
 
     #[test]
     fn only_trusted_proxies_may_name_the_client() {
         let proxy = IpAddr::from([10, 0, 0, 2]);
-        let limits = RateLimits::new(None, None, None, vec![proxy]);
+        let limits = RateLimits::new(None, None, None, vec![proxy], None);
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-forwarded-for",

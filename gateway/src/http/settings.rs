@@ -100,6 +100,12 @@ pub struct EdgeSettings {
     #[arg(long, env = "GATEWAY_SHUTDOWN_DRAIN", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_drain: std::time::Duration,
 
+    /// Comma-separated origins whose pages may call the API from a browser, exactly as the
+    /// browser sends them (e.g. `https://app.example.com,http://localhost:5173`). Dev mode also
+    /// allows any port of `http://localhost` and `http://127.0.0.1`. Never `*`.
+    #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Comma-separated proxy addresses (nginx) whose `X-Real-IP` / `X-Forwarded-For` name the
     /// client.
     #[arg(

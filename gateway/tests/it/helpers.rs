@@ -87,6 +87,7 @@ pub struct TestSystem {
     /// Each process's metrics endpoint.
     pub metrics: Metrics,
     hangout_addr: SocketAddr,
+    file_addr: SocketAddr,
     hangout: Running,
     file: Running,
     // Held so the gateway runs until the system is dropped (dropping sends its shutdown).
@@ -223,7 +224,83 @@ async fn start_file_core(dir: &Path, tls: &TlsFiles) -> Started {
     }
 }
 
+/// Builds a gateway in front of the given backends (not yet serving).
+async fn start_gateway(
+    hangout: SocketAddr,
+    file: SocketAddr,
+    key_path: &Path,
+    tls: &TlsFiles,
+    extra_args: &[&str],
+) -> gateway::App {
+    let mut args = vec![
+        "gateway".to_owned(),
+        "--listen-addr".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--metrics-addr".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--hangout-core-url".to_owned(),
+        format!("https://127.0.0.1:{}", hangout.port()),
+        "--file-core-url".to_owned(),
+        format!("https://127.0.0.1:{}", file.port()),
+        "--jwt-signing-key".to_owned(),
+        key_path.display().to_string(),
+        "--backend-timeout".to_owned(),
+        "5s".to_owned(),
+        "--backend-connect-timeout".to_owned(),
+        "1s".to_owned(),
+        "--graphiql-assets".to_owned(),
+        graphiql_assets().display().to_string(),
+    ];
+    args.extend(tls_args(tls));
+    args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
+    gateway::App::build(gateway::Config::parse_from(args))
+        .await
+        .expect("gateway starts")
+}
+
+/// A second gateway of a [`TestSystem`]: same backends and signing key, its own process
+/// state. Stops when dropped.
+pub struct ExtraGateway {
+    pub addr: SocketAddr,
+    _running: Running,
+}
+
+impl ExtraGateway {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
 impl TestSystem {
+    /// Starts another gateway in front of the same backends, with extra arguments.
+    pub async fn spawn_gateway(&self, extra_args: &[&str]) -> ExtraGateway {
+        let tls = TlsFiles {
+            ca: self.cert_dir().join("ca.pem"),
+            cert: self.cert_dir().join("gateway.pem"),
+            key: self.cert_dir().join("gateway.key"),
+        };
+        let app = start_gateway(
+            self.hangout_addr,
+            self.file_addr,
+            &self.dir.path().join("jwt.key"),
+            &tls,
+            extra_args,
+        )
+        .await;
+        let addr = app.local_addr();
+        let running = Running::spawn(|shutdown| async move {
+            app.run_until(async {
+                let _ = shutdown.await;
+            })
+            .await
+            .expect("gateway serves");
+        });
+        ExtraGateway {
+            addr,
+            _running: running,
+        }
+    }
+
     /// Starts everything and waits until the gateway reports ready.
     pub async fn spawn() -> Self {
         Self::spawn_with(&[]).await
@@ -239,30 +316,7 @@ impl TestSystem {
         let key_path = dir.path().join("jwt.key");
         let signing_key = write_signing_key(&key_path);
 
-        let mut args = vec![
-            "gateway".to_owned(),
-            "--listen-addr".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--metrics-addr".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--hangout-core-url".to_owned(),
-            format!("https://127.0.0.1:{}", hangout.addr.port()),
-            "--file-core-url".to_owned(),
-            format!("https://127.0.0.1:{}", file.addr.port()),
-            "--jwt-signing-key".to_owned(),
-            key_path.display().to_string(),
-            "--backend-timeout".to_owned(),
-            "5s".to_owned(),
-            "--backend-connect-timeout".to_owned(),
-            "1s".to_owned(),
-            "--graphiql-assets".to_owned(),
-            graphiql_assets().display().to_string(),
-        ];
-        args.extend(tls_args(&gateway_tls));
-        args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
-        let app = gateway::App::build(gateway::Config::parse_from(args))
-            .await
-            .expect("gateway starts");
+        let app = start_gateway(hangout.addr, file.addr, &key_path, &gateway_tls, extra_args).await;
         let gateway = app.local_addr();
         let backend_calls = app.backend_calls();
         let metrics = Metrics {
@@ -284,6 +338,7 @@ impl TestSystem {
             signing_key,
             metrics,
             hangout_addr: hangout.addr,
+            file_addr: file.addr,
             hangout: hangout.running,
             file: file.running,
             gateway_task,
@@ -451,6 +506,27 @@ pub fn error_field(body: &Value) -> &str {
     body["errors"][0]["extensions"]["field"]
         .as_str()
         .unwrap_or_else(|| panic!("no error field in {body}"))
+}
+
+/// The Redis the tests use: `TEST_REDIS_URL` (CI sets it, so a Redis that is down fails the
+/// run), else one on 127.0.0.1:6379 when it answers; `None` (the test is skipped, with a
+/// message) when neither.
+pub async fn redis_url() -> Option<String> {
+    if let Ok(url) = std::env::var("TEST_REDIS_URL") {
+        return Some(url);
+    }
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(1),
+        tokio::net::TcpStream::connect("127.0.0.1:6379"),
+    )
+    .await
+    .is_ok_and(|connected| connected.is_ok());
+    if reachable {
+        Some("redis://127.0.0.1:6379".to_owned())
+    } else {
+        eprintln!("skipped: no Redis (set TEST_REDIS_URL or run one on 127.0.0.1:6379)");
+        None
+    }
 }
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.

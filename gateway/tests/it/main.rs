@@ -15,3 +15,4 @@ mod resilience;
 mod rotation;
 mod schema;
 mod security;
+mod shared_limits;

@@ -421,3 +421,90 @@ async fn oversized_bodies_get_a_clear_graphql_error() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn cors_allows_exactly_the_configured_origins_without_credentials() {
+    let system = TestSystem::spawn_with(&[
+        "--cors-origins",
+        "https://app.example.com,http://localhost:5173",
+    ])
+    .await;
+    let preflight = |origin: &'static str| {
+        system
+            .http
+            .request(reqwest::Method::OPTIONS, system.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.example.com").await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    let headers = allowed.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed_headers = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(
+        allowed_headers.contains("authorization"),
+        "{allowed_headers}"
+    );
+    assert_eq!(headers["access-control-max-age"], "7200");
+    assert!(headers.get("access-control-allow-credentials").is_none());
+
+    for refused in ["https://evil.example.com", "http://localhost:3000", "null"] {
+        let response = preflight(refused).await.unwrap();
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{refused} was allowed"
+        );
+    }
+
+    // The request itself carries the header too, and the CSRF rule still holds.
+    let response = system
+        .http
+        .post(system.url("/graphql"))
+        .header("origin", "http://localhost:5173")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    let simple = system
+        .http
+        .post(system.url("/graphql"))
+        .header("origin", "https://app.example.com")
+        .header("content-type", "text/plain")
+        .body(r#"{"query":"{ __typename }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(simple.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn cors_in_dev_mode_allows_local_development_origins() {
+    let system = TestSystem::spawn_with(&["--dev-mode"]).await;
+    let response = system
+        .http
+        .request(reqwest::Method::OPTIONS, system.url("/graphql"))
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+}

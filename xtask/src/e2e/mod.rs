@@ -2,6 +2,8 @@
 //! ports in a temporary folder, then runs, each against it:
 //!
 //! - `graphiql`: GraphiQL in headless Debian Chromium (playwright-core), no internet;
+//! - `cors`: pages on other origins call the gateway from Chromium: a local development
+//!   origin gets its answer through a real preflight, any other origin is blocked;
 //! - `edge`: Debian's nginx with `nginx/templates/hangout.conf.template` filled in for
 //!   loopback, and a GraphQL flow through it over HTTPS and HTTP/2;
 //! - `audit`: the GraphQL-over-HTTP audit of the `graphql-http` npm package;
@@ -34,7 +36,7 @@ pub struct E2e {
     /// Fail when a check cannot run for lack of node, chromium or nginx.
     #[arg(long)]
     pub require_all: bool,
-    /// Run only these checks (graphiql, edge, audit, compose, traces); all by default.
+    /// Run only these checks (graphiql, cors, edge, audit, compose, traces); all by default.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
@@ -67,7 +69,7 @@ impl E2e {
             if let Err(error) = ready {
                 outcomes.push(("ready", Outcome::Failed(error.to_string())));
             } else {
-                for check in ["graphiql", "edge", "audit", "compose", "traces"] {
+                for check in ["graphiql", "cors", "edge", "audit", "compose", "traces"] {
                     if !self.only.is_empty() && !self.only.iter().any(|name| name == check) {
                         continue;
                     }
@@ -80,6 +82,7 @@ impl E2e {
                         },
                         (_, None) => Outcome::Skipped("node is not installed".to_owned()),
                         ("graphiql", Some(_)) => graphiql(root, ports).await,
+                        ("cors", Some(_)) => cors(root, ports).await,
                         ("edge", Some(_)) => edge(root, &data, ports).await,
                         _ => audit(root, ports).await,
                     };
@@ -179,7 +182,8 @@ async fn node_script(root: &Path, script: &str, arguments: &[String]) -> Outcome
     }
 }
 
-async fn graphiql(root: &Path, ports: Ports) -> Outcome {
+/// Runs a Chromium script of `gateway/e2e` against the gateway; skipped without Chromium.
+async fn browser_script(root: &Path, script: &str, ports: Ports) -> Outcome {
     let chromium = std::env::var_os("CHROMIUM_PATH")
         .map(PathBuf::from)
         .or_else(|| which("chromium"));
@@ -188,10 +192,18 @@ async fn graphiql(root: &Path, ports: Ports) -> Outcome {
     }
     node_script(
         root,
-        "graphiql.mjs",
+        script,
         &[format!("http://127.0.0.1:{}", ports.gateway)],
     )
     .await
+}
+
+async fn graphiql(root: &Path, ports: Ports) -> Outcome {
+    browser_script(root, "graphiql.mjs", ports).await
+}
+
+async fn cors(root: &Path, ports: Ports) -> Outcome {
+    browser_script(root, "cors.mjs", ports).await
 }
 
 async fn audit(root: &Path, ports: Ports) -> Outcome {
