@@ -151,7 +151,7 @@ impl GatewayMetrics {
             metrics.batch_size.clone(),
         );
         // Known label sets start at zero, so that rates and dashboards work from the start.
-        for scope in ["address", "user", "auth", "in_flight"] {
+        for scope in ["address", "user", "auth", "cost", "in_flight"] {
             metrics
                 .rate_limited
                 .get_or_create(&ScopeLabels { scope })
@@ -164,7 +164,7 @@ impl GatewayMetrics {
         );
         registry.register(
             "gateway_rate_limited",
-            "Requests refused by a rate limit, by scope (address, user, auth: sign-in, sign-up and refresh per address; in_flight: shed at the cap of requests in flight)",
+            "Requests refused by a rate limit, by scope (address, user, auth: sign-in, sign-up and refresh per address; cost: estimated cost per address or user; in_flight: shed at the cap of requests in flight)",
             metrics.rate_limited.clone(),
         );
         metrics

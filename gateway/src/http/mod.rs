@@ -94,9 +94,13 @@ impl AppState {
                 settings.max_cost,
             ),
             rate_limits: rate_limit::RateLimits::new(
-                settings.rate_limit_per_address.0,
-                settings.rate_limit_per_user.0,
-                settings.rate_limit_auth_per_address.0,
+                rate_limit::Rates {
+                    per_address: settings.rate_limit_per_address.0,
+                    per_user: settings.rate_limit_per_user.0,
+                    cost_per_address: settings.cost_limit_per_address.0,
+                    cost_per_user: settings.cost_limit_per_user.0,
+                    auth_per_address: settings.rate_limit_auth_per_address.0,
+                },
                 settings.trusted_proxies.clone(),
                 shared,
             ),
@@ -362,7 +366,12 @@ async fn run(
         Caller::User(user) => Some(user.to_string()),
         Caller::Anonymous | Caller::Refused => None,
     };
-    if let Err(limited) = charge(state, address, user.as_deref(), 1, 0).await {
+    let first = Charge {
+        fields: 1,
+        auth: 0,
+        cost: 0,
+    };
+    if let Err(limited) = charge(state, address, user.as_deref(), first).await {
         return too_many_requests(media, limited);
     }
     let single = matches!(batch, BatchRequest::Single(_));
@@ -377,22 +386,27 @@ async fn run(
     if via_get && prepared.iter().any(operation::Prepared::is_mutation) {
         return protocol::mutation_via_get(media);
     }
-    let (fields, auth) = prepared.iter().fold((0_u32, 0_u32), |(fields, auth), one| {
+    let nothing = Charge {
+        fields: 0,
+        auth: 0,
+        cost: 0,
+    };
+    let all = prepared.iter().fold(nothing, |sum, one| {
         let root = one.root_fields();
-        (
-            fields.saturating_add(root.total),
-            auth.saturating_add(root.auth),
-        )
+        Charge {
+            fields: sum.fields.saturating_add(root.total),
+            auth: sum.auth.saturating_add(root.auth),
+            cost: sum
+                .cost
+                .saturating_add(u32::try_from(one.cost()).unwrap_or(u32::MAX)),
+        }
     });
-    if let Err(limited) = charge(
-        state,
-        address,
-        user.as_deref(),
-        fields.saturating_sub(1),
-        auth,
-    )
-    .await
-    {
+    let rest = Charge {
+        // The first field was charged before the documents were read.
+        fields: all.fields.saturating_sub(first.fields),
+        ..all
+    };
+    if let Err(limited) = charge(state, address, user.as_deref(), rest).await {
         return too_many_requests(media, limited);
     }
     let executed = tokio::time::timeout(state.request_timeout, async {
@@ -426,33 +440,54 @@ async fn run(
     protocol::respond(media, response, state.max_response_bytes)
 }
 
-/// Charges the request's address and user `cost` tokens and its address `auth` tokens of the
-/// authentication budget.
+/// What one charge to the rate limits takes.
+#[derive(Clone, Copy, Debug)]
+struct Charge {
+    /// Root fields, from the address's and the user's budgets of requests.
+    fields: u32,
+    /// Sign-ins, sign-ups and refreshes, from the address's budget of them.
+    auth: u32,
+    /// Estimated cost, from the address's and the user's budgets of cost.
+    cost: u32,
+}
+
+/// Charges the request's address and user; the limit it is over, if any.
 async fn charge(
     state: &AppState,
     address: Option<std::net::IpAddr>,
     user: Option<&str>,
-    cost: u32,
-    auth: u32,
+    charge: Charge,
 ) -> Result<(), rate_limit::Limited> {
+    let limits = &state.rate_limits;
+    let metrics = state.backends.metrics();
     if let Some(address) = address {
-        if let Err(limited) = state.rate_limits.check_address(address, cost).await {
+        if let Err(limited) = limits.check_address(address, charge.fields).await {
             tracing::info!(%address, "rate limited (address)");
-            state.backends.metrics().rate_limited("address");
+            metrics.rate_limited("address");
             return Err(limited);
         }
-        if let Err(limited) = state.rate_limits.check_auth(address, auth).await {
+        if let Err(limited) = limits.check_auth(address, charge.auth).await {
             tracing::info!(%address, "rate limited (sign-in, sign-up and refresh)");
-            state.backends.metrics().rate_limited("auth");
+            metrics.rate_limited("auth");
+            return Err(limited);
+        }
+        if let Err(limited) = limits.check_address_cost(address, charge.cost).await {
+            tracing::info!(%address, "rate limited (cost, address)");
+            metrics.rate_limited("cost");
             return Err(limited);
         }
     }
-    if let Some(user) = user
-        && let Err(limited) = state.rate_limits.check_user(user, cost).await
-    {
-        tracing::info!(user_id = %user, "rate limited (user)");
-        state.backends.metrics().rate_limited("user");
-        return Err(limited);
+    if let Some(user) = user {
+        if let Err(limited) = limits.check_user(user, charge.fields).await {
+            tracing::info!(user_id = %user, "rate limited (user)");
+            metrics.rate_limited("user");
+            return Err(limited);
+        }
+        if let Err(limited) = limits.check_user_cost(user, charge.cost).await {
+            tracing::info!(user_id = %user, "rate limited (cost, user)");
+            metrics.rate_limited("cost");
+            return Err(limited);
+        }
     }
     Ok(())
 }

@@ -23,6 +23,8 @@ pub(super) struct Prepared {
 struct Checked {
     kind: Option<OperationType>,
     root: protocol::RootFields,
+    /// Its estimated cost (0 when no operation is selected: validation refuses it).
+    cost: u64,
 }
 
 impl Prepared {
@@ -35,6 +37,11 @@ impl Prepared {
                 ..
             }) if *kind != OperationType::Query
         )
+    }
+
+    /// Its estimated cost; nothing for a refused operation.
+    pub(super) fn cost(&self) -> u64 {
+        self.checked.as_ref().map_or(0, |checked| checked.cost)
     }
 
     /// What it will run at the root; nothing for a refused operation.
@@ -64,14 +71,16 @@ pub(super) fn prepare(state: &AppState, mut request: async_graphql::Request) -> 
                 None => None,
             };
             checked
-                .and_then(|kind| check_cost(state, &mut request, cached.as_deref()).map(|()| kind))
-                .map(|kind| {
+                .and_then(|kind| {
+                    check_cost(state, &mut request, cached.as_deref()).map(|cost| (kind, cost))
+                })
+                .map(|(kind, cost)| {
                     let name = request.operation_name.clone();
                     let root = match request.parsed_query() {
                         Ok(document) => protocol::root_fields(document, name.as_deref()),
                         Err(_) => protocol::RootFields::default(),
                     };
-                    Checked { kind, root }
+                    Checked { kind, root, cost }
                 })
         }
     };
@@ -154,26 +163,26 @@ pub(super) async fn execute(
     response
 }
 
-/// Refuses the operation when its estimated cost is over the limit, before anything runs.
+/// The operation's estimated cost; refuses it when over the limit, before anything runs.
 /// The estimate comes from the document's cache entry when it was computed before and no
 /// variable sizes a list.
 fn check_cost(
     state: &AppState,
     request: &mut async_graphql::Request,
     cached: Option<&documents::CachedDocument>,
-) -> Result<(), Box<async_graphql::Response>> {
+) -> Result<u64, Box<async_graphql::Response>> {
     let model = &state.cost;
     if let Some(cost) = cached.and_then(documents::CachedDocument::cost) {
         return if cost > model.limit() {
             Err(too_expensive(cost, model.limit()))
         } else {
-            Ok(())
+            Ok(cost)
         };
     }
     let operation_name = request.operation_name.clone();
     let variables = request.variables.clone();
     let Ok(document) = request.parsed_query() else {
-        return Ok(());
+        return Ok(0);
     };
     let remember = |cost: u64, uses_variables: bool| {
         if !uses_variables && let Some(cached) = cached {
@@ -183,9 +192,9 @@ fn check_cost(
     match model.estimate(document, operation_name.as_deref(), &variables) {
         Ok(Some(estimate)) => {
             remember(estimate.cost, estimate.uses_variables);
-            Ok(())
+            Ok(estimate.cost)
         }
-        Ok(None) => Ok(()),
+        Ok(None) => Ok(0),
         Err(CostError::TooExpensive {
             estimated,
             limit,

@@ -72,10 +72,23 @@ impl Rate {
     }
 }
 
+/// What the limits are, by scope.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rates {
+    pub per_address: Option<Rate>,
+    pub per_user: Option<Rate>,
+    /// Estimated cost per address and per user (`graphql::cost`).
+    pub cost_per_address: Option<Rate>,
+    pub cost_per_user: Option<Rate>,
+    pub auth_per_address: Option<Rate>,
+}
+
 /// The gateway's limiters.
 pub struct RateLimits {
     per_address: Option<Bucket<IpAddr>>,
     per_user: Option<Bucket<String>>,
+    cost_per_address: Option<Bucket<IpAddr>>,
+    cost_per_user: Option<Bucket<String>>,
     auth_per_address: Option<Bucket<IpAddr>>,
     trusted_proxies: Vec<IpAddr>,
     shared: Option<Arc<SharedLimits>>,
@@ -114,16 +127,16 @@ impl Limited {
 impl RateLimits {
     #[must_use]
     pub fn new(
-        per_address: Option<Rate>,
-        per_user: Option<Rate>,
-        auth_per_address: Option<Rate>,
+        rates: Rates,
         trusted_proxies: Vec<IpAddr>,
         shared: Option<Arc<SharedLimits>>,
     ) -> Self {
         Self {
-            per_address: Bucket::new(per_address),
-            per_user: Bucket::new(per_user),
-            auth_per_address: Bucket::new(auth_per_address),
+            per_address: Bucket::new(rates.per_address),
+            per_user: Bucket::new(rates.per_user),
+            cost_per_address: Bucket::new(rates.cost_per_address),
+            cost_per_user: Bucket::new(rates.cost_per_user),
+            auth_per_address: Bucket::new(rates.auth_per_address),
             trusted_proxies,
             shared,
         }
@@ -164,6 +177,34 @@ impl RateLimits {
     pub async fn check_user(&self, user: &str, cost: u32) -> Result<(), Limited> {
         self.check(self.per_user.as_ref(), "user", &user.to_owned(), cost)
             .await
+    }
+
+    /// Charges `address` `cost` units of its budget of estimated cost.
+    ///
+    /// # Errors
+    /// [`Limited`] when the address has not that much left.
+    pub async fn check_address_cost(&self, address: IpAddr, cost: u32) -> Result<(), Limited> {
+        self.check(
+            self.cost_per_address.as_ref(),
+            "address-cost",
+            &address,
+            cost,
+        )
+        .await
+    }
+
+    /// Charges `user` `cost` units of their budget of estimated cost.
+    ///
+    /// # Errors
+    /// [`Limited`] when the user has not that much left.
+    pub async fn check_user_cost(&self, user: &str, cost: u32) -> Result<(), Limited> {
+        self.check(
+            self.cost_per_user.as_ref(),
+            "user-cost",
+            &user.to_owned(),
+            cost,
+        )
+        .await
     }
 
     /// Charges `address` `fields` tokens of its budget for sign-in, sign-up and refresh.
@@ -212,6 +253,12 @@ impl RateLimits {
             bucket.local.retain_recent();
         }
         if let Some(bucket) = &self.auth_per_address {
+            bucket.local.retain_recent();
+        }
+        if let Some(bucket) = &self.cost_per_address {
+            bucket.local.retain_recent();
+        }
+        if let Some(bucket) = &self.cost_per_user {
             bucket.local.retain_recent();
         }
         if let Some(bucket) = &self.per_user {
@@ -268,12 +315,13 @@ mod tests {
     #[tokio::test]
     async fn a_key_gets_its_burst_then_is_limited_while_others_are_not() {
         let limits = RateLimits::new(
-            None,
-            Some(Rate {
-                per_second: 1,
-                burst: 3,
-            }),
-            None,
+            Rates {
+                per_user: Some(Rate {
+                    per_second: 1,
+                    burst: 3,
+                }),
+                ..Rates::default()
+            },
             Vec::new(),
             None,
         );
@@ -301,7 +349,15 @@ mod tests {
             per_second: 1,
             burst: 10,
         };
-        let limits = RateLimits::new(Some(rate), None, Some(rate), Vec::new(), None);
+        let limits = RateLimits::new(
+            Rates {
+                per_address: Some(rate),
+                auth_per_address: Some(rate),
+                ..Rates::default()
+            },
+            Vec::new(),
+            None,
+        );
         let address = IpAddr::from([192, 0, 2, 1]);
         assert!(limits.check_address(address, 6).await.is_ok());
         assert!(
@@ -319,7 +375,7 @@ mod tests {
     #[test]
     fn only_trusted_proxies_may_name_the_client() {
         let proxy = IpAddr::from([10, 0, 0, 2]);
-        let limits = RateLimits::new(None, None, None, vec![proxy], None);
+        let limits = RateLimits::new(Rates::default(), vec![proxy], None);
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-forwarded-for",

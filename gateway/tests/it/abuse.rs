@@ -284,3 +284,34 @@ async fn failed_sign_ins_for_one_email_are_limited_the_same_whether_it_exists_or
     let other = system.sign_up("Bystander").await;
     assert!(!other.access_token.is_empty());
 }
+
+#[tokio::test]
+async fn expensive_documents_are_charged_their_estimated_cost() {
+    let system = TestSystem::spawn_with(&["--cost-limit-per-user", "100/s,2000"]).await;
+    let attacker = system.sign_up("Mallory").await;
+    let honest = system.sign_up("Alice").await;
+    // 801 each: two fit the burst, the third does not.
+    let expensive = "{ hangouts(first: 100) { nodes { id owner { name } memories(first: 5) { nodes { id } } } } }";
+    for _ in 0..2 {
+        let body = system
+            .graphql(Some(&attacker.access_token), expensive, json!({}))
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let response = system
+        .http
+        .post(system.url("/graphql"))
+        .bearer_auth(&attacker.access_token)
+        .json(&json!({ "query": expensive }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "TOO_MANY_REQUESTS");
+    // Cheap requests of another user are not affected.
+    let me = system
+        .graphql(Some(&honest.access_token), "{ me { name } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["me"]["name"], "Alice");
+}

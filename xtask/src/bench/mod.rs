@@ -12,6 +12,7 @@
 //! (the GraphQL and floor requests), `procs` (`/proc` sampling), `metrics` (scrapes),
 //! `grpc` (direct clients), `report` (Markdown and JSON).
 
+mod abuse;
 mod grpc;
 mod load;
 mod metrics;
@@ -68,7 +69,8 @@ pub struct Bench {
     /// The most memories a hangout of an active user has (counts spread from 0 to this).
     #[arg(long, default_value_t = 20)]
     memories: usize,
-    /// Run only these scenarios (me, page, detail, upload, scaling); all by default.
+    /// Run only these scenarios (me, page, detail, upload, scaling, abuse); all by default.
+    /// `abuse` runs `page` too, for its rate.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Use debug binaries (to develop the benchmark; the figures mean little).
@@ -111,7 +113,9 @@ impl Bench {
             .build()?;
         let outcome = runtime.block_on(async {
             let mut system = System::start(&specs, &binaries, system::Output::Quiet).await?;
-            let outcome = self.run_system(shell, root, &data, ports, &system).await;
+            let outcome = self
+                .run_system(shell, root, &data, ports, &system, &binaries)
+                .await;
             system.stop().await;
             outcome
         });
@@ -152,7 +156,11 @@ impl Bench {
     }
 
     fn wants(&self, name: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|wanted| wanted == name)
+        self.only.is_empty()
+            || self
+                .only
+                .iter()
+                .any(|wanted| wanted == name || (name == "page" && wanted == "abuse"))
     }
 
     fn plan(&self) -> seed::Plan {
@@ -175,6 +183,7 @@ impl Bench {
         data: &Path,
         ports: Ports,
         system: &System,
+        binaries: &Path,
     ) -> anyhow::Result<Report> {
         let http = reqwest::Client::builder()
             .timeout(scenarios::REQUEST_TIMEOUT)
@@ -330,6 +339,24 @@ impl Bench {
                 .await?,
             );
         }
+        let abuse = match runs
+            .iter()
+            .find(|run| run.scenario == Scenario::Page(20) && run.target == Target::Gateway)
+            .map(|run| run.stats.per_second())
+        {
+            Some(peak) if self.wants("abuse") => {
+                let settings = abuse::Settings {
+                    binaries,
+                    ports,
+                    data,
+                    window: Duration::from_secs(self.seconds.min(10)),
+                    in_flight: self.open_loop_connections,
+                    ticks,
+                };
+                Some(abuse::run(&settings, &watched, &seeded.active, (peak / 2.0).max(1.0)).await?)
+            }
+            _ => None,
+        };
         let peer_not_measured = if self.wants("me") || self.wants("page") {
             self.run_peer(shell, root, data, ports, &watched, ticks, &users, &mut runs)
                 .await
@@ -363,6 +390,7 @@ impl Bench {
             failed_probes,
             load_average,
             peer_not_measured,
+            abuse,
         })
     }
 
@@ -646,6 +674,14 @@ fn unlimit_gateway(specs: &mut [system::Spec]) {
         ] {
             spec.env
                 .push((variable.to_owned(), "1000000/s,1000000".to_owned()));
+        }
+        // Estimated cost: a page of 20 is about 1,300 of it.
+        for variable in [
+            "GATEWAY_COST_LIMIT_PER_ADDRESS",
+            "GATEWAY_COST_LIMIT_PER_USER",
+        ] {
+            spec.env
+                .push((variable.to_owned(), "1000000000/s,1000000000".to_owned()));
         }
     }
 }

@@ -171,9 +171,15 @@ impl PeerClient {
         variables: Value,
     ) -> anyhow::Result<Value> {
         let body = json!({ "query": query, "variables": variables }).to_string();
-        let bytes =
-            scenarios::post_graphql(&self.http, &self.url, &user.access_token, body, &"peer")
-                .await?;
+        let bytes = scenarios::post_graphql(
+            &self.http,
+            &self.url,
+            &user.access_token,
+            body,
+            None,
+            &"peer",
+        )
+        .await?;
         let mut value: Value = serde_json::from_slice(&bytes)?;
         Ok(value["data"].take())
     }

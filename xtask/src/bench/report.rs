@@ -191,6 +191,8 @@ pub struct Report {
     pub load_average: String,
     /// Why the peer (Hive Gateway) was not measured; `None` when it was.
     pub peer_not_measured: Option<String>,
+    /// The `abuse` scenario, when it ran.
+    pub abuse: Option<super::abuse::AbuseFigures>,
 }
 
 #[allow(
@@ -325,7 +327,91 @@ impl Report {
                 });
             }
         }
+        if let Some(abuse) = &self.abuse {
+            let ratio = abuse.p99_ratio();
+            checks.push(Check {
+                target: "`abuse`: honest p99 ≤ 2 × unattacked, no honest request fails",
+                measured: format!(
+                    "p99 {:.2} ms attacked, {:.2} ms unattacked ({ratio:.2} ×); {} honest errors",
+                    abuse.attacked.percentile_ms(0.99),
+                    abuse.unattacked.percentile_ms(0.99),
+                    abuse.attacked.errors + abuse.unattacked.errors
+                ),
+                met: Some(
+                    ratio <= 2.0 && abuse.attacked.errors == 0 && abuse.unattacked.errors == 0,
+                ),
+            });
+            if let Some(gateway) = abuse
+                .processes
+                .iter()
+                .find(|process| process.name == "gateway")
+            {
+                checks.push(Check {
+                    target: "`abuse`: gateway RSS at peak < 150 MB",
+                    measured: format!("{:.1} MB", mib(gateway.peak_rss)),
+                    met: Some(mib(gateway.peak_rss) < 150.0),
+                });
+            }
+        }
         checks
+    }
+
+    /// The `abuse` scenario's table.
+    fn write_abuse(&self, out: &mut String) {
+        let Some(abuse) = &self.abuse else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "\n`abuse`: honest `page(20)` at {:.0}/s from {} addresses, against a gateway with \
+             the production limits; the attacker, from one address, sends the most expensive \
+             document the cost limit allows and floods `signIn`, {} requests at once each.\n",
+            abuse.rate,
+            self.concurrency.saturating_sub(1),
+            8
+        );
+        let _ = writeln!(
+            out,
+            "| Honest load | Requests | p50 ms | p90 ms | p99 ms | Errors |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for (name, stats) in [
+            ("unattacked", &abuse.unattacked),
+            ("attacked", &abuse.attacked),
+        ] {
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {:.2} | {:.2} | {:.2} | {} |",
+                stats.requests,
+                stats.percentile_ms(0.5),
+                stats.percentile_ms(0.9),
+                stats.percentile_ms(0.99),
+                stats.errors
+            );
+        }
+        let _ = writeln!(out, "\n| Attacker | Answered | Refused (429/503) | Other |");
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for (name, outcomes) in [
+            ("most expensive allowed document", &abuse.expensive),
+            ("signIn flood", &abuse.sign_ins),
+        ] {
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {} |",
+                outcomes.answered, outcomes.refused, outcomes.other
+            );
+        }
+        let _ = writeln!(out, "\n| Process (attacked run) | CPU s | Peak RSS MB |");
+        let _ = writeln!(out, "|---|---:|---:|");
+        for process in &abuse.processes {
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} | {:.1} |",
+                process.name,
+                process.cpu_seconds,
+                mib(process.peak_rss)
+            );
+        }
     }
 
     /// The tables a terminal shows at the end of a run.
@@ -333,6 +419,7 @@ impl Report {
         let mut out = String::new();
         self.write_throughput(&mut out);
         self.write_peer(&mut out);
+        self.write_abuse(&mut out);
         self.write_targets(&mut out);
         out
     }
@@ -491,7 +578,11 @@ impl Report {
         );
         self.write_throughput(&mut out);
         self.write_peer(&mut out);
-        let _ = writeln!(out, "\n## Targets (issue 7)");
+        if self.abuse.is_some() {
+            let _ = writeln!(out, "\n## Abuse (issue 20)");
+            self.write_abuse(&mut out);
+        }
+        let _ = writeln!(out, "\n## Targets (issues 7 and 20)");
         self.write_targets(&mut out);
 
         let _ = writeln!(out, "\n## CPU per request and peak memory\n");
@@ -773,7 +864,36 @@ impl Report {
                 )
             })
             .collect();
+        let abuse = self.abuse.as_ref().map(|abuse| {
+            let stats = |stats: &Stats| {
+                json!({
+                    "requests": stats.requests,
+                    "errors": stats.errors,
+                    "p50_ms": stats.percentile_ms(0.5),
+                    "p99_ms": stats.percentile_ms(0.99),
+                })
+            };
+            let outcomes = |outcomes: &super::abuse::Outcomes| {
+                json!({
+                    "answered": outcomes.answered,
+                    "refused": outcomes.refused,
+                    "other": outcomes.other,
+                })
+            };
+            json!({
+                "rate": abuse.rate,
+                "unattacked": stats(&abuse.unattacked),
+                "attacked": stats(&abuse.attacked),
+                "p99_ratio": abuse.p99_ratio(),
+                "expensive": outcomes(&abuse.expensive),
+                "sign_ins": outcomes(&abuse.sign_ins),
+                "peak_rss_mib": abuse.processes.iter()
+                    .map(|process| (process.name.to_owned(), json!(mib(process.peak_rss))))
+                    .collect::<serde_json::Map<_, _>>(),
+            })
+        });
         json!({
+            "abuse": abuse,
             "date": self.date,
             "commit": self.commit,
             "command": self.command,

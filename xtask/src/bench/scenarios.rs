@@ -103,6 +103,8 @@ pub struct GraphqlClient {
     http: reqwest::Client,
     url: String,
     users: Arc<Vec<VirtualUser>>,
+    /// Whether each virtual user sends from an address of its own (`X-Real-IP`).
+    own_addresses: bool,
 }
 
 impl GraphqlClient {
@@ -114,7 +116,22 @@ impl GraphqlClient {
                 .build()?,
             url: format!("http://127.0.0.1:{port}/graphql"),
             users: Arc::new(users),
+            own_addresses: false,
         })
+    }
+
+    /// Each virtual user `index` then sends as client address `2001:db8::index+1`, through
+    /// the trusted loopback proxy (`X-Real-IP`): a label from the documentation prefix, never
+    /// a destination.
+    #[must_use]
+    pub fn with_own_addresses(mut self) -> Self {
+        self.own_addresses = true;
+        self
+    }
+
+    /// How many virtual users it sends as.
+    pub fn users(&self) -> usize {
+        self.users.len()
     }
 
     /// The request body of `scenario` for virtual user `user`.
@@ -156,9 +173,21 @@ impl GraphqlClient {
     /// # Errors
     /// A transport failure, a non-200 status or a response with GraphQL errors.
     pub async fn send(&self, scenario: Scenario, index: usize) -> anyhow::Result<Vec<u8>> {
-        let user = &self.users[index % self.users.len()];
+        let slot = index % self.users.len();
+        let user = &self.users[slot];
         let body = self.body(scenario, user, index);
-        post_graphql(&self.http, &self.url, &user.access_token, body, &scenario).await
+        let address = self
+            .own_addresses
+            .then(|| format!("2001:db8::{:x}", slot + 1));
+        post_graphql(
+            &self.http,
+            &self.url,
+            &user.access_token,
+            body,
+            address.as_deref(),
+            &scenario,
+        )
+        .await
     }
 }
 
@@ -171,15 +200,18 @@ pub async fn post_graphql(
     url: &str,
     token: &str,
     body: String,
+    client_address: Option<&str>,
     what: &(dyn std::fmt::Display + Sync),
 ) -> anyhow::Result<Vec<u8>> {
-    let response = http
+    let mut request = http
         .post(url)
         .bearer_auth(token)
         .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await?;
+        .body(body);
+    if let Some(address) = client_address {
+        request = request.header("x-real-ip", address);
+    }
+    let response = request.send().await?;
     let status = response.status();
     let bytes = response.bytes().await?;
     if !status.is_success() || has_errors(&bytes) {
