@@ -396,6 +396,21 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_addresses_or_cidr_ranges() {
+        let config = Config::parse_from([
+            "gateway",
+            "--trusted-proxies",
+            "127.0.0.1,172.28.0.0/16,::1",
+        ]);
+        assert_eq!(config.edge.trusted_proxies.len(), 3);
+        assert!(
+            config.edge.trusted_proxies[1]
+                .contains(&"172.28.3.4".parse::<std::net::IpAddr>().expect("IP"))
+        );
+        assert!(Config::try_parse_from(["gateway", "--trusted-proxies", "nginx"]).is_err());
+    }
+
+    #[test]
     fn plain_http_backends_are_refused() {
         let mut config = Config::parse_from(["gateway", "--dev-mode"]);
         config.file_core_url = "http://127.0.0.1:1".to_owned();

@@ -90,7 +90,7 @@ pub struct RateLimits {
     cost_per_address: Option<Bucket<IpAddr>>,
     cost_per_user: Option<Bucket<String>>,
     auth_per_address: Option<Bucket<IpAddr>>,
-    trusted_proxies: Vec<IpAddr>,
+    trusted_proxies: Vec<ipnet::IpNet>,
     shared: Option<Arc<SharedLimits>>,
 }
 
@@ -128,7 +128,7 @@ impl RateLimits {
     #[must_use]
     pub fn new(
         rates: Rates,
-        trusted_proxies: Vec<IpAddr>,
+        trusted_proxies: Vec<ipnet::IpNet>,
         shared: Option<Arc<SharedLimits>>,
     ) -> Self {
         Self {
@@ -146,7 +146,13 @@ impl RateLimits {
     #[must_use]
     pub fn client_address(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = peer?.ip();
-        if !self.trusted_proxies.contains(&peer) {
+        // A proxy on IPv4 may show as an IPv4-mapped IPv6 peer on a dual-stack socket.
+        let peer = peer.to_canonical();
+        if !self
+            .trusted_proxies
+            .iter()
+            .any(|network| network.contains(&peer))
+        {
             return Some(peer);
         }
         let real_ip = headers
@@ -375,7 +381,8 @@ mod tests {
     #[test]
     fn only_trusted_proxies_may_name_the_client() {
         let proxy = IpAddr::from([10, 0, 0, 2]);
-        let limits = RateLimits::new(Rates::default(), vec![proxy], None);
+        let network: ipnet::IpNet = "10.0.0.0/24".parse().expect("CIDR");
+        let limits = RateLimits::new(Rates::default(), vec![network], None);
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-forwarded-for",

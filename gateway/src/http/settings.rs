@@ -116,15 +116,16 @@ pub struct EdgeSettings {
     #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
-    /// Comma-separated proxy addresses (nginx) whose `X-Real-IP` / `X-Forwarded-For` name the
-    /// client.
+    /// Comma-separated proxy addresses or CIDR ranges (nginx; e.g. a container network's
+    /// `172.28.0.0/16`) whose `X-Real-IP` / `X-Forwarded-For` name the client.
     #[arg(
         long,
         env = "GATEWAY_TRUSTED_PROXIES",
         default_value = "127.0.0.1,::1",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = parse_network
     )]
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Trusted-documents mode: a manifest (`cargo xtask trusted-documents`) of the only
     /// operations that run. Unset: any operation, with automatic persisted queries.
@@ -135,6 +136,14 @@ pub struct EdgeSettings {
 /// A configured rate limit; `None` when switched off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit(pub Option<Rate>);
+
+/// An address (a network of one) or a CIDR range.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is neither an IP address nor a CIDR range"))
+}
 
 fn parse_rate(text: &str) -> Result<RateLimit, String> {
     Rate::parse(text).map(RateLimit)
