@@ -391,6 +391,41 @@ fn count_aliases(set: &SelectionSet) -> usize {
         .sum()
 }
 
+/// The most times one response key (a field's alias or name) may appear in one selection
+/// set as written. Merging makes repeats free to write and costly to answer ("field
+/// duplication": 500 `__typename`s); a client that adds `__typename` to what already has
+/// one stays well within it.
+const MAX_REPEATS_OF_A_FIELD: usize = 3;
+
+/// The most repeated response key of any selection set in `set` (nested ones included).
+fn most_repeated_field(set: &SelectionSet) -> usize {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut most = 0;
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let key = field
+                    .node
+                    .alias
+                    .as_ref()
+                    .unwrap_or(&field.node.name)
+                    .node
+                    .as_str();
+                let count = counts.entry(key).or_default();
+                *count += 1;
+                most = most
+                    .max(*count)
+                    .max(most_repeated_field(&field.node.selection_set.node));
+            }
+            Selection::InlineFragment(fragment) => {
+                most = most.max(most_repeated_field(&fragment.node.selection_set.node));
+            }
+            Selection::FragmentSpread(_) => {}
+        }
+    }
+    most
+}
+
 /// Parses the document of `request` (caching it in the request) and applies the document
 /// limits. Returns the kind of the operation that will run, when the document selects one.
 ///
@@ -428,6 +463,28 @@ pub fn check_document(
             format!(
                 "the document uses {aliases} aliases; at most {} are allowed",
                 limits.max_aliases
+            ),
+            Code::GraphqlValidationFailed,
+            None,
+        )));
+    }
+    let repeated = document
+        .operations
+        .iter()
+        .map(|(_, operation)| most_repeated_field(&operation.node.selection_set.node))
+        .chain(
+            document
+                .fragments
+                .values()
+                .map(|fragment| most_repeated_field(&fragment.node.selection_set.node)),
+        )
+        .max()
+        .unwrap_or_default();
+    if repeated > MAX_REPEATS_OF_A_FIELD {
+        return Err(Box::new(request_error(
+            format!(
+                "a field is selected {repeated} times in one selection set; at most \
+                 {MAX_REPEATS_OF_A_FIELD} are allowed"
             ),
             Code::GraphqlValidationFailed,
             None,
@@ -691,6 +748,10 @@ mod tests {
         let mut roots =
             Request::new("{ me { id } hangouts { totalCount } activities { totalCount } }");
         assert!(check_document(&mut roots, limits).is_err());
+        let mut repeated = Request::new("{ me { id id id id } }");
+        assert!(check_document(&mut repeated, limits).is_err());
+        let mut typename = Request::new("{ me { __typename id __typename } }");
+        assert!(check_document(&mut typename, limits).is_ok());
         let mut broken = Request::new("{ me { id ");
         let error = check_document(&mut broken, limits).unwrap_err();
         let code = error.errors[0]

@@ -181,6 +181,18 @@ async fn batch_query_overloading_is_refused() {
 }
 
 #[tokio::test]
+async fn field_duplication_is_refused() {
+    let system = TestSystem::spawn().await;
+    let (_, body) = post(
+        &system,
+        json!({ "query": format!("query cop {{ {} }}", "__typename\n".repeat(500)) }),
+    )
+    .await;
+    assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert!(body["data"].is_null());
+}
+
+#[tokio::test]
 async fn directive_overloading_is_refused() {
     let system = TestSystem::spawn().await;
     let directives = "@skip(if: false) ".repeat(50);
