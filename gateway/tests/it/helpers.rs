@@ -420,6 +420,25 @@ impl TestSystem {
         self.dir.path().join("certs")
     }
 
+    /// POSTs `body` as JSON to `/graphql`; returns the raw response (any status).
+    pub async fn post_graphql(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/graphql"))
+            .json(body)
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+
+    /// How many calls of `rpc` (e.g. `AuthService/SignIn`) the gateway has made.
+    pub fn calls_of(&self, rpc: &str) -> u64 {
+        self.backend_calls
+            .by_rpc()
+            .get(rpc)
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// Sends a GraphQL request with an optional bearer token; returns the JSON body.
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         self.graphql_with_header(

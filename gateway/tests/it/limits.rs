@@ -62,12 +62,8 @@ async fn a_request_past_its_deadline_is_cancelled_with_a_clear_error() {
     // Anything that calls a backend takes longer than a nanosecond.
     let system = TestSystem::spawn_with(&["--request-timeout", "1ns"]).await;
     let response = system
-        .http
-        .post(system.url("/graphql"))
-        .json(&json!({ "query": "mutation { signIn(input: {email: \"a@example.com\", password: \"p\"}) { accessToken } }" }))
-        .send()
-        .await
-        .unwrap();
+        .post_graphql(&json!({ "query": "mutation { signIn(input: {email: \"a@example.com\", password: \"p\"}) { accessToken } }" }))
+        .await;
     assert_eq!(response.status().as_u16(), 504);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(error_code(&body), "SERVICE_UNAVAILABLE");
@@ -137,12 +133,8 @@ async fn requests_past_the_in_flight_cap_are_shed_at_once() {
     // The holder is admitted once its head is read; poll until the next request is shed.
     let shed = crate::helpers::eventually(Duration::from_secs(5), || async {
         let response = system
-            .http
-            .post(system.url("/graphql"))
-            .json(&json!({ "query": "{ __typename }" }))
-            .send()
-            .await
-            .unwrap();
+            .post_graphql(&json!({ "query": "{ __typename }" }))
+            .await;
         response.status().as_u16() == 503
             && response
                 .headers()
@@ -153,12 +145,8 @@ async fn requests_past_the_in_flight_cap_are_shed_at_once() {
     assert!(shed, "nothing was shed");
     let started = Instant::now();
     let response = system
-        .http
-        .post(system.url("/graphql"))
-        .json(&json!({ "query": "{ __typename }" }))
-        .send()
-        .await
-        .unwrap();
+        .post_graphql(&json!({ "query": "{ __typename }" }))
+        .await;
     if response.status().as_u16() == 503 {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(error_code(&body), "SERVICE_UNAVAILABLE");
