@@ -211,10 +211,11 @@ impl GatewayMetrics {
         let Some(name) = record.name.filter(|name| !name.is_empty()) else {
             return "anonymous".to_owned();
         };
+        use crate::graphql::error::Code;
         let valid = record.kind.is_some()
             && !matches!(
-                record.outcome,
-                "GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED"
+                Code::parse(record.outcome),
+                Some(Code::GraphqlParseFailed | Code::GraphqlValidationFailed)
             );
         if !valid || name.len() > 64 {
             return "other".to_owned();

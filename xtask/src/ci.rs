@@ -7,6 +7,9 @@ use xshell::{Shell, cmd};
 /// The MariaDB every machine of this project runs.
 const LOCAL_MYSQL: &str = "mysql://root@127.0.0.1:3306";
 
+/// The Redis every machine of this project runs.
+const LOCAL_REDIS: &str = "redis://127.0.0.1:6379";
+
 #[derive(clap::Args)]
 pub struct Test {
     /// Fail instead of skipping what cannot run here: the MySQL variants without a MySQL, the
@@ -27,7 +30,7 @@ impl Test {
         }
         let url = match std::env::var("TEST_MYSQL_URL") {
             Ok(url) if !url.is_empty() => Some(url),
-            _ if mysql_answers() => Some(LOCAL_MYSQL.to_owned()),
+            _ if answers("127.0.0.1:3306") => Some(LOCAL_MYSQL.to_owned()),
             _ => None,
         };
         match &url {
@@ -38,6 +41,19 @@ impl Test {
             None => println!("no MySQL at 127.0.0.1:3306: MySQL variants are skipped"),
         }
         let _mysql = url.map(|url| shell.push_env("TEST_MYSQL_URL", url));
+        let redis = match std::env::var("TEST_REDIS_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if answers("127.0.0.1:6379") => Some(LOCAL_REDIS.to_owned()),
+            _ => None,
+        };
+        match &redis {
+            Some(url) => println!("shared rate-limit tests run against {url}"),
+            None if require_all => {
+                anyhow::bail!("no Redis at 127.0.0.1:6379 and TEST_REDIS_URL is unset")
+            }
+            None => println!("no Redis at 127.0.0.1:6379: the shared rate-limit tests are skipped"),
+        }
+        let _redis = redis.map(|url| shell.push_env("TEST_REDIS_URL", url));
         run_counting(cmd!(shell, "cargo test --workspace --all-targets").into())?;
         if self.no_e2e {
             return Ok(());
@@ -103,8 +119,9 @@ mod tests {
     }
 }
 
-fn mysql_answers() -> bool {
-    let Ok(address) = "127.0.0.1:3306".parse() else {
+/// Whether something accepts connections on `address`.
+fn answers(address: &str) -> bool {
+    let Ok(address) = address.parse() else {
         return false;
     };
     TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok()
