@@ -8,6 +8,7 @@ mod certs;
 mod ci;
 mod dev;
 mod e2e;
+mod hooks;
 mod schema;
 mod system;
 mod trusted;
@@ -43,6 +44,9 @@ enum Command {
     Ci(ci::Ci),
     /// Speed and memory of the release build against its floor; writes `BENCHMARKS.md`.
     Bench(bench::Bench),
+    /// Install (or `--remove`) an optional git pre-commit hook: fmt check, clippy on the
+    /// crates a commit touches.
+    Hooks(hooks::Hooks),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Command::TrustedDocuments(command) => command.run(),
         Command::Ci(command) => command.run(&shell, &root),
         Command::Bench(command) => command.run(&shell, &root),
+        Command::Hooks(command) => command.run(&root),
     }
 }
 

