@@ -229,6 +229,7 @@ impl Config {
         }
         for (variable, value) in [
             ("GATEWAY_MAX_BODY_BYTES", self.edge.max_body_bytes),
+            ("GATEWAY_MAX_DOCUMENT_BYTES", self.edge.max_document_bytes),
             ("GATEWAY_MAX_CONNECTIONS", self.edge.max_connections),
             ("GATEWAY_MAX_IN_FLIGHT", self.edge.max_in_flight),
             ("GATEWAY_MAX_RESPONSE_BYTES", self.edge.max_response_bytes),

@@ -61,7 +61,11 @@ impl BackendError {
             }
             Code::AlreadyExists => Self::Conflict(status.message().to_owned()),
             Code::ResourceExhausted => Self::ResourceExhausted,
-            Code::Unavailable | Code::DeadlineExceeded => {
+            // `Cancelled`: the stream was cut (the service stopped mid-call). A status with a
+            // `source` is one tonic made itself from a transport failure (a reset connection,
+            // a broken stream: `Unknown` or `Internal` with the hyper or h2 error inside); a
+            // status the service sent never has one. Either way the service cannot answer now.
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
                 tracing::warn!(
                     service,
                     rpc,
@@ -69,6 +73,17 @@ impl BackendError {
                     code = ?status.code(),
                     message = status.message(),
                     "backend unavailable"
+                );
+                Self::Unavailable { service }
+            }
+            _ if std::error::Error::source(&status).is_some() => {
+                tracing::warn!(
+                    service,
+                    rpc,
+                    request_id = %call.request_id,
+                    code = ?status.code(),
+                    message = status.message(),
+                    "backend transport failed"
                 );
                 Self::Unavailable { service }
             }
@@ -121,8 +136,28 @@ mod tests {
     }
 
     #[test]
+    fn transport_failures_are_unavailable_and_sent_statuses_keep_their_code() {
+        let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let status = Status::from_error(Box::new(cut));
+        assert_eq!(status.code(), Code::Unknown);
+        let error = BackendError::from_status("file-core", "GetFiles", &call(), status);
+        assert!(
+            matches!(error, BackendError::Unavailable { .. }),
+            "{error:?}"
+        );
+        // The same code, sent by the service: a bug of ours, not an outage.
+        let sent = Status::unknown("something odd");
+        let error = BackendError::from_status("file-core", "GetFiles", &call(), sent);
+        assert!(matches!(error, BackendError::Internal), "{error:?}");
+    }
+
+    #[test]
     fn deadlines_and_outages_are_unavailable() {
-        for status in [Status::unavailable("x"), Status::deadline_exceeded("x")] {
+        for status in [
+            Status::unavailable("x"),
+            Status::deadline_exceeded("x"),
+            Status::cancelled("x"),
+        ] {
             let error = BackendError::from_status("file-core", "GetFiles", &call(), status);
             assert!(matches!(error, BackendError::Unavailable { .. }));
         }

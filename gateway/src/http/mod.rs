@@ -57,6 +57,8 @@ pub struct AppState {
     max_response_bytes: usize,
     body_read_timeout: std::time::Duration,
     request_timeout: std::time::Duration,
+    /// How long a rate-limit refusal waits before it is sent.
+    refusal_delay: std::time::Duration,
     /// Permits for GraphQL requests being read or executed (`GATEWAY_MAX_IN_FLIGHT`).
     in_flight: tokio::sync::Semaphore,
     requests: std::sync::atomic::AtomicU64,
@@ -86,6 +88,7 @@ impl AppState {
                 max_batch: settings.max_batch,
                 max_aliases: settings.max_aliases,
                 max_root_fields: settings.max_root_fields,
+                max_document_bytes: settings.max_document_bytes,
             },
             persisted,
             documents: documents::Documents::default(),
@@ -109,6 +112,7 @@ impl AppState {
             body_read_timeout: settings.body_read_timeout,
             request_timeout: settings.request_timeout,
             in_flight: tokio::sync::Semaphore::new(settings.max_in_flight),
+            refusal_delay: settings.rate_limit_delay,
             requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -230,7 +234,7 @@ async fn graphql_get(
     let Some(media) = protocol::negotiate(&headers) else {
         return not_acceptable();
     };
-    let Ok(_permit) = state.in_flight.try_acquire() else {
+    let Ok(permit) = state.in_flight.try_acquire() else {
         return overloaded(&state, media);
     };
     let request = match protocol::read_get(&headers, query.as_deref()) {
@@ -239,7 +243,14 @@ async fn graphql_get(
     };
     let peer = peer.map(|Extension(ConnectInfo(peer))| peer);
     let batch = BatchRequest::Single(request);
-    run(&state, request_id, peer, &headers, media, batch, true).await
+    let request = Incoming {
+        request_id,
+        peer,
+        headers: &headers,
+        media,
+        via_get: true,
+    };
+    run(&state, request, batch, permit).await
 }
 
 /// `POST /graphql`: one operation or a batch, as JSON.
@@ -254,7 +265,7 @@ async fn graphql_post(
         return not_acceptable();
     };
     // Admitted before the body is read: reading holds up to a body's worth of memory.
-    let Ok(_permit) = state.in_flight.try_acquire() else {
+    let Ok(permit) = state.in_flight.try_acquire() else {
         return overloaded(&state, media);
     };
     let body = match read_body(&state, body).await {
@@ -268,7 +279,14 @@ async fn graphql_post(
         Err(refusal) => return refusal.into_response(media),
     };
     let peer = peer.map(|Extension(ConnectInfo(peer))| peer);
-    run(&state, request_id, peer, &headers, media, batch, false).await
+    let request = Incoming {
+        request_id,
+        peer,
+        headers: &headers,
+        media,
+        via_get: false,
+    };
+    run(&state, request, batch, permit).await
 }
 
 /// Reads the whole body, within `GATEWAY_MAX_BODY_BYTES` and `GATEWAY_BODY_READ_TIMEOUT`.
@@ -338,6 +356,35 @@ fn too_many_requests(media: protocol::MediaType, limited: rate_limit::Limited) -
     response
 }
 
+/// A GraphQL request as the handlers read it.
+struct Incoming<'a> {
+    request_id: String,
+    peer: Option<SocketAddr>,
+    headers: &'a HeaderMap,
+    media: protocol::MediaType,
+    via_get: bool,
+}
+
+/// A rate-limit refusal, answered after a pause (at most `GATEWAY_RATE_LIMIT_DELAY`, never
+/// longer than the wait it announces), holding the connection but not an in-flight slot.
+/// A client over its limit then gets at most one refusal per connection per pause, so a
+/// flood from one address costs the gateway what its connections allow, not what its
+/// sender can send: refusing 6,000 requests a second took a quarter of a core (BENCHMARKS.md,
+/// `abuse`). Honest clients do not meet it: they are under their limits.
+async fn refuse_slowly(
+    state: &AppState,
+    media: protocol::MediaType,
+    limited: rate_limit::Limited,
+    permit: tokio::sync::SemaphorePermit<'_>,
+) -> Response {
+    drop(permit);
+    let pause = state.refusal_delay.min(limited.retry_after);
+    if !pause.is_zero() {
+        tokio::time::sleep(pause).await;
+    }
+    too_many_requests(media, limited)
+}
+
 /// Rate limits, persisted operations and document limits, then execution of each operation
 /// with its own per-request context (and so its own dataloaders).
 ///
@@ -347,13 +394,17 @@ fn too_many_requests(media: protocol::MediaType, limited: rate_limit::Limited) -
 /// and refresh to the stricter authentication budget. Over any limit, nothing runs.
 async fn run(
     state: &AppState,
-    request_id: String,
-    peer: Option<SocketAddr>,
-    headers: &HeaderMap,
-    media: protocol::MediaType,
+    incoming: Incoming<'_>,
     batch: BatchRequest,
-    via_get: bool,
+    permit: tokio::sync::SemaphorePermit<'_>,
 ) -> Response {
+    let Incoming {
+        request_id,
+        peer,
+        headers,
+        media,
+        via_get,
+    } = incoming;
     let seen = state
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -372,7 +423,7 @@ async fn run(
         cost: 0,
     };
     if let Err(limited) = charge(state, address, user.as_deref(), first).await {
-        return too_many_requests(media, limited);
+        return refuse_slowly(state, media, limited, permit).await;
     }
     let single = matches!(batch, BatchRequest::Single(_));
     let requests = match batch {
@@ -407,7 +458,7 @@ async fn run(
         ..all
     };
     if let Err(limited) = charge(state, address, user.as_deref(), rest).await {
-        return too_many_requests(media, limited);
+        return refuse_slowly(state, media, limited, permit).await;
     }
     let executed = tokio::time::timeout(state.request_timeout, async {
         let mut responses = Vec::with_capacity(prepared.len());

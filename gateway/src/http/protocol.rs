@@ -44,6 +44,8 @@ pub struct Limits {
     pub max_aliases: usize,
     /// Fields at the root of the executed operation.
     pub max_root_fields: usize,
+    /// Bytes of one GraphQL document.
+    pub max_document_bytes: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +54,7 @@ impl Default for Limits {
             max_batch: 10,
             max_aliases: 30,
             max_root_fields: 20,
+            max_document_bytes: 100 * 1024,
         }
     }
 }
@@ -391,6 +394,40 @@ fn count_aliases(set: &SelectionSet) -> usize {
         .sum()
 }
 
+/// Longest message of one request error: a message quoting a client's text (an unknown
+/// field's name) is cut there.
+const MAX_ERROR_MESSAGE_CHARS: usize = 300;
+
+/// Most request errors in one response; validation reports every error, and a document of
+/// ten thousand unknown fields would otherwise be answered by ten thousand errors.
+const MAX_REQUEST_ERRORS: usize = 20;
+
+/// A parse error's message without the document text the parser quotes (pest prints the
+/// offending line, however long): where it failed and what was expected there.
+fn parse_error_message(message: &str, pos: Option<Pos>) -> String {
+    let expected = message
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("= "))
+        .unwrap_or("unexpected input");
+    let mut text = match pos {
+        Some(pos) => format!(
+            "syntax error at line {}, column {}: {expected}",
+            pos.line, pos.column
+        ),
+        None => format!("syntax error: {expected}"),
+    };
+    truncate(&mut text, MAX_ERROR_MESSAGE_CHARS);
+    text
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut.
+fn truncate(text: &mut String, max: usize) {
+    if let Some((index, _)) = text.char_indices().nth(max) {
+        text.truncate(index);
+        text.push('…');
+    }
+}
+
 /// The most times one response key (a field's alias or name) may appear in one selection
 /// set as written. Merging makes repeats free to write and costly to answer ("field
 /// duplication": 500 `__typename`s); a client that adds `__typename` to what already has
@@ -436,12 +473,23 @@ pub fn check_document(
     limits: Limits,
 ) -> Result<Option<OperationType>, Box<Response>> {
     let operation_name = request.operation_name.clone();
+    if request.query.len() > limits.max_document_bytes {
+        return Err(Box::new(request_error(
+            format!(
+                "the document is {} bytes; at most {} are allowed",
+                request.query.len(),
+                limits.max_document_bytes
+            ),
+            Code::GraphqlValidationFailed,
+            None,
+        )));
+    }
     let document = match request.parsed_query() {
         Ok(document) => document,
         Err(error) => {
             let pos = error.locations.first().copied();
             return Err(Box::new(request_error(
-                error.message,
+                parse_error_message(&error.message, pos),
                 Code::GraphqlParseFailed,
                 pos,
             )));
@@ -516,11 +564,22 @@ fn is_request_error(response: &Response) -> bool {
 }
 
 /// Gives request errors without a code the contract's validation code.
+/// Also bounds them: their messages to [`MAX_ERROR_MESSAGE_CHARS`] and their number to
+/// [`MAX_REQUEST_ERRORS`], since validation quotes the client's own text back.
 fn label_request_errors(response: &mut Response) {
     if !is_request_error(response) {
         return;
     }
+    if response.errors.len() > MAX_REQUEST_ERRORS {
+        let more = response.errors.len() - (MAX_REQUEST_ERRORS - 1);
+        response.errors.truncate(MAX_REQUEST_ERRORS - 1);
+        response.errors.push(ServerError::new(
+            format!("… and {more} more errors like these"),
+            None,
+        ));
+    }
     for error in &mut response.errors {
+        truncate(&mut error.message, MAX_ERROR_MESSAGE_CHARS);
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", Code::GraphqlValidationFailed.as_str());
@@ -737,6 +796,7 @@ mod tests {
             max_batch: 10,
             max_aliases: 3,
             max_root_fields: 2,
+            max_document_bytes: 1000,
         };
         let mut fine = Request::new("{ a: me { id } b: me { id } }");
         assert_eq!(
@@ -752,6 +812,8 @@ mod tests {
         assert!(check_document(&mut repeated, limits).is_err());
         let mut typename = Request::new("{ me { __typename id __typename } }");
         assert!(check_document(&mut typename, limits).is_ok());
+        let mut long = Request::new(format!("{{ me {{ id }} }}{}", " ".repeat(1000)));
+        assert!(check_document(&mut long, limits).is_err());
         let mut broken = Request::new("{ me { id ");
         let error = check_document(&mut broken, limits).unwrap_err();
         let code = error.errors[0]
@@ -767,6 +829,38 @@ mod tests {
         assert_eq!(
             check_document(&mut mutation, limits).ok(),
             Some(Some(OperationType::Mutation))
+        );
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_the_document() {
+        let secret = "x".repeat(5_000);
+        let mut request = Request::new(format!("{{ me {{ id }} }} ] {secret}"));
+        let error = check_document(&mut request, Limits::default()).unwrap_err();
+        let message = &error.errors[0].message;
+        assert!(!message.contains("xxxx"), "{message}");
+        assert!(
+            message.starts_with("syntax error at line 1, column"),
+            "{message}"
+        );
+        assert!(message.chars().count() <= MAX_ERROR_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn request_errors_are_bounded_in_number_and_length() {
+        let errors = (0..100)
+            .map(|index| {
+                ServerError::new(format!("unknown field {index} {}", "y".repeat(1000)), None)
+            })
+            .collect();
+        let mut response = Response::from_errors(errors);
+        label_request_errors(&mut response);
+        assert_eq!(response.errors.len(), MAX_REQUEST_ERRORS);
+        assert!(response.errors[0].message.chars().count() <= MAX_ERROR_MESSAGE_CHARS + 1);
+        assert!(
+            response.errors[MAX_REQUEST_ERRORS - 1]
+                .message
+                .contains("81 more")
         );
     }
 

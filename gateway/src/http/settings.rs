@@ -18,6 +18,11 @@ pub struct EdgeSettings {
     #[arg(long, env = "GATEWAY_MAX_BATCH", default_value_t = 0)]
     pub max_batch: usize,
 
+    /// Largest GraphQL document (the query text) in bytes; applications' documents are a few
+    /// kilobytes, and parsing a huge one would hold a worker thread.
+    #[arg(long, env = "GATEWAY_MAX_DOCUMENT_BYTES", default_value_t = 100 * 1024)]
+    pub max_document_bytes: usize,
+
     /// Most aliased fields in one document.
     #[arg(long, env = "GATEWAY_MAX_ALIASES", default_value_t = 30)]
     pub max_aliases: usize,
@@ -64,10 +69,16 @@ pub struct EdgeSettings {
     #[arg(long, env = "GATEWAY_COST_LIMIT_PER_USER", default_value = "50000/s,100000", value_parser = parse_rate)]
     pub cost_limit_per_user: RateLimit,
 
+    /// How long a rate-limit refusal (429) waits before it is sent, at most until the retry
+    /// it announces: a client flooding past its limit gets one refusal per connection per
+    /// pause. `0s` answers at once.
+    #[arg(long, env = "GATEWAY_RATE_LIMIT_DELAY", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub rate_limit_delay: std::time::Duration,
+
     /// `signIn`, `signUp` and `refreshSession` fields per client address, counted apart from
     /// (and besides) the general limits, since each costs a password hash or a token
     /// rotation: `RATE/s[,BURST]`, or `0` for no limit.
-    #[arg(long, env = "GATEWAY_RATE_LIMIT_AUTH_PER_ADDRESS", default_value = "1/s,30", value_parser = parse_rate)]
+    #[arg(long, env = "GATEWAY_RATE_LIMIT_AUTH_PER_ADDRESS", default_value = "1/s,10", value_parser = parse_rate)]
     pub rate_limit_auth_per_address: RateLimit,
 
     /// Failed sign-ins for one email (whoever sends them) after which further sign-ins for it

@@ -192,3 +192,44 @@ async fn shutdown_ends_within_its_drain_deadline_while_a_request_hangs() {
     );
     closed_within(&mut half_sent, Duration::from_secs(2)).await;
 }
+
+#[tokio::test]
+async fn refusals_of_a_client_over_its_limit_are_paced_and_others_are_not_held_up() {
+    let system = TestSystem::spawn_with(&[
+        "--rate-limit-per-address",
+        "1/s,1",
+        "--rate-limit-delay",
+        "400ms",
+    ])
+    .await;
+    let as_client = |address: &'static str| {
+        system
+            .http
+            .post(system.url("/graphql"))
+            .header("x-real-ip", address)
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+    };
+    assert_eq!(
+        as_client("203.0.113.1").await.unwrap().status().as_u16(),
+        200
+    );
+    let started = Instant::now();
+    let (refused, other) = tokio::join!(as_client("203.0.113.1"), async {
+        let response = as_client("203.0.113.2").await.unwrap();
+        (response.status().as_u16(), started.elapsed())
+    });
+    let refused = refused.unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(other.0, 200);
+    assert!(
+        other.1 < Duration::from_millis(400),
+        "another client waited {:?}",
+        other.1
+    );
+}

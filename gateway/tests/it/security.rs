@@ -520,3 +520,33 @@ async fn cors_in_dev_mode_allows_local_development_origins() {
         "http://localhost:5173"
     );
 }
+
+#[tokio::test]
+async fn parse_errors_never_echo_the_document_and_huge_documents_are_refused_unparsed() {
+    let system = TestSystem::spawn().await;
+    // A broken document just under the size limit: the answer names where, not what.
+    let broken = format!("{{ me {{ id }} }} ] {}", "x".repeat(90 * 1024));
+    let response = system.post_graphql(&json!({ "query": broken })).await;
+    let text = response.text().await.unwrap();
+    assert!(text.len() < 1_000, "{} bytes", text.len());
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(first_code(&body), "GRAPHQL_PARSE_FAILED", "{body}");
+    assert!(!text.contains("xxxx"), "{text}");
+    // Over it: refused before parsing.
+    let huge = format!("{{ me {{ id }} }} ] {}", "x".repeat(900 * 1024));
+    let started = std::time::Instant::now();
+    let response = system.post_graphql(&json!({ "query": huge })).await;
+    let text = response.text().await.unwrap();
+    assert!(text.len() < 1_000, "{} bytes", text.len());
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(first_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // Thousands of unknown fields give a bounded list of errors.
+    let unknown: Vec<String> = (0..2_000).map(|index| format!("f{index}")).collect();
+    let (_, body) = post(
+        &system,
+        json!({ "query": format!("{{ {} }}", unknown.join(" ")) }),
+    )
+    .await;
+    assert!(body["errors"].as_array().unwrap().len() <= 20, "{body}");
+}
