@@ -25,7 +25,7 @@ use super::{
     load::{self, Stats},
     procs::Watched,
     report::ProcessFigures,
-    scenarios::{self, GraphqlClient, Scenario},
+    scenarios::{self, GraphqlClient, Scenario, VirtualUser},
     seed,
 };
 use crate::system::{self, Ports, Spec, System};
@@ -145,9 +145,24 @@ async fn run_against(
         !honest.is_empty(),
         "the abuse scenario needs two active users"
     );
-    // This gateway signs with a key of its own: its users sign in again, through it.
-    let honest_users = super::sign_in_all(&http, port, honest).await?;
-    let attacker_token = scenarios::sign_in(&http, port, &attacker.email, seed::PASSWORD).await?;
+    // This gateway signs with a key of its own: its users sign in again, through it, each
+    // from the address it then sends from.
+    let mut honest_users = Vec::with_capacity(honest.len());
+    for (slot, user) in honest.iter().enumerate() {
+        let address = scenarios::own_address(slot);
+        let access_token =
+            scenarios::sign_in_from(&http, port, &user.email, seed::PASSWORD, Some(&address))
+                .await?;
+        honest_users.push(VirtualUser {
+            user_id: user.user_id.clone(),
+            access_token,
+            detail_hangout: user.detail_hangout.clone(),
+            upload_hangout: user.upload_hangout.clone(),
+        });
+    }
+    let attacker_token =
+        scenarios::sign_in_from(&http, port, &attacker.email, seed::PASSWORD, Some(ATTACKER))
+            .await?;
     let mut watched: Vec<Watched> = backends
         .iter()
         .filter(|process| process.name != "gateway")

@@ -176,9 +176,7 @@ impl GraphqlClient {
         let slot = index % self.users.len();
         let user = &self.users[slot];
         let body = self.body(scenario, user, index);
-        let address = self
-            .own_addresses
-            .then(|| format!("2001:db8::{:x}", slot + 1));
+        let address = self.own_addresses.then(|| own_address(slot));
         post_graphql(
             &self.http,
             &self.url,
@@ -189,6 +187,11 @@ impl GraphqlClient {
         )
         .await
     }
+}
+
+/// The client address of virtual user `slot` when users send from their own addresses.
+pub fn own_address(slot: usize) -> String {
+    format!("2001:db8::{:x}", slot + 1)
 }
 
 /// POSTs a GraphQL `body` with `token`; returns the response body.
@@ -234,17 +237,31 @@ pub async fn sign_in(
     email: &str,
     password: &str,
 ) -> anyhow::Result<String> {
+    sign_in_from(http, port, email, password, None).await
+}
+
+/// [`sign_in`] as the client at `client_address` (`X-Real-IP`), when given.
+///
+/// # Errors
+/// When the request fails or the answer holds no token.
+pub async fn sign_in_from(
+    http: &reqwest::Client,
+    port: u16,
+    email: &str,
+    password: &str,
+    client_address: Option<&str>,
+) -> anyhow::Result<String> {
     let body = serde_json::json!({
         "query": "mutation SignIn($input: SignInInput!) { signIn(input: $input) { accessToken } }",
         "variables": { "input": { "email": email, "password": password } },
     });
-    let answer: serde_json::Value = http
+    let mut request = http
         .post(format!("http://127.0.0.1:{port}/graphql"))
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
+        .json(&body);
+    if let Some(address) = client_address {
+        request = request.header("x-real-ip", address);
+    }
+    let answer: serde_json::Value = request.send().await?.json().await?;
     answer["data"]["signIn"]["accessToken"]
         .as_str()
         .map(str::to_owned)
