@@ -62,11 +62,11 @@ pub struct EdgeSettings {
     /// Estimated cost (as `GATEWAY_MAX_COST` counts it) per client address: `RATE/s[,BURST]`,
     /// or `0` for no limit. A page of 20 hangouts with their parts costs about 1,300, so one
     /// client may keep up dozens of them a second, but not hundreds of the largest documents.
-    #[arg(long, env = "GATEWAY_COST_LIMIT_PER_ADDRESS", default_value = "50000/s,100000", value_parser = parse_rate)]
+    #[arg(long, env = "GATEWAY_COST_LIMIT_PER_ADDRESS", default_value = "40000/s,40000", value_parser = parse_rate)]
     pub cost_limit_per_address: RateLimit,
 
     /// Estimated cost per signed-in user: `RATE/s[,BURST]`, or `0` for no limit.
-    #[arg(long, env = "GATEWAY_COST_LIMIT_PER_USER", default_value = "50000/s,100000", value_parser = parse_rate)]
+    #[arg(long, env = "GATEWAY_COST_LIMIT_PER_USER", default_value = "40000/s,40000", value_parser = parse_rate)]
     pub cost_limit_per_user: RateLimit,
 
     /// How long a rate-limit refusal (429) waits before it is sent, at most until the retry

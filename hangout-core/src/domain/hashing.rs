@@ -3,7 +3,7 @@
 //! Each argon2id hash works in 19 MiB of memory. On tokio's blocking pool, concurrent sign-ins
 //! would each run on whichever of up to 512 threads is free, and the allocator keeps freed
 //! memory per thread: memory grew past a gigabyte under load. A fixed pool of one thread per
-//! core bounds both the memory and the CPU an anonymous caller can make us spend. Requests
+//! two cores bounds both the memory and the CPU an anonymous caller can make us spend. Requests
 //! beyond it wait in a bounded queue; when that is full, they are refused at once
 //! ([`DomainError::Overloaded`]) rather than waiting behind a flood.
 

@@ -39,7 +39,7 @@ pub struct Service<S> {
     /// A real argon2id hash of a random password: unknown emails are verified against it so
     /// they take as long as wrong passwords.
     dummy_hash: String,
-    /// Threads that hash passwords, one per core.
+    /// Threads that hash passwords, one per two cores.
     hashing: hashing::HashingPool,
 }
 
@@ -48,7 +48,9 @@ impl<S: store::Store> Service<S> {
     /// `Hashing` if the dummy hash cannot be made.
     pub fn new(store: S, settings: Settings) -> error::DomainResult<Self> {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let hashing = hashing::HashingPool::new(cores, settings.hashing_queue)?;
+        // Half the cores (at least one): a flood of sign-ins, each tens of milliseconds of
+        // argon2, must leave cores to everything else (BENCHMARKS.md, `abuse`).
+        let hashing = hashing::HashingPool::new((cores / 2).max(1), settings.hashing_queue)?;
         // On a hashing thread: a thread that hashes keeps 19 MiB of argon2 memory for life
         // (see `password`), and the calling thread would never hash again.
         let dummy_hash =
