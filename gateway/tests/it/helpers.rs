@@ -333,7 +333,11 @@ impl TestSystem {
         });
         let system = Self {
             gateway,
-            http: reqwest::Client::new(),
+            // Idle connections dropped before the gateway's header-read timeout closes them.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(5))
+                .build()
+                .expect("HTTP client"),
             backend_calls,
             signing_key,
             metrics,

@@ -136,6 +136,7 @@ async fn run_against(
 ) -> anyhow::Result<AbuseFigures> {
     let http = reqwest::Client::builder()
         .timeout(scenarios::REQUEST_TIMEOUT)
+        .pool_idle_timeout(scenarios::IDLE_CONNECTION_TIMEOUT)
         .build()?;
     super::wait_ready(&http, port).await?;
     let (attacker, honest) = active
@@ -247,6 +248,7 @@ async fn attack(
 ) -> anyhow::Result<(Outcomes, Outcomes)> {
     let http = reqwest::Client::builder()
         .timeout(scenarios::REQUEST_TIMEOUT)
+        .pool_idle_timeout(scenarios::IDLE_CONNECTION_TIMEOUT)
         .build()?;
     let url = format!("http://127.0.0.1:{port}/graphql");
     let expensive = serde_json::json!({ "query": EXPENSIVE }).to_string();

@@ -187,6 +187,7 @@ impl Bench {
     ) -> anyhow::Result<Report> {
         let http = reqwest::Client::builder()
             .timeout(scenarios::REQUEST_TIMEOUT)
+            .pool_idle_timeout(scenarios::IDLE_CONNECTION_TIMEOUT)
             .build()?;
         wait_ready(&http, ports.gateway).await?;
         let mut watched: Vec<Watched> = system

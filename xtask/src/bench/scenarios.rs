@@ -50,6 +50,12 @@ const PAGE_MEMORIES: u32 = 5;
 const DETAIL_MEMORIES: u32 = 24;
 /// Files per upload batch.
 const UPLOAD_FILES: usize = 10;
+/// How long the load generator keeps an idle connection: below the gateway's
+/// `GATEWAY_HEADER_READ_TIMEOUT` (10 s), which closes idle connections, as nginx's upstream
+/// `keepalive_timeout` (5 s) is; a client that keeps them longer may send a request on a
+/// connection the gateway is closing.
+pub const IDLE_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A request that takes longer counts as an error (a hung gateway must not hang the run).
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// file-core's limit of ids per `GetFiles` call.
@@ -112,6 +118,7 @@ impl GraphqlClient {
         Ok(Self {
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(1024)
+                .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
                 .timeout(REQUEST_TIMEOUT)
                 .build()?,
             url: format!("http://127.0.0.1:{port}/graphql"),
