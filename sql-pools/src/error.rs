@@ -16,6 +16,31 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Whether the database could not be reached (no connection in time, a closed pool, a
+    /// broken or refused connection), rather than refusing the statement: the caller should
+    /// say "unavailable, retry", not "internal error".
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::PoolTimedOut | Self::PoolClosed => true,
+            Self::MySql(error) => matches!(
+                error,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            ),
+            Self::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+            ),
+            Self::Sqlite(_) | Self::RowNotFound => false,
+        }
+    }
+
     /// The database's message when a unique index or primary key refused the change.
     #[must_use]
     pub fn unique_violation(&self) -> Option<String> {
@@ -51,5 +76,20 @@ impl From<sqlx::Error> for DbError {
             sqlx::Error::PoolClosed => Self::PoolClosed,
             other => Self::MySql(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_databases_are_told_from_refused_statements() {
+        assert!(DbError::PoolTimedOut.is_unavailable());
+        assert!(DbError::PoolClosed.is_unavailable());
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(DbError::from(sqlx::Error::Io(reset)).is_unavailable());
+        assert!(!DbError::RowNotFound.is_unavailable());
+        assert!(!DbError::from(sqlx::Error::ColumnNotFound("x".to_owned())).is_unavailable());
     }
 }

@@ -23,6 +23,9 @@ pub enum StoreError {
     /// A uniqueness rule was broken (a file id generated twice).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database could not be reached (down, or no connection free in time).
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The database failed or returned something unreadable.
     #[error("database error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

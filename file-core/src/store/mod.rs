@@ -54,10 +54,12 @@ impl SqlStore {
     }
 }
 
-/// Maps a database error to the port's error: unique violations become `Conflict`.
+/// Maps a database error to the port's error: unique violations become `Conflict`, an
+/// unreachable database `Unavailable`.
 fn store_error(error: DbError) -> StoreError {
     match error.unique_violation() {
         Some(message) => StoreError::Conflict(message),
+        None if error.is_unavailable() => StoreError::Unavailable(Box::new(error)),
         None => StoreError::Backend(Box::new(error)),
     }
 }

@@ -20,6 +20,13 @@ impl From<DomainError> for Status {
             DomainError::AlreadyExists(message) => Status::already_exists(message),
             DomainError::Unauthenticated(message) => Status::unauthenticated(message),
             DomainError::Overloaded => Status::resource_exhausted("too busy; try again shortly"),
+            DomainError::Store(crate::domain::store::StoreError::Unavailable(_)) => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "database unavailable"
+                );
+                Status::unavailable("the database is unavailable; try again shortly")
+            }
             DomainError::Store(_) | DomainError::Hashing(_) => {
                 tracing::error!(error = &error as &dyn std::error::Error, "request failed");
                 Status::internal("internal error")
@@ -43,6 +50,15 @@ mod tests {
             .expect("bad request details")
             .field_violations;
         assert_eq!(violations[0].field, "files[2].size");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_without_its_cause() {
+        let status = Status::from(DomainError::Store(StoreError::Unavailable(
+            "connect to db.internal:3306 refused".into(),
+        )));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("db.internal"));
     }
 
     #[test]
