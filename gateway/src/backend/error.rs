@@ -65,25 +65,18 @@ impl BackendError {
             // `source` is one tonic made itself from a transport failure (a reset connection,
             // a broken stream: `Unknown` or `Internal` with the hyper or h2 error inside); a
             // status the service sent never has one. Either way the service cannot answer now.
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+            code if matches!(
+                code,
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
+            ) || std::error::Error::source(&status).is_some() =>
+            {
                 tracing::warn!(
                     service,
                     rpc,
                     request_id = %call.request_id,
-                    code = ?status.code(),
+                    code = ?code,
                     message = status.message(),
                     "backend unavailable"
-                );
-                Self::Unavailable { service }
-            }
-            _ if std::error::Error::source(&status).is_some() => {
-                tracing::warn!(
-                    service,
-                    rpc,
-                    request_id = %call.request_id,
-                    code = ?status.code(),
-                    message = status.message(),
-                    "backend transport failed"
                 );
                 Self::Unavailable { service }
             }
