@@ -79,7 +79,10 @@ pub enum Shared<T> {
 /// The connection to Redis and the scripts.
 pub struct SharedLimits {
     client: redis::Client,
-    connection: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// The connection once made (a `ConnectionManager` reconnects by itself after that).
+    connection: Mutex<Option<ConnectionManager>>,
+    /// Held by the one request that is connecting.
+    connecting: tokio::sync::Mutex<()>,
     failed_at: Mutex<Option<Instant>>,
     degraded: AtomicBool,
     fallbacks: Counter,
@@ -112,7 +115,8 @@ impl SharedLimits {
         let client = redis::Client::open(url).map_err(|_| InvalidUrl)?;
         Ok(Arc::new(Self {
             client,
-            connection: tokio::sync::Mutex::new(None),
+            connection: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
             failed_at: Mutex::new(None),
             degraded: AtomicBool::new(false),
             fallbacks,
@@ -198,9 +202,19 @@ impl SharedLimits {
         if failed_at.is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE) {
             return None;
         }
-        let mut slot = self.connection.try_lock().ok()?;
-        if let Some(connection) = slot.as_ref() {
-            return Some(connection.clone());
+        let made = || {
+            self.connection
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        };
+        if let Some(connection) = made() {
+            return Some(connection);
+        }
+        let _connecting = self.connecting.try_lock().ok()?;
+        // Another request may have connected while this one waited for the slot.
+        if let Some(connection) = made() {
+            return Some(connection);
         }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
@@ -209,7 +223,10 @@ impl SharedLimits {
         let connecting = self.client.get_connection_manager_with_config(config);
         match tokio::time::timeout(TIMEOUT * 2, connecting).await {
             Ok(Ok(connection)) => {
-                *slot = Some(connection.clone());
+                *self
+                    .connection
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(connection.clone());
                 Some(connection)
             }
             Ok(Err(error)) => {

@@ -98,16 +98,46 @@ async fn an_unreachable_redis_falls_back_to_the_local_limits_and_is_counted() {
     }
     let (status, _) = post(&system.url("/graphql"), &address, typename).await;
     assert_eq!(status, 429, "the local limiter decides");
+    let fallbacks = fallbacks(&system).await;
+    assert!(fallbacks >= 4.0, "{fallbacks}");
+}
+
+/// The gateway's count of decisions taken without Redis.
+async fn fallbacks(system: &TestSystem) -> f64 {
     let metrics = reqwest::get(format!("http://{}/metrics", system.metrics.gateway))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    let fallbacks: f64 = metrics
+    metrics
         .lines()
         .find(|line| line.starts_with("gateway_shared_limit_fallbacks_total"))
         .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or_else(|| panic!("no fallback counter in {metrics}"));
-    assert!(fallbacks >= 4.0, "{fallbacks}");
+        .unwrap_or_else(|| panic!("no fallback counter in {metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_all_decide_in_redis_once_connected() {
+    let Some(redis) = redis_url().await else {
+        return;
+    };
+    let system = TestSystem::spawn_with(&["--redis-url", redis.as_str()]).await;
+    let typename = json!({ "query": "{ __typename }" });
+    // The first request connects.
+    let (status, _) = post(&system.url("/graphql"), &fresh_address(), typename.clone()).await;
+    assert_eq!(status, 200);
+    let before = fallbacks(&system).await;
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let (url, body) = (system.url("/graphql"), typename.clone());
+        requests.spawn(async move { post(&url, &fresh_address(), body).await.0 });
+    }
+    for status in requests.join_all().await {
+        assert_eq!(status, 200);
+    }
+    assert!(
+        (fallbacks(&system).await - before).abs() < f64::EPSILON,
+        "a request decided without Redis while it answered"
+    );
 }
