@@ -28,7 +28,7 @@ pub enum StartupError {
     Backend(#[from] backend::SetupError),
     #[error("cannot load the trusted documents")]
     TrustedDocuments(#[from] http::ManifestError),
-    #[error("GATEWAY_REDIS_URL")]
+    #[error("invalid GATEWAY_REDIS_URL")]
     Redis(#[from] crate::shared_limits::InvalidUrl),
     #[error("cannot serve metrics")]
     Metrics(#[from] telemetry::metrics::BindError),

@@ -100,7 +100,7 @@ fn field_weight(ty: &str, field: &str) -> u64 {
 }
 
 /// One field of the schema, as the walk needs it.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct FieldShape {
     /// The named type under any list and non-null wrappers.
     named: Name,
@@ -343,15 +343,14 @@ impl Walk<'_> {
         page: Option<u64>,
     ) -> Result<u64, CostError> {
         // An unknown type or field is a validation error, reported after this.
-        let Some(shape) = self
-            .model
+        let model = self.model;
+        let Some(shape) = model
             .types
             .get(ty)
             .and_then(|fields| fields.get(field.name.node.as_str()))
         else {
             return Ok(0);
         };
-        let shape = shape.clone();
         let own_page = shape.paged.then(|| self.first(field));
         let selection = if shape.composite {
             1_u64.saturating_add(self.set(&shape.named, &field.selection_set.node, own_page, 0)?)

@@ -79,6 +79,8 @@ impl AppState {
             Some(path) => persisted::PersistedOperations::trusted_from_file(path)?,
             None => persisted::PersistedOperations::automatic(),
         };
+        // From the schema that executes, so the model cannot describe another one.
+        let cost = crate::graphql::cost::CostModel::from_sdl(&schema.sdl(), settings.max_cost);
         Ok(Self {
             schema,
             backends,
@@ -92,10 +94,7 @@ impl AppState {
             },
             persisted,
             documents: documents::Documents::default(),
-            cost: crate::graphql::cost::CostModel::from_sdl(
-                &crate::graphql::sdl(),
-                settings.max_cost,
-            ),
+            cost,
             rate_limits: rate_limit::RateLimits::new(
                 rate_limit::Rates {
                     per_address: settings.rate_limit_per_address.0,
@@ -310,19 +309,13 @@ async fn read_body(state: &AppState, body: axum::body::Body) -> Result<Bytes, St
 /// at once (503, `Retry-After`) instead of queueing behind them.
 fn overloaded(state: &AppState, media: protocol::MediaType) -> Response {
     state.backends.metrics().rate_limited("in_flight");
-    let mut refusal = error_response(
-        "the server is at capacity; retry shortly",
+    refusal_to_retry(
+        media,
+        StatusCode::SERVICE_UNAVAILABLE,
         Code::ServiceUnavailable,
-    );
-    if let Some(extensions) = refusal.errors[0].extensions.as_mut() {
-        extensions.set("retryAfter", 1);
-    }
-    let mut response = protocol::respond(media, BatchResponse::Single(refusal), usize::MAX);
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
+        "the server is at capacity; retry shortly",
+        1,
+    )
 }
 
 fn not_acceptable() -> Response {
@@ -344,15 +337,33 @@ pub(super) fn error_response(message: &str, code: Code) -> async_graphql::Respon
 
 /// A rate-limit refusal: 429 with `Retry-After` and a TOO_MANY_REQUESTS error.
 fn too_many_requests(media: protocol::MediaType, limited: rate_limit::Limited) -> Response {
-    let mut refusal = error_response("too many requests; retry later", Code::TooManyRequests);
+    refusal_to_retry(
+        media,
+        StatusCode::TOO_MANY_REQUESTS,
+        Code::TooManyRequests,
+        "too many requests; retry later",
+        limited.retry_after_seconds(),
+    )
+}
+
+/// A refusal with `status`, one error with `code` and `extensions.retryAfter`, and the same
+/// wait in `Retry-After`.
+fn refusal_to_retry(
+    media: protocol::MediaType,
+    status: StatusCode,
+    code: Code,
+    message: &str,
+    retry_after_seconds: u64,
+) -> Response {
+    let mut refusal = error_response(message, code);
     if let Some(extensions) = refusal.errors[0].extensions.as_mut() {
-        extensions.set("retryAfter", limited.retry_after_seconds());
+        extensions.set("retryAfter", retry_after_seconds);
     }
     let mut response = protocol::respond(media, BatchResponse::Single(refusal), usize::MAX);
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    if let Ok(value) = HeaderValue::from_str(&limited.retry_after_seconds().to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
     response
 }
 
@@ -419,8 +430,7 @@ async fn run(
     };
     let first = Charge {
         fields: 1,
-        auth: 0,
-        cost: 0,
+        ..Charge::default()
     };
     if let Err(limited) = charge(state, address, user.as_deref(), first).await {
         return refuse_slowly(state, media, limited, permit).await;
@@ -437,12 +447,7 @@ async fn run(
     if via_get && prepared.iter().any(operation::Prepared::is_mutation) {
         return protocol::mutation_via_get(media);
     }
-    let nothing = Charge {
-        fields: 0,
-        auth: 0,
-        cost: 0,
-    };
-    let all = prepared.iter().fold(nothing, |sum, one| {
+    let all = prepared.iter().fold(Charge::default(), |sum, one| {
         let root = one.root_fields();
         Charge {
             fields: sum.fields.saturating_add(root.total),
@@ -492,7 +497,7 @@ async fn run(
 }
 
 /// What one charge to the rate limits takes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Charge {
     /// Root fields, from the address's and the user's budgets of requests.
     fields: u32,

@@ -380,20 +380,6 @@ pub fn root_fields(document: &ExecutableDocument, operation_name: Option<&str>) 
     fields
 }
 
-fn count_aliases(set: &SelectionSet) -> usize {
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(field) => {
-                usize::from(field.node.alias.is_some())
-                    + count_aliases(&field.node.selection_set.node)
-            }
-            Selection::InlineFragment(fragment) => count_aliases(&fragment.node.selection_set.node),
-            Selection::FragmentSpread(_) => 0,
-        })
-        .sum()
-}
-
 /// Longest message of one request error: a message quoting a client's text (an unknown
 /// field's name) is cut there.
 const MAX_ERROR_MESSAGE_CHARS: usize = 300;
@@ -434,33 +420,44 @@ fn truncate(text: &mut String, max: usize) {
 /// one stays well within it.
 const MAX_REPEATS_OF_A_FIELD: usize = 3;
 
-/// The most repeated response key of any selection set in `set` (nested ones included).
-fn most_repeated_field(set: &SelectionSet) -> usize {
-    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    let mut most = 0;
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(field) => {
-                let key = field
-                    .node
-                    .alias
-                    .as_ref()
-                    .unwrap_or(&field.node.name)
-                    .node
-                    .as_str();
-                let count = counts.entry(key).or_default();
-                *count += 1;
-                most = most
-                    .max(*count)
-                    .max(most_repeated_field(&field.node.selection_set.node));
-            }
-            Selection::InlineFragment(fragment) => {
-                most = most.max(most_repeated_field(&fragment.node.selection_set.node));
-            }
-            Selection::FragmentSpread(_) => {}
+/// What the document limits read from the selection sets as written, in one walk.
+#[derive(Clone, Copy, Debug, Default)]
+struct Written {
+    /// Aliased fields.
+    aliases: usize,
+    /// The most times one response key (alias or name) stands in one selection set.
+    most_repeated: usize,
+}
+
+impl Written {
+    fn of(set: &SelectionSet) -> Self {
+        let mut written = Self::default();
+        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for item in &set.items {
+            let nested = match &item.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    written.aliases += usize::from(field.alias.is_some());
+                    let key = field.alias.as_ref().unwrap_or(&field.name).node.as_str();
+                    let count = counts.entry(key).or_default();
+                    *count += 1;
+                    written.most_repeated = written.most_repeated.max(*count);
+                    Self::of(&field.selection_set.node)
+                }
+                Selection::InlineFragment(fragment) => Self::of(&fragment.node.selection_set.node),
+                Selection::FragmentSpread(_) => Self::default(),
+            };
+            written = written.and(nested);
+        }
+        written
+    }
+
+    fn and(self, other: Self) -> Self {
+        Self {
+            aliases: self.aliases + other.aliases,
+            most_repeated: self.most_repeated.max(other.most_repeated),
         }
     }
-    most
 }
 
 /// Parses the document of `request` (caching it in the request) and applies the document
@@ -495,17 +492,19 @@ pub fn check_document(
             )));
         }
     };
-    let aliases = document
+    let written = document
         .operations
         .iter()
-        .map(|(_, operation)| count_aliases(&operation.node.selection_set.node))
+        .map(|(_, operation)| &operation.node.selection_set.node)
         .chain(
             document
                 .fragments
                 .values()
-                .map(|fragment| count_aliases(&fragment.node.selection_set.node)),
+                .map(|fragment| &fragment.node.selection_set.node),
         )
-        .sum::<usize>();
+        .map(Written::of)
+        .fold(Written::default(), Written::and);
+    let aliases = written.aliases;
     if aliases > limits.max_aliases {
         return Err(Box::new(request_error(
             format!(
@@ -516,18 +515,7 @@ pub fn check_document(
             None,
         )));
     }
-    let repeated = document
-        .operations
-        .iter()
-        .map(|(_, operation)| most_repeated_field(&operation.node.selection_set.node))
-        .chain(
-            document
-                .fragments
-                .values()
-                .map(|fragment| most_repeated_field(&fragment.node.selection_set.node)),
-        )
-        .max()
-        .unwrap_or_default();
+    let repeated = written.most_repeated;
     if repeated > MAX_REPEATS_OF_A_FIELD {
         return Err(Box::new(request_error(
             format!(
