@@ -5,7 +5,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use proto::hangout::v1::{
     activity_service_server::ActivityServiceServer, auth_service_server::AuthServiceServer,
-    hangout_service_server::HangoutServiceServer, memory_service_server::MemoryServiceServer,
+    hangout_service_server::HangoutServiceServer,
+    membership_service_server::MembershipServiceServer, memory_service_server::MemoryServiceServer,
     user_service_server::UserServiceServer,
 };
 use telemetry::metrics::{MetricsServer, Registry};
@@ -16,7 +17,9 @@ use tonic_health::ServingStatus;
 use crate::{
     config::{Config, ConfigError},
     domain::{Service, Settings, error::DomainError},
-    grpc::{ActivityGrpc, AuthGrpc, HangoutGrpc, MemoryGrpc, SharedService, UserGrpc},
+    grpc::{
+        ActivityGrpc, AuthGrpc, HangoutGrpc, MembershipGrpc, MemoryGrpc, SharedService, UserGrpc,
+    },
     metrics::Metrics,
     store::{OpenError, SqlStore},
 };
@@ -178,6 +181,9 @@ impl App {
             .add_service(health)
             .add_service(AuthServiceServer::new(AuthGrpc::new(Arc::clone(service))))
             .add_service(UserServiceServer::new(UserGrpc::new(Arc::clone(service))))
+            .add_service(MembershipServiceServer::new(MembershipGrpc::new(
+                Arc::clone(service),
+            )))
             .add_service(HangoutServiceServer::new(HangoutGrpc::new(Arc::clone(
                 service,
             ))))

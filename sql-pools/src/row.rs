@@ -126,6 +126,12 @@ impl<A: Column, B: Column> FromRow for (A, B) {
     }
 }
 
+impl<A: Column, B: Column, C: Column> FromRow for (A, B, C) {
+    fn from_row(columns: &mut Columns<'_, '_>) -> Result<Self, DbError> {
+        Ok((columns.read()?, columns.read()?, columns.read()?))
+    }
+}
+
 /// Implements [`FromRow`] for a struct whose fields are listed in the statement's column order:
 /// `impl_from_row!(UserRow { id, name, email, created_at });`.
 #[macro_export]

@@ -25,8 +25,10 @@ pub enum BackendError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// The service is busy, or the caller did this too often; `retry_after` in seconds when
+    /// the service said (its `RetryInfo`).
     #[error("too many requests")]
-    ResourceExhausted,
+    ResourceExhausted { retry_after: Option<u64> },
     #[error("{service} is unavailable")]
     Unavailable { service: &'static str },
     /// Anything else; the cause has been logged.
@@ -60,7 +62,13 @@ impl BackendError {
                 }
             }
             Code::AlreadyExists => Self::Conflict(status.message().to_owned()),
-            Code::ResourceExhausted => Self::ResourceExhausted,
+            Code::ResourceExhausted => Self::ResourceExhausted {
+                retry_after: status
+                    .get_error_details()
+                    .retry_info()
+                    .and_then(|info| info.retry_delay)
+                    .map(|delay| delay.as_secs().max(1)),
+            },
             // `Cancelled`: the stream was cut (the service stopped mid-call). A status with a
             // `source` is one tonic made itself from a transport failure (a reset connection,
             // a broken stream: `Unknown` or `Internal` with the hyper or h2 error inside); a

@@ -3,7 +3,8 @@
 use proto::hangout::v1::{
     self as pb, activity_service_client::ActivityServiceClient,
     auth_service_client::AuthServiceClient, hangout_service_client::HangoutServiceClient,
-    memory_service_client::MemoryServiceClient, user_service_client::UserServiceClient,
+    membership_service_client::MembershipServiceClient, memory_service_client::MemoryServiceClient,
+    user_service_client::UserServiceClient,
 };
 use tonic::transport::Channel;
 
@@ -18,6 +19,7 @@ pub struct HangoutCore {
     hangouts: HangoutServiceClient<Channel>,
     activities: ActivityServiceClient<Channel>,
     memories: MemoryServiceClient<Channel>,
+    membership: MembershipServiceClient<Channel>,
 }
 
 impl HangoutCore {
@@ -28,7 +30,8 @@ impl HangoutCore {
             users: UserServiceClient::new(channel.clone()),
             hangouts: HangoutServiceClient::new(channel.clone()),
             activities: ActivityServiceClient::new(channel.clone()),
-            memories: MemoryServiceClient::new(channel),
+            memories: MemoryServiceClient::new(channel.clone()),
+            membership: MembershipServiceClient::new(channel),
             client,
         }
     }
@@ -56,4 +59,19 @@ impl HangoutCore {
     rpc!(get_memories, memories, "MemoryService/GetMemories", pb::GetMemoriesRequest => pb::GetMemoriesResponse);
     rpc!(list_memories_of_hangouts, memories, "MemoryService/ListMemoriesOfHangouts", pb::ListMemoriesOfHangoutsRequest => pb::ListMemoriesOfHangoutsResponse);
     rpc!(delete_memories, memories, "MemoryService/DeleteMemories", pb::DeleteMemoriesRequest => pb::DeleteMemoriesResponse);
+    rpc!(list_members_of_hangouts, membership, "MembershipService/ListMembersOfHangouts", pb::ListMembersOfHangoutsRequest => pb::ListMembersOfHangoutsResponse);
+    rpc!(get_rsvp_counts, membership, "MembershipService/GetRsvpCounts", pb::GetRsvpCountsRequest => pb::GetRsvpCountsResponse);
+    rpc!(set_rsvp, membership, "MembershipService/SetRsvp", pb::SetRsvpRequest => pb::Member);
+    rpc!(update_member_role, membership, "MembershipService/UpdateMemberRole", pb::UpdateMemberRoleRequest => pb::Member);
+    rpc!(remove_member, membership, "MembershipService/RemoveMember", pb::RemoveMemberRequest => pb::RemoveMemberResponse);
+    rpc!(leave_hangout, membership, "MembershipService/LeaveHangout", pb::LeaveHangoutRequest => pb::LeaveHangoutResponse);
+    rpc!(transfer_hangout_ownership, membership, "MembershipService/TransferHangoutOwnership", pb::TransferHangoutOwnershipRequest => pb::Hangout);
+    rpc!(create_invitation, membership, "MembershipService/CreateInvitation", pb::CreateInvitationRequest => pb::Invitation);
+    rpc!(accept_invitation, membership, "MembershipService/AcceptInvitation", pb::AcceptInvitationRequest => pb::Hangout);
+    rpc!(decline_invitation, membership, "MembershipService/DeclineInvitation", pb::InvitationIdRequest => pb::Invitation);
+    rpc!(revoke_invitation, membership, "MembershipService/RevokeInvitation", pb::InvitationIdRequest => pb::Invitation);
+    rpc!(get_invitations, membership, "MembershipService/GetInvitations", pb::GetInvitationsRequest => pb::GetInvitationsResponse);
+    rpc!(list_invitations_of_hangouts, membership, "MembershipService/ListInvitationsOfHangouts", pb::ListInvitationsOfHangoutsRequest => pb::ListInvitationsOfHangoutsResponse);
+    rpc!(list_my_invitations, membership, "MembershipService/ListMyInvitations", pb::PageRequest => pb::InvitationPage);
+    rpc!(get_invitation_preview, membership, "MembershipService/GetInvitationPreview", pb::GetInvitationPreviewRequest => pb::InvitationPreview);
 }

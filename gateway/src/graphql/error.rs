@@ -156,9 +156,12 @@ impl From<BackendError> for ApiError {
                 message,
             } => Self::new(Code::BadUserInput, message),
             BackendError::Conflict(message) => Self::new(Code::Conflict, message),
-            BackendError::ResourceExhausted => {
+            BackendError::ResourceExhausted { retry_after: None } => {
                 Self::too_many_requests("the service is busy; try again shortly", 1)
             }
+            BackendError::ResourceExhausted {
+                retry_after: Some(seconds),
+            } => Self::too_many_requests("too many requests; try again later", seconds),
             BackendError::Unavailable { .. } => Self::new(
                 Code::ServiceUnavailable,
                 "a backend service is unavailable; try again shortly",
@@ -275,7 +278,10 @@ mod tests {
                 "BAD_USER_INPUT",
             ),
             (BackendError::Conflict("taken".to_owned()), "CONFLICT"),
-            (BackendError::ResourceExhausted, "TOO_MANY_REQUESTS"),
+            (
+                BackendError::ResourceExhausted { retry_after: None },
+                "TOO_MANY_REQUESTS",
+            ),
             (
                 BackendError::Unavailable {
                     service: "file-core",

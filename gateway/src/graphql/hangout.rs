@@ -15,8 +15,15 @@ use crate::graphql::{
     connection::{OrderDirection, Page, PageArgs, connection},
     error::{ApiError, ApiResult},
     ids::{self, Kind},
-    loaders::{ActivitiesOfHangoutKey, HangoutKey, MemoriesPageKey},
+    loaders::{
+        ActivitiesOfHangoutKey, HangoutKey, InvitationsPageKey, MembersPageKey, MemoriesPageKey,
+        RsvpCountsKey,
+    },
     markdown,
+    membership::{
+        HangoutMemberConnection, HangoutMembershipFilter, HangoutRole, InvitationConnection,
+        RsvpCounts, RsvpStatus,
+    },
     memory::{MemoryConnection, MemoryOrder, MemoryStatus},
     page_includes::PageIncludes,
     ready::{self, Ready, ReadyFields, ReadyList, Shared},
@@ -67,11 +74,15 @@ pub struct Hangout {
     pub status: HangoutStatus,
     pub created_at: DateTime,
     pub updated_at: DateTime,
+    pub viewer_role: HangoutRole,
+    pub viewer_rsvp: RsvpStatus,
 }
 
 impl From<pb::Hangout> for Hangout {
     fn from(hangout: pb::Hangout) -> Self {
         Self {
+            viewer_role: HangoutRole::from_proto(hangout.viewer_role),
+            viewer_rsvp: RsvpStatus::from_proto(hangout.viewer_rsvp),
             date: DateTime::from_proto(hangout.date.as_ref()),
             status: HangoutStatus::from_proto(hangout.status),
             created_at: DateTime::from_proto(hangout.created_at.as_ref()),
@@ -162,6 +173,59 @@ impl Hangout {
     async fn updated_at(&self) -> DateTime {
         self.updated_at
     }
+
+    /// The caller's role in this hangout.
+    async fn viewer_role(&self) -> HangoutRole {
+        self.viewer_role
+    }
+
+    /// The caller's own answer.
+    async fn viewer_rsvp(&self) -> RsvpStatus {
+        self.viewer_rsvp
+    }
+
+    /// The owner first, then members in the order they joined.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        rsvp: Option<Vec<RsvpStatus>>,
+    ) -> ApiResult<Arc<HangoutMemberConnection>> {
+        let request = signed_in(ctx)?;
+        let key = MembersPageKey::new(self.id.clone(), first, after, rsvp)?;
+        request
+            .loader
+            .load_one(key)
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
+
+    async fn rsvp_counts(&self, ctx: &Context<'_>) -> ApiResult<RsvpCounts> {
+        let request = signed_in(ctx)?;
+        let counts = request
+            .loader
+            .load_one(RsvpCountsKey(self.id.clone()))
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        Ok(*counts)
+    }
+
+    /// Pending invitations; empty unless the caller is OWNER or CO_HOST.
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Arc<InvitationConnection>> {
+        let request = signed_in(ctx)?;
+        let key = InvitationsPageKey::new(self.id.clone(), first, after)?;
+        request
+            .loader
+            .load_one(key)
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
 }
 
 impl ReadyFields for Hangout {
@@ -174,6 +238,8 @@ impl ReadyFields for Hangout {
             "status" => enum_value(self.status),
             "createdAt" => ready::scalar(&self.created_at),
             "updatedAt" => ready::scalar(&self.updated_at),
+            "viewerRole" => enum_value(self.viewer_role),
+            "viewerRsvp" => enum_value(self.viewer_rsvp),
             _ => return None,
         })
     }
@@ -212,6 +278,7 @@ pub struct HangoutFilter {
     date_from: Option<DateTimeInput>,
     /// Only hangouts whose date is before this instant.
     date_to: Option<DateTimeInput>,
+    membership: Option<HangoutMembershipFilter>,
 }
 
 #[derive(InputObject)]
@@ -271,7 +338,7 @@ impl HangoutQuery {
         Ok(request.loader.load_one(HangoutKey(id)).await?)
     }
 
-    /// The caller's hangouts.
+    /// The hangouts the caller is a member of (as OWNER, CO_HOST or GUEST).
     async fn hangouts(
         &self,
         ctx: &Context<'_>,
@@ -317,6 +384,13 @@ impl HangoutQuery {
                     date_from: date_from.map(DateTime::to_proto),
                     date_to: date_to.map(DateTime::to_proto),
                     include: includes.to_proto(),
+                    role_in: filter
+                        .membership
+                        .and_then(|membership| membership.role)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(HangoutRole::to_proto)
+                        .collect(),
                 },
             )
             .await?;

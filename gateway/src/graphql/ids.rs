@@ -13,6 +13,7 @@ pub enum Kind {
     Hangout,
     Activity,
     Memory,
+    Invitation,
 }
 
 impl Kind {
@@ -22,13 +23,20 @@ impl Kind {
             Self::Hangout => "Hangout",
             Self::Activity => "Activity",
             Self::Memory => "Memory",
+            Self::Invitation => "Invitation",
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [Self::User, Self::Hangout, Self::Activity, Self::Memory]
-            .into_iter()
-            .find(|kind| kind.name() == name)
+        [
+            Self::User,
+            Self::Hangout,
+            Self::Activity,
+            Self::Memory,
+            Self::Invitation,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
     }
 }
 

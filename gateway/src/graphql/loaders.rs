@@ -17,6 +17,9 @@ use crate::{
         connection::{OrderDirection, PageArgs},
         error::ApiResult,
         hangout::{self, Hangout, HangoutConnection},
+        membership::{
+            self, HangoutMemberConnection, Invitation, InvitationConnection, RsvpCounts, RsvpStatus,
+        },
         memory::{self, Memory, MemoryConnection, MemoryOrder, MemoryStatus},
         user::User,
     },
@@ -25,9 +28,69 @@ use crate::{
 /// A user by id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UserKey(pub String);
+/// A user by an id a client chose (`node`): found only when the caller may look them up.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct VisibleUserKey(pub String);
 /// A hangout by id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HangoutKey(pub String);
+/// An invitation by id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InvitationKey(pub String);
+/// The RSVP counts of a hangout.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RsvpCountsKey(pub String);
+
+/// One page of a hangout's members.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MembersPageKey {
+    hangout_id: String,
+    page: PageArgs,
+    /// Sorted, each once: the same filter written twice is one key.
+    rsvp: Vec<RsvpStatus>,
+}
+
+impl MembersPageKey {
+    /// The key of the `members` field with these arguments: the one way the key is made.
+    ///
+    /// # Errors
+    /// BAD_USER_INPUT for a `first` out of range.
+    pub fn new(
+        hangout_id: String,
+        first: Option<i32>,
+        after: Option<String>,
+        rsvp: Option<Vec<RsvpStatus>>,
+    ) -> ApiResult<Self> {
+        let mut rsvp = rsvp.unwrap_or_default();
+        rsvp.sort_unstable();
+        rsvp.dedup();
+        Ok(Self {
+            hangout_id,
+            page: PageArgs::new(first, after)?,
+            rsvp,
+        })
+    }
+}
+
+/// One page of a hangout's open invitations.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InvitationsPageKey {
+    hangout_id: String,
+    page: PageArgs,
+}
+
+impl InvitationsPageKey {
+    /// The key of the `invitations` field with these arguments.
+    ///
+    /// # Errors
+    /// BAD_USER_INPUT for a `first` out of range.
+    pub fn new(hangout_id: String, first: Option<i32>, after: Option<String>) -> ApiResult<Self> {
+        Ok(Self {
+            hangout_id,
+            page: PageArgs::new(first, after)?,
+        })
+    }
+}
 /// An activity by id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ActivityKey(pub String);
@@ -147,6 +210,7 @@ impl Loader<UserKey> for BackendLoader {
         async move {
             let request = pb::GetUsersRequest {
                 ids: ids(keys.iter().map(|key| &key.0)),
+                visible_only: false,
             };
             let response = self.backends.hangout.get_users(&self.call, request).await?;
             Ok(response
@@ -154,6 +218,204 @@ impl Loader<UserKey> for BackendLoader {
                 .into_iter()
                 .map(|user| (UserKey(user.id.clone()), User::from(user)))
                 .collect())
+        }
+        .instrument(span)
+    }
+}
+
+impl Loader<VisibleUserKey> for BackendLoader {
+    type Value = User;
+    type Error = BackendError;
+
+    fn load(
+        &self,
+        keys: &[VisibleUserKey],
+    ) -> impl Future<Output = Result<HashMap<VisibleUserKey, User>, BackendError>> + Send {
+        let span = self.batch("visible_users", keys.len());
+        async move {
+            let request = pb::GetUsersRequest {
+                ids: ids(keys.iter().map(|key| &key.0)),
+                visible_only: true,
+            };
+            let response = self.backends.hangout.get_users(&self.call, request).await?;
+            Ok(response
+                .users
+                .into_iter()
+                .map(|user| (VisibleUserKey(user.id.clone()), User::from(user)))
+                .collect())
+        }
+        .instrument(span)
+    }
+}
+
+impl Loader<InvitationKey> for BackendLoader {
+    type Value = Invitation;
+    type Error = BackendError;
+
+    fn load(
+        &self,
+        keys: &[InvitationKey],
+    ) -> impl Future<Output = Result<HashMap<InvitationKey, Invitation>, BackendError>> + Send {
+        let span = self.batch("invitations", keys.len());
+        async move {
+            let request = pb::GetInvitationsRequest {
+                ids: ids(keys.iter().map(|key| &key.0)),
+            };
+            let response = self
+                .backends
+                .hangout
+                .get_invitations(&self.call, request)
+                .await?;
+            Ok(response
+                .invitations
+                .into_iter()
+                .map(|invitation| {
+                    (
+                        InvitationKey(invitation.id.clone()),
+                        Invitation::from(invitation),
+                    )
+                })
+                .collect())
+        }
+        .instrument(span)
+    }
+}
+
+impl Loader<RsvpCountsKey> for BackendLoader {
+    type Value = RsvpCounts;
+    type Error = BackendError;
+
+    fn load(
+        &self,
+        keys: &[RsvpCountsKey],
+    ) -> impl Future<Output = Result<HashMap<RsvpCountsKey, RsvpCounts>, BackendError>> + Send {
+        let span = self.batch("rsvp_counts", keys.len());
+        async move {
+            let request = pb::GetRsvpCountsRequest {
+                hangout_ids: ids(keys.iter().map(|key| &key.0)),
+            };
+            let response = self
+                .backends
+                .hangout
+                .get_rsvp_counts(&self.call, request)
+                .await?;
+            Ok(response
+                .counts
+                .iter()
+                .map(|counts| (RsvpCountsKey(counts.hangout_id.clone()), counts.into()))
+                .collect())
+        }
+        .instrument(span)
+    }
+}
+
+/// Pairs each key with its page: the backend answers in the order asked, one page per
+/// visible hangout, so the pages of one hangout are matched to its keys in order.
+fn match_pages<K, P>(
+    keys: &[K],
+    pages: Vec<P>,
+    hangout_of_key: impl Fn(&K) -> &str,
+    hangout_of_page: impl Fn(&P) -> &str,
+) -> Vec<(K, P)>
+where
+    K: Clone,
+{
+    let mut by_hangout: HashMap<String, std::collections::VecDeque<P>> = HashMap::new();
+    for page in pages {
+        by_hangout
+            .entry(hangout_of_page(&page).to_owned())
+            .or_default()
+            .push_back(page);
+    }
+    keys.iter()
+        .filter_map(|key| {
+            let page = by_hangout.get_mut(hangout_of_key(key))?.pop_front()?;
+            Some((key.clone(), page))
+        })
+        .collect()
+}
+
+impl Loader<MembersPageKey> for BackendLoader {
+    type Value = HangoutMemberConnection;
+    type Error = BackendError;
+
+    fn load(
+        &self,
+        keys: &[MembersPageKey],
+    ) -> impl Future<Output = Result<HashMap<MembersPageKey, HangoutMemberConnection>, BackendError>>
+    + Send {
+        let span = self.batch("member_pages", keys.len());
+        async move {
+            let request = pb::ListMembersOfHangoutsRequest {
+                pages: keys
+                    .iter()
+                    .map(|key| pb::MembersPageRequest {
+                        hangout_id: key.hangout_id.clone(),
+                        page: Some(key.page.to_proto()),
+                        rsvp_in: key.rsvp.iter().map(|rsvp| rsvp.to_proto()).collect(),
+                    })
+                    .collect(),
+            };
+            let response = self
+                .backends
+                .hangout
+                .list_members_of_hangouts(&self.call, request)
+                .await?;
+            Ok(match_pages(
+                keys,
+                response.pages,
+                |key| &key.hangout_id,
+                |page| &page.hangout_id,
+            )
+            .into_iter()
+            .map(|(key, page)| {
+                let had_after = !key.page.after.is_empty();
+                (key, membership::member_connection(page, had_after))
+            })
+            .collect())
+        }
+        .instrument(span)
+    }
+}
+
+impl Loader<InvitationsPageKey> for BackendLoader {
+    type Value = InvitationConnection;
+    type Error = BackendError;
+
+    fn load(
+        &self,
+        keys: &[InvitationsPageKey],
+    ) -> impl Future<
+        Output = Result<HashMap<InvitationsPageKey, InvitationConnection>, BackendError>,
+    > + Send {
+        let span = self.batch("invitation_pages", keys.len());
+        async move {
+            let request = pb::ListInvitationsOfHangoutsRequest {
+                pages: keys
+                    .iter()
+                    .map(|key| pb::InvitationsPageRequest {
+                        hangout_id: key.hangout_id.clone(),
+                        page: Some(key.page.to_proto()),
+                    })
+                    .collect(),
+            };
+            let response = self
+                .backends
+                .hangout
+                .list_invitations_of_hangouts(&self.call, request)
+                .await?;
+            Ok(match_pages(
+                keys,
+                response.pages,
+                |key| &key.hangout_id,
+                |page| &page.hangout_id,
+            )
+            .into_iter()
+            .map(|(key, page)| {
+                let had_after = !key.page.after.is_empty();
+                (key, membership::invitation_connection(page, had_after))
+            })
+            .collect())
         }
         .instrument(span)
     }

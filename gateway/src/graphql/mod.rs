@@ -20,6 +20,7 @@ pub mod sign_in_guard;
 mod activity;
 mod auth;
 mod hangout;
+mod membership;
 mod memory;
 mod node;
 mod page_includes;
@@ -46,6 +47,7 @@ pub struct Query(
     hangout::HangoutQuery,
     activity::ActivityQuery,
     memory::MemoryQuery,
+    membership::MembershipQuery,
 );
 
 /// The mutation root.
@@ -56,6 +58,7 @@ pub struct Mutation(
     activity::ActivityMutation,
     memory::MemoryMutation,
     uploads::UploadMutation,
+    membership::MembershipMutation,
 );
 
 /// The executable schema.

@@ -9,7 +9,8 @@ use crate::graphql::{
     error::ApiResult,
     hangout::Hangout,
     ids::{self, Kind},
-    loaders::{ActivityKey, HangoutKey, MemoryKey, UserKey},
+    loaders::{ActivityKey, HangoutKey, InvitationKey, MemoryKey, VisibleUserKey},
+    membership::Invitation,
     memory::Memory,
     signed_in,
     user::User,
@@ -23,6 +24,7 @@ pub enum Node {
     Hangout(Hangout),
     Activity(Activity),
     Memory(Memory),
+    Invitation(Invitation),
 }
 
 /// Resolves one global id through the request's loader, so `nodes` batches per type.
@@ -33,12 +35,11 @@ async fn load(ctx: &Context<'_>, id: &str) -> ApiResult<Option<Node>> {
     };
     let loader = &request.loader;
     Ok(match kind {
-        // Users are visible to themselves only.
-        Kind::User if request.call.user_id.as_deref() == Some(uuid.as_str()) => {
-            (loader.load_one(UserKey(uuid)).await?)
-                .map(|user| Node::User(Arc::unwrap_or_clone(user)))
-        }
-        Kind::User => None,
+        // Users are visible to themselves and to the members of hangouts they belong to.
+        Kind::User => (loader.load_one(VisibleUserKey(uuid)).await?)
+            .map(|user| Node::User(Arc::unwrap_or_clone(user))),
+        Kind::Invitation => (loader.load_one(InvitationKey(uuid)).await?)
+            .map(|invitation| Node::Invitation(Arc::unwrap_or_clone(invitation))),
         Kind::Hangout => (loader.load_one(HangoutKey(uuid)).await?)
             .map(|hangout| Node::Hangout(Arc::unwrap_or_clone(hangout))),
         Kind::Activity => loader

@@ -376,6 +376,8 @@ mod tests {
                 status: HangoutStatus::Confirmed,
                 created_at: when(),
                 updated_at: when(),
+                viewer_role: crate::graphql::membership::HangoutRole::CoHost,
+                viewer_rsvp: crate::graphql::membership::RsvpStatus::Maybe,
             },
         };
         Schema::new(root, EmptyMutation, EmptySubscription)
@@ -433,7 +435,7 @@ mod tests {
             ),
             (
                 "Hangout",
-                "{ id title description date status createdAt updatedAt __typename }",
+                "{ id title description date status createdAt updatedAt viewerRole viewerRsvp __typename }",
                 "",
             ),
         ] {

@@ -16,3 +16,4 @@ mod rotation;
 mod schema;
 mod security;
 mod shared_limits;
+mod sharing;

@@ -118,8 +118,12 @@ fn breaking_changes(contract: &str, schema: &str) -> Vec<String> {
             }
         }
         for (member, found) in ours {
-            let is_argument_or_input = member.contains('(');
-            if is_argument_or_input && !members.contains_key(member) && found.ends_with('!') {
+            // A required argument breaks clients only on a field they already call (an input
+            // object's fields are `(name)`, of the type itself).
+            let on_known_field = member
+                .split_once('(')
+                .is_some_and(|(field, _)| field.is_empty() || members.contains_key(field));
+            if on_known_field && !members.contains_key(member) && found.ends_with('!') {
                 problems.push(format!(
                     "{type_name}.{member} is new and required ({found}), which breaks clients"
                 ));
@@ -153,6 +157,82 @@ fn schema_keeps_the_public_contract() {
     assert!(
         problems.is_empty(),
         "the schema breaks the contract:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Version 2 of the contract: `../shared/contract/v2.graphql` when present, else the copy
+/// committed at `schema/contract-v2.graphql` (which must then equal it).
+fn contract_v2() -> String {
+    let shared = workspace_root().join("../shared/contract/v2.graphql");
+    let copy = workspace_root().join("schema/contract-v2.graphql");
+    let committed = std::fs::read_to_string(&copy)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", copy.display()));
+    if let Ok(shared) = std::fs::read_to_string(&shared) {
+        assert_eq!(
+            shared, committed,
+            "schema/contract-v2.graphql differs from ../shared/contract/v2.graphql: copy it over"
+        );
+    }
+    committed
+}
+
+/// The parts of version 2 not built yet, as `Type` (the whole type) or `Type.member`: the
+/// processed photos and the live updates. Each issue that builds a part removes its lines;
+/// the test below fails for a line that names nothing in the contract.
+const V2_NOT_BUILT: &[&str] = &[
+    // Processed photos.
+    "ImageSize",
+    "MemoryProcessing",
+    "Memory.processing",
+    "Memory.width",
+    "Memory.height",
+    "Memory.takenAt",
+    "Memory.imageUrl",
+    "Memory.imageUrl(size)",
+    // Live updates.
+    "Subscription",
+    "HangoutEvent",
+    "ViewerEvent",
+    "HangoutRemovedReason",
+    "HangoutUpdated",
+    "MemberUpdated",
+    "MemberLeft",
+    "MemoryUpdated",
+    "MemoryDeleted",
+    "HangoutRemoved",
+    "InvitationReceived",
+    "HangoutAdded",
+];
+
+#[test]
+fn schema_keeps_the_built_parts_of_contract_version_2() {
+    let contract = contract_v2();
+    let known = promises(&contract);
+    for entry in V2_NOT_BUILT {
+        let exists = match entry.split_once('.') {
+            None => known.contains_key(*entry),
+            Some((type_name, member)) => known
+                .get(type_name)
+                .is_some_and(|members| members.contains_key(member)),
+        };
+        assert!(
+            exists,
+            "V2_NOT_BUILT names {entry}, which version 2 does not have"
+        );
+    }
+    let problems: Vec<String> = breaking_changes(&contract, &gateway::graphql::sdl())
+        .into_iter()
+        .filter(|problem| {
+            !V2_NOT_BUILT.iter().any(|entry| {
+                problem == &format!("type {entry} is missing")
+                    || problem.starts_with(&format!("{entry} "))
+            })
+        })
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "the schema breaks the built parts of contract version 2:\n{}",
         problems.join("\n")
     );
 }

@@ -12,6 +12,15 @@ pub enum DomainError {
     /// The entity does not exist or belongs to another user; the two are indistinguishable.
     #[error("not found")]
     NotFound,
+    /// The caller is a member but their role does not allow this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A bound would be passed (members of a hangout, open invitations); the message says which.
+    #[error("{0}")]
+    LimitReached(String),
+    /// The caller did this too often; try again after `retry_after_seconds`.
+    #[error("too many requests; try again later")]
+    RateLimited { retry_after_seconds: u64 },
     /// A uniqueness rule would be broken (email taken, activity or file name in use).
     #[error("{0}")]
     AlreadyExists(String),

@@ -1,10 +1,12 @@
-//! Hangouts: the owner's plans, with activities and memories attached.
+//! Hangouts: plans shared by their members, with activities and memories attached.
 
 use crate::domain::{
     Service,
     error::{DomainError, DomainResult},
     ids::{ActivityId, FileId, HangoutId, UserId},
+    membership::{Membership, Role},
     page::{self, Cursor, Direction, Page, PageSize},
+    policy::Action,
     store::{Store, StoreError},
     text::parse_label,
     time::Timestamp,
@@ -50,11 +52,13 @@ impl HangoutStatus {
     }
 }
 
-/// A hangout.
+/// A hangout, as one of its members sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hangout {
     pub id: HangoutId,
     pub owner: UserId,
+    /// The reader's own role and answer.
+    pub viewer: Membership,
     pub title: String,
     pub description: Option<String>,
     pub date: Timestamp,
@@ -130,9 +134,11 @@ pub struct HangoutFilter {
     pub date_from: Option<Timestamp>,
     /// Date strictly before.
     pub date_to: Option<Timestamp>,
+    /// The caller's role is one of these; empty means any.
+    pub roles: Vec<Role>,
 }
 
-/// A request for one page of the owner's hangouts, as given.
+/// A request for one page of the caller's hangouts, as given.
 #[derive(Clone, Debug, Default)]
 pub struct HangoutListRequest {
     pub first: u32,
@@ -217,6 +223,7 @@ impl<S: Store> Service<S> {
         let hangout = Hangout {
             id: HangoutId::generate(),
             owner,
+            viewer: Membership::CREATOR,
             title,
             description: new.description,
             date,
@@ -231,13 +238,15 @@ impl<S: Store> Service<S> {
         Ok(hangout)
     }
 
-    /// Changes the fields given.
+    /// Changes the fields given: OWNER and CO_HOST edit the details, only the OWNER the
+    /// activities (and only to the owner's own).
     ///
     /// # Errors
-    /// `Invalid` for a bad field; `NotFound` for a hangout or activity that is not the owner's.
+    /// `Invalid` for a bad field; `NotFound` for a hangout the caller cannot see or an
+    /// activity that is not the owner's; `Forbidden` for a role that may not change it.
     pub async fn update_hangout(
         &self,
-        owner: UserId,
+        caller: UserId,
         id: HangoutId,
         change: HangoutChange,
     ) -> DomainResult<Hangout> {
@@ -261,45 +270,50 @@ impl<S: Store> Service<S> {
             status: change.status,
             activities,
         };
+        let action = if patch.activities.is_some() {
+            Action::ChangeActivities
+        } else {
+            Action::EditDetails
+        };
+        self.authorize(caller, id, action).await?;
         self.store
-            .update_hangout(owner, id, &patch, Timestamp::now())
+            .update_hangout(caller, id, &patch, Timestamp::now())
             .await
             .map_err(not_found)
     }
 
-    /// Deletes a hangout with its memory records; returns the file ids to remove from storage.
+    /// Deletes a hangout with its members, invitations and every member's memory records;
+    /// returns the file ids to remove from storage.
     ///
     /// # Errors
-    /// `NotFound` when the hangout is not the owner's.
-    pub async fn delete_hangout(&self, owner: UserId, id: HangoutId) -> DomainResult<Vec<FileId>> {
-        self.store
-            .delete_hangout(owner, id)
-            .await
-            .map_err(not_found)
+    /// `NotFound` for a hangout the caller cannot see; `Forbidden` unless the OWNER.
+    pub async fn delete_hangout(&self, caller: UserId, id: HangoutId) -> DomainResult<Vec<FileId>> {
+        self.authorize(caller, id, Action::DeleteHangout).await?;
+        self.store.delete_hangout(id).await.map_err(not_found)
     }
 
-    /// The owner's hangouts among `ids`.
+    /// The caller's hangouts among `ids`.
     ///
     /// # Errors
     /// Only internal ones.
     pub async fn hangouts_by_ids(
         &self,
-        owner: UserId,
+        caller: UserId,
         ids: &[HangoutId],
     ) -> DomainResult<Vec<Hangout>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self.store.hangouts_by_ids(owner, ids).await?)
+        Ok(self.store.hangouts_by_ids(caller, ids).await?)
     }
 
-    /// One page of the owner's hangouts.
+    /// One page of the hangouts the caller is a member of.
     ///
     /// # Errors
     /// `Invalid` for a bad page size, cursor or date range.
     pub async fn list_hangouts(
         &self,
-        owner: UserId,
+        caller: UserId,
         request: HangoutListRequest,
     ) -> DomainResult<Page<Hangout>> {
         let size = PageSize::parse(request.first, "first")?;
@@ -320,7 +334,7 @@ impl<S: Store> Service<S> {
             after,
             fetch: size.get() + 1,
         };
-        let rows = self.store.list_hangouts(owner, &query).await?;
+        let rows = self.store.list_hangouts(caller, &query).await?;
         let field = request.field;
         let direction = request.direction;
         Ok(Page::from_rows(

@@ -57,6 +57,10 @@ id_type!(
     MemoryId
 );
 id_type!(
+    /// An invitation to a hangout.
+    InvitationId
+);
+id_type!(
     /// A file of file-core; opaque here.
     FileId
 );

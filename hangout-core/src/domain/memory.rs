@@ -9,6 +9,7 @@ use crate::domain::{
     error::{DomainError, DomainResult},
     ids::{FileId, HangoutId, MemoryId, UserId},
     page::{self, Cursor, Direction, Page, PageSize},
+    policy::Action,
     store::{Store, StoreError},
     time::Timestamp,
 };
@@ -165,10 +166,11 @@ fn memory_cursor(memory: &Memory, direction: Direction) -> String {
 }
 
 impl<S: Store> Service<S> {
-    /// Creates PENDING memories for a batch of files of the owner's hangout, all or nothing.
+    /// Creates PENDING memories, uploaded by the caller, for a batch of files of a hangout they
+    /// are a member of (any role), all or nothing.
     ///
     /// # Errors
-    /// `Invalid` naming the file and field; `NotFound` for a hangout that is not the owner's;
+    /// `Invalid` naming the file and field; `NotFound` for a hangout the caller cannot see;
     /// `AlreadyExists` when a file name is in use among the hangout's memories.
     pub async fn create_memories(
         &self,
@@ -182,6 +184,7 @@ impl<S: Store> Service<S> {
                 format!("must hold 1 to {MAX_FILES_PER_BATCH} files"),
             ));
         }
+        self.authorize(owner, hangout, Action::AddMemories).await?;
         let now = Timestamp::now();
         let mut memories: Vec<Memory> = Vec::with_capacity(files.len());
         for (index, file) in files.into_iter().enumerate() {
@@ -335,19 +338,39 @@ impl<S: Store> Service<S> {
         Ok(pages)
     }
 
-    /// Deletes the owner's memories among `ids`; returns the deleted ones with their file ids.
+    /// Deletes the memories among `ids` the caller can see: their own, or any as OWNER or
+    /// CO_HOST. Returns the deleted ones with their file ids; ids the caller cannot see are
+    /// left out.
     ///
     /// # Errors
-    /// Only internal ones.
+    /// `Forbidden` (and nothing deleted) when one is another member's and the caller a GUEST.
     pub async fn delete_memories(
         &self,
-        owner: UserId,
+        caller: UserId,
         ids: &[MemoryId],
     ) -> DomainResult<Vec<(MemoryId, Option<FileId>)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self.store.delete_memories(owner, ids).await?)
+        let memories = self.store.memories_by_ids(caller, ids).await?;
+        let mut hangouts: Vec<HangoutId> = memories.iter().map(|memory| memory.hangout).collect();
+        hangouts.sort_unstable_by_key(ToString::to_string);
+        hangouts.dedup();
+        let roles: std::collections::HashMap<HangoutId, _> = self
+            .store
+            .roles_of(&hangouts, caller)
+            .await?
+            .into_iter()
+            .collect();
+        for memory in &memories {
+            let own = memory.uploaded_by == caller;
+            Action::DeleteMemory { own }.check(roles.get(&memory.hangout).copied())?;
+        }
+        let allowed: Vec<MemoryId> = memories.iter().map(|memory| memory.id).collect();
+        if allowed.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.delete_memories(&allowed).await?)
     }
 
     /// Removes PENDING memories whose upload window ended more than the grace period ago.

@@ -43,7 +43,8 @@ pub struct IssuedSession {
 
 const INVALID_TOKEN: &str = "invalid or expired refresh token";
 
-fn new_token() -> DomainResult<String> {
+/// 256 random bits, URL-safe: refresh tokens and invitation codes.
+pub(crate) fn new_token() -> DomainResult<String> {
     let mut secret = [0_u8; 32];
     OsRng
         .try_fill_bytes(&mut secret)
@@ -52,7 +53,7 @@ fn new_token() -> DomainResult<String> {
 }
 
 /// The stored form of a token. Tokens carry 256 random bits, so a fast hash is enough.
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }

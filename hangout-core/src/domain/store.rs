@@ -4,8 +4,10 @@
 //! Contract for every implementation:
 //! - Each method that changes more than one row is one transaction: after an error nothing of it
 //!   is visible.
-//! - Methods taking an `owner` only ever see that user's rows; another user's row is treated
-//!   exactly like a missing one.
+//! - Methods taking an `owner` only ever see that user's rows, and methods taking a `caller`
+//!   only the hangouts (and their members, memories, activities and invitations) the caller is
+//!   a member of; anything else is treated exactly like a missing row. Methods without either
+//!   act on what the domain has already authorized (see `domain::policy`).
 //! - Uniqueness violations are reported as [`StoreError::Conflict`], never as `Backend`.
 
 use std::future::Future;
@@ -13,7 +15,11 @@ use std::future::Future;
 use crate::domain::{
     activity::{Activity, HangoutCounts},
     hangout::{Hangout, HangoutListQuery, HangoutPatch},
-    ids::{ActivityId, FileId, HangoutId, MemoryId, SessionFamilyId, SessionId, UserId},
+    ids::{
+        ActivityId, FileId, HangoutId, InvitationId, MemoryId, SessionFamilyId, SessionId, UserId,
+    },
+    invitation::{Invitation, InvitationState, NewInvitationLimits},
+    membership::{Member, MemberListQuery, Role, Rsvp, RsvpCounts},
     memory::{Memory, MemoryListQuery},
     page::Cursor,
     session::SessionRecord,
@@ -30,12 +36,26 @@ pub enum StoreError {
     /// A uniqueness rule was broken; the message names what was taken.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A bound checked in the same transaction would be passed.
+    #[error("limit reached: {0:?}")]
+    Limit(Limit),
     /// The database could not be reached (down, or no connection free in time).
     #[error("database unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The database failed or returned something unreadable.
     #[error("database error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A bound the store checks atomically with the change it bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// Open invitations of one hangout.
+    OpenInvitations,
+    /// Invitations created by one user lately.
+    RecentInvitations,
+    /// Members of one hangout.
+    Members,
 }
 
 /// Shorthand for store results.
@@ -57,9 +77,27 @@ pub struct KeysetQuery<K> {
 }
 
 /// Persistence for hangout-core: one port per aggregate, implemented together.
-pub trait Store: UserStore + SessionStore + HangoutStore + ActivityStore + MemoryStore {}
+pub trait Store:
+    UserStore
+    + SessionStore
+    + HangoutStore
+    + MemberStore
+    + InvitationStore
+    + ActivityStore
+    + MemoryStore
+{
+}
 
-impl<T> Store for T where T: UserStore + SessionStore + HangoutStore + ActivityStore + MemoryStore {}
+impl<T> Store for T where
+    T: UserStore
+        + SessionStore
+        + HangoutStore
+        + MemberStore
+        + InvitationStore
+        + ActivityStore
+        + MemoryStore
+{
+}
 
 /// Users and their password hashes.
 pub trait UserStore: Send + Sync + 'static {
@@ -84,6 +122,16 @@ pub trait UserStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     fn users_by_ids(&self, ids: &[UserId]) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+
+    /// The users among `ids` who are `caller` or share a hangout with them.
+    fn users_visible_to(
+        &self,
+        caller: UserId,
+        ids: &[UserId],
+    ) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+
+    /// The user's email, `None` for an unknown user.
+    fn email_of(&self, user: UserId) -> impl Future<Output = StoreResult<Option<Email>>> + Send;
 }
 
 /// Refresh-token records.
@@ -117,42 +165,161 @@ pub trait SessionStore: Send + Sync + 'static {
 
 /// Hangouts and their activity links.
 pub trait HangoutStore: Send + Sync + 'static {
-    /// Inserts a hangout with links to `activities`. `NotFound` when an activity is not the
-    /// owner's.
+    /// Inserts a hangout, its owner as its OWNER member and links to `activities`.
+    /// `NotFound` when an activity is not the owner's.
     fn insert_hangout(
         &self,
         hangout: &Hangout,
         activities: &[ActivityId],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Applies `patch`. `NotFound` when the hangout or an activity is not the owner's.
+    /// Applies `patch`, returning the hangout as `caller` sees it. `NotFound` when the hangout
+    /// is missing or an activity is not the hangout owner's.
     fn update_hangout(
         &self,
-        owner: UserId,
+        caller: UserId,
         id: HangoutId,
         patch: &HangoutPatch,
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<Hangout>> + Send;
 
-    /// Deletes the hangout with its links and memory records; returns the memories' file ids.
-    /// `NotFound` when the hangout is not the owner's.
+    /// Deletes the hangout with its links, members, invitations and memory records; returns
+    /// the memories' file ids. `NotFound` when the hangout is missing.
     fn delete_hangout(
         &self,
-        owner: UserId,
         id: HangoutId,
     ) -> impl Future<Output = StoreResult<Vec<FileId>>> + Send;
 
     fn hangouts_by_ids(
         &self,
-        owner: UserId,
+        caller: UserId,
         ids: &[HangoutId],
     ) -> impl Future<Output = StoreResult<Vec<Hangout>>> + Send;
 
     fn list_hangouts(
         &self,
-        owner: UserId,
+        caller: UserId,
         query: &HangoutListQuery,
     ) -> impl Future<Output = StoreResult<PageRows<Hangout>>> + Send;
+}
+
+/// Members of hangouts.
+pub trait MemberStore: Send + Sync + 'static {
+    /// `user`'s role in `hangout`; `None` when not a member (or no such hangout).
+    fn role_of(
+        &self,
+        hangout: HangoutId,
+        user: UserId,
+    ) -> impl Future<Output = StoreResult<Option<Role>>> + Send;
+
+    /// `user`'s role in each of `hangouts` they are a member of.
+    fn roles_of(
+        &self,
+        hangouts: &[HangoutId],
+        user: UserId,
+    ) -> impl Future<Output = StoreResult<Vec<(HangoutId, Role)>>> + Send;
+
+    /// One page per query, for the queries' hangouts the caller is a member of, by the index
+    /// of the query, in the order asked.
+    fn members_of_hangouts(
+        &self,
+        caller: UserId,
+        queries: &[(HangoutId, MemberListQuery)],
+    ) -> impl Future<Output = StoreResult<Vec<(usize, PageRows<Member>)>>> + Send;
+
+    fn rsvp_counts(
+        &self,
+        caller: UserId,
+        hangouts: &[HangoutId],
+    ) -> impl Future<Output = StoreResult<Vec<(HangoutId, RsvpCounts)>>> + Send;
+
+    /// `NotFound` unless `user` is a member.
+    fn set_rsvp(
+        &self,
+        hangout: HangoutId,
+        user: UserId,
+        rsvp: Rsvp,
+    ) -> impl Future<Output = StoreResult<Member>> + Send;
+
+    /// `NotFound` unless `user` is a member other than the OWNER.
+    fn set_member_role(
+        &self,
+        hangout: HangoutId,
+        user: UserId,
+        role: Role,
+    ) -> impl Future<Output = StoreResult<Member>> + Send;
+
+    /// Removes `user` if they still have `role`; `NotFound` otherwise (a concurrent change).
+    fn remove_member(
+        &self,
+        hangout: HangoutId,
+        user: UserId,
+        role: Role,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Makes `to` the OWNER and `from` a CO_HOST, atomically, only while `from` is the OWNER
+    /// and `to` a member (`NotFound` otherwise); returns the hangout as `from` sees it.
+    fn transfer_ownership(
+        &self,
+        hangout: HangoutId,
+        from: UserId,
+        to: UserId,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Hangout>> + Send;
+}
+
+/// Invitations to hangouts.
+pub trait InvitationStore: Send + Sync + 'static {
+    /// Inserts an invitation unless a limit would be passed: `LimitReached` naming it.
+    fn insert_invitation(
+        &self,
+        invitation: &Invitation,
+        code_hash: Option<&str>,
+        limits: &NewInvitationLimits,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    fn invitations_by_ids(
+        &self,
+        ids: &[InvitationId],
+    ) -> impl Future<Output = StoreResult<Vec<Invitation>>> + Send;
+
+    fn invitation_by_code_hash(
+        &self,
+        code_hash: &str,
+    ) -> impl Future<Output = StoreResult<Option<Invitation>>> + Send;
+
+    /// The open invitations of each hangout, newest first, by the index of the query.
+    fn open_invitations_of_hangouts(
+        &self,
+        queries: &[(HangoutId, KeysetQuery<i64>)],
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Vec<(usize, PageRows<Invitation>)>>> + Send;
+
+    /// The open invitations addressed to `email`, newest first.
+    fn open_invitations_for_email(
+        &self,
+        email: &Email,
+        query: &KeysetQuery<i64>,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<PageRows<Invitation>>> + Send;
+
+    /// Takes one use of the invitation if it is still open at `now` and adds `user` as a
+    /// member with its role, atomically. `Ok(false)` (and no change) when it is no longer
+    /// open; `Conflict` when `user` is already a member; `LimitReached` when the hangout is
+    /// full.
+    fn accept_invitation(
+        &self,
+        invitation: &Invitation,
+        user: UserId,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Moves a PENDING invitation to `state`; `false` when it was no longer PENDING.
+    fn close_invitation(
+        &self,
+        id: InvitationId,
+        state: InvitationState,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
 /// Activities.
@@ -176,9 +343,11 @@ pub trait ActivityStore: Send + Sync + 'static {
         id: ActivityId,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// The activities among `ids` the caller owns or sees on a hangout they are a member of,
+    /// each counted over the hangouts the caller can see.
     fn activities_by_ids(
         &self,
-        owner: UserId,
+        caller: UserId,
         ids: &[ActivityId],
     ) -> impl Future<Output = StoreResult<Vec<Activity>>> + Send;
 
@@ -189,76 +358,78 @@ pub trait ActivityStore: Send + Sync + 'static {
         query: &KeysetQuery<String>,
     ) -> impl Future<Output = StoreResult<PageRows<Activity>>> + Send;
 
-    /// For each of the owner's hangouts among `hangouts`, its activities ordered by name key,
-    /// each with its hangout count only when `counts` is [`HangoutCounts::Counted`].
+    /// For each of `hangouts` the caller is a member of, its activities ordered by name key,
+    /// each with its count of hangouts the caller can see only when `counts` is
+    /// [`HangoutCounts::Counted`].
     fn activities_of_hangouts(
         &self,
-        owner: UserId,
+        caller: UserId,
         hangouts: &[HangoutId],
         counts: HangoutCounts,
     ) -> impl Future<Output = StoreResult<Vec<(HangoutId, Vec<Activity>)>>> + Send;
 
-    /// The owner's hangouts carrying `activity`, newest first. `NotFound` when the activity is
-    /// not the owner's.
+    /// The hangouts the caller can see carrying `activity`, newest first. `NotFound` when the
+    /// caller can see the activity neither as its owner nor on a hangout.
     fn hangouts_of_activity(
         &self,
-        owner: UserId,
+        caller: UserId,
         activity: ActivityId,
         query: &KeysetQuery<i64>,
     ) -> impl Future<Output = StoreResult<PageRows<Hangout>>> + Send;
 }
 
-/// Memory records.
+/// Memory records. `caller`: a member of the memories' hangouts.
 pub trait MemoryStore: Send + Sync + 'static {
-    /// Inserts PENDING memories of one hangout. `NotFound` when the hangout is not the owner's,
+    /// Inserts PENDING memories of one hangout. `NotFound` unless the caller is a member,
     /// `Conflict` when a file name is in use among the hangout's memories.
     fn insert_memories(
         &self,
-        owner: UserId,
+        caller: UserId,
         memories: &[Memory],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Records file ids. `NotFound` (and no change) when a memory is not the owner's.
+    /// Records file ids. `NotFound` (and no change) unless every memory is one the caller
+    /// uploaded to a hangout they are a member of.
     fn attach_memory_files(
         &self,
-        owner: UserId,
+        caller: UserId,
         links: &[(MemoryId, FileId)],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Marks the owner's memories among `ids` UPLOADED and returns them.
+    /// Marks the memories among `ids` that the caller uploaded UPLOADED and returns them.
     fn mark_memories_uploaded(
         &self,
-        owner: UserId,
+        caller: UserId,
         ids: &[MemoryId],
     ) -> impl Future<Output = StoreResult<Vec<Memory>>> + Send;
 
     fn memories_by_ids(
         &self,
-        owner: UserId,
+        caller: UserId,
         ids: &[MemoryId],
     ) -> impl Future<Output = StoreResult<Vec<Memory>>> + Send;
 
-    /// One page of a hangout's memories. `NotFound` when the hangout is not the owner's.
+    /// One page of a hangout's memories. `NotFound` unless the caller is a member.
     fn list_memories(
         &self,
-        owner: UserId,
+        caller: UserId,
         hangout: HangoutId,
         query: &MemoryListQuery,
     ) -> impl Future<Output = StoreResult<PageRows<Memory>>> + Send;
 
-    /// The first page (no cursor) of each of the owner's hangouts among `hangouts`, all with the
-    /// same query, in one round of statements. Hangouts that are not the owner's are left out.
+    /// The first page (no cursor) of each of `hangouts` the caller is a member of, all with the
+    /// same query, in one round of statements; the others are left out.
     fn first_memories_of_hangouts(
         &self,
-        owner: UserId,
+        caller: UserId,
         hangouts: &[HangoutId],
         query: &MemoryListQuery,
     ) -> impl Future<Output = StoreResult<Vec<(HangoutId, PageRows<Memory>)>>> + Send;
 
-    /// Deletes the owner's memories among `ids`; returns them with their file ids.
+    /// Deletes the memories among `ids` (already authorized); returns the deleted ones with
+    /// their file ids.
     fn delete_memories(
         &self,
-        owner: UserId,
         ids: &[MemoryId],
     ) -> impl Future<Output = StoreResult<Vec<(MemoryId, Option<FileId>)>>> + Send;
 

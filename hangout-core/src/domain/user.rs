@@ -66,6 +66,25 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The address as someone else sees it: its first character, "***" and "@domain".
+    #[must_use]
+    pub fn masked(&self) -> Self {
+        let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));
+        let first: String = local.chars().take(1).collect();
+        Self(format!("{first}***@{domain}"))
+    }
+}
+
+impl User {
+    /// The user as `viewer` sees them: only their own email in full.
+    #[must_use]
+    pub fn seen_by(mut self, viewer: Option<UserId>) -> Self {
+        if viewer != Some(self.id) {
+            self.email = self.email.masked();
+        }
+        self
+    }
 }
 
 fn check_new_password(password: &str) -> DomainResult<()> {
@@ -163,17 +182,64 @@ impl<S: Store> Service<S> {
     ///
     /// # Errors
     /// Only internal ones.
-    pub async fn users_by_ids(&self, ids: &[UserId]) -> DomainResult<Vec<User>> {
+    pub async fn users_by_ids(
+        &self,
+        viewer: Option<UserId>,
+        ids: &[UserId],
+    ) -> DomainResult<Vec<User>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self.store.users_by_ids(ids).await?)
+        let users = self.store.users_by_ids(ids).await?;
+        Ok(users.into_iter().map(|user| user.seen_by(viewer)).collect())
+    }
+
+    /// The users among `ids` whom the caller may look up by id: themselves and everyone who
+    /// shares a hangout with them, masked as [`User::seen_by`] does.
+    ///
+    /// # Errors
+    /// Only internal ones.
+    pub async fn users_visible_to(
+        &self,
+        caller: UserId,
+        ids: &[UserId],
+    ) -> DomainResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users = self.store.users_visible_to(caller, ids).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| user.seen_by(Some(caller)))
+            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn others_see_a_masked_email() {
+        let email = Email::parse("Ada.Lovelace@Example.com").unwrap();
+        assert_eq!(email.masked().as_str(), "a***@example.com");
+        let user = User {
+            id: UserId::generate(),
+            name: "Ada".to_owned(),
+            email,
+            created_at: Timestamp::from_millis(1),
+        };
+        let own = user.clone().seen_by(Some(user.id));
+        assert_eq!(own.email.as_str(), "ada.lovelace@example.com");
+        assert_eq!(
+            user.clone()
+                .seen_by(Some(UserId::generate()))
+                .email
+                .as_str(),
+            "a***@example.com"
+        );
+        assert_eq!(user.seen_by(None).email.as_str(), "a***@example.com");
+    }
 
     #[test]
     fn emails_are_normalised() {

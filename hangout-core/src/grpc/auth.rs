@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{ids::UserId, session::IssuedSession, user::User},
-    grpc::{SharedService, parse_ids, timestamp},
+    grpc::{SharedService, caller, parse_ids, timestamp},
 };
 
 pub(super) fn user_message(user: User) -> pb::User {
@@ -108,8 +108,16 @@ impl UserService for UserGrpc {
         &self,
         request: Request<pb::GetUsersRequest>,
     ) -> Result<Response<pb::GetUsersResponse>, Status> {
-        let ids = parse_ids(&request.into_inner().ids, UserId::parse);
-        let users = self.service.users_by_ids(&ids).await?;
+        let viewer = caller(&request).ok();
+        let request = request.into_inner();
+        let ids = parse_ids(&request.ids, UserId::parse);
+        let users = match viewer {
+            Some(viewer) if request.visible_only => {
+                self.service.users_visible_to(viewer, &ids).await?
+            }
+            None if request.visible_only => Vec::new(),
+            _ => self.service.users_by_ids(viewer, &ids).await?,
+        };
         Ok(Response::new(pb::GetUsersResponse {
             users: users.into_iter().map(user_message).collect(),
         }))

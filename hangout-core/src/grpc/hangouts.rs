@@ -18,6 +18,7 @@ use crate::{
         activities::{hangout_activities_message, hangout_counts},
         auth::user_message,
         caller, direction,
+        membership::{parse_roles, role_message, rsvp_message},
         memories::memory_page_request,
         memories::memory_pages_message,
         page_info, page_request, parse_id, parse_ids, parse_timestamp, timestamp,
@@ -34,6 +35,8 @@ pub(super) fn hangout_message(hangout: Hangout) -> pb::Hangout {
         status: status_message(hangout.status) as i32,
         created_at: timestamp(hangout.created_at),
         updated_at: timestamp(hangout.updated_at),
+        viewer_role: role_message(hangout.viewer.role) as i32,
+        viewer_rsvp: rsvp_message(hangout.viewer.rsvp) as i32,
     }
 }
 
@@ -179,6 +182,7 @@ impl HangoutService for HangoutGrpc {
                 statuses,
                 date_from: parse_timestamp(request.date_from.as_ref(), "filter.dateFrom")?,
                 date_to: parse_timestamp(request.date_to.as_ref(), "filter.dateTo")?,
+                roles: parse_roles(&request.role_in, "filter.membership.role")?,
             },
         };
         let page = self.service.list_hangouts(owner, list).await?;
@@ -236,7 +240,7 @@ impl HangoutGrpc {
         let (owners, activities, memory_pages) = tokio::join!(
             async {
                 if include.owners {
-                    service.users_by_ids(&owners).await
+                    service.users_by_ids(Some(caller), &owners).await
                 } else {
                     Ok(Vec::new())
                 }

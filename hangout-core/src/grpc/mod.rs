@@ -4,6 +4,7 @@
 mod activities;
 mod auth;
 mod hangouts;
+mod membership;
 mod memories;
 mod status;
 
@@ -15,6 +16,7 @@ use tonic::{Request, Status};
 pub use activities::ActivityGrpc;
 pub use auth::{AuthGrpc, UserGrpc};
 pub use hangouts::HangoutGrpc;
+pub use membership::MembershipGrpc;
 pub use memories::MemoryGrpc;
 
 use crate::{

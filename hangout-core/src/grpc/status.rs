@@ -18,6 +18,19 @@ impl From<DomainError> for Status {
             }
             DomainError::NotFound => Status::not_found("not found"),
             DomainError::AlreadyExists(message) => Status::already_exists(message),
+            DomainError::Forbidden(message) => Status::permission_denied(message),
+            DomainError::LimitReached(message) => Status::failed_precondition(message),
+            DomainError::RateLimited {
+                retry_after_seconds,
+            } => {
+                let mut details = ErrorDetails::new();
+                details.set_retry_info(Some(std::time::Duration::from_secs(retry_after_seconds)));
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    "too many requests; try again later",
+                    details,
+                )
+            }
             DomainError::Unauthenticated(message) => Status::unauthenticated(message),
             DomainError::Overloaded => Status::resource_exhausted("too busy; try again shortly"),
             DomainError::Store(crate::domain::store::StoreError::Unavailable(_)) => {

@@ -13,10 +13,12 @@ use crate::{
         store::{ActivityStore, KeysetQuery, PageRows, StoreError, StoreResult},
     },
     store::{
-        SqlStore, corrupt, count, push_after_cursor, push_id_list,
+        SqlStore, corrupt, count,
+        hangouts::push_hangouts_of,
+        push_after_cursor, push_id_list,
         rows::{
-            ACTIVITY_COLUMNS, ACTIVITY_FIELDS, ActivityFieldsRow, ActivityRow, HANGOUT_COLUMNS,
-            HangoutRow, convert,
+            ACTIVITY_FIELDS, ActivityFieldsRow, ActivityRow, HANGOUT_COLUMNS, HangoutRow, convert,
+            push_activity_columns,
         },
         store_error,
     },
@@ -37,9 +39,11 @@ impl FromRow for LinkedActivityRow {
     }
 }
 
-/// How many hangouts carry each distinct activity of `rows`, by activity id.
+/// How many hangouts that `caller` is a member of carry each distinct activity of `rows`, by
+/// activity id.
 async fn hangout_counts(
     connection: &mut Connection,
+    caller: UserId,
     rows: &[LinkedActivityRow],
 ) -> StoreResult<HashMap<String, u64>> {
     let mut distinct: Vec<&str> = rows.iter().map(|row| row.activity.id.as_str()).collect();
@@ -49,10 +53,14 @@ async fn hangout_counts(
         return Ok(HashMap::new());
     }
     let mut counting = Statement::new(
-        "select activity_id, count(*) from hangout_activities where activity_id in ",
+        "select l.activity_id, count(*) from hangout_activities l join hangout_members hm \
+         on hm.hangout_id = l.hangout_id and hm.user_id = ",
     );
+    counting
+        .push_bind(caller.to_string())
+        .push(" where l.activity_id in ");
     push_id_list(&mut counting, &distinct);
-    counting.push(" group by activity_id");
+    counting.push(" group by l.activity_id");
     let counted: Vec<(String, i64)> = connection.fetch_all(&counting).await.map_err(store_error)?;
     Ok(counted
         .into_iter()
@@ -60,14 +68,29 @@ async fn hangout_counts(
         .collect())
 }
 
+/// Appends `and (…)`: the activity `a` is `caller`'s own or on a hangout they are a member of.
+fn push_visible_activity(query: &mut Statement, caller: UserId) {
+    query
+        .push(" and (a.owner_id = ")
+        .push_bind(caller.to_string())
+        .push(
+            " or exists (select 1 from hangout_activities v join hangout_members vm \
+             on vm.hangout_id = v.hangout_id where v.activity_id = a.id and vm.user_id = ",
+        )
+        .push_bind(caller.to_string())
+        .push("))");
+}
+
 impl SqlStore {
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql owned_activity", db.system = self.database.backend().system_name()))]
     async fn owned_activity(&self, owner: UserId, id: ActivityId) -> StoreResult<Activity> {
-        let query = Statement::new(format!(
-            "select {ACTIVITY_COLUMNS} from activities a where a.id = ? and a.owner_id = ?"
-        ))
-        .bind(id.to_string())
-        .bind(owner.to_string());
+        let mut query = Statement::new("select ");
+        push_activity_columns(&mut query, owner);
+        query
+            .push(" from activities a where a.id = ")
+            .push_bind(id.to_string())
+            .push(" and a.owner_id = ")
+            .push_bind(owner.to_string());
         // On the write connection: this reads back a change just made.
         let mut connection = self.database.write().await.map_err(store_error)?;
         let row: Option<ActivityRow> = connection
@@ -140,11 +163,11 @@ impl ActivityStore for SqlStore {
         owner: UserId,
         ids: &[ActivityId],
     ) -> StoreResult<Vec<Activity>> {
-        let mut query = Statement::new(format!(
-            "select {ACTIVITY_COLUMNS} from activities a where a.owner_id = "
-        ));
-        query.push_bind(owner.to_string()).push(" and a.id in ");
+        let mut query = Statement::new("select ");
+        push_activity_columns(&mut query, owner);
+        query.push(" from activities a where a.id in ");
         push_id_list(&mut query, ids);
+        push_visible_activity(&mut query, owner);
         let rows: Vec<ActivityRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
         convert(rows)
     }
@@ -159,10 +182,11 @@ impl ActivityStore for SqlStore {
         let counting = Statement::new("select count(*) from activities where owner_id = ?")
             .bind(owner.to_string());
         let (total,): (i64,) = connection.fetch_one(&counting).await.map_err(store_error)?;
-        let mut query = Statement::new(format!(
-            "select {ACTIVITY_COLUMNS} from activities a where a.owner_id = "
-        ));
-        query.push_bind(owner.to_string());
+        let mut query = Statement::new("select ");
+        push_activity_columns(&mut query, owner);
+        query
+            .push(" from activities a where a.owner_id = ")
+            .push_bind(owner.to_string());
         if let Some(after) = &page.after {
             push_after_cursor(&mut query, "a.name_key", "a.id", Direction::Asc, after);
         }
@@ -184,19 +208,19 @@ impl ActivityStore for SqlStore {
         counts: HangoutCounts,
     ) -> StoreResult<Vec<(HangoutId, Vec<Activity>)>> {
         let mut connection = self.database.read().await.map_err(store_error)?;
-        let mut visible = Statement::new("select id from hangouts where owner_id = ");
-        visible.push_bind(owner.to_string()).push(" and id in ");
+        let mut visible = Statement::new("select hangout_id from hangout_members where user_id = ");
+        visible
+            .push_bind(owner.to_string())
+            .push(" and hangout_id in ");
         push_id_list(&mut visible, hangouts);
         let visible: Vec<(String,)> = connection.fetch_all(&visible).await.map_err(store_error)?;
+        let visible_ids: Vec<&str> = visible.iter().map(|(id,)| id.as_str()).collect();
 
         let mut query = Statement::new(format!(
             "select l.hangout_id, {ACTIVITY_FIELDS} from hangout_activities l \
-             join activities a on a.id = l.activity_id where a.owner_id = "
+             join activities a on a.id = l.activity_id where l.hangout_id in "
         ));
-        query
-            .push_bind(owner.to_string())
-            .push(" and l.hangout_id in ");
-        push_id_list(&mut query, hangouts);
+        push_id_list(&mut query, &visible_ids);
         query.push(" order by a.name_key asc, a.id asc");
         let rows: Vec<LinkedActivityRow> =
             connection.fetch_all(&query).await.map_err(store_error)?;
@@ -206,7 +230,7 @@ impl ActivityStore for SqlStore {
         // twice to three times as much as the rest of the read on SQLite.
         let counted = match counts {
             HangoutCounts::Omitted => None,
-            HangoutCounts::Counted => Some(hangout_counts(&mut connection, &rows).await?),
+            HangoutCounts::Counted => Some(hangout_counts(&mut connection, owner, &rows).await?),
         };
         let hangout_count = |activity: &str| {
             counted
@@ -242,29 +266,25 @@ impl ActivityStore for SqlStore {
         page: &KeysetQuery<i64>,
     ) -> StoreResult<PageRows<Hangout>> {
         let mut connection = self.database.read().await.map_err(store_error)?;
-        let owning =
-            Statement::new("select count(*) from activities where id = ? and owner_id = ?")
-                .bind(activity.to_string())
-                .bind(owner.to_string());
-        let (owned,): (i64,) = connection.fetch_one(&owning).await.map_err(store_error)?;
-        if owned == 0 {
+        let mut seeing = Statement::new("select count(*) from activities a where a.id = ");
+        seeing.push_bind(activity.to_string());
+        push_visible_activity(&mut seeing, owner);
+        let (seen,): (i64,) = connection.fetch_one(&seeing).await.map_err(store_error)?;
+        if seen == 0 {
             return Err(StoreError::NotFound);
         }
         let counting = Statement::new(
-            "select count(*) from hangout_activities l join hangouts h on h.id = l.hangout_id \
-             where l.activity_id = ? and h.owner_id = ?",
+            "select count(*) from hangout_activities l join hangout_members hm \
+             on hm.hangout_id = l.hangout_id where l.activity_id = ? and hm.user_id = ?",
         )
         .bind(activity.to_string())
         .bind(owner.to_string());
         let (total,): (i64,) = connection.fetch_one(&counting).await.map_err(store_error)?;
-        let mut query = Statement::new(format!(
-            "select {HANGOUT_COLUMNS} from hangout_activities l \
-             join hangouts h on h.id = l.hangout_id where l.activity_id = "
-        ));
+        let mut query = Statement::new(format!("select {HANGOUT_COLUMNS}"));
+        push_hangouts_of(&mut query, owner);
         query
-            .push_bind(activity.to_string())
-            .push(" and h.owner_id = ")
-            .push_bind(owner.to_string());
+            .push(" join hangout_activities l on l.hangout_id = h.id where l.activity_id = ")
+            .push_bind(activity.to_string());
         if let Some(after) = &page.after {
             push_after_cursor(&mut query, "h.created_at", "h.id", Direction::Desc, after);
         }

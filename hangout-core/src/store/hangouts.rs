@@ -1,4 +1,6 @@
-//! Hangouts and their activity links.
+//! Hangouts and their activity links. Every read of a hangout joins the reader's membership
+//! (`hangout_members hm`), which both scopes it to the hangouts they belong to and gives their
+//! role and answer.
 
 use sql_pools::{Connection, Statement};
 
@@ -16,7 +18,15 @@ use crate::{
     },
 };
 
-/// Fails with `NotFound` unless every activity is the owner's.
+/// Appends `from hangouts h join hangout_members hm …`: the hangouts `reader` is a member of,
+/// with their membership as `hm`.
+pub(super) fn push_hangouts_of(query: &mut Statement, reader: UserId) {
+    query
+        .push(" from hangouts h join hangout_members hm on hm.hangout_id = h.id and hm.user_id = ")
+        .push_bind(reader.to_string());
+}
+
+/// Fails with `NotFound` unless every activity is `owner`'s.
 async fn check_activities_owned(
     connection: &mut Connection,
     owner: UserId,
@@ -53,16 +63,15 @@ async fn insert_links(
     Ok(())
 }
 
-async fn owned_hangout(
+/// The hangout as `reader` sees it; `NotFound` unless they are a member.
+pub(super) async fn hangout_seen_by(
     connection: &mut Connection,
-    owner: UserId,
+    reader: UserId,
     id: HangoutId,
 ) -> StoreResult<Hangout> {
-    let query = Statement::new(format!(
-        "select {HANGOUT_COLUMNS} from hangouts h where h.id = ? and h.owner_id = ?"
-    ))
-    .bind(id.to_string())
-    .bind(owner.to_string());
+    let mut query = Statement::new(format!("select {HANGOUT_COLUMNS}"));
+    push_hangouts_of(&mut query, reader);
+    query.push(" where h.id = ").push_bind(id.to_string());
     let row: Option<HangoutRow> = connection
         .fetch_optional(&query)
         .await
@@ -70,9 +79,15 @@ async fn owned_hangout(
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
-/// Appends the owner and filter conditions (after a `where`).
-fn push_filter(query: &mut Statement, owner: UserId, filter: &HangoutFilter) {
-    query.push("h.owner_id = ").push_bind(owner.to_string());
+/// Appends the filter conditions (after a `where`) on the reader's memberships `hm` and their
+/// hangouts `h`.
+fn push_filter(query: &mut Statement, filter: &HangoutFilter) {
+    query.push("1 = 1");
+    if !filter.roles.is_empty() {
+        query
+            .push(" and hm.role in ")
+            .push_list(filter.roles.iter().map(|role| role.as_str()));
+    }
     if !filter.statuses.is_empty() {
         query
             .push(" and h.status in ")
@@ -80,20 +95,22 @@ fn push_filter(query: &mut Statement, owner: UserId, filter: &HangoutFilter) {
     }
     if let Some(from) = filter.date_from {
         query
-            .push(" and h.hangout_date >= ")
+            .push(" and hm.hangout_date >= ")
             .push_bind(from.as_millis());
     }
     if let Some(to) = filter.date_to {
         query
-            .push(" and h.hangout_date < ")
+            .push(" and hm.hangout_date < ")
             .push_bind(to.as_millis());
     }
 }
 
+/// The sort columns, on the membership row: its copies of the hangout's keys are what the
+/// (user_id, key, hangout_id) indexes hold.
 fn order_column(field: HangoutOrderField) -> &'static str {
     match field {
-        HangoutOrderField::CreatedAt => "h.created_at",
-        HangoutOrderField::Date => "h.hangout_date",
+        HangoutOrderField::CreatedAt => "hm.hangout_created_at",
+        HangoutOrderField::Date => "hm.hangout_date",
     }
 }
 
@@ -119,6 +136,18 @@ impl HangoutStore for SqlStore {
         .bind(hangout.created_at.as_millis())
         .bind(hangout.updated_at.as_millis());
         transaction.execute(&insert).await.map_err(store_error)?;
+        let member = Statement::new(
+            "insert into hangout_members (hangout_id, user_id, role, rsvp, joined_at, \
+             hangout_created_at, hangout_date) values (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(hangout.id.to_string())
+        .bind(hangout.owner.to_string())
+        .bind(hangout.viewer.role.as_str())
+        .bind(hangout.viewer.rsvp.as_str())
+        .bind(hangout.created_at.as_millis())
+        .bind(hangout.created_at.as_millis())
+        .bind(hangout.date.as_millis());
+        transaction.execute(&member).await.map_err(store_error)?;
         insert_links(&mut transaction, hangout.id, activities).await?;
         transaction.commit().await.map_err(store_error)
     }
@@ -126,13 +155,13 @@ impl HangoutStore for SqlStore {
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql update_hangout", db.system = self.database.backend().system_name()))]
     async fn update_hangout(
         &self,
-        owner: UserId,
+        caller: UserId,
         id: HangoutId,
         patch: &HangoutPatch,
         now: Timestamp,
     ) -> StoreResult<Hangout> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
-        let mut hangout = owned_hangout(&mut transaction, owner, id).await?;
+        let mut hangout = hangout_seen_by(&mut transaction, caller, id).await?;
         if let Some(title) = &patch.title {
             hangout.title.clone_from(title);
         }
@@ -157,8 +186,15 @@ impl HangoutStore for SqlStore {
         .bind(hangout.updated_at.as_millis())
         .bind(id.to_string());
         transaction.execute(&update).await.map_err(store_error)?;
+        if patch.date.is_some() {
+            let copy =
+                Statement::new("update hangout_members set hangout_date = ? where hangout_id = ?")
+                    .bind(hangout.date.as_millis())
+                    .bind(id.to_string());
+            transaction.execute(&copy).await.map_err(store_error)?;
+        }
         if let Some(activities) = &patch.activities {
-            check_activities_owned(&mut transaction, owner, activities).await?;
+            check_activities_owned(&mut transaction, hangout.owner, activities).await?;
             let unlink = Statement::new("delete from hangout_activities where hangout_id = ?")
                 .bind(id.to_string());
             transaction.execute(&unlink).await.map_err(store_error)?;
@@ -169,9 +205,8 @@ impl HangoutStore for SqlStore {
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_hangout", db.system = self.database.backend().system_name()))]
-    async fn delete_hangout(&self, owner: UserId, id: HangoutId) -> StoreResult<Vec<FileId>> {
+    async fn delete_hangout(&self, id: HangoutId) -> StoreResult<Vec<FileId>> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
-        owned_hangout(&mut transaction, owner, id).await?;
         let files = Statement::new(
             "select file_id from memories where hangout_id = ? and file_id is not null",
         )
@@ -180,12 +215,20 @@ impl HangoutStore for SqlStore {
         for statement in [
             "delete from memories where hangout_id = ?",
             "delete from hangout_activities where hangout_id = ?",
-            "delete from hangouts where id = ?",
+            "delete from invitations where hangout_id = ?",
+            "delete from hangout_members where hangout_id = ?",
         ] {
             transaction
                 .execute(&Statement::new(statement).bind(id.to_string()))
                 .await
                 .map_err(store_error)?;
+        }
+        let deleted = transaction
+            .execute(&Statement::new("delete from hangouts where id = ?").bind(id.to_string()))
+            .await
+            .map_err(store_error)?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
         }
         transaction.commit().await.map_err(store_error)?;
         files
@@ -195,11 +238,14 @@ impl HangoutStore for SqlStore {
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_by_ids", db.system = self.database.backend().system_name()))]
-    async fn hangouts_by_ids(&self, owner: UserId, ids: &[HangoutId]) -> StoreResult<Vec<Hangout>> {
-        let mut query = Statement::new(format!(
-            "select {HANGOUT_COLUMNS} from hangouts h where h.owner_id = "
-        ));
-        query.push_bind(owner.to_string()).push(" and h.id in ");
+    async fn hangouts_by_ids(
+        &self,
+        caller: UserId,
+        ids: &[HangoutId],
+    ) -> StoreResult<Vec<Hangout>> {
+        let mut query = Statement::new(format!("select {HANGOUT_COLUMNS}"));
+        push_hangouts_of(&mut query, caller);
+        query.push(" where h.id in ");
         push_id_list(&mut query, ids);
         let rows: Vec<HangoutRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
         convert(rows)
@@ -208,23 +254,35 @@ impl HangoutStore for SqlStore {
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_hangouts", db.system = self.database.backend().system_name()))]
     async fn list_hangouts(
         &self,
-        owner: UserId,
+        caller: UserId,
         list: &HangoutListQuery,
     ) -> StoreResult<PageRows<Hangout>> {
         let mut connection = self.database.read().await.map_err(store_error)?;
-        let mut counting = Statement::new("select count(*) from hangouts h where ");
-        push_filter(&mut counting, owner, &list.filter);
+        // The count reads the membership index alone unless a status filter needs the hangout.
+        let mut counting = Statement::new("select count(*) from hangout_members hm");
+        if !list.filter.statuses.is_empty() {
+            counting.push(" join hangouts h on h.id = hm.hangout_id");
+        }
+        counting
+            .push(" where hm.user_id = ")
+            .push_bind(caller.to_string())
+            .push(" and ");
+        push_filter(&mut counting, &list.filter);
         let (total,): (i64,) = connection.fetch_one(&counting).await.map_err(store_error)?;
 
         let column = order_column(list.field);
-        let mut query = Statement::new(format!("select {HANGOUT_COLUMNS} from hangouts h where "));
-        push_filter(&mut query, owner, &list.filter);
+        let mut query = Statement::new(format!("select {HANGOUT_COLUMNS}"));
+        push_hangouts_of(&mut query, caller);
+        query.push(" where ");
+        push_filter(&mut query, &list.filter);
         if let Some(after) = &list.after {
-            push_after_cursor(&mut query, column, "h.id", list.direction, after);
+            push_after_cursor(&mut query, column, "hm.hangout_id", list.direction, after);
         }
         let order = order_keyword(list.direction);
         query
-            .push(&format!(" order by {column} {order}, h.id {order} limit "))
+            .push(&format!(
+                " order by {column} {order}, hm.hangout_id {order} limit "
+            ))
             .push_bind(i64::from(list.fetch));
         let rows: Vec<HangoutRow> = connection.fetch_all(&query).await.map_err(store_error)?;
         Ok(PageRows {

@@ -78,33 +78,41 @@ fn first_memories_statement(
     }
 }
 
-async fn hangout_is_owned(
+async fn is_member(
     connection: &mut Connection,
-    owner: UserId,
+    user: UserId,
     hangout: HangoutId,
 ) -> StoreResult<bool> {
-    let query = Statement::new("select count(*) from hangouts where id = ? and owner_id = ?")
-        .bind(hangout.to_string())
-        .bind(owner.to_string());
-    let (owned,): (i64,) = connection.fetch_one(&query).await.map_err(store_error)?;
-    Ok(owned > 0)
+    let query =
+        Statement::new("select count(*) from hangout_members where hangout_id = ? and user_id = ?")
+            .bind(hangout.to_string())
+            .bind(user.to_string());
+    let (members,): (i64,) = connection.fetch_one(&query).await.map_err(store_error)?;
+    Ok(members > 0)
 }
 
-/// Appends the condition "memory of a hangout of `owner`" for the alias `m`.
-fn push_owned(query: &mut Statement, owner: UserId) {
+/// Appends the condition "memory of a hangout `member` belongs to" for the alias `m`.
+fn push_visible(query: &mut Statement, member: UserId) {
     query
-        .push(" m.hangout_id in (select id from hangouts where owner_id = ")
-        .push_bind(owner.to_string())
+        .push(" m.hangout_id in (select hangout_id from hangout_members where user_id = ")
+        .push_bind(member.to_string())
         .push(")");
 }
 
-async fn owned_memories(
+/// The memories among `ids` that `caller` can see; only those they uploaded when `uploader`.
+async fn visible_memories(
     connection: &mut Connection,
-    owner: UserId,
+    caller: UserId,
     ids: &[MemoryId],
+    uploader: bool,
 ) -> StoreResult<Vec<Memory>> {
     let mut query = Statement::new(format!("select {MEMORY_COLUMNS} from memories m where "));
-    push_owned(&mut query, owner);
+    push_visible(&mut query, caller);
+    if uploader {
+        query
+            .push(" and m.uploaded_by = ")
+            .push_bind(caller.to_string());
+    }
     query.push(" and m.id in ");
     push_id_list(&mut query, ids);
     let rows: Vec<MemoryRow> = connection.fetch_all(&query).await.map_err(store_error)?;
@@ -123,7 +131,7 @@ impl MemoryStore for SqlStore {
                 return Err(StoreError::Backend("a batch spans several hangouts".into()));
             }
         }
-        if !hangout_is_owned(&mut transaction, owner, first.hangout).await? {
+        if !is_member(&mut transaction, owner, first.hangout).await? {
             return Err(StoreError::NotFound);
         }
         let mut query = Statement::new(
@@ -154,7 +162,7 @@ impl MemoryStore for SqlStore {
     ) -> StoreResult<()> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
         let ids: Vec<MemoryId> = links.iter().map(|(memory, _)| *memory).collect();
-        let owned = owned_memories(&mut transaction, owner, &ids).await?;
+        let owned = visible_memories(&mut transaction, owner, &ids, true).await?;
         if owned.len() != links.len() {
             return Err(StoreError::NotFound);
         }
@@ -181,10 +189,13 @@ impl MemoryStore for SqlStore {
             .push_bind(MemoryStatus::Pending.as_str())
             .push(" and id in ");
         push_id_list(&mut update, ids);
-        update.push(" and hangout_id in (select id from hangouts where owner_id = ");
+        update
+            .push(" and uploaded_by = ")
+            .push_bind(owner.to_string());
+        update.push(" and hangout_id in (select hangout_id from hangout_members where user_id = ");
         update.push_bind(owner.to_string()).push(")");
         transaction.execute(&update).await.map_err(store_error)?;
-        let memories = owned_memories(&mut transaction, owner, ids).await?;
+        let memories = visible_memories(&mut transaction, owner, ids, true).await?;
         transaction.commit().await.map_err(store_error)?;
         Ok(memories)
     }
@@ -192,7 +203,7 @@ impl MemoryStore for SqlStore {
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql memories_by_ids", db.system = self.database.backend().system_name()))]
     async fn memories_by_ids(&self, owner: UserId, ids: &[MemoryId]) -> StoreResult<Vec<Memory>> {
         let mut connection = self.database.read().await.map_err(store_error)?;
-        owned_memories(&mut connection, owner, ids).await
+        visible_memories(&mut connection, owner, ids, false).await
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql list_memories", db.system = self.database.backend().system_name()))]
@@ -203,7 +214,7 @@ impl MemoryStore for SqlStore {
         list: &MemoryListQuery,
     ) -> StoreResult<PageRows<Memory>> {
         let mut connection = self.database.read().await.map_err(store_error)?;
-        if !hangout_is_owned(&mut connection, owner, hangout).await? {
+        if !is_member(&mut connection, owner, hangout).await? {
             return Err(StoreError::NotFound);
         }
         let counting =
@@ -245,14 +256,14 @@ impl MemoryStore for SqlStore {
         // The caller's hangouts among those asked, each with its count of memories in the
         // status asked: one statement for both.
         let mut counting = Statement::new(
-            "select h.id, (select count(*) from memories m where m.hangout_id = h.id \
+            "select h.hangout_id, (select count(*) from memories m where m.hangout_id = h.hangout_id \
              and m.status = ",
         );
         counting
             .push_bind(list.status.as_str())
-            .push(") from hangouts h where h.owner_id = ")
+            .push(") from hangout_members h where h.user_id = ")
             .push_bind(owner.to_string())
-            .push(" and h.id in ");
+            .push(" and h.hangout_id in ");
         push_id_list(&mut counting, hangouts);
         let counted: Vec<(String, i64)> =
             connection.fetch_all(&counting).await.map_err(store_error)?;
@@ -309,22 +320,31 @@ impl MemoryStore for SqlStore {
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_memories", db.system = self.database.backend().system_name()))]
     async fn delete_memories(
         &self,
-        owner: UserId,
         ids: &[MemoryId],
     ) -> StoreResult<Vec<(MemoryId, Option<FileId>)>> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
-        let memories = owned_memories(&mut transaction, owner, ids).await?;
-        let owned: Vec<MemoryId> = memories.iter().map(|memory| memory.id).collect();
-        if !owned.is_empty() {
+        let mut query = Statement::new("select id, file_id from memories where id in ");
+        push_id_list(&mut query, ids);
+        let found: Vec<(String, Option<String>)> =
+            transaction.fetch_all(&query).await.map_err(store_error)?;
+        let deleted = found
+            .into_iter()
+            .map(|(memory, file)| {
+                let memory = MemoryId::parse(&memory).ok_or_else(|| corrupt("memories.id"))?;
+                let file = file
+                    .map(|file| FileId::parse(&file).ok_or_else(|| corrupt("memories.file_id")))
+                    .transpose()?;
+                Ok((memory, file))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        if !deleted.is_empty() {
+            let ids: Vec<MemoryId> = deleted.iter().map(|(memory, _)| *memory).collect();
             let mut delete = Statement::new("delete from memories where id in ");
-            push_id_list(&mut delete, &owned);
+            push_id_list(&mut delete, &ids);
             transaction.execute(&delete).await.map_err(store_error)?;
         }
         transaction.commit().await.map_err(store_error)?;
-        Ok(memories
-            .into_iter()
-            .map(|memory| (memory.id, memory.file))
-            .collect())
+        Ok(deleted)
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_expired_pending_memories", db.system = self.database.backend().system_name()))]

@@ -15,6 +15,8 @@
 
 mod activities;
 mod hangouts;
+mod invitations;
+mod members;
 mod memories;
 mod migrations;
 mod rows;

@@ -2,13 +2,14 @@
 //! nothing of the database leaves `store`. Each row reads its columns in the order listed in
 //! its `impl_from_row!`, which is the order of its select list.
 
-use sql_pools::{Columns, DbError, FromRow, impl_from_row};
+use sql_pools::{Columns, DbError, FromRow, Statement, impl_from_row};
 
 use crate::{
     domain::{
         activity::Activity,
         hangout::{Hangout, HangoutStatus},
         ids::{ActivityId, FileId, HangoutId, MemoryId, SessionFamilyId, SessionId, UserId},
+        membership::{Member, Membership, Role, Rsvp},
         memory::{Memory, MemoryStatus},
         session::SessionRecord,
         store::StoreError,
@@ -88,9 +89,10 @@ impl TryFrom<SessionRow> for SessionRecord {
     }
 }
 
-/// The columns of [`HangoutRow`], qualified for joins.
+/// The columns of [`HangoutRow`], qualified for joins: a hangout `h` and the reader's
+/// membership `hm` (see [`super::hangouts::push_hangouts_of`]).
 pub(super) const HANGOUT_COLUMNS: &str = "h.id, h.owner_id, h.title, h.description, \
-     h.hangout_date, h.status, h.created_at, h.updated_at";
+     h.hangout_date, h.status, h.created_at, h.updated_at, hm.role, hm.rsvp";
 
 pub(super) struct HangoutRow {
     pub id: String,
@@ -101,6 +103,8 @@ pub(super) struct HangoutRow {
     pub status: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub role: String,
+    pub rsvp: String,
 }
 
 impl_from_row!(HangoutRow {
@@ -111,7 +115,9 @@ impl_from_row!(HangoutRow {
     hangout_date,
     status,
     created_at,
-    updated_at
+    updated_at,
+    role,
+    rsvp
 });
 
 impl TryFrom<HangoutRow> for Hangout {
@@ -121,6 +127,12 @@ impl TryFrom<HangoutRow> for Hangout {
         Ok(Self {
             id: id(&row.id, HangoutId::parse, "hangouts.id")?,
             owner: id(&row.owner_id, UserId::parse, "hangouts.owner_id")?,
+            viewer: Membership {
+                role: Role::from_stored(&row.role)
+                    .ok_or_else(|| corrupt("hangout_members.role"))?,
+                rsvp: Rsvp::from_stored(&row.rsvp)
+                    .ok_or_else(|| corrupt("hangout_members.rsvp"))?,
+            },
             title: row.title,
             description: row.description,
             date: Timestamp::from_millis(row.hangout_date),
@@ -135,9 +147,18 @@ impl TryFrom<HangoutRow> for Hangout {
 /// The columns of [`ActivityFieldsRow`], qualified for joins.
 pub(super) const ACTIVITY_FIELDS: &str = "a.id, a.owner_id, a.name, a.name_key, a.created_at";
 
-/// The columns of [`ActivityRow`]: [`ACTIVITY_FIELDS`] and the hangout count.
-pub(super) const ACTIVITY_COLUMNS: &str = "a.id, a.owner_id, a.name, a.name_key, a.created_at, \
-     (select count(*) from hangout_activities c where c.activity_id = a.id) as hangout_count";
+/// Appends the columns of [`ActivityRow`]: [`ACTIVITY_FIELDS`] and the count of the hangouts
+/// carrying it that `caller` is a member of.
+pub(super) fn push_activity_columns(query: &mut Statement, caller: UserId) {
+    query
+        .push(ACTIVITY_FIELDS)
+        .push(
+            ", (select count(*) from hangout_activities c join hangout_members cm \
+             on cm.hangout_id = c.hangout_id and cm.user_id = ",
+        )
+        .push_bind(caller.to_string())
+        .push(" where c.activity_id = a.id) as hangout_count");
+}
 
 /// An activity's own columns, without its hangout count.
 pub(super) struct ActivityFieldsRow {
@@ -243,6 +264,43 @@ impl TryFrom<MemoryRow> for Memory {
                 .transpose()?,
             created_at: Timestamp::from_millis(row.created_at),
             upload_expires_at: Timestamp::from_millis(row.upload_expires_at),
+        })
+    }
+}
+
+/// The columns of [`MemberRow`], of a member `hm`.
+pub(super) const MEMBER_COLUMNS: &str = "hm.hangout_id, hm.user_id, hm.role, hm.rsvp, hm.joined_at";
+
+pub(super) struct MemberRow {
+    pub hangout_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub rsvp: String,
+    pub joined_at: i64,
+}
+
+impl_from_row!(MemberRow {
+    hangout_id,
+    user_id,
+    role,
+    rsvp,
+    joined_at
+});
+
+impl TryFrom<MemberRow> for Member {
+    type Error = StoreError;
+
+    fn try_from(row: MemberRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            hangout: id(
+                &row.hangout_id,
+                HangoutId::parse,
+                "hangout_members.hangout_id",
+            )?,
+            user: id(&row.user_id, UserId::parse, "hangout_members.user_id")?,
+            role: Role::from_stored(&row.role).ok_or_else(|| corrupt("hangout_members.role"))?,
+            rsvp: Rsvp::from_stored(&row.rsvp).ok_or_else(|| corrupt("hangout_members.rsvp"))?,
+            joined_at: Timestamp::from_millis(row.joined_at),
         })
     }
 }

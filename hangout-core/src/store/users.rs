@@ -92,4 +92,34 @@ impl UserStore for SqlStore {
         let rows: Vec<UserRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
         convert(rows)
     }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql users_visible_to", db.system = self.database.backend().system_name()))]
+    async fn users_visible_to(&self, caller: UserId, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        let mut query = Statement::new(
+            "select u.id, u.name, u.email, u.created_at from users u where u.id in ",
+        );
+        push_id_list(&mut query, ids);
+        query
+            .push(" and (u.id = ")
+            .push_bind(caller.to_string())
+            .push(
+                " or exists (select 1 from hangout_members mine join hangout_members theirs \
+                 on theirs.hangout_id = mine.hangout_id where mine.user_id = ",
+            )
+            .push_bind(caller.to_string())
+            .push(" and theirs.user_id = u.id))");
+        let rows: Vec<UserRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
+        convert(rows)
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql email_of", db.system = self.database.backend().system_name()))]
+    async fn email_of(&self, user: UserId) -> StoreResult<Option<Email>> {
+        let query = Statement::new("select email from users where id = ?").bind(user.to_string());
+        let row: Option<(String,)> = self
+            .database
+            .fetch_optional(&query)
+            .await
+            .map_err(store_error)?;
+        Ok(row.map(|(email,)| Email::from_stored(email)))
+    }
 }

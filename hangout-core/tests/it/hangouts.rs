@@ -712,6 +712,7 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
             &owner,
             pb::GetUsersRequest {
                 ids: vec![owner.clone()],
+                visible_only: false,
             },
         ))
         .await

@@ -10,6 +10,7 @@ use proto::{
     hangout::v1::{
         self as pb, activity_service_client::ActivityServiceClient,
         auth_service_client::AuthServiceClient, hangout_service_client::HangoutServiceClient,
+        membership_service_client::MembershipServiceClient,
         memory_service_client::MemoryServiceClient, user_service_client::UserServiceClient,
     },
     tls::TlsFiles,
@@ -249,6 +250,10 @@ impl TestApp {
 
     pub fn memories(&self) -> MemoryServiceClient<Channel> {
         MemoryServiceClient::new(self.channel.clone())
+    }
+
+    pub fn membership(&self) -> MembershipServiceClient<Channel> {
+        MembershipServiceClient::new(self.channel.clone())
     }
 
     /// Signs up a user with a unique email; returns the response.

@@ -36,5 +36,6 @@ macro_rules! on_both_backends {
 mod activities;
 mod hangouts;
 mod memories;
+mod sharing;
 mod transport;
 mod users;

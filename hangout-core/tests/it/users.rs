@@ -307,6 +307,7 @@ async fn users_are_fetched_in_batches(app: TestApp) {
                 uuid::Uuid::now_v7().to_string(),
                 "junk".to_owned(),
             ],
+            visible_only: false,
         })
         .await
         .unwrap()

@@ -305,6 +305,7 @@ impl FloorClient {
                         id,
                         pb::GetUsersRequest {
                             ids: vec![id.to_owned()],
+                            visible_only: false,
                         },
                     ))
                     .await?;

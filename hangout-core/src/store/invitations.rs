@@ -1,0 +1,315 @@
+//! Invitations, read with what their invitee may see of the hangout and of the inviter.
+
+use sql_pools::{Connection, Statement, impl_from_row};
+
+use crate::{
+    domain::{
+        ids::{HangoutId, InvitationId, UserId},
+        invitation::{Invitation, InvitationState, InvitationTarget, NewInvitationLimits},
+        membership::{MAX_MEMBERS, Role, Rsvp},
+        page::Direction,
+        store::{InvitationStore, KeysetQuery, Limit, PageRows, StoreResult},
+        time::Timestamp,
+        user::{Email, User},
+    },
+    store::{
+        SqlStore, corrupt, count, push_after_cursor, push_id_list, rows::convert, store_error,
+    },
+};
+
+/// An invitation `i` with its hangout `h` and inviter `u`.
+const INVITATION_SELECT: &str = "select i.id, i.hangout_id, i.role, i.email, i.state, \
+     i.max_uses, i.uses, i.created_at, i.expires_at, h.title, h.hangout_date, \
+     u.id, u.name, u.email, u.created_at \
+     from invitations i join hangouts h on h.id = i.hangout_id join users u on u.id = i.invited_by";
+
+struct InvitationRow {
+    id: String,
+    hangout_id: String,
+    role: String,
+    email: Option<String>,
+    state: String,
+    max_uses: Option<i64>,
+    uses: i64,
+    created_at: i64,
+    expires_at: Option<i64>,
+    hangout_title: String,
+    hangout_date: i64,
+    inviter_id: String,
+    inviter_name: String,
+    inviter_email: String,
+    inviter_created_at: i64,
+}
+
+impl_from_row!(InvitationRow {
+    id,
+    hangout_id,
+    role,
+    email,
+    state,
+    max_uses,
+    uses,
+    created_at,
+    expires_at,
+    hangout_title,
+    hangout_date,
+    inviter_id,
+    inviter_name,
+    inviter_email,
+    inviter_created_at
+});
+
+fn small(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+impl TryFrom<InvitationRow> for Invitation {
+    type Error = crate::domain::store::StoreError;
+
+    fn try_from(row: InvitationRow) -> Result<Self, Self::Error> {
+        let target = match row.email {
+            Some(email) => InvitationTarget::Person(Email::from_stored(email)),
+            None => InvitationTarget::Link {
+                max_uses: row.max_uses.map(small),
+                uses: small(row.uses),
+            },
+        };
+        Ok(Self {
+            id: InvitationId::parse(&row.id).ok_or_else(|| corrupt("invitations.id"))?,
+            hangout: HangoutId::parse(&row.hangout_id)
+                .ok_or_else(|| corrupt("invitations.hangout_id"))?,
+            role: Role::from_stored(&row.role).ok_or_else(|| corrupt("invitations.role"))?,
+            target,
+            invited_by: User {
+                id: UserId::parse(&row.inviter_id).ok_or_else(|| corrupt("users.id"))?,
+                name: row.inviter_name,
+                email: Email::from_stored(row.inviter_email),
+                created_at: Timestamp::from_millis(row.inviter_created_at),
+            },
+            state: InvitationState::from_stored(&row.state)
+                .ok_or_else(|| corrupt("invitations.state"))?,
+            created_at: Timestamp::from_millis(row.created_at),
+            expires_at: row.expires_at.map(Timestamp::from_millis),
+            hangout_title: row.hangout_title,
+            hangout_date: Timestamp::from_millis(row.hangout_date),
+            code: None,
+        })
+    }
+}
+
+/// Appends the conditions of an invitation `i` that can still be accepted at `now`.
+fn push_open(query: &mut Statement, now: Timestamp) {
+    query
+        .push(" and i.state = 'PENDING' and (i.expires_at is null or i.expires_at > ")
+        .push_bind(now.as_millis())
+        .push(") and (i.max_uses is null or i.uses < i.max_uses)");
+}
+
+/// One page of open invitations matching `condition` (a column and its value), newest first.
+async fn open_page(
+    connection: &mut Connection,
+    column: &str,
+    value: String,
+    query: &KeysetQuery<i64>,
+    now: Timestamp,
+) -> StoreResult<PageRows<Invitation>> {
+    let mut counting = Statement::new(format!(
+        "select count(*) from invitations i where {column} = "
+    ));
+    counting.push_bind(value.clone());
+    push_open(&mut counting, now);
+    let (total,): (i64,) = connection.fetch_one(&counting).await.map_err(store_error)?;
+    let mut page = Statement::new(format!("{INVITATION_SELECT} where {column} = "));
+    page.push_bind(value);
+    push_open(&mut page, now);
+    if let Some(after) = &query.after {
+        push_after_cursor(&mut page, "i.created_at", "i.id", Direction::Desc, after);
+    }
+    page.push(" order by i.created_at desc, i.id desc limit ")
+        .push_bind(i64::from(query.fetch));
+    let rows: Vec<InvitationRow> = connection.fetch_all(&page).await.map_err(store_error)?;
+    Ok(PageRows {
+        rows: convert(rows)?,
+        total_count: count(total),
+    })
+}
+
+impl InvitationStore for SqlStore {
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql insert_invitation", db.system = self.database.backend().system_name()))]
+    async fn insert_invitation(
+        &self,
+        invitation: &Invitation,
+        code_hash: Option<&str>,
+        limits: &NewInvitationLimits,
+    ) -> StoreResult<()> {
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        let mut open = Statement::new("select count(*) from invitations i where i.hangout_id = ");
+        open.push_bind(invitation.hangout.to_string());
+        push_open(&mut open, limits.now);
+        let (open,): (i64,) = transaction.fetch_one(&open).await.map_err(store_error)?;
+        if count(open) >= limits.max_open {
+            return Err(crate::domain::store::StoreError::Limit(
+                Limit::OpenInvitations,
+            ));
+        }
+        let recent = Statement::new(
+            "select count(*) from invitations where invited_by = ? and created_at > ?",
+        )
+        .bind(invitation.invited_by.id.to_string())
+        .bind(limits.rate_since.as_millis());
+        let (recent,): (i64,) = transaction.fetch_one(&recent).await.map_err(store_error)?;
+        if count(recent) >= limits.max_recent {
+            return Err(crate::domain::store::StoreError::Limit(
+                Limit::RecentInvitations,
+            ));
+        }
+        let (email, max_uses) = match &invitation.target {
+            InvitationTarget::Person(email) => (Some(email.as_str().to_owned()), None),
+            InvitationTarget::Link { max_uses, .. } => (None, max_uses.map(i64::from)),
+        };
+        let insert = Statement::new(
+            "insert into invitations (id, hangout_id, role, email, code_hash, invited_by, state, \
+             max_uses, uses, created_at, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+        )
+        .bind(invitation.id.to_string())
+        .bind(invitation.hangout.to_string())
+        .bind(invitation.role.as_str())
+        .bind(email)
+        .bind(code_hash.map(str::to_owned))
+        .bind(invitation.invited_by.id.to_string())
+        .bind(invitation.state.as_str())
+        .bind(max_uses)
+        .bind(invitation.created_at.as_millis())
+        .bind(invitation.expires_at.map(Timestamp::as_millis));
+        transaction.execute(&insert).await.map_err(store_error)?;
+        transaction.commit().await.map_err(store_error)
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql invitations_by_ids", db.system = self.database.backend().system_name()))]
+    async fn invitations_by_ids(&self, ids: &[InvitationId]) -> StoreResult<Vec<Invitation>> {
+        let mut query = Statement::new(format!("{INVITATION_SELECT} where i.id in "));
+        push_id_list(&mut query, ids);
+        // On the write connection: an invitation is read back right after it is created.
+        let mut connection = self.database.write().await.map_err(store_error)?;
+        let rows: Vec<InvitationRow> = connection.fetch_all(&query).await.map_err(store_error)?;
+        convert(rows)
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql invitation_by_code_hash", db.system = self.database.backend().system_name()))]
+    async fn invitation_by_code_hash(&self, code_hash: &str) -> StoreResult<Option<Invitation>> {
+        let query =
+            Statement::new(format!("{INVITATION_SELECT} where i.code_hash = ?")).bind(code_hash);
+        let row: Option<InvitationRow> = self
+            .database
+            .fetch_optional(&query)
+            .await
+            .map_err(store_error)?;
+        row.map(Invitation::try_from).transpose()
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql open_invitations_of_hangouts", db.system = self.database.backend().system_name()))]
+    async fn open_invitations_of_hangouts(
+        &self,
+        queries: &[(HangoutId, KeysetQuery<i64>)],
+        now: Timestamp,
+    ) -> StoreResult<Vec<(usize, PageRows<Invitation>)>> {
+        let mut connection = self.database.read().await.map_err(store_error)?;
+        let mut pages = Vec::with_capacity(queries.len());
+        for (index, (hangout, query)) in queries.iter().enumerate() {
+            let page = open_page(
+                &mut connection,
+                "i.hangout_id",
+                hangout.to_string(),
+                query,
+                now,
+            )
+            .await?;
+            pages.push((index, page));
+        }
+        Ok(pages)
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql open_invitations_for_email", db.system = self.database.backend().system_name()))]
+    async fn open_invitations_for_email(
+        &self,
+        email: &Email,
+        query: &KeysetQuery<i64>,
+        now: Timestamp,
+    ) -> StoreResult<PageRows<Invitation>> {
+        let mut connection = self.database.read().await.map_err(store_error)?;
+        open_page(
+            &mut connection,
+            "i.email",
+            email.as_str().to_owned(),
+            query,
+            now,
+        )
+        .await
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql accept_invitation", db.system = self.database.backend().system_name()))]
+    async fn accept_invitation(
+        &self,
+        invitation: &Invitation,
+        user: UserId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        let members = Statement::new("select count(*) from hangout_members where hangout_id = ?")
+            .bind(invitation.hangout.to_string());
+        let (members,): (i64,) = transaction.fetch_one(&members).await.map_err(store_error)?;
+        if count(members) >= MAX_MEMBERS {
+            return Err(crate::domain::store::StoreError::Limit(Limit::Members));
+        }
+        // One statement decides whether a use is left and takes it: of two accepting the
+        // last use at once, the second finds none (a row lock on MySQL, one writer on SQLite).
+        let state = match invitation.target {
+            InvitationTarget::Person(_) => InvitationState::Accepted,
+            InvitationTarget::Link { .. } => InvitationState::Pending,
+        };
+        let mut take = Statement::new("update invitations set state = ");
+        take.push_bind(state.as_str())
+            .push(", uses = uses + 1 where id = ")
+            .push_bind(invitation.id.to_string());
+        push_open_unaliased(&mut take, now);
+        if transaction.execute(&take).await.map_err(store_error)? != 1 {
+            return Ok(false);
+        }
+        let join = Statement::new(
+            "insert into hangout_members (hangout_id, user_id, role, rsvp, joined_at, \
+             hangout_created_at, hangout_date) select id, ?, ?, ?, ?, created_at, hangout_date \
+             from hangouts where id = ?",
+        )
+        .bind(user.to_string())
+        .bind(invitation.role.as_str())
+        .bind(Rsvp::NoReply.as_str())
+        .bind(now.as_millis())
+        .bind(invitation.hangout.to_string());
+        if transaction.execute(&join).await.map_err(store_error)? != 1 {
+            return Ok(false);
+        }
+        transaction.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql close_invitation", db.system = self.database.backend().system_name()))]
+    async fn close_invitation(
+        &self,
+        id: InvitationId,
+        state: InvitationState,
+    ) -> StoreResult<bool> {
+        let update =
+            Statement::new("update invitations set state = ? where id = ? and state = 'PENDING'")
+                .bind(state.as_str())
+                .bind(id.to_string());
+        Ok(self.database.execute(&update).await.map_err(store_error)? == 1)
+    }
+}
+
+/// [`push_open`] for a statement on `invitations` without an alias (an `update`).
+fn push_open_unaliased(query: &mut Statement, now: Timestamp) {
+    query
+        .push(" and state = 'PENDING' and (expires_at is null or expires_at > ")
+        .push_bind(now.as_millis())
+        .push(") and (max_uses is null or uses < max_uses)");
+}

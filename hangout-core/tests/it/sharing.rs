@@ -1,0 +1,1235 @@
+//! Sharing: the permission matrix of every action for every role and a non-member,
+//! invitations by email and by link (expiry, uses, concurrency, revoke, decline), lists across
+//! owned and joined hangouts, and what members see of each other.
+
+use proto::hangout::v1 as pb;
+use tonic::{Code, Status};
+
+use crate::helpers::{TestApp, as_user, day, hangout};
+
+on_both_backends!(
+    every_action_is_allowed_exactly_to_its_roles,
+    email_invitations_reach_an_account_created_later_and_can_be_declined,
+    links_expire_run_out_and_admit_one_of_two_for_the_last_use,
+    revoked_invitations_cannot_be_accepted_and_bounds_hold,
+    lists_span_owned_and_joined_hangouts_in_every_order,
+    members_see_each_other_masked_and_keep_their_memories,
+);
+
+/// Who tries an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum As {
+    Owner,
+    CoHost,
+    Guest,
+    Outsider,
+}
+
+const EVERYONE: [As; 4] = [As::Owner, As::CoHost, As::Guest, As::Outsider];
+
+/// Users who take part: the same accounts, a fresh hangout for every case.
+struct People {
+    owner: String,
+    co_host: String,
+    guest: String,
+    outsider: String,
+    /// A second guest, the target of role changes, removals and transfers.
+    other_guest: String,
+}
+
+impl People {
+    async fn new(app: &TestApp) -> Self {
+        Self {
+            owner: app.user("Owner").await,
+            co_host: app.user("Cohost").await,
+            guest: app.user("Guest").await,
+            outsider: app.user("Outsider").await,
+            other_guest: app.user("Other").await,
+        }
+    }
+
+    fn id(&self, who: As) -> &str {
+        match who {
+            As::Owner => &self.owner,
+            As::CoHost => &self.co_host,
+            As::Guest => &self.guest,
+            As::Outsider => &self.outsider,
+        }
+    }
+}
+
+async fn invite(
+    app: &TestApp,
+    by: &str,
+    hangout_id: &str,
+    role: pb::HangoutRole,
+    email: Option<&str>,
+    max_uses: Option<u32>,
+) -> Result<pb::Invitation, Status> {
+    app.membership()
+        .create_invitation(as_user(
+            by,
+            pb::CreateInvitationRequest {
+                hangout_id: hangout_id.to_owned(),
+                role: role as i32,
+                email: email.map(str::to_owned),
+                expires_at: None,
+                max_uses,
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn accept_code(app: &TestApp, user: &str, code: &str) -> Result<pb::Hangout, Status> {
+    app.membership()
+        .accept_invitation(as_user(
+            user,
+            pb::AcceptInvitationRequest {
+                code: Some(code.to_owned()),
+                invitation_id: None,
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// `user` joins `hangout_id` with `role` through a one-use link made by its owner.
+async fn join(app: &TestApp, owner: &str, hangout_id: &str, user: &str, role: pb::HangoutRole) {
+    let link = invite(app, owner, hangout_id, role, None, Some(1))
+        .await
+        .unwrap();
+    accept_code(app, user, link.code.as_deref().unwrap())
+        .await
+        .unwrap();
+}
+
+/// A hangout of `people.owner` with the co-host, both guests, one activity of the owner and
+/// a memory uploaded by the owner; returns its id, the activity's and the memory's.
+async fn shared_hangout(app: &TestApp, people: &People) -> (String, String, String) {
+    // The matrix makes hundreds of invitations, past the per-user rate (50 an hour): earlier
+    // ones are moved an hour back, out of the rate's window.
+    let mut sql = app.sql().await;
+    sqlx::Executor::execute(&mut sql, "update invitations set created_at = 1")
+        .await
+        .unwrap();
+    let activity = app
+        .create_activity(&people.owner, &format!("Chess {}", uuid::Uuid::new_v4()))
+        .await;
+    let mut new = hangout("Shared", 5);
+    new.activity_ids = vec![activity.id.clone()];
+    let shared = app.create_hangout(&people.owner, new).await;
+    join(
+        app,
+        &people.owner,
+        &shared.id,
+        &people.co_host,
+        pb::HangoutRole::CoHost,
+    )
+    .await;
+    join(
+        app,
+        &people.owner,
+        &shared.id,
+        &people.guest,
+        pb::HangoutRole::Guest,
+    )
+    .await;
+    join(
+        app,
+        &people.owner,
+        &shared.id,
+        &people.other_guest,
+        pb::HangoutRole::Guest,
+    )
+    .await;
+    let memory = create_memory(app, &people.owner, &shared.id, "owner.png")
+        .await
+        .unwrap();
+    (shared.id, activity.id, memory)
+}
+
+async fn create_memory(
+    app: &TestApp,
+    user: &str,
+    hangout_id: &str,
+    name: &str,
+) -> Result<String, Status> {
+    let created = app
+        .memories()
+        .create_memories(as_user(
+            user,
+            pb::CreateMemoriesRequest {
+                hangout_id: hangout_id.to_owned(),
+                files: vec![pb::MemoryFile {
+                    file_name: name.to_owned(),
+                    content_type: "image/png".to_owned(),
+                    size: 10,
+                }],
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(created.memories[0].id.clone())
+}
+
+/// What an action came to, reduced to what the matrix compares.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Allowed,
+    Forbidden,
+    NotFound,
+    Other(Code),
+}
+
+fn outcome<T>(result: Result<T, Status>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Allowed,
+        Err(status) => match status.code() {
+            Code::PermissionDenied => Outcome::Forbidden,
+            Code::NotFound => Outcome::NotFound,
+            code => Outcome::Other(code),
+        },
+    }
+}
+
+/// Reads are scoped rather than refused: "allowed" when the caller got the thing itself.
+fn seen(found: bool) -> Result<(), Status> {
+    if found {
+        Ok(())
+    } else {
+        Err(Status::not_found("not in the answer"))
+    }
+}
+
+/// The action named `action`, tried by `who` on a fresh shared hangout.
+#[allow(clippy::too_many_lines, reason = "one arm per action of the matrix")]
+async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outcome {
+    let (hangout_id, activity_id, owner_memory) = shared_hangout(app, people).await;
+    let caller = people.id(who);
+    let result: Result<(), Status> = match action {
+        "see the hangout" => app
+            .hangouts()
+            .get_hangouts(as_user(
+                caller,
+                pb::GetHangoutsRequest {
+                    ids: vec![hangout_id.clone()],
+                },
+            ))
+            .await
+            .and_then(|response| seen(!response.into_inner().hangouts.is_empty())),
+        "see its activities" => app
+            .activities()
+            .list_activities_of_hangouts(as_user(
+                caller,
+                pb::ListActivitiesOfHangoutsRequest {
+                    hangout_ids: vec![hangout_id.clone()],
+                    without_hangout_counts: false,
+                },
+            ))
+            .await
+            .and_then(|response| {
+                seen(response.into_inner().hangouts.first().is_some_and(|entry| {
+                    entry
+                        .activities
+                        .iter()
+                        .any(|activity| activity.id == activity_id)
+                }))
+            }),
+        "see its members" => app
+            .membership()
+            .list_members_of_hangouts(as_user(
+                caller,
+                pb::ListMembersOfHangoutsRequest {
+                    pages: vec![pb::MembersPageRequest {
+                        hangout_id: hangout_id.clone(),
+                        page: None,
+                        rsvp_in: Vec::new(),
+                    }],
+                },
+            ))
+            .await
+            .and_then(|response| {
+                seen(
+                    response
+                        .into_inner()
+                        .pages
+                        .first()
+                        .is_some_and(|page| page.edges.len() == 4),
+                )
+            }),
+        "see its memories" => app
+            .memories()
+            .get_memories(as_user(
+                caller,
+                pb::GetMemoriesRequest {
+                    ids: vec![owner_memory.clone()],
+                },
+            ))
+            .await
+            .and_then(|response| seen(!response.into_inner().memories.is_empty())),
+        "see its invitations" => {
+            invite(
+                app,
+                &people.owner,
+                &hangout_id,
+                pb::HangoutRole::Guest,
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+            app.membership()
+                .list_invitations_of_hangouts(as_user(
+                    caller,
+                    pb::ListInvitationsOfHangoutsRequest {
+                        pages: vec![pb::InvitationsPageRequest {
+                            hangout_id: hangout_id.clone(),
+                            page: None,
+                        }],
+                    },
+                ))
+                .await
+                .and_then(|response| match response.into_inner().pages.first() {
+                    None => Err(Status::not_found("no page")),
+                    Some(page) if page.edges.is_empty() => {
+                        Err(Status::permission_denied("an empty page"))
+                    }
+                    Some(_) => Ok(()),
+                })
+        }
+        "edit the details" => app
+            .hangouts()
+            .update_hangout(as_user(
+                caller,
+                pb::UpdateHangoutRequest {
+                    id: hangout_id.clone(),
+                    title: Some("Renamed".to_owned()),
+                    date: day(9),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(drop),
+        "change the activities" => app
+            .hangouts()
+            .update_hangout(as_user(
+                caller,
+                pb::UpdateHangoutRequest {
+                    id: hangout_id.clone(),
+                    activity_ids: Some(pb::IdList { ids: Vec::new() }),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(drop),
+        "delete the hangout" => app
+            .hangouts()
+            .delete_hangout(as_user(
+                caller,
+                pb::DeleteHangoutRequest {
+                    id: hangout_id.clone(),
+                },
+            ))
+            .await
+            .map(drop),
+        "invite a guest" => invite(
+            app,
+            caller,
+            &hangout_id,
+            pb::HangoutRole::Guest,
+            Some("new@example.com"),
+            None,
+        )
+        .await
+        .map(drop),
+        "invite a co-host" => invite(
+            app,
+            caller,
+            &hangout_id,
+            pb::HangoutRole::CoHost,
+            None,
+            None,
+        )
+        .await
+        .map(drop),
+        "revoke a guest invitation" => {
+            let invitation = invite(
+                app,
+                &people.owner,
+                &hangout_id,
+                pb::HangoutRole::Guest,
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+            app.membership()
+                .revoke_invitation(as_user(
+                    caller,
+                    pb::InvitationIdRequest {
+                        invitation_id: invitation.id,
+                    },
+                ))
+                .await
+                .map(drop)
+        }
+        "revoke a co-host invitation" => {
+            let invitation = invite(
+                app,
+                &people.owner,
+                &hangout_id,
+                pb::HangoutRole::CoHost,
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+            app.membership()
+                .revoke_invitation(as_user(
+                    caller,
+                    pb::InvitationIdRequest {
+                        invitation_id: invitation.id,
+                    },
+                ))
+                .await
+                .map(drop)
+        }
+        "promote a guest" => app
+            .membership()
+            .update_member_role(as_user(
+                caller,
+                pb::UpdateMemberRoleRequest {
+                    hangout_id: hangout_id.clone(),
+                    user_id: people.other_guest.clone(),
+                    role: pb::HangoutRole::CoHost as i32,
+                },
+            ))
+            .await
+            .map(drop),
+        "remove a guest" => app
+            .membership()
+            .remove_member(as_user(
+                caller,
+                pb::RemoveMemberRequest {
+                    hangout_id: hangout_id.clone(),
+                    user_id: people.other_guest.clone(),
+                },
+            ))
+            .await
+            .map(drop),
+        "remove a co-host" => {
+            let target = if who == As::CoHost {
+                // A co-host removing another co-host: promote the other guest first.
+                app.membership()
+                    .update_member_role(as_user(
+                        &people.owner,
+                        pb::UpdateMemberRoleRequest {
+                            hangout_id: hangout_id.clone(),
+                            user_id: people.other_guest.clone(),
+                            role: pb::HangoutRole::CoHost as i32,
+                        },
+                    ))
+                    .await
+                    .unwrap();
+                people.other_guest.clone()
+            } else {
+                people.co_host.clone()
+            };
+            app.membership()
+                .remove_member(as_user(
+                    caller,
+                    pb::RemoveMemberRequest {
+                        hangout_id: hangout_id.clone(),
+                        user_id: target,
+                    },
+                ))
+                .await
+                .map(drop)
+        }
+        "hand over ownership" => app
+            .membership()
+            .transfer_hangout_ownership(as_user(
+                caller,
+                pb::TransferHangoutOwnershipRequest {
+                    hangout_id: hangout_id.clone(),
+                    user_id: people.other_guest.clone(),
+                },
+            ))
+            .await
+            .map(drop),
+        "answer" => app
+            .membership()
+            .set_rsvp(as_user(
+                caller,
+                pb::SetRsvpRequest {
+                    hangout_id: hangout_id.clone(),
+                    rsvp: pb::RsvpStatus::Maybe as i32,
+                },
+            ))
+            .await
+            .map(drop),
+        "leave" => app
+            .membership()
+            .leave_hangout(as_user(
+                caller,
+                pb::LeaveHangoutRequest {
+                    hangout_id: hangout_id.clone(),
+                },
+            ))
+            .await
+            .map(drop),
+        "add a memory" => create_memory(app, caller, &hangout_id, "mine.png")
+            .await
+            .map(drop),
+        "delete their own memory" => {
+            // A memory of the caller's own, when they could add one.
+            match create_memory(app, caller, &hangout_id, "own.png").await {
+                Ok(memory) => delete_memory(app, caller, &memory).await,
+                Err(status) => Err(status),
+            }
+        }
+        "delete another member's memory" => {
+            let memory = create_memory(app, &people.other_guest, &hangout_id, "theirs.png")
+                .await
+                .unwrap();
+            delete_memory(app, caller, &memory).await
+        }
+        other => panic!("no action {other}"),
+    };
+    outcome(result)
+}
+
+async fn delete_memory(app: &TestApp, caller: &str, memory: &str) -> Result<(), Status> {
+    let deleted = app
+        .memories()
+        .delete_memories(as_user(
+            caller,
+            pb::DeleteMemoriesRequest {
+                ids: vec![memory.to_owned()],
+            },
+        ))
+        .await?
+        .into_inner()
+        .deleted;
+    seen(!deleted.is_empty())
+}
+
+async fn every_action_is_allowed_exactly_to_its_roles(app: TestApp) {
+    use As::{CoHost, Guest, Owner};
+    let people = People::new(&app).await;
+    let matrix: &[(&str, &[As])] = &[
+        ("see the hangout", &[Owner, CoHost, Guest]),
+        ("see its activities", &[Owner, CoHost, Guest]),
+        ("see its members", &[Owner, CoHost, Guest]),
+        ("see its memories", &[Owner, CoHost, Guest]),
+        ("see its invitations", &[Owner, CoHost]),
+        ("edit the details", &[Owner, CoHost]),
+        ("change the activities", &[Owner]),
+        ("delete the hangout", &[Owner]),
+        ("invite a guest", &[Owner, CoHost]),
+        ("invite a co-host", &[Owner]),
+        ("revoke a guest invitation", &[Owner, CoHost]),
+        ("revoke a co-host invitation", &[Owner]),
+        ("promote a guest", &[Owner]),
+        ("remove a guest", &[Owner, CoHost]),
+        ("remove a co-host", &[Owner]),
+        ("hand over ownership", &[Owner]),
+        ("answer", &[Owner, CoHost, Guest]),
+        ("leave", &[CoHost, Guest]),
+        ("add a memory", &[Owner, CoHost, Guest]),
+        ("delete their own memory", &[Owner, CoHost, Guest]),
+        ("delete another member's memory", &[Owner, CoHost]),
+    ];
+    let mut wrong = Vec::new();
+    for (action, allowed) in matrix {
+        for who in EVERYONE {
+            let expected = if allowed.contains(&who) {
+                Outcome::Allowed
+            } else if who == As::Outsider {
+                Outcome::NotFound
+            } else {
+                Outcome::Forbidden
+            };
+            let got = attempt(&app, &people, action, who).await;
+            if got != expected {
+                wrong.push(format!(
+                    "{action} as {who:?}: {got:?}, expected {expected:?}"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+async fn sign_up_with(app: &TestApp, name: &str, email: &str) -> String {
+    app.auth()
+        .sign_up(pb::SignUpRequest {
+            name: name.to_owned(),
+            email: email.to_owned(),
+            password: "correct horse battery".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap()
+        .id
+}
+
+async fn my_invitations(app: &TestApp, user: &str) -> Vec<pb::Invitation> {
+    app.membership()
+        .list_my_invitations(as_user(user, pb::PageRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .edges
+        .into_iter()
+        .filter_map(|edge| edge.invitation)
+        .collect()
+}
+
+async fn accept_id(app: &TestApp, user: &str, id: &str) -> Result<pb::Hangout, Status> {
+    app.membership()
+        .accept_invitation(as_user(
+            user,
+            pb::AcceptInvitationRequest {
+                code: None,
+                invitation_id: Some(id.to_owned()),
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn email_invitations_reach_an_account_created_later_and_can_be_declined(app: TestApp) {
+    let owner = app.user("Owner").await;
+    let picnic = app.create_hangout(&owner, hangout("Picnic", 3)).await;
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let later = format!("Later-{unique}@Example.com");
+    let existing_email = format!("existing-{unique}@example.com");
+    let existing = sign_up_with(&app, "Existing", &existing_email).await;
+
+    // The same answer whether or not an account has the address.
+    let to_nobody = invite(
+        &app,
+        &owner,
+        &picnic.id,
+        pb::HangoutRole::Guest,
+        Some(&later),
+        None,
+    )
+    .await
+    .unwrap();
+    let to_someone = invite(
+        &app,
+        &owner,
+        &picnic.id,
+        pb::HangoutRole::CoHost,
+        Some(&existing_email),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        to_nobody.email.as_deref(),
+        Some(later.to_lowercase().as_str())
+    );
+    assert_eq!(to_nobody.code, None, "a person's invitation has no code");
+    assert_eq!(to_nobody.status, pb::InvitationStatus::Pending as i32);
+    assert!(to_nobody.expires_at.is_some(), "30 days by default");
+    assert_eq!(to_someone.status, to_nobody.status);
+    let preview = to_nobody.preview.clone().unwrap();
+    assert_eq!(preview.hangout_title, "Picnic");
+    assert_eq!(preview.invited_by_name, "Owner");
+
+    // Signed up afterwards, the address sees its invitation and accepts it.
+    let newcomer = sign_up_with(&app, "Newcomer", &later).await;
+    let mine = my_invitations(&app, &newcomer).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].id, to_nobody.id);
+    assert!(
+        mine[0].invited_by.as_ref().unwrap().email.contains("***@"),
+        "the inviter's email is masked for the invitee"
+    );
+    // Someone else cannot accept it by id.
+    assert_eq!(
+        accept_id(&app, &existing, &to_nobody.id)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    let joined = accept_id(&app, &newcomer, &to_nobody.id).await.unwrap();
+    assert_eq!(joined.id, picnic.id);
+    assert_eq!(joined.viewer_role, pb::HangoutRole::Guest as i32);
+    assert_eq!(joined.viewer_rsvp, pb::RsvpStatus::NoReply as i32);
+    // Accepting again as a member is a no-op.
+    assert_eq!(
+        accept_id(&app, &newcomer, &to_nobody.id).await.unwrap().id,
+        picnic.id
+    );
+    assert!(my_invitations(&app, &newcomer).await.is_empty());
+
+    // The existing account declines; declined cannot be accepted.
+    assert_eq!(my_invitations(&app, &existing).await.len(), 1);
+    let declined = app
+        .membership()
+        .decline_invitation(as_user(
+            &existing,
+            pb::InvitationIdRequest {
+                invitation_id: to_someone.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(declined.status, pb::InvitationStatus::Declined as i32);
+    assert_eq!(
+        accept_id(&app, &existing, &to_someone.id)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert!(my_invitations(&app, &existing).await.is_empty());
+}
+
+async fn preview(app: &TestApp, code: &str) -> Result<pb::InvitationPreview, Status> {
+    app.membership()
+        .get_invitation_preview(as_user(
+            "00000000-0000-0000-0000-000000000000",
+            pb::GetInvitationPreviewRequest {
+                code: code.to_owned(),
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn links_expire_run_out_and_admit_one_of_two_for_the_last_use(app: TestApp) {
+    use sqlx::Executor as _;
+    let owner = app.user("Owner").await;
+    let first = app.user("First").await;
+    let second = app.user("Second").await;
+    let third = app.user("Third").await;
+    let party = app.create_hangout(&owner, hangout("Party", 3)).await;
+
+    // Two uses: a member accepting again takes none.
+    let link = invite(
+        &app,
+        &owner,
+        &party.id,
+        pb::HangoutRole::Guest,
+        None,
+        Some(2),
+    )
+    .await
+    .unwrap();
+    let code = link.code.clone().unwrap();
+    assert!(code.len() >= 22, "at least 128 bits: {code}");
+    assert_eq!(link.uses_left, Some(2));
+    assert_eq!(preview(&app, &code).await.unwrap().hangout_title, "Party");
+    accept_code(&app, &first, &code).await.unwrap();
+    accept_code(&app, &first, &code).await.unwrap();
+
+    // The last use, by two at once: exactly one gets in.
+    let (a, b) = tokio::join!(
+        accept_code(&app, &second, &code),
+        accept_code(&app, &third, &code)
+    );
+    let admitted = [a.is_ok(), b.is_ok()];
+    assert_eq!(admitted.iter().filter(|ok| **ok).count(), 1, "{a:?} {b:?}");
+    let refused = if a.is_ok() { b } else { a };
+    assert_eq!(refused.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        preview(&app, &code).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let members = app
+        .membership()
+        .list_members_of_hangouts(as_user(
+            &owner,
+            pb::ListMembersOfHangoutsRequest {
+                pages: vec![pb::MembersPageRequest {
+                    hangout_id: party.id.clone(),
+                    page: None,
+                    rsvp_in: Vec::new(),
+                }],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let page = &members.pages[0];
+    assert_eq!(page.page_info.as_ref().unwrap().total_count, 3);
+    assert_eq!(
+        page.edges[0].member.as_ref().unwrap().user_id,
+        owner,
+        "owner first"
+    );
+
+    // An expired link admits nobody and shows nothing.
+    let expiring = invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
+        .await
+        .unwrap();
+    let mut sql = app.sql().await;
+    sql.execute(
+        format!(
+            "update invitations set expires_at = 1 where id = '{}'",
+            expiring.id
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    let late = app.user("Late").await;
+    let expired_code = expiring.code.unwrap();
+    assert_eq!(
+        accept_code(&app, &late, &expired_code)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        preview(&app, &expired_code).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        accept_code(&app, &late, "not-a-code")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    // Codes are stored only as hashes.
+    let stored: Vec<(String,)> = sqlx::query_as("select code_hash from invitations")
+        .fetch_all(&mut sql)
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|(hash,)| hash.len() == 64 && *hash != code)
+    );
+}
+
+async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
+    let owner = app.user("Owner").await;
+    let co_host = app.user("Cohost").await;
+    let guest = app.user("Guest").await;
+    let party = app.create_hangout(&owner, hangout("Party", 3)).await;
+    join(&app, &owner, &party.id, &co_host, pb::HangoutRole::CoHost).await;
+
+    let link = invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
+        .await
+        .unwrap();
+    let revoked = app
+        .membership()
+        .revoke_invitation(as_user(
+            &co_host,
+            pb::InvitationIdRequest {
+                invitation_id: link.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revoked.status, pb::InvitationStatus::Revoked as i32);
+    assert_eq!(
+        accept_code(&app, &guest, link.code.as_deref().unwrap())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+
+    // Input is checked field by field.
+    for (request, field) in [
+        (
+            pb::CreateInvitationRequest {
+                hangout_id: party.id.clone(),
+                role: pb::HangoutRole::Owner as i32,
+                ..Default::default()
+            },
+            "role",
+        ),
+        (
+            pb::CreateInvitationRequest {
+                hangout_id: party.id.clone(),
+                email: Some("not an email".to_owned()),
+                ..Default::default()
+            },
+            "email",
+        ),
+        (
+            pb::CreateInvitationRequest {
+                hangout_id: party.id.clone(),
+                max_uses: Some(1001),
+                ..Default::default()
+            },
+            "maxUses",
+        ),
+        (
+            pb::CreateInvitationRequest {
+                hangout_id: party.id.clone(),
+                expires_at: day(-400),
+                ..Default::default()
+            },
+            "expiresAt",
+        ),
+    ] {
+        let status = app
+            .membership()
+            .create_invitation(as_user(&owner, request))
+            .await
+            .unwrap_err();
+        assert_eq!(crate::helpers::violated_field(&status), field);
+    }
+
+    // 100 open invitations per hangout, 50 created per user per hour. The owner made 2 so far.
+    for _ in 0..48 {
+        invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
+            .await
+            .unwrap();
+    }
+    let rate = invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(rate.code(), Code::ResourceExhausted, "{rate:?}");
+    // 48 open so far (the co-host's link is used up, one revoked); the co-host adds 50.
+    for _ in 0..50 {
+        invite(
+            &app,
+            &co_host,
+            &party.id,
+            pb::HangoutRole::Guest,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    // An hour later (moved back in the store), the rate allows more, but the hangout has room
+    // for two more open invitations only.
+    let mut sql = app.sql().await;
+    sqlx::Executor::execute(&mut sql, "update invitations set created_at = 1")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
+            .await
+            .unwrap();
+    }
+    let full = invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(full.code(), Code::FailedPrecondition, "{full:?}");
+    assert!(full.message().contains("100"), "{full:?}");
+    // A non-member is told nothing, whatever the bounds.
+    let stranger = app.user("Stranger").await;
+    let status = invite(
+        &app,
+        &stranger,
+        &party.id,
+        pb::HangoutRole::Guest,
+        None,
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+}
+
+async fn list(
+    app: &TestApp,
+    user: &str,
+    field: pb::HangoutOrderField,
+    direction: pb::OrderDirection,
+    roles: &[pb::HangoutRole],
+) -> (Vec<String>, u64) {
+    let mut ids = Vec::new();
+    let mut after = String::new();
+    let mut total;
+    loop {
+        let page = app
+            .hangouts()
+            .list_hangouts(as_user(
+                user,
+                pb::ListHangoutsRequest {
+                    page: Some(pb::PageRequest {
+                        first: 2,
+                        after: after.clone(),
+                    }),
+                    order_field: field as i32,
+                    direction: direction as i32,
+                    role_in: roles.iter().map(|role| *role as i32).collect(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        ids.extend(
+            page.edges
+                .iter()
+                .filter_map(|edge| edge.hangout.as_ref())
+                .map(|h| h.id.clone()),
+        );
+        let info = page.page_info.unwrap();
+        total = info.total_count;
+        if !info.has_next_page {
+            break;
+        }
+        after = info.end_cursor;
+    }
+    (ids, total)
+}
+
+async fn lists_span_owned_and_joined_hangouts_in_every_order(app: TestApp) {
+    let me = app.user("Me").await;
+    let friend = app.user("Friend").await;
+    let mut mine = Vec::new();
+    let mut joined = Vec::new();
+    for index in 0..3 {
+        mine.push(
+            app.create_hangout(&me, hangout(&format!("Mine {index}"), 10 - index))
+                .await,
+        );
+        let theirs = app
+            .create_hangout(&friend, hangout(&format!("Theirs {index}"), 20 + index))
+            .await;
+        join(&app, &friend, &theirs.id, &me, pb::HangoutRole::Guest).await;
+        joined.push(theirs);
+    }
+    // The friend's hangout that I did not join stays out.
+    app.create_hangout(&friend, hangout("Private", 1)).await;
+
+    let mut by_created: Vec<&pb::Hangout> = mine.iter().chain(&joined).collect();
+    by_created.sort_by_key(|h| {
+        (
+            proto::timestamp_to_millis(h.created_at.as_ref().unwrap()),
+            h.id.clone(),
+        )
+    });
+    let mut by_date = by_created.clone();
+    by_date.sort_by_key(|h| {
+        (
+            proto::timestamp_to_millis(h.date.as_ref().unwrap()),
+            h.id.clone(),
+        )
+    });
+    for (field, sorted) in [
+        (pb::HangoutOrderField::CreatedAt, &by_created),
+        (pb::HangoutOrderField::Date, &by_date),
+    ] {
+        let ascending: Vec<String> = sorted.iter().map(|h| h.id.clone()).collect();
+        let descending: Vec<String> = ascending.iter().rev().cloned().collect();
+        assert_eq!(
+            list(&app, &me, field, pb::OrderDirection::Asc, &[]).await,
+            (ascending, 6),
+            "{field:?} ascending"
+        );
+        assert_eq!(
+            list(&app, &me, field, pb::OrderDirection::Desc, &[]).await,
+            (descending, 6),
+            "{field:?} descending"
+        );
+    }
+    let (guest_of, total) = list(
+        &app,
+        &me,
+        pb::HangoutOrderField::CreatedAt,
+        pb::OrderDirection::Asc,
+        &[pb::HangoutRole::Guest],
+    )
+    .await;
+    assert_eq!(total, 3);
+    assert_eq!(
+        guest_of,
+        joined.iter().map(|h| h.id.clone()).collect::<Vec<_>>()
+    );
+    let (owned, _) = list(
+        &app,
+        &me,
+        pb::HangoutOrderField::CreatedAt,
+        pb::OrderDirection::Asc,
+        &[pb::HangoutRole::Owner, pb::HangoutRole::CoHost],
+    )
+    .await;
+    assert_eq!(owned, mine.iter().map(|h| h.id.clone()).collect::<Vec<_>>());
+
+    // A date change moves the hangout in every member's date order.
+    app.hangouts()
+        .update_hangout(as_user(
+            &friend,
+            pb::UpdateHangoutRequest {
+                id: joined[2].id.clone(),
+                date: day(-5),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let (dated, _) = list(
+        &app,
+        &me,
+        pb::HangoutOrderField::Date,
+        pb::OrderDirection::Asc,
+        &[],
+    )
+    .await;
+    assert_eq!(dated[0], joined[2].id);
+}
+
+async fn members_see_each_other_masked_and_keep_their_memories(app: TestApp) {
+    let owner_email = format!("ann-{}@example.com", uuid::Uuid::new_v4().simple());
+    let owner = sign_up_with(&app, "Ann", &owner_email).await;
+    let guest = app.user("Guest").await;
+    let stranger = app.user("Stranger").await;
+    let chess = app.create_activity(&owner, "Chess").await;
+    let mut new = hangout("Shared", 3);
+    new.activity_ids = vec![chess.id.clone()];
+    let shared = app.create_hangout(&owner, new).await;
+    // A hangout of the owner the guest is not in, with the same activity.
+    let mut private = hangout("Private", 4);
+    private.activity_ids = vec![chess.id.clone()];
+    app.create_hangout(&owner, private).await;
+    join(&app, &owner, &shared.id, &guest, pb::HangoutRole::Guest).await;
+
+    let users = |viewer: String, ids: Vec<String>| {
+        let app = &app;
+        async move {
+            app.users()
+                .get_users(as_user(
+                    &viewer,
+                    pb::GetUsersRequest {
+                        ids,
+                        visible_only: true,
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .users
+        }
+    };
+    let seen = users(guest.clone(), vec![owner.clone(), stranger.clone()]).await;
+    assert_eq!(seen.len(), 1, "a stranger shares no hangout");
+    assert_eq!(seen[0].email, "a***@example.com");
+    let own = users(owner.clone(), vec![owner.clone()]).await;
+    assert_eq!(own[0].email, owner_email);
+    assert!(
+        users(stranger.clone(), vec![owner.clone()])
+            .await
+            .is_empty()
+    );
+
+    // The guest sees the owner's activity through the hangout, counted over what they see.
+    let activities = app
+        .activities()
+        .get_activities(as_user(
+            &guest,
+            pb::GetActivitiesRequest {
+                ids: vec![chess.id.clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .activities;
+    assert_eq!(activities[0].hangout_count, Some(1));
+    let renamed = app
+        .activities()
+        .rename_activity(as_user(
+            &guest,
+            pb::RenameActivityRequest {
+                id: chess.id.clone(),
+                name: "Mine now".to_owned(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(renamed.code(), Code::NotFound, "only the owner renames it");
+    assert!(
+        app.activities()
+            .get_activities(as_user(
+                &stranger,
+                pb::GetActivitiesRequest {
+                    ids: vec![chess.id.clone()]
+                }
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .activities
+            .is_empty()
+    );
+
+    // The guest's memory stays after they are removed, and they see the hangout no more.
+    let memory = create_memory(&app, &guest, &shared.id, "guest.png")
+        .await
+        .unwrap();
+    app.membership()
+        .remove_member(as_user(
+            &owner,
+            pb::RemoveMemberRequest {
+                hangout_id: shared.id.clone(),
+                user_id: guest.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    let kept = app
+        .memories()
+        .get_memories(as_user(
+            &owner,
+            pb::GetMemoriesRequest {
+                ids: vec![memory.clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .memories;
+    assert_eq!(kept[0].uploaded_by, guest);
+    let gone = app
+        .hangouts()
+        .get_hangouts(as_user(
+            &guest,
+            pb::GetHangoutsRequest {
+                ids: vec![shared.id.clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .hangouts;
+    assert!(gone.is_empty());
+
+    // Deleting the hangout removes every member's memories and names their files.
+    let deleted = app
+        .hangouts()
+        .delete_hangout(as_user(
+            &owner,
+            pb::DeleteHangoutRequest {
+                id: shared.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.id, shared.id);
+    let none = app
+        .memories()
+        .get_memories(as_user(
+            &owner,
+            pb::GetMemoriesRequest { ids: vec![memory] },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .memories;
+    assert!(none.is_empty());
+}
