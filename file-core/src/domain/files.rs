@@ -17,9 +17,9 @@ use crate::domain::{
     download::DownloadSigning,
     error::DomainResult,
     file::{FileRecord, FileStatus, check_id_count, check_read_id_count},
-    ids::{FileId, UserId},
+    ids::FileId,
     objects::{ObjectStorage, PresignedRequest},
-    store::FileStore,
+    store::{FileScope, FileStore},
     time::Timestamp,
     uploads::distinct,
 };
@@ -64,18 +64,19 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         Ok(FileView { file, download })
     }
 
-    /// The caller's files among `ids`, in request order; unknown, foreign and DELETING ones are
-    /// left out. Download URLs are presigned locally, without a round trip to S3.
+    /// The files among `ids`, in request order; unknown and DELETING ones are left out. Who may
+    /// see them was decided by hangout-core (see [`FileScope::Named`]). Download URLs are
+    /// presigned locally, without a round trip to S3.
     ///
     /// # Errors
     /// `Invalid` for too many ids; internal ones.
-    pub async fn files_by_ids(&self, owner: UserId, ids: &[FileId]) -> DomainResult<Vec<FileView>> {
+    pub async fn files_by_ids(&self, ids: &[FileId]) -> DomainResult<Vec<FileView>> {
         check_read_id_count(ids.len(), "ids")?;
         let ids = distinct(ids);
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut records = self.store.files_by_ids(owner, &ids).await?;
+        let mut records = self.store.files_by_ids(FileScope::Named, &ids).await?;
         records.retain(|record| record.status != FileStatus::Deleting);
         // In the order asked: a position per id, so the sort is O(n log n), not O(n²).
         let positions: HashMap<FileId, usize> = ids
@@ -92,19 +93,19 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         Ok(views)
     }
 
-    /// Deletes the caller's files among `ids`: objects and records. Idempotent: unknown ids are
-    /// ignored. When object storage fails, the files stay claimed for deletion (hidden) and the
+    /// Deletes the files among `ids` (whose memories hangout-core has deleted): objects and
+    /// records. Idempotent: unknown ids are ignored. When object storage fails, the files stay claimed for deletion (hidden) and the
     /// sweeper finishes the job; the call still succeeds.
     ///
     /// # Errors
     /// `Invalid` for too many ids; internal ones when the database fails.
-    pub async fn delete_files(&self, owner: UserId, ids: &[FileId]) -> DomainResult<()> {
+    pub async fn delete_files(&self, ids: &[FileId]) -> DomainResult<()> {
         check_id_count(ids.len(), "ids")?;
         let ids = distinct(ids);
         if ids.is_empty() {
             return Ok(());
         }
-        let claimed = self.store.mark_deleting(owner, &ids).await?;
+        let claimed = self.store.mark_deleting(FileScope::Named, &ids).await?;
         let now = Timestamp::now();
         for (index, file) in claimed.iter().enumerate() {
             if let Err(error) = self.remove(file, now).await {

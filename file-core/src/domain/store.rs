@@ -4,8 +4,8 @@
 //! Contract for every implementation:
 //! - Each method that changes more than one row is one transaction: after an error nothing of it
 //!   is visible.
-//! - Methods taking an `owner` only ever see that user's rows; another user's row is treated
-//!   exactly like a missing one.
+//! - Methods taking a [`FileScope::Owner`] only ever see that user's rows; another user's row
+//!   is treated exactly like a missing one. [`FileScope::Named`] sees every file named.
 //! - Status changes are conditional on the current status, so concurrent confirms, deletes and
 //!   sweeps never move a file backwards (a DELETING file never becomes UPLOADED again).
 
@@ -16,6 +16,17 @@ use crate::domain::{
     ids::{FileId, UserId},
     time::Timestamp,
 };
+
+/// Whose files an operation may touch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileScope {
+    /// Only files this user uploaded: confirming an upload is the uploader's.
+    Owner(UserId),
+    /// Any file named. Who may see or delete a memory's file is decided by hangout-core (the
+    /// members of its hangout), and the gateway names only files whose memories hangout-core
+    /// showed or deleted for the caller: file-core holds no notion of membership.
+    Named,
+}
 
 /// A storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +50,10 @@ pub trait FileStore: Send + Sync + 'static {
     /// Inserts the records of one upload batch, all or none.
     fn insert_files(&self, files: &[FileRecord]) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// The owner's files among `ids`, in any status, in no particular order.
+    /// The files among `ids` in `scope`, in any status, in no particular order.
     fn files_by_ids(
         &self,
-        owner: UserId,
+        scope: FileScope,
         ids: &[FileId],
     ) -> impl Future<Output = StoreResult<Vec<FileRecord>>> + Send;
 
@@ -54,10 +65,10 @@ pub trait FileStore: Send + Sync + 'static {
         ids: &[FileId],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Marks the owner's files among `ids` DELETING, whatever their status, and returns them.
+    /// Marks the files among `ids` in `scope` DELETING, whatever their status, and returns them.
     fn mark_deleting(
         &self,
-        owner: UserId,
+        scope: FileScope,
         ids: &[FileId],
     ) -> impl Future<Output = StoreResult<Vec<FileRecord>>> + Send;
 

@@ -15,7 +15,7 @@ use crate::domain::{
     ids::{FileId, HangoutId, MemoryId, UserId},
     image::ImageType,
     objects::{ObjectStorage, PresignedRequest, UploadBinding},
-    store::FileStore,
+    store::{FileScope, FileStore},
     time::Timestamp,
 };
 
@@ -170,7 +170,10 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         if ids.is_empty() {
             return Ok(ConfirmOutcome::default());
         }
-        let records = self.store.files_by_ids(owner, &ids).await?;
+        let records = self
+            .store
+            .files_by_ids(FileScope::Owner(owner), &ids)
+            .await?;
         let mut ordered = Vec::with_capacity(ids.len());
         for id in &ids {
             match records.iter().find(|record| record.id == *id) {
@@ -194,7 +197,10 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
             self.store.mark_uploaded(owner, &passed).await?;
         }
         // Read back: a file deleted or swept meanwhile is not confirmed after all.
-        let after = self.store.files_by_ids(owner, &passed).await?;
+        let after = self
+            .store
+            .files_by_ids(FileScope::Owner(owner), &passed)
+            .await?;
         let mut confirmed = Vec::with_capacity(passed.len());
         let signing = self.download_signing();
         for id in passed {

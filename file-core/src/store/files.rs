@@ -6,7 +6,7 @@ use crate::{
     domain::{
         file::{FileRecord, FileStatus},
         ids::{FileId, UserId},
-        store::{FileStore, StoreError, StoreResult},
+        store::{FileScope, FileStore, StoreError, StoreResult},
         time::Timestamp,
     },
     store::{
@@ -17,11 +17,23 @@ use crate::{
 };
 
 /// `select … from files where owner_id = ? and id in (…)`.
-fn owned_files_query(owner: UserId, ids: &[FileId]) -> Statement {
-    let mut query = Statement::new(format!(
-        "select {FILE_COLUMNS} from files where owner_id = "
-    ));
-    query.push_bind(owner.to_string()).push(" and id in ");
+/// Appends the condition of `scope` (after a `where`, before more conditions).
+fn push_scope(query: &mut Statement, scope: FileScope) {
+    match scope {
+        FileScope::Owner(owner) => {
+            query
+                .push("owner_id = ")
+                .push_bind(owner.to_string())
+                .push(" and ");
+        }
+        FileScope::Named => {}
+    }
+}
+
+fn files_query(scope: FileScope, ids: &[FileId]) -> Statement {
+    let mut query = Statement::new(format!("select {FILE_COLUMNS} from files where "));
+    push_scope(&mut query, scope);
+    query.push("id in ");
     push_id_list(&mut query, ids);
     query
 }
@@ -62,10 +74,10 @@ impl FileStore for SqlStore {
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql files_by_ids", db.system = self.database.backend().system_name()))]
-    async fn files_by_ids(&self, owner: UserId, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
+    async fn files_by_ids(&self, scope: FileScope, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
         let rows: Vec<FileRow> = self
             .database
-            .fetch_all(&owned_files_query(owner, ids))
+            .fetch_all(&files_query(scope, ids))
             .await
             .map_err(store_error)?;
         convert(rows)
@@ -87,18 +99,22 @@ impl FileStore for SqlStore {
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_deleting", db.system = self.database.backend().system_name()))]
-    async fn mark_deleting(&self, owner: UserId, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
+    async fn mark_deleting(
+        &self,
+        scope: FileScope,
+        ids: &[FileId],
+    ) -> StoreResult<Vec<FileRecord>> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
         let mut update = Statement::new("update files set status = ");
         update
             .push_bind(FileStatus::Deleting.as_str())
-            .push(" where owner_id = ")
-            .push_bind(owner.to_string())
-            .push(" and id in ");
+            .push(" where ");
+        push_scope(&mut update, scope);
+        update.push("id in ");
         push_id_list(&mut update, ids);
         transaction.execute(&update).await.map_err(store_error)?;
         let rows: Vec<FileRow> = transaction
-            .fetch_all(&owned_files_query(owner, ids))
+            .fetch_all(&files_query(scope, ids))
             .await
             .map_err(store_error)?;
         transaction.commit().await.map_err(store_error)?;

@@ -291,6 +291,8 @@ impl UploadMutation {
             .await?
             .memories
             .into_iter()
+            // Only the uploader confirms: another member's upload is not found here.
+            .filter(|memory| call.user_id.as_deref() == Some(memory.uploaded_by.as_str()))
             .map(|memory| (memory.id.clone(), memory))
             .collect();
         if let Some(index) = memory_ids.iter().position(|id| !found.contains_key(id)) {

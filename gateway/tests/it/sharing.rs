@@ -27,7 +27,7 @@ const HANGOUT: &str = "query($id: ID!) {
         rsvpCounts { going maybe notGoing noReply }
         members { totalCount nodes { role rsvp joinedAt user { id name email } } }
         invitations { totalCount nodes { id role status code } }
-        memories { nodes { id uploadedBy { id name email } } }
+        memories { nodes { id downloadUrl uploadedBy { id name email } } }
     }
 }";
 
@@ -207,6 +207,13 @@ async fn owner_co_host_guest_and_outsider_share_a_hangout() {
         json!({ "going": 2, "maybe": 0, "notGoing": 0, "noReply": 1 })
     );
     assert_eq!(hangout["memories"]["nodes"][0]["uploadedBy"]["name"], "Gus");
+    // Another member downloads the guest's photo: file-core serves what hangout-core shows.
+    let url = hangout["memories"]["nodes"][0]["downloadUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no download URL for a co-member: {seen}"));
+    let photo = system.http.get(url).send().await.unwrap();
+    assert!(photo.status().is_success(), "{}", photo.status());
+    assert_eq!(photo.bytes().await.unwrap().len(), 908);
     // The co-host's link has no limit, so it stays open; the email invitation is used.
     assert_eq!(hangout["invitations"]["totalCount"], 1);
     assert_eq!(
@@ -420,4 +427,57 @@ async fn a_page_with_members_and_rsvp_counts_is_a_fixed_number_of_calls() {
     }
     assert_eq!(calls[0], calls[1], "calls for pages of 1 and 4: {calls:?}");
     assert_eq!(calls[0], 4, "hangouts, members, counts, users");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_shared_hangout_removes_every_members_photos() {
+    let system = TestSystem::spawn().await;
+    let owner = system.sign_up("Ada").await;
+    let guest = system.sign_up("Gus").await;
+    let trip = system
+        .create_hangout(&owner, "Trip", "2026-08-01T10:00:00Z")
+        .await;
+    let code = link(&system, &owner, &trip, "GUEST").await;
+    accept(&system, &guest, json!({ "code": code })).await;
+    upload_memories(
+        &system,
+        &guest,
+        &trip,
+        &[("gus.png".to_owned(), png(3, 500))],
+    )
+    .await;
+    upload_memories(
+        &system,
+        &owner,
+        &trip,
+        &[("ada.png".to_owned(), png(4, 500))],
+    )
+    .await;
+    assert_eq!(system.stored_objects().len(), 2);
+    // The guest may not delete it.
+    let refused = system
+        .graphql(
+            Some(&guest.access_token),
+            "mutation($id: ID!) { deleteHangout(input: { id: $id }) { deletedId } }",
+            json!({ "id": trip }),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+    let deleted = system
+        .graphql(
+            Some(&owner.access_token),
+            "mutation($id: ID!) { deleteHangout(input: { id: $id }) { deletedId } }",
+            json!({ "id": trip }),
+        )
+        .await;
+    assert_eq!(
+        deleted["data"]["deleteHangout"]["deletedId"],
+        trip.as_str(),
+        "{deleted}"
+    );
+    let emptied = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+        system.stored_objects().is_empty()
+    })
+    .await;
+    assert!(emptied, "left: {:?}", system.stored_objects());
 }

@@ -51,3 +51,13 @@ create table invitations (
     key invitations_invited_by_created (invited_by, created_at),
     constraint invitations_hangout foreign key (hangout_id) references hangouts (id) on delete cascade
 ) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_bin;
+
+-- Who was removed from a hangout, and when: an invitation made before that does not let them
+-- back in (a removed guest cannot rejoin with the link they joined by).
+create table hangout_removals (
+    hangout_id char(36) character set ascii collate ascii_bin not null,
+    user_id char(36) character set ascii collate ascii_bin not null,
+    removed_at bigint not null,
+    primary key (hangout_id, user_id),
+    constraint hangout_removals_hangout foreign key (hangout_id) references hangouts (id) on delete cascade
+) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_bin;

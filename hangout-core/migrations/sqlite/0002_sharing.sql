@@ -47,3 +47,12 @@ create table invitations (
 create index invitations_hangout_created on invitations (hangout_id, created_at, id);
 create index invitations_email_created on invitations (email, created_at, id);
 create index invitations_invited_by_created on invitations (invited_by, created_at);
+
+-- Who was removed from a hangout, and when: an invitation made before that does not let them
+-- back in (a removed guest cannot rejoin with the link they joined by).
+create table hangout_removals (
+    hangout_id text not null references hangouts (id) on delete cascade,
+    user_id text not null,
+    removed_at integer not null,
+    primary key (hangout_id, user_id)
+);

@@ -133,8 +133,15 @@ impl Invitation {
         matches!((&self.target, email), (InvitationTarget::Person(to), Some(email)) if to == email)
     }
 
-    /// As `viewer` sees it: the inviter's email masked unless it is the viewer's own.
-    fn seen_by(mut self, viewer: UserId) -> Self {
+    /// As `viewer` sees it: the inviter's email masked unless it is the viewer's own, and the
+    /// address it was sent to masked unless the viewer sent it or is its `addressee`.
+    fn seen_by(mut self, viewer: UserId, addressee: bool) -> Self {
+        if let InvitationTarget::Person(email) = &mut self.target
+            && viewer != self.invited_by.id
+            && !addressee
+        {
+            *email = email.masked();
+        }
         self.invited_by = self.invited_by.seen_by(Some(viewer));
         self
     }
@@ -331,7 +338,7 @@ impl<S: Store> Service<S> {
             .pop()
             .ok_or(DomainError::NotFound)?;
         stored.code = code;
-        Ok(stored.seen_by(caller))
+        Ok(stored.seen_by(caller, false))
     }
 
     /// Joins the invitation's hangout with its role. A member accepting again gets the
@@ -358,7 +365,14 @@ impl<S: Store> Service<S> {
         }
         .ok_or(DomainError::NotFound)?;
         let hangout = invitation.hangout;
-        if self.store.role_of(hangout, caller).await?.is_none() {
+        if self.store.role_of(hangout, caller).await?.is_some() {
+            // Already a member: an invitation to their address is answered by being one.
+            if matches!(invitation.target, InvitationTarget::Person(_)) {
+                self.store
+                    .close_invitation(invitation.id, InvitationState::Accepted)
+                    .await?;
+            }
+        } else {
             if !invitation.is_open(Timestamp::now()) {
                 return Err(DomainError::NotFound);
             }
@@ -410,7 +424,7 @@ impl<S: Store> Service<S> {
             state: InvitationState::Declined,
             ..invitation
         }
-        .seen_by(caller))
+        .seen_by(caller, true))
     }
 
     /// Revokes an invitation: OWNER any, CO_HOST guest invitations. One that is no longer
@@ -449,7 +463,8 @@ impl<S: Store> Service<S> {
         } else {
             invitation
         };
-        Ok(invitation.seen_by(caller))
+        let addressee = invitation.is_addressed_to(self.store.email_of(caller).await?.as_ref());
+        Ok(invitation.seen_by(caller, addressee))
     }
 
     /// The invitations among `ids` the caller may see: those of hangouts they manage and those
@@ -478,13 +493,13 @@ impl<S: Store> Service<S> {
         let email = self.store.email_of(caller).await?;
         Ok(invitations
             .into_iter()
-            .filter(|invitation| {
+            .filter_map(|invitation| {
                 let manages = Action::ManageInvitations
                     .check(roles.get(&invitation.hangout).copied())
                     .is_ok();
-                manages || invitation.is_addressed_to(email.as_ref())
+                let addressee = invitation.is_addressed_to(email.as_ref());
+                (manages || addressee).then(|| invitation.seen_by(caller, addressee))
             })
-            .map(|invitation| invitation.seen_by(caller))
             .collect())
     }
 
@@ -538,7 +553,7 @@ impl<S: Store> Service<S> {
                 let rows = query.and_then(|query| found.remove(&query));
                 let (rows, total) =
                     rows.map_or((Vec::new(), 0), |rows| (rows.rows, rows.total_count));
-                let rows = rows.into_iter().map(|i| i.seen_by(caller)).collect();
+                let rows = rows.into_iter().map(|i| i.seen_by(caller, false)).collect();
                 (
                     hangout,
                     Page::from_rows(rows, size, total, invitation_cursor),
@@ -563,9 +578,13 @@ impl<S: Store> Service<S> {
         };
         let rows = self
             .store
-            .open_invitations_for_email(&email, &query, Timestamp::now())
+            .open_invitations_for_email(caller, &email, &query, Timestamp::now())
             .await?;
-        let invitations = rows.rows.into_iter().map(|i| i.seen_by(caller)).collect();
+        let invitations = rows
+            .rows
+            .into_iter()
+            .map(|i| i.seen_by(caller, true))
+            .collect();
         Ok(Page::from_rows(
             invitations,
             size,

@@ -290,7 +290,8 @@ impl<S: Store> Service<S> {
             .map_err(not_found)
     }
 
-    /// Removes a member; their memories stay in the hangout.
+    /// Removes a member; their memories stay in the hangout, the open invitations they made are
+    /// revoked, and no invitation made before now lets them back in.
     ///
     /// # Errors
     /// `NotFound` for a hangout the caller cannot see or a user who is not a member;
@@ -317,7 +318,7 @@ impl<S: Store> Service<S> {
             .ok_or(DomainError::NotFound)?;
         Action::RemoveMember { target }.check(role)?;
         self.store
-            .remove_member(hangout, user, target)
+            .remove_member(hangout, user, target, Some(Timestamp::now()))
             .await
             .map_err(not_found)
     }
@@ -329,7 +330,7 @@ impl<S: Store> Service<S> {
     pub async fn leave_hangout(&self, caller: UserId, hangout: HangoutId) -> DomainResult<()> {
         let role = self.authorize(caller, hangout, Action::Leave).await?;
         self.store
-            .remove_member(hangout, caller, role)
+            .remove_member(hangout, caller, role, None)
             .await
             .map_err(not_found)
     }

@@ -241,7 +241,8 @@ pub trait MemberStore: Send + Sync + 'static {
         rsvp: Rsvp,
     ) -> impl Future<Output = StoreResult<Member>> + Send;
 
-    /// `NotFound` unless `user` is a member other than the OWNER.
+    /// `NotFound` unless `user` is a member other than the OWNER. A member made a GUEST loses
+    /// the open invitations they made.
     fn set_member_role(
         &self,
         hangout: HangoutId,
@@ -249,12 +250,15 @@ pub trait MemberStore: Send + Sync + 'static {
         role: Role,
     ) -> impl Future<Output = StoreResult<Member>> + Send;
 
-    /// Removes `user` if they still have `role`; `NotFound` otherwise (a concurrent change).
+    /// Removes `user` if they still have `role`, `NotFound` otherwise (a concurrent change),
+    /// and revokes the open invitations they made. `removed`: they were removed rather than
+    /// left, so no invitation made before now lets them back in.
     fn remove_member(
         &self,
         hangout: HangoutId,
         user: UserId,
         role: Role,
+        removed: Option<Timestamp>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Makes `to` the OWNER and `from` a CO_HOST, atomically, only while `from` is the OWNER
@@ -295,9 +299,11 @@ pub trait InvitationStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<Vec<(usize, PageRows<Invitation>)>>> + Send;
 
-    /// The open invitations addressed to `email`, newest first.
+    /// The open invitations addressed to `email`, newest first, but for hangouts `reader`
+    /// already belongs to.
     fn open_invitations_for_email(
         &self,
+        reader: UserId,
         email: &Email,
         query: &KeysetQuery<i64>,
         now: Timestamp,
@@ -305,8 +311,8 @@ pub trait InvitationStore: Send + Sync + 'static {
 
     /// Takes one use of the invitation if it is still open at `now` and adds `user` as a
     /// member with its role, atomically. `Ok(false)` (and no change) when it is no longer
-    /// open; `Conflict` when `user` is already a member; `LimitReached` when the hangout is
-    /// full.
+    /// open, or `user` was removed from the hangout after it was made; `Conflict` when `user`
+    /// is already a member; `Limit` when the hangout is full.
     fn accept_invitation(
         &self,
         invitation: &Invitation,

@@ -433,6 +433,8 @@ impl MembershipService for MembershipGrpc {
         &self,
         request: Request<pb::GetInvitationPreviewRequest>,
     ) -> Result<Response<pb::InvitationPreview>, Status> {
+        // Only for someone signed in, like everything but signing in.
+        caller(&request)?;
         let invitation = self
             .service
             .invitation_preview(&request.get_ref().code)

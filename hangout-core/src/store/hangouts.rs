@@ -216,6 +216,7 @@ impl HangoutStore for SqlStore {
             "delete from memories where hangout_id = ?",
             "delete from hangout_activities where hangout_id = ?",
             "delete from invitations where hangout_id = ?",
+            "delete from hangout_removals where hangout_id = ?",
             "delete from hangout_members where hangout_id = ?",
         ] {
             transaction

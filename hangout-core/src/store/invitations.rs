@@ -105,23 +105,36 @@ fn push_open(query: &mut Statement, now: Timestamp) {
         .push(") and (i.max_uses is null or i.uses < i.max_uses)");
 }
 
-/// One page of open invitations matching `condition` (a column and its value), newest first.
+/// One page of open invitations matching `condition` (a column and its value), newest first;
+/// without those of hangouts `not_member` already belongs to, when given.
 async fn open_page(
     connection: &mut Connection,
     column: &str,
     value: String,
+    not_member: Option<UserId>,
     query: &KeysetQuery<i64>,
     now: Timestamp,
 ) -> StoreResult<PageRows<Invitation>> {
+    let push_conditions = |statement: &mut Statement| {
+        statement.push_bind(value.clone());
+        push_open(statement, now);
+        if let Some(user) = not_member {
+            statement
+                .push(
+                    " and i.hangout_id not in \
+                     (select hangout_id from hangout_members where user_id = ",
+                )
+                .push_bind(user.to_string())
+                .push(")");
+        }
+    };
     let mut counting = Statement::new(format!(
         "select count(*) from invitations i where {column} = "
     ));
-    counting.push_bind(value.clone());
-    push_open(&mut counting, now);
+    push_conditions(&mut counting);
     let (total,): (i64,) = connection.fetch_one(&counting).await.map_err(store_error)?;
     let mut page = Statement::new(format!("{INVITATION_SELECT} where {column} = "));
-    page.push_bind(value);
-    push_open(&mut page, now);
+    push_conditions(&mut page);
     if let Some(after) = &query.after {
         push_after_cursor(&mut page, "i.created_at", "i.id", Direction::Desc, after);
     }
@@ -143,6 +156,11 @@ impl InvitationStore for SqlStore {
         limits: &NewInvitationLimits,
     ) -> StoreResult<()> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
+        // Both counts below are read and then acted on: taking the inviter's and the hangout's
+        // rows first (a write that changes nothing still locks on MySQL; SQLite has one
+        // writer) makes concurrent invitations wait, so neither bound is passed by a burst.
+        lock_user(&mut transaction, invitation.invited_by.id).await?;
+        lock_hangout(&mut transaction, invitation.hangout).await?;
         let mut open = Statement::new("select count(*) from invitations i where i.hangout_id = ");
         open.push_bind(invitation.hangout.to_string());
         push_open(&mut open, limits.now);
@@ -220,6 +238,7 @@ impl InvitationStore for SqlStore {
                 &mut connection,
                 "i.hangout_id",
                 hangout.to_string(),
+                None,
                 query,
                 now,
             )
@@ -232,19 +251,14 @@ impl InvitationStore for SqlStore {
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql open_invitations_for_email", db.system = self.database.backend().system_name()))]
     async fn open_invitations_for_email(
         &self,
+        reader: UserId,
         email: &Email,
         query: &KeysetQuery<i64>,
         now: Timestamp,
     ) -> StoreResult<PageRows<Invitation>> {
         let mut connection = self.database.read().await.map_err(store_error)?;
-        open_page(
-            &mut connection,
-            "i.email",
-            email.as_str().to_owned(),
-            query,
-            now,
-        )
-        .await
+        let email = email.as_str().to_owned();
+        open_page(&mut connection, "i.email", email, Some(reader), query, now).await
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql accept_invitation", db.system = self.database.backend().system_name()))]
@@ -255,6 +269,19 @@ impl InvitationStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
+        lock_hangout(&mut transaction, invitation.hangout).await?;
+        // An invitation made before someone was removed does not let them back in.
+        let removed = Statement::new(
+            "select count(*) from hangout_removals where hangout_id = ? and user_id = ? \
+             and removed_at >= ?",
+        )
+        .bind(invitation.hangout.to_string())
+        .bind(user.to_string())
+        .bind(invitation.created_at.as_millis());
+        let (removed,): (i64,) = transaction.fetch_one(&removed).await.map_err(store_error)?;
+        if removed > 0 {
+            return Ok(false);
+        }
         let members = Statement::new("select count(*) from hangout_members where hangout_id = ?")
             .bind(invitation.hangout.to_string());
         let (members,): (i64,) = transaction.fetch_one(&members).await.map_err(store_error)?;
@@ -304,6 +331,24 @@ impl InvitationStore for SqlStore {
                 .bind(id.to_string());
         Ok(self.database.execute(&update).await.map_err(store_error)? == 1)
     }
+}
+
+/// Locks the hangout's row until the transaction ends, so that counts read after it (members,
+/// open invitations) stay true until the change they bound commits. A write that changes
+/// nothing still takes the row lock on MySQL; SQLite has one writer anyway.
+pub(super) async fn lock_hangout(connection: &mut Connection, id: HangoutId) -> StoreResult<()> {
+    let lock = Statement::new("update hangouts set updated_at = updated_at where id = ?")
+        .bind(id.to_string());
+    connection.execute(&lock).await.map_err(store_error)?;
+    Ok(())
+}
+
+/// [`lock_hangout`] for a user's row (their rate of invitations).
+async fn lock_user(connection: &mut Connection, id: UserId) -> StoreResult<()> {
+    let lock = Statement::new("update users set updated_at = updated_at where id = ?")
+        .bind(id.to_string());
+    connection.execute(&lock).await.map_err(store_error)?;
+    Ok(())
 }
 
 /// [`push_open`] for a statement on `invitations` without an alias (an `update`).

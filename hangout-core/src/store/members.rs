@@ -64,6 +64,23 @@ pub(super) async fn roles_in(
         .collect()
 }
 
+/// Revokes the open invitations `user` made to `hangout`: someone who may no longer invite
+/// (removed, gone or made a guest) leaves no live link behind.
+async fn revoke_invitations_by(
+    connection: &mut Connection,
+    hangout: HangoutId,
+    user: UserId,
+) -> StoreResult<()> {
+    let revoke = Statement::new(
+        "update invitations set state = 'REVOKED' where hangout_id = ? and invited_by = ? \
+         and state = 'PENDING'",
+    )
+    .bind(hangout.to_string())
+    .bind(user.to_string());
+    connection.execute(&revoke).await.map_err(store_error)?;
+    Ok(())
+}
+
 /// One page of one hangout's members.
 async fn members_page(
     connection: &mut Connection,
@@ -215,22 +232,49 @@ impl MemberStore for SqlStore {
             .await?
             .filter(|member| member.role == role)
             .ok_or(StoreError::NotFound)?;
+        if role == Role::Guest {
+            revoke_invitations_by(&mut transaction, hangout, user).await?;
+        }
         transaction.commit().await.map_err(store_error)?;
         Ok(member)
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql remove_member", db.system = self.database.backend().system_name()))]
-    async fn remove_member(&self, hangout: HangoutId, user: UserId, role: Role) -> StoreResult<()> {
+    async fn remove_member(
+        &self,
+        hangout: HangoutId,
+        user: UserId,
+        role: Role,
+        removed: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
         let delete = Statement::new(
             "delete from hangout_members where hangout_id = ? and user_id = ? and role = ?",
         )
         .bind(hangout.to_string())
         .bind(user.to_string())
         .bind(role.as_str());
-        match self.database.execute(&delete).await.map_err(store_error)? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
+        if transaction.execute(&delete).await.map_err(store_error)? == 0 {
+            return Err(StoreError::NotFound);
         }
+        revoke_invitations_by(&mut transaction, hangout, user).await?;
+        if let Some(at) = removed {
+            for statement in [
+                Statement::new("delete from hangout_removals where hangout_id = ? and user_id = ?")
+                    .bind(hangout.to_string())
+                    .bind(user.to_string()),
+                Statement::new(
+                    "insert into hangout_removals (hangout_id, user_id, removed_at) \
+                     values (?, ?, ?)",
+                )
+                .bind(hangout.to_string())
+                .bind(user.to_string())
+                .bind(at.as_millis()),
+            ] {
+                transaction.execute(&statement).await.map_err(store_error)?;
+            }
+        }
+        transaction.commit().await.map_err(store_error)
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql transfer_ownership", db.system = self.database.backend().system_name()))]

@@ -671,6 +671,31 @@ async fn email_invitations_reach_an_account_created_later_and_can_be_declined(ap
     );
     assert!(my_invitations(&app, &newcomer).await.is_empty());
 
+    // An invitation to the address of someone already a member is answered by accepting it.
+    let member_email = format!("member-{unique}@example.com");
+    let member = sign_up_with(&app, "Member", &member_email).await;
+    join(&app, &owner, &picnic.id, &member, pb::HangoutRole::Guest).await;
+    let to_member = invite(
+        &app,
+        &owner,
+        &picnic.id,
+        pb::HangoutRole::CoHost,
+        Some(&member_email),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(
+        my_invitations(&app, &member).await.is_empty(),
+        "already a member"
+    );
+    let same = accept_id(&app, &member, &to_member.id).await.unwrap();
+    assert_eq!(
+        same.viewer_role,
+        pb::HangoutRole::Guest as i32,
+        "accepting again changes nothing"
+    );
+
     // The existing account declines; declined cannot be accepted.
     assert_eq!(my_invitations(&app, &existing).await.len(), 1);
     let declined = app
@@ -927,6 +952,76 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
         .unwrap_err();
     assert_eq!(full.code(), Code::FailedPrecondition, "{full:?}");
     assert!(full.message().contains("100"), "{full:?}");
+    // 500 members at most: fill the hangout up to 499 in the store, then one more joins and
+    // the next is refused.
+    let members = (2..499)
+        .map(|index| {
+            format!(
+                "('{}', '{}', 'GUEST', 'NO_REPLY', {index}, 1, 1)",
+                party.id,
+                uuid::Uuid::new_v4()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    sqlx::Executor::execute(
+        &mut sql,
+        format!(
+            "insert into hangout_members (hangout_id, user_id, role, rsvp, joined_at, \
+             hangout_created_at, hangout_date) values {members}"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    sqlx::Executor::execute(&mut sql, "update invitations set created_at = 1")
+        .await
+        .unwrap();
+    let open = app
+        .membership()
+        .list_invitations_of_hangouts(as_user(
+            &owner,
+            pb::ListInvitationsOfHangoutsRequest {
+                pages: vec![pb::InvitationsPageRequest {
+                    hangout_id: party.id.clone(),
+                    page: Some(pb::PageRequest {
+                        first: 2,
+                        after: String::new(),
+                    }),
+                }],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let codes: Vec<String> = open.pages[0]
+        .edges
+        .iter()
+        .map(|edge| edge.invitation.as_ref().unwrap().id.clone())
+        .collect();
+    assert_eq!(codes.len(), 2, "two open invitations to revoke for links");
+    for id in codes {
+        app.membership()
+            .revoke_invitation(as_user(
+                &owner,
+                pb::InvitationIdRequest { invitation_id: id },
+            ))
+            .await
+            .unwrap();
+    }
+    let last = invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
+        .await
+        .unwrap();
+    let last_code = last.code.unwrap();
+    let five_hundredth = app.user("Full").await;
+    accept_code(&app, &five_hundredth, &last_code)
+        .await
+        .unwrap();
+    let too_many = app.user("TooMany").await;
+    let full = accept_code(&app, &too_many, &last_code).await.unwrap_err();
+    assert_eq!(full.code(), Code::FailedPrecondition, "{full:?}");
+    assert!(full.message().contains("500"), "{full:?}");
+
     // A non-member is told nothing, whatever the bounds.
     let stranger = app.user("Stranger").await;
     let status = invite(
@@ -1167,6 +1262,82 @@ async fn members_see_each_other_masked_and_keep_their_memories(app: TestApp) {
             .is_empty()
     );
 
+    // An address invited by the owner is shown in full to the owner and the addressee only.
+    let co_host = app.user("Cohost").await;
+    join(&app, &owner, &shared.id, &co_host, pb::HangoutRole::CoHost).await;
+    let invitee = format!("zed-{}@example.com", uuid::Uuid::new_v4().simple());
+    let to_zed = invite(
+        &app,
+        &owner,
+        &shared.id,
+        pb::HangoutRole::Guest,
+        Some(&invitee),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(to_zed.email.as_deref(), Some(invitee.as_str()));
+    let by_id = |viewer: String| {
+        let app = &app;
+        let id = to_zed.id.clone();
+        async move {
+            app.membership()
+                .get_invitations(as_user(
+                    &viewer,
+                    pb::GetInvitationsRequest { ids: vec![id] },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .invitations
+        }
+    };
+    assert_eq!(
+        by_id(co_host.clone()).await[0].email.as_deref(),
+        Some("z***@example.com")
+    );
+    assert_eq!(
+        by_id(owner.clone()).await[0].email.as_deref(),
+        Some(invitee.as_str())
+    );
+    assert!(
+        by_id(guest.clone()).await.is_empty(),
+        "a guest does not manage invitations"
+    );
+
+    // A co-host's open links die with their role; a removed guest cannot rejoin by an old link.
+    let co_host_link = invite(
+        &app,
+        &co_host,
+        &shared.id,
+        pb::HangoutRole::Guest,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let old_link = invite(&app, &owner, &shared.id, pb::HangoutRole::Guest, None, None)
+        .await
+        .unwrap();
+    app.membership()
+        .leave_hangout(as_user(
+            &co_host,
+            pb::LeaveHangoutRequest {
+                hangout_id: shared.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    let latecomer = app.user("Latecomer").await;
+    assert_eq!(
+        accept_code(&app, &latecomer, co_host_link.code.as_deref().unwrap())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound,
+        "the link of a co-host who left is revoked"
+    );
+
     // The guest's memory stays after they are removed, and they see the hangout no more.
     let memory = create_memory(&app, &guest, &shared.id, "guest.png")
         .await
@@ -1207,6 +1378,20 @@ async fn members_see_each_other_masked_and_keep_their_memories(app: TestApp) {
         .into_inner()
         .hangouts;
     assert!(gone.is_empty());
+    assert_eq!(
+        accept_code(&app, &guest, old_link.code.as_deref().unwrap())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound,
+        "a link made before the removal does not let them back in"
+    );
+    let new_link = invite(&app, &owner, &shared.id, pb::HangoutRole::Guest, None, None)
+        .await
+        .unwrap();
+    accept_code(&app, &guest, new_link.code.as_deref().unwrap())
+        .await
+        .unwrap();
 
     // Deleting the hangout removes every member's memories and names their files.
     let deleted = app
