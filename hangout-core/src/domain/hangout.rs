@@ -276,10 +276,14 @@ impl<S: Store> Service<S> {
             Action::EditDetails
         };
         self.authorize(caller, id, action).await?;
-        self.store
-            .update_hangout(caller, id, &patch, Timestamp::now())
+        match self
+            .store
+            .update_hangout(caller, id, &patch, Timestamp::now(), &action.guard(caller))
             .await
-            .map_err(not_found)
+        {
+            Ok(hangout) => Ok(hangout),
+            Err(error) => Err(self.refused_after_change(caller, id, action, error).await),
+        }
     }
 
     /// Deletes a hangout with its members, invitations and every member's memory records;
@@ -288,8 +292,12 @@ impl<S: Store> Service<S> {
     /// # Errors
     /// `NotFound` for a hangout the caller cannot see; `Forbidden` unless the OWNER.
     pub async fn delete_hangout(&self, caller: UserId, id: HangoutId) -> DomainResult<Vec<FileId>> {
-        self.authorize(caller, id, Action::DeleteHangout).await?;
-        self.store.delete_hangout(id).await.map_err(not_found)
+        let action = Action::DeleteHangout;
+        self.authorize(caller, id, action).await?;
+        match self.store.delete_hangout(id, &action.guard(caller)).await {
+            Ok(files) => Ok(files),
+            Err(error) => Err(self.refused_after_change(caller, id, action, error).await),
+        }
     }
 
     /// The caller's hangouts among `ids`.

@@ -288,8 +288,8 @@ impl<S: Store> Service<S> {
     ) -> DomainResult<Invitation> {
         let now = Timestamp::now();
         let (target, expires_at) = parse_new(&new, now)?;
-        self.authorize(caller, new.hangout, Action::Invite { role: new.role })
-            .await?;
+        let action = Action::Invite { role: new.role };
+        self.authorize(caller, new.hangout, action).await?;
         let code = match target {
             InvitationTarget::Link { .. } => Some(new_token()?),
             InvitationTarget::Person(_) => None,
@@ -323,13 +323,21 @@ impl<S: Store> Service<S> {
         };
         match self
             .store
-            .insert_invitation(&invitation, code_hash.as_deref(), &limits)
+            .insert_invitation(
+                &invitation,
+                code_hash.as_deref(),
+                &limits,
+                &action.guard(caller),
+            )
             .await
         {
             Ok(()) => {}
             Err(StoreError::Limit(limit)) => return Err(limit_error(limit)),
-            Err(StoreError::NotFound) => return Err(DomainError::NotFound),
-            Err(error) => return Err(error.into()),
+            Err(error) => {
+                return Err(self
+                    .refused_after_change(caller, new.hangout, action, error)
+                    .await);
+            }
         }
         let mut stored = self
             .store
@@ -369,7 +377,7 @@ impl<S: Store> Service<S> {
             // Already a member: an invitation to their address is answered by being one.
             if matches!(invitation.target, InvitationTarget::Person(_)) {
                 self.store
-                    .close_invitation(invitation.id, InvitationState::Accepted)
+                    .close_invitation(invitation.id, InvitationState::Accepted, None)
                     .await?;
             }
         } else {
@@ -415,7 +423,7 @@ impl<S: Store> Service<S> {
             .ok_or(DomainError::NotFound)?;
         if !self
             .store
-            .close_invitation(id, InvitationState::Declined)
+            .close_invitation(id, InvitationState::Declined, None)
             .await?
         {
             return Err(DomainError::NotFound);
@@ -446,15 +454,23 @@ impl<S: Store> Service<S> {
             .ok_or(DomainError::NotFound)?;
         let role = self.store.role_of(invitation.hangout, caller).await?;
         Action::ManageInvitations.check(role)?;
-        Action::Revoke {
+        let action = Action::Revoke {
             role: invitation.role,
-        }
-        .check(role)?;
+        };
+        action.check(role)?;
         let revoked = invitation.state == InvitationState::Pending
-            && self
+            && match self
                 .store
-                .close_invitation(id, InvitationState::Revoked)
-                .await?;
+                .close_invitation(id, InvitationState::Revoked, Some(&action.guard(caller)))
+                .await
+            {
+                Ok(revoked) => revoked,
+                Err(error) => {
+                    return Err(self
+                        .refused_after_change(caller, invitation.hangout, action, error)
+                        .await);
+                }
+            };
         let invitation = if revoked {
             Invitation {
                 state: InvitationState::Revoked,

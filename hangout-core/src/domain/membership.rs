@@ -183,6 +183,27 @@ impl<S: Store> Service<S> {
         action.check(role)
     }
 
+    /// The error for a change whose [`Guard`](super::store::Guard) no longer held: the caller's
+    /// role changed between the check and the change, so check again and say what now holds.
+    pub(crate) async fn refused_after_change(
+        &self,
+        caller: UserId,
+        hangout: HangoutId,
+        action: Action,
+        error: StoreError,
+    ) -> DomainError {
+        match error {
+            StoreError::Stale => match self.authorize(caller, hangout, action).await {
+                Err(refusal) => refusal,
+                Ok(_) => DomainError::AlreadyExists(
+                    "the hangout's members changed meanwhile; try again".to_owned(),
+                ),
+            },
+            StoreError::NotFound => DomainError::NotFound,
+            other => other.into(),
+        }
+    }
+
     /// One page for each of the requests' hangouts the caller is a member of.
     ///
     /// # Errors
@@ -274,7 +295,8 @@ impl<S: Store> Service<S> {
         user: UserId,
         role: Role,
     ) -> DomainResult<Member> {
-        self.authorize(caller, hangout, Action::ChangeRoles).await?;
+        let action = Action::ChangeRoles;
+        self.authorize(caller, hangout, action).await?;
         if role == Role::Owner {
             return Err(DomainError::invalid(
                 "role",
@@ -284,10 +306,16 @@ impl<S: Store> Service<S> {
         if user == caller {
             return Err(DomainError::invalid("userId", "is your own"));
         }
-        self.store
-            .set_member_role(hangout, user, role)
+        match self
+            .store
+            .set_member_role(hangout, user, role, &action.guard(caller))
             .await
-            .map_err(not_found)
+        {
+            Ok(member) => Ok(member),
+            Err(error) => Err(self
+                .refused_after_change(caller, hangout, action, error)
+                .await),
+        }
     }
 
     /// Removes a member; their memories stay in the hangout, the open invitations they made are
@@ -316,11 +344,24 @@ impl<S: Store> Service<S> {
             .role_of(hangout, user)
             .await?
             .ok_or(DomainError::NotFound)?;
-        Action::RemoveMember { target }.check(role)?;
-        self.store
-            .remove_member(hangout, user, target, Some(Timestamp::now()))
+        let action = Action::RemoveMember { target };
+        action.check(role)?;
+        match self
+            .store
+            .remove_member(
+                hangout,
+                user,
+                target,
+                Some(Timestamp::now()),
+                &action.guard(caller),
+            )
             .await
-            .map_err(not_found)
+        {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self
+                .refused_after_change(caller, hangout, action, error)
+                .await),
+        }
     }
 
     /// The caller leaves; their memories stay in the hangout.
@@ -329,10 +370,16 @@ impl<S: Store> Service<S> {
     /// `NotFound` unless a member; `Forbidden` for the OWNER.
     pub async fn leave_hangout(&self, caller: UserId, hangout: HangoutId) -> DomainResult<()> {
         let role = self.authorize(caller, hangout, Action::Leave).await?;
-        self.store
-            .remove_member(hangout, caller, role, None)
+        match self
+            .store
+            .remove_member(hangout, caller, role, None, &Action::Leave.guard(caller))
             .await
-            .map_err(not_found)
+        {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self
+                .refused_after_change(caller, hangout, Action::Leave, error)
+                .await),
+        }
     }
 
     /// Hands the hangout to another member; the caller becomes a CO_HOST.

@@ -74,6 +74,24 @@ impl Action {
         }
     }
 
+    /// The roles this action is allowed to.
+    #[must_use]
+    pub fn roles(self) -> Vec<Role> {
+        [Role::Owner, Role::CoHost, Role::Guest]
+            .into_iter()
+            .filter(|role| self.allowed_for(*role))
+            .collect()
+    }
+
+    /// The check the store repeats inside the change's transaction.
+    #[must_use]
+    pub fn guard(self, user: crate::domain::ids::UserId) -> crate::domain::store::Guard {
+        crate::domain::store::Guard {
+            user,
+            roles: self.roles(),
+        }
+    }
+
     /// The caller's role when it allows this action.
     ///
     /// # Errors

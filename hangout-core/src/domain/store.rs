@@ -36,6 +36,9 @@ pub enum StoreError {
     /// A uniqueness rule was broken; the message names what was taken.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A [`Guard`] no longer held: the caller's role changed since the domain checked it.
+    #[error("the caller's role changed")]
+    Stale,
     /// A bound checked in the same transaction would be passed.
     #[error("limit reached: {0:?}")]
     Limit(Limit),
@@ -45,6 +48,16 @@ pub enum StoreError {
     /// The database failed or returned something unreadable.
     #[error("database error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A role check repeated inside a change's own transaction: the change is made only while
+/// `user` still has one of `roles` in the hangout, else it fails with [`StoreError::Stale`].
+/// The domain checks first (and words the refusal); this closes the window between its check
+/// and the change, when a concurrent removal or demotion commits in between.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guard {
+    pub user: UserId,
+    pub roles: Vec<Role>,
 }
 
 /// A bound the store checks atomically with the change it bounds.
@@ -181,6 +194,7 @@ pub trait HangoutStore: Send + Sync + 'static {
         id: HangoutId,
         patch: &HangoutPatch,
         now: Timestamp,
+        guard: &Guard,
     ) -> impl Future<Output = StoreResult<Hangout>> + Send;
 
     /// Deletes the hangout with its links, members, invitations and memory records; returns
@@ -188,6 +202,7 @@ pub trait HangoutStore: Send + Sync + 'static {
     fn delete_hangout(
         &self,
         id: HangoutId,
+        guard: &Guard,
     ) -> impl Future<Output = StoreResult<Vec<FileId>>> + Send;
 
     fn hangouts_by_ids(
@@ -248,6 +263,7 @@ pub trait MemberStore: Send + Sync + 'static {
         hangout: HangoutId,
         user: UserId,
         role: Role,
+        guard: &Guard,
     ) -> impl Future<Output = StoreResult<Member>> + Send;
 
     /// Removes `user` if they still have `role`, `NotFound` otherwise (a concurrent change),
@@ -259,6 +275,7 @@ pub trait MemberStore: Send + Sync + 'static {
         user: UserId,
         role: Role,
         removed: Option<Timestamp>,
+        guard: &Guard,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Makes `to` the OWNER and `from` a CO_HOST, atomically, only while `from` is the OWNER
@@ -280,6 +297,7 @@ pub trait InvitationStore: Send + Sync + 'static {
         invitation: &Invitation,
         code_hash: Option<&str>,
         limits: &NewInvitationLimits,
+        guard: &Guard,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     fn invitations_by_ids(
@@ -325,6 +343,7 @@ pub trait InvitationStore: Send + Sync + 'static {
         &self,
         id: InvitationId,
         state: InvitationState,
+        guard: Option<&Guard>,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 

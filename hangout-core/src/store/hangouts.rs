@@ -8,11 +8,13 @@ use crate::{
     domain::{
         hangout::{Hangout, HangoutFilter, HangoutListQuery, HangoutOrderField, HangoutPatch},
         ids::{ActivityId, FileId, HangoutId, UserId},
-        store::{HangoutStore, PageRows, StoreError, StoreResult},
+        store::{Guard, HangoutStore, PageRows, StoreError, StoreResult},
         time::Timestamp,
     },
     store::{
-        SqlStore, corrupt, count, order_keyword, push_after_cursor, push_id_list,
+        SqlStore, corrupt, count,
+        members::check_guard,
+        order_keyword, push_after_cursor, push_id_list,
         rows::{HANGOUT_COLUMNS, HangoutRow, convert},
         store_error,
     },
@@ -159,8 +161,10 @@ impl HangoutStore for SqlStore {
         id: HangoutId,
         patch: &HangoutPatch,
         now: Timestamp,
+        guard: &Guard,
     ) -> StoreResult<Hangout> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
+        check_guard(&mut transaction, self.database.backend(), id, guard).await?;
         let mut hangout = hangout_seen_by(&mut transaction, caller, id).await?;
         if let Some(title) = &patch.title {
             hangout.title.clone_from(title);
@@ -205,8 +209,9 @@ impl HangoutStore for SqlStore {
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_hangout", db.system = self.database.backend().system_name()))]
-    async fn delete_hangout(&self, id: HangoutId) -> StoreResult<Vec<FileId>> {
+    async fn delete_hangout(&self, id: HangoutId, guard: &Guard) -> StoreResult<Vec<FileId>> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
+        check_guard(&mut transaction, self.database.backend(), id, guard).await?;
         let files = Statement::new(
             "select file_id from memories where hangout_id = ? and file_id is not null",
         )

@@ -8,12 +8,13 @@ use crate::{
         invitation::{Invitation, InvitationState, InvitationTarget, NewInvitationLimits},
         membership::{MAX_MEMBERS, Role, Rsvp},
         page::Direction,
-        store::{InvitationStore, KeysetQuery, Limit, PageRows, StoreResult},
+        store::{Guard, InvitationStore, KeysetQuery, Limit, PageRows, StoreResult},
         time::Timestamp,
         user::{Email, User},
     },
     store::{
-        SqlStore, corrupt, count, push_after_cursor, push_id_list, rows::convert, store_error,
+        SqlStore, corrupt, count, members::check_guard, push_after_cursor, push_id_list,
+        rows::convert, store_error,
     },
 };
 
@@ -154,8 +155,16 @@ impl InvitationStore for SqlStore {
         invitation: &Invitation,
         code_hash: Option<&str>,
         limits: &NewInvitationLimits,
+        guard: &Guard,
     ) -> StoreResult<()> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
+        check_guard(
+            &mut transaction,
+            self.database.backend(),
+            invitation.hangout,
+            guard,
+        )
+        .await?;
         // Both counts below are read and then acted on: taking the inviter's and the hangout's
         // rows first (a write that changes nothing still locks on MySQL; SQLite has one
         // writer) makes concurrent invitations wait, so neither bound is passed by a burst.
@@ -324,12 +333,28 @@ impl InvitationStore for SqlStore {
         &self,
         id: InvitationId,
         state: InvitationState,
+        guard: Option<&Guard>,
     ) -> StoreResult<bool> {
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        if let Some(guard) = guard {
+            let hangout = Statement::new("select hangout_id from invitations where id = ?")
+                .bind(id.to_string());
+            let hangout: Option<(String,)> = transaction
+                .fetch_optional(&hangout)
+                .await
+                .map_err(store_error)?;
+            let hangout = hangout
+                .and_then(|(hangout,)| HangoutId::parse(&hangout))
+                .ok_or(crate::domain::store::StoreError::NotFound)?;
+            check_guard(&mut transaction, self.database.backend(), hangout, guard).await?;
+        }
         let update =
             Statement::new("update invitations set state = ? where id = ? and state = 'PENDING'")
                 .bind(state.as_str())
                 .bind(id.to_string());
-        Ok(self.database.execute(&update).await.map_err(store_error)? == 1)
+        let closed = transaction.execute(&update).await.map_err(store_error)? == 1;
+        transaction.commit().await.map_err(store_error)?;
+        Ok(closed)
     }
 }
 

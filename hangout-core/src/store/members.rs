@@ -10,11 +10,11 @@ use crate::{
         ids::{HangoutId, UserId},
         membership::{Member, MemberListQuery, Role, Rsvp, RsvpCounts},
         page::Direction,
-        store::{MemberStore, PageRows, StoreError, StoreResult},
+        store::{Guard, MemberStore, PageRows, StoreError, StoreResult},
         time::Timestamp,
     },
     store::{
-        SqlStore, corrupt, count,
+        Backend, SqlStore, corrupt, count,
         hangouts::hangout_seen_by,
         push_after_cursor, push_id_list,
         rows::{MEMBER_COLUMNS, MemberRow, convert},
@@ -62,6 +62,33 @@ pub(super) async fn roles_in(
             ))
         })
         .collect()
+}
+
+/// Fails with `Stale` unless `guard.user` still has one of `guard.roles` in `hangout`, read
+/// inside the caller's transaction. On MySQL the read is a locking one, so a concurrent change
+/// of that member (a removal, a demotion) waits until this transaction ends; SQLite has one
+/// writer, so nothing can change between this read and the transaction's commit.
+pub(super) async fn check_guard(
+    connection: &mut Connection,
+    backend: Backend,
+    hangout: HangoutId,
+    guard: &Guard,
+) -> StoreResult<()> {
+    let mut query =
+        Statement::new("select role from hangout_members where hangout_id = ? and user_id = ?")
+            .bind(hangout.to_string())
+            .bind(guard.user.to_string());
+    if backend == Backend::MySql {
+        query.push(" lock in share mode");
+    }
+    let row: Option<(String,)> = connection
+        .fetch_optional(&query)
+        .await
+        .map_err(store_error)?;
+    match row.and_then(|(role,)| Role::from_stored(&role)) {
+        Some(role) if guard.roles.contains(&role) => Ok(()),
+        _ => Err(StoreError::Stale),
+    }
 }
 
 /// Revokes the open invitations `user` made to `hangout`: someone who may no longer invite
@@ -218,8 +245,10 @@ impl MemberStore for SqlStore {
         hangout: HangoutId,
         user: UserId,
         role: Role,
+        guard: &Guard,
     ) -> StoreResult<Member> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
+        check_guard(&mut transaction, self.database.backend(), hangout, guard).await?;
         let update = Statement::new(
             "update hangout_members set role = ? where hangout_id = ? and user_id = ? \
              and role <> 'OWNER'",
@@ -246,8 +275,10 @@ impl MemberStore for SqlStore {
         user: UserId,
         role: Role,
         removed: Option<Timestamp>,
+        guard: &Guard,
     ) -> StoreResult<()> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
+        check_guard(&mut transaction, self.database.backend(), hangout, guard).await?;
         let delete = Statement::new(
             "delete from hangout_members where hangout_id = ? and user_id = ? and role = ?",
         )
