@@ -16,7 +16,7 @@ use tonic_health::ServingStatus;
 
 use crate::{
     config::{Config, ConfigError},
-    domain::{Service, Settings, error::DomainError},
+    domain::{Service, Settings, error::DomainError, invitation::CodeKey},
     grpc::{
         ActivityGrpc, AuthGrpc, HangoutGrpc, MembershipGrpc, MemoryGrpc, SharedService, UserGrpc,
     },
@@ -57,6 +57,13 @@ pub enum StartupError {
     Domain(#[from] DomainError),
     #[error("cannot serve metrics")]
     Metrics(#[from] telemetry::metrics::BindError),
+    /// A secret file could not be read; named by its variable, never by its content.
+    #[error("cannot read the file named by {variable}")]
+    Secret {
+        variable: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot bind {addr}")]
     Bind {
         addr: SocketAddr,
@@ -101,6 +108,14 @@ impl App {
             upload_window: config.upload_window,
             pending_grace: config.pending_grace,
             hashing_queue: config.hashing_queue,
+            // The service's TLS private key is the one secret every deployment already keeps;
+            // the codes' key is derived from it for that purpose alone.
+            code_key: CodeKey::derive(&std::fs::read(&config.tls_key).map_err(|source| {
+                StartupError::Secret {
+                    variable: "HANGOUT_CORE_TLS_KEY",
+                    source,
+                }
+            })?),
         };
         let service = Arc::new(Service::new(store.clone(), settings)?);
         let listener = TcpListener::bind(config.listen_addr)

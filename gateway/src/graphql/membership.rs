@@ -266,8 +266,7 @@ impl Invitation {
         self.email.as_deref()
     }
 
-    /// The code to share, for a link. It is stored only as a hash, so it is shown once: in the
-    /// answer to `createInvitation` (null afterwards; create a new link to share again).
+    /// The code to share, for a link; visible to the hangout's OWNER and CO_HOSTs only.
     async fn code(&self) -> Option<&str> {
         self.code.as_deref()
     }

@@ -48,7 +48,6 @@ create table invitations (
     unique key invitations_code_hash (code_hash),
     key invitations_hangout_created (hangout_id, created_at, id),
     key invitations_email_created (email, created_at, id),
-    key invitations_invited_by_created (invited_by, created_at),
     constraint invitations_hangout foreign key (hangout_id) references hangouts (id) on delete cascade
 ) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_bin;
 
@@ -60,4 +59,13 @@ create table hangout_removals (
     removed_at bigint not null,
     primary key (hangout_id, user_id),
     constraint hangout_removals_hangout foreign key (hangout_id) references hangouts (id) on delete cascade
+) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_bin;
+
+-- When each user created invitations lately: their rate (50 an hour) is counted here, so that
+-- deleting a hangout, which deletes its invitations, does not reset it. Rows older than the
+-- window are pruned as the user creates more.
+create table invitations_created (
+    user_id char(36) character set ascii collate ascii_bin not null,
+    created_at bigint not null,
+    key invitations_created_user (user_id, created_at)
 ) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_bin;

@@ -46,7 +46,6 @@ create table invitations (
 );
 create index invitations_hangout_created on invitations (hangout_id, created_at, id);
 create index invitations_email_created on invitations (email, created_at, id);
-create index invitations_invited_by_created on invitations (invited_by, created_at);
 
 -- Who was removed from a hangout, and when: an invitation made before that does not let them
 -- back in (a removed guest cannot rejoin with the link they joined by).
@@ -56,3 +55,12 @@ create table hangout_removals (
     removed_at integer not null,
     primary key (hangout_id, user_id)
 );
+
+-- When each user created invitations lately: their rate (50 an hour) is counted here, so that
+-- deleting a hangout, which deletes its invitations, does not reset it. Rows older than the
+-- window are pruned as the user creates more.
+create table invitations_created (
+    user_id text not null,
+    created_at integer not null
+);
+create index invitations_created_user on invitations_created (user_id, created_at);

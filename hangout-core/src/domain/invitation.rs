@@ -1,9 +1,14 @@
 //! Invitations: how people join a hangout. Either addressed to one email address (accepted by
 //! the account with that address, now or after it signs up) or a link whose code anyone signed
-//! in can accept while it is open. A link's code carries 256 random bits and is stored only as
-//! its SHA-256, like a refresh token, so it is shown once: in the answer to its creation.
+//! in can accept while it is open. A link's code is 256 bits derived from a service secret and
+//! the invitation's id ([`CodeKey`]) and stored only as its SHA-256, like a refresh token: the
+//! database alone gives no code away, yet the hangout's managers can be shown it again.
 
 use std::{collections::HashMap, time::Duration};
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac as _};
+use sha2::Sha256;
 
 use crate::domain::{
     Service,
@@ -13,7 +18,7 @@ use crate::domain::{
     membership::{MAX_MEMBERS, Role},
     page::{self, Cursor, Direction, Page, PageSize},
     policy::Action,
-    session::{new_token, token_hash},
+    session::token_hash,
     store::{KeysetQuery, Limit, Store, StoreError},
     time::Timestamp,
     user::{Email, User},
@@ -30,6 +35,42 @@ pub const INVITATION_RATE_WINDOW: Duration = Duration::from_secs(60 * 60);
 pub const PERSON_INVITATION_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 const INVITATIONS_ORDER: &str = "invitations.created_at";
+
+/// The secret link codes are derived from: `HMAC-SHA256(key, invitation id)`. Derived itself
+/// from a secret the service already keeps (see `App::build`), with a purpose string so the
+/// two uses never share a key. Should the secret change, stored hashes no longer match the
+/// codes derived anew: links still work, and managers are shown no code for the old ones.
+#[derive(Clone)]
+pub struct CodeKey([u8; 32]);
+
+impl CodeKey {
+    /// The key for `secret`'s bytes.
+    #[must_use]
+    pub fn derive(secret: &[u8]) -> Self {
+        Self(hmac_sha256(secret, b"hangout-core invitation codes v1"))
+    }
+
+    /// The code of the link invitation `id`: 256 bits, URL-safe.
+    #[must_use]
+    pub fn code_for(&self, id: InvitationId) -> String {
+        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.0, id.to_string().as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for CodeKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("CodeKey(redacted)")
+    }
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
 
 /// What is stored of an invitation's life; expiry and a used-up link are read off the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +132,9 @@ pub struct Invitation {
     pub expires_at: Option<Timestamp>,
     pub hangout_title: String,
     pub hangout_date: Timestamp,
-    /// A link's code: only in the answer to its creation.
+    /// SHA-256 of a link's code, as stored.
+    pub code_hash: Option<String>,
+    /// A link's code, for its hangout's managers (see [`Invitation::reveal_code`]).
     pub code: Option<String>,
 }
 
@@ -127,6 +170,18 @@ impl Invitation {
             } => Some(max.saturating_sub(uses)),
             InvitationTarget::Person(_) | InvitationTarget::Link { max_uses: None, .. } => None,
         }
+    }
+
+    /// Fills in a link's code, derived anew, when it matches the stored hash: for the
+    /// hangout's managers only.
+    fn reveal_code(mut self, key: &CodeKey) -> Self {
+        if matches!(self.target, InvitationTarget::Link { .. }) {
+            let code = key.code_for(self.id);
+            if self.code_hash.as_deref() == Some(token_hash(&code).as_str()) {
+                self.code = Some(code);
+            }
+        }
+        self
     }
 
     fn is_addressed_to(&self, email: Option<&Email>) -> bool {
@@ -217,9 +272,13 @@ fn limit_error(limit: Limit) -> DomainError {
         Limit::OpenInvitations => DomainError::LimitReached(format!(
             "a hangout has at most {MAX_OPEN_INVITATIONS} open invitations; revoke some first"
         )),
-        Limit::RecentInvitations => DomainError::RateLimited {
-            retry_after_seconds: INVITATION_RATE_WINDOW.as_secs(),
-        },
+        Limit::RecentInvitations { oldest } => {
+            let free_at = oldest.plus(INVITATION_RATE_WINDOW).as_millis();
+            let wait = free_at.saturating_sub(Timestamp::now().as_millis());
+            DomainError::RateLimited {
+                retry_after_seconds: u64::try_from(wait / 1000 + 1).unwrap_or(1),
+            }
+        }
         Limit::Members => {
             DomainError::LimitReached(format!("a hangout has at most {MAX_MEMBERS} members"))
         }
@@ -290,12 +349,11 @@ impl<S: Store> Service<S> {
         let (target, expires_at) = parse_new(&new, now)?;
         let action = Action::Invite { role: new.role };
         self.authorize(caller, new.hangout, action).await?;
-        let code = match target {
-            InvitationTarget::Link { .. } => Some(new_token()?),
+        let id = InvitationId::generate();
+        let code_hash = match target {
+            InvitationTarget::Link { .. } => Some(token_hash(&self.settings.code_key.code_for(id))),
             InvitationTarget::Person(_) => None,
         };
-        let code_hash = code.as_deref().map(token_hash);
-        let id = InvitationId::generate();
         let inviter = self
             .store
             .users_by_ids(&[caller])
@@ -313,6 +371,7 @@ impl<S: Store> Service<S> {
             expires_at,
             hangout_title: String::new(),
             hangout_date: now,
+            code_hash: None,
             code: None,
         };
         let limits = NewInvitationLimits {
@@ -339,14 +398,15 @@ impl<S: Store> Service<S> {
                     .await);
             }
         }
-        let mut stored = self
+        let stored = self
             .store
             .invitations_by_ids(&[id])
             .await?
             .pop()
             .ok_or(DomainError::NotFound)?;
-        stored.code = code;
-        Ok(stored.seen_by(caller, false))
+        Ok(stored
+            .reveal_code(&self.settings.code_key)
+            .seen_by(caller, false))
     }
 
     /// Joins the invitation's hangout with its role. A member accepting again gets the
@@ -514,6 +574,11 @@ impl<S: Store> Service<S> {
                     .check(roles.get(&invitation.hangout).copied())
                     .is_ok();
                 let addressee = invitation.is_addressed_to(email.as_ref());
+                let invitation = if manages {
+                    invitation.reveal_code(&self.settings.code_key)
+                } else {
+                    invitation
+                };
                 (manages || addressee).then(|| invitation.seen_by(caller, addressee))
             })
             .collect())
@@ -569,7 +634,11 @@ impl<S: Store> Service<S> {
                 let rows = query.and_then(|query| found.remove(&query));
                 let (rows, total) =
                     rows.map_or((Vec::new(), 0), |rows| (rows.rows, rows.total_count));
-                let rows = rows.into_iter().map(|i| i.seen_by(caller, false)).collect();
+                let key = &self.settings.code_key;
+                let rows = rows
+                    .into_iter()
+                    .map(|i| i.reveal_code(key).seen_by(caller, false))
+                    .collect();
                 (
                     hangout,
                     Page::from_rows(rows, size, total, invitation_cursor),
@@ -643,6 +712,7 @@ mod tests {
             expires_at: expires_at.map(Timestamp::from_millis),
             hangout_title: "Picnic".to_owned(),
             hangout_date: Timestamp::from_millis(1),
+            code_hash: None,
             code: None,
         }
     }

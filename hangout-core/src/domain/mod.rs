@@ -33,6 +33,8 @@ pub struct Settings {
     pub pending_grace: Duration,
     /// Password hashes that may wait for a hashing thread; more are refused at once.
     pub hashing_queue: usize,
+    /// What link invitation codes are derived from.
+    pub code_key: invitation::CodeKey,
 }
 
 /// The operations of hangout-core over a store `S`.

@@ -65,8 +65,9 @@ pub struct Guard {
 pub enum Limit {
     /// Open invitations of one hangout.
     OpenInvitations,
-    /// Invitations created by one user lately.
-    RecentInvitations,
+    /// Invitations created by one user lately; the oldest of them counted was made at
+    /// `oldest`, so one more is allowed once it leaves the window.
+    RecentInvitations { oldest: Timestamp },
     /// Members of one hangout.
     Members,
 }

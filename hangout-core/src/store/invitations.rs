@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// An invitation `i` with its hangout `h` and inviter `u`.
-const INVITATION_SELECT: &str = "select i.id, i.hangout_id, i.role, i.email, i.state, \
+const INVITATION_SELECT: &str = "select i.id, i.hangout_id, i.role, i.email, i.code_hash, i.state, \
      i.max_uses, i.uses, i.created_at, i.expires_at, h.title, h.hangout_date, \
      u.id, u.name, u.email, u.created_at \
      from invitations i join hangouts h on h.id = i.hangout_id join users u on u.id = i.invited_by";
@@ -29,6 +29,7 @@ struct InvitationRow {
     hangout_id: String,
     role: String,
     email: Option<String>,
+    code_hash: Option<String>,
     state: String,
     max_uses: Option<i64>,
     uses: i64,
@@ -47,6 +48,7 @@ impl_from_row!(InvitationRow {
     hangout_id,
     role,
     email,
+    code_hash,
     state,
     max_uses,
     uses,
@@ -93,6 +95,7 @@ impl TryFrom<InvitationRow> for Invitation {
             expires_at: row.expires_at.map(Timestamp::from_millis),
             hangout_title: row.hangout_title,
             hangout_date: Timestamp::from_millis(row.hangout_date),
+            code_hash: row.code_hash,
             code: None,
         })
     }
@@ -179,17 +182,33 @@ impl InvitationStore for SqlStore {
                 Limit::OpenInvitations,
             ));
         }
+        // Counted in a ledger of its own, which deleting a hangout (and its invitations) does
+        // not empty; rows that left the window go first.
+        let user = invitation.invited_by.id.to_string();
+        let prune =
+            Statement::new("delete from invitations_created where user_id = ? and created_at <= ?")
+                .bind(user.clone())
+                .bind(limits.rate_since.as_millis());
+        transaction.execute(&prune).await.map_err(store_error)?;
         let recent = Statement::new(
-            "select count(*) from invitations where invited_by = ? and created_at > ?",
+            "select count(*), coalesce(min(created_at), 0) from invitations_created \
+             where user_id = ?",
         )
-        .bind(invitation.invited_by.id.to_string())
-        .bind(limits.rate_since.as_millis());
-        let (recent,): (i64,) = transaction.fetch_one(&recent).await.map_err(store_error)?;
+        .bind(user.clone());
+        let (recent, oldest): (i64, i64) =
+            transaction.fetch_one(&recent).await.map_err(store_error)?;
         if count(recent) >= limits.max_recent {
             return Err(crate::domain::store::StoreError::Limit(
-                Limit::RecentInvitations,
+                Limit::RecentInvitations {
+                    oldest: Timestamp::from_millis(oldest),
+                },
             ));
         }
+        let logged =
+            Statement::new("insert into invitations_created (user_id, created_at) values (?, ?)")
+                .bind(user)
+                .bind(invitation.created_at.as_millis());
+        transaction.execute(&logged).await.map_err(store_error)?;
         let (email, max_uses) = match &invitation.target {
             InvitationTarget::Person(email) => (Some(email.as_str().to_owned()), None),
             InvitationTarget::Link { max_uses, .. } => (None, max_uses.map(i64::from)),

@@ -110,7 +110,7 @@ async fn shared_hangout(app: &TestApp, people: &People) -> (String, String, Stri
     // The matrix makes hundreds of invitations, past the per-user rate (50 an hour): earlier
     // ones are moved an hour back, out of the rate's window.
     let mut sql = app.sql().await;
-    sqlx::Executor::execute(&mut sql, "update invitations set created_at = 1")
+    sqlx::Executor::execute(&mut sql, "update invitations_created set created_at = 1")
         .await
         .unwrap();
     let activity = app
@@ -850,6 +850,24 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
     let link = invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
         .await
         .unwrap();
+    // The co-host is shown the owner's link's code again; only its hash is stored.
+    let listed = app
+        .membership()
+        .list_invitations_of_hangouts(as_user(
+            &co_host,
+            pb::ListInvitationsOfHangoutsRequest {
+                pages: vec![pb::InvitationsPageRequest {
+                    hangout_id: party.id.clone(),
+                    page: None,
+                }],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let shown = listed.pages[0].edges[0].invitation.as_ref().unwrap();
+    assert_eq!(shown.id, link.id);
+    assert_eq!(shown.code, link.code);
     let revoked = app
         .membership()
         .revoke_invitation(as_user(
@@ -913,17 +931,48 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
         assert_eq!(crate::helpers::violated_field(&status), field);
     }
 
-    // 100 open invitations per hangout, 50 created per user per hour. The owner made 2 so far.
+    // 50 created per user per hour, whatever becomes of them: the owner made 2 so far, makes
+    // 48 more on a hangout it then deletes, and is still refused, with the wait.
+    let throwaway = app.create_hangout(&owner, hangout("Throwaway", 4)).await;
     for _ in 0..48 {
-        invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
-            .await
-            .unwrap();
+        invite(
+            &app,
+            &owner,
+            &throwaway.id,
+            pb::HangoutRole::Guest,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     }
+    app.hangouts()
+        .delete_hangout(as_user(
+            &owner,
+            pb::DeleteHangoutRequest {
+                id: throwaway.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
     let rate = invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
         .await
         .unwrap_err();
     assert_eq!(rate.code(), Code::ResourceExhausted, "{rate:?}");
-    // 48 open so far (the co-host's link is used up, one revoked); the co-host adds 50.
+    let wait = {
+        use tonic_types::StatusExt as _;
+        rate.get_error_details()
+            .retry_info()
+            .and_then(|info| info.retry_delay)
+            .expect("a retry delay")
+    };
+    assert!(
+        wait.as_secs() > 3000 && wait.as_secs() <= 3600,
+        "until the oldest leaves the hour: {wait:?}"
+    );
+
+    // 100 open invitations per hangout: none is open yet (the co-host's link is used up, one
+    // revoked); the co-host adds 50, and an hour later (moved back in the store) the owner 50.
     for _ in 0..50 {
         invite(
             &app,
@@ -936,17 +985,18 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
         .await
         .unwrap();
     }
-    // An hour later (moved back in the store), the rate allows more, but the hangout has room
-    // for two more open invitations only.
     let mut sql = app.sql().await;
-    sqlx::Executor::execute(&mut sql, "update invitations set created_at = 1")
+    sqlx::Executor::execute(&mut sql, "update invitations_created set created_at = 1")
         .await
         .unwrap();
-    for _ in 0..2 {
+    for _ in 0..50 {
         invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
             .await
             .unwrap();
     }
+    sqlx::Executor::execute(&mut sql, "update invitations_created set created_at = 1")
+        .await
+        .unwrap();
     let full = invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
         .await
         .unwrap_err();
@@ -974,7 +1024,7 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
     )
     .await
     .unwrap();
-    sqlx::Executor::execute(&mut sql, "update invitations set created_at = 1")
+    sqlx::Executor::execute(&mut sql, "update invitations_created set created_at = 1")
         .await
         .unwrap();
     let open = app
