@@ -309,17 +309,40 @@ impl Loader<RsvpCountsKey> for BackendLoader {
     }
 }
 
-/// Pairs each key with its page: the backend answers in the order asked, one page per
-/// visible hangout, so the pages of one hangout are matched to its keys in order.
-fn match_pages<K, P>(
+/// A key for one page of one hangout's list (members, invitations).
+trait HangoutPageKey: Clone + Eq + std::hash::Hash {
+    fn hangout_id(&self) -> &str;
+    fn page(&self) -> &PageArgs;
+}
+
+impl HangoutPageKey for MembersPageKey {
+    fn hangout_id(&self) -> &str {
+        &self.hangout_id
+    }
+
+    fn page(&self) -> &PageArgs {
+        &self.page
+    }
+}
+
+impl HangoutPageKey for InvitationsPageKey {
+    fn hangout_id(&self) -> &str {
+        &self.hangout_id
+    }
+
+    fn page(&self) -> &PageArgs {
+        &self.page
+    }
+}
+
+/// Pairs each key with its page and converts it: the backend answers in the order asked, one
+/// page per visible hangout, so the pages of one hangout are matched to its keys in order.
+fn match_pages<K: HangoutPageKey, P, V>(
     keys: &[K],
     pages: Vec<P>,
-    hangout_of_key: impl Fn(&K) -> &str,
     hangout_of_page: impl Fn(&P) -> &str,
-) -> Vec<(K, P)>
-where
-    K: Clone,
-{
+    convert: impl Fn(P, bool) -> V,
+) -> HashMap<K, V> {
     let mut by_hangout: HashMap<String, std::collections::VecDeque<P>> = HashMap::new();
     for page in pages {
         by_hangout
@@ -329,8 +352,9 @@ where
     }
     keys.iter()
         .filter_map(|key| {
-            let page = by_hangout.get_mut(hangout_of_key(key))?.pop_front()?;
-            Some((key.clone(), page))
+            let page = by_hangout.get_mut(key.hangout_id())?.pop_front()?;
+            let had_after = !key.page().after.is_empty();
+            Some((key.clone(), convert(page, had_after)))
         })
         .collect()
 }
@@ -364,15 +388,9 @@ impl Loader<MembersPageKey> for BackendLoader {
             Ok(match_pages(
                 keys,
                 response.pages,
-                |key| &key.hangout_id,
                 |page| &page.hangout_id,
-            )
-            .into_iter()
-            .map(|(key, page)| {
-                let had_after = !key.page.after.is_empty();
-                (key, membership::member_connection(page, had_after))
-            })
-            .collect())
+                membership::member_connection,
+            ))
         }
         .instrument(span)
     }
@@ -407,15 +425,9 @@ impl Loader<InvitationsPageKey> for BackendLoader {
             Ok(match_pages(
                 keys,
                 response.pages,
-                |key| &key.hangout_id,
                 |page| &page.hangout_id,
-            )
-            .into_iter()
-            .map(|(key, page)| {
-                let had_after = !key.page.after.is_empty();
-                (key, membership::invitation_connection(page, had_after))
-            })
-            .collect())
+                membership::invitation_connection,
+            ))
         }
         .instrument(span)
     }

@@ -87,6 +87,8 @@ pub struct TestSystem {
     /// Each process's metrics endpoint.
     pub metrics: Metrics,
     hangout_addr: SocketAddr,
+    hangout_database_url: String,
+    _mysql: Option<MysqlDatabase>,
     file_addr: SocketAddr,
     hangout: Running,
     file: Running,
@@ -158,7 +160,69 @@ struct Started {
     running: Running,
 }
 
-async fn start_hangout_core(dir: &Path, tls: &TlsFiles, addr: &str) -> Started {
+/// Which database hangout-core runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Mysql,
+}
+
+/// A MariaDB database made for one test, dropped with it (kept when the test failed).
+struct MysqlDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl MysqlDatabase {
+    /// A fresh database on `TEST_MYSQL_URL`; `None` when it is unset (CI always sets it).
+    async fn create() -> Option<Self> {
+        use sqlx::{Connection as _, Executor as _};
+        let admin_url = std::env::var("TEST_MYSQL_URL")
+            .ok()
+            .filter(|url| !url.is_empty())?;
+        let name = format!("gw_test_{}", uuid::Uuid::new_v4().simple());
+        let mut connection = sqlx::MySqlConnection::connect(&admin_url)
+            .await
+            .expect("TEST_MYSQL_URL is set but MySQL is unreachable");
+        connection
+            .execute(format!("create database `{name}`").as_str())
+            .await
+            .expect("create the test database");
+        Some(Self { admin_url, name })
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", self.admin_url.trim_end_matches('/'), self.name)
+    }
+}
+
+impl Drop for MysqlDatabase {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("keeping database {} of the failed test", self.name);
+            return;
+        }
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a fresh one.
+        let dropped = std::thread::spawn(move || {
+            use sqlx::{Connection as _, Executor as _};
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut connection) = sqlx::MySqlConnection::connect(&admin_url).await {
+                    let _ = connection
+                        .execute(format!("drop database if exists `{name}`").as_str())
+                        .await;
+                }
+            });
+        });
+        let _ = dropped.join();
+    }
+}
+
+async fn start_hangout_core(database_url: &str, tls: &TlsFiles, addr: &str) -> Started {
     let mut args = vec![
         "hangout-core".to_owned(),
         "--listen-addr".to_owned(),
@@ -166,7 +230,7 @@ async fn start_hangout_core(dir: &Path, tls: &TlsFiles, addr: &str) -> Started {
         "--metrics-addr".to_owned(),
         "127.0.0.1:0".to_owned(),
         "--database-url".to_owned(),
-        format!("sqlite:{}", dir.join("hangout-core.db").display()),
+        database_url.to_owned(),
     ];
     args.extend(tls_args(tls));
     let config = hangout_core::Config::parse_from(args);
@@ -306,12 +370,32 @@ impl TestSystem {
         Self::spawn_with(&[]).await
     }
 
+    /// As [`TestSystem::spawn`], with hangout-core on `db`; `None` for MySQL when
+    /// `TEST_MYSQL_URL` is unset (CI always sets it, so CI never skips).
+    pub async fn spawn_on(db: Db) -> Option<Self> {
+        match db {
+            Db::Sqlite => Some(Self::spawn().await),
+            Db::Mysql => {
+                let database = MysqlDatabase::create().await?;
+                Some(Self::start(&[], Some(database)).await)
+            }
+        }
+    }
+
     /// As [`TestSystem::spawn`], with extra gateway command-line arguments.
     pub async fn spawn_with(extra_args: &[&str]) -> Self {
+        Self::start(extra_args, None).await
+    }
+
+    async fn start(extra_args: &[&str], mysql: Option<MysqlDatabase>) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let (hangout_tls, file_tls, gateway_tls) = certs(dir.path());
-        let hangout = start_hangout_core(dir.path(), &hangout_tls, "127.0.0.1:0").await;
+        let hangout_database_url = mysql.as_ref().map_or_else(
+            || format!("sqlite:{}", dir.path().join("hangout-core.db").display()),
+            MysqlDatabase::url,
+        );
+        let hangout = start_hangout_core(&hangout_database_url, &hangout_tls, "127.0.0.1:0").await;
         let file = start_file_core(dir.path(), &file_tls).await;
         let key_path = dir.path().join("jwt.key");
         let signing_key = write_signing_key(&key_path);
@@ -342,6 +426,8 @@ impl TestSystem {
             signing_key,
             metrics,
             hangout_addr: hangout.addr,
+            hangout_database_url,
+            _mysql: mysql,
             file_addr: file.addr,
             hangout: hangout.running,
             file: file.running,
@@ -395,8 +481,12 @@ impl TestSystem {
             cert: self.cert_dir().join("hangout-core.pem"),
             key: self.cert_dir().join("hangout-core.key"),
         };
-        let started =
-            start_hangout_core(self.dir.path(), &tls, &self.hangout_addr.to_string()).await;
+        let started = start_hangout_core(
+            &self.hangout_database_url,
+            &tls,
+            &self.hangout_addr.to_string(),
+        )
+        .await;
         self.metrics.hangout_core = started.metrics;
         self.hangout = started.running;
     }
@@ -475,6 +565,11 @@ impl TestSystem {
     /// Signs up a fresh user.
     pub async fn sign_up(&self, name: &str) -> Session {
         let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+        self.sign_up_with_email(name, &email).await
+    }
+
+    /// Signs up a user with this email address.
+    pub async fn sign_up_with_email(&self, name: &str, email: &str) -> Session {
         let body = self
             .graphql(
                 None,

@@ -134,20 +134,25 @@ fn breaking_changes(contract: &str, schema: &str) -> Vec<String> {
     problems
 }
 
-/// The public contract: `../shared/contract/schema.graphql` beside the checkout when present,
-/// else the copy committed at `schema/contract.graphql` (which must then equal it).
-fn contract() -> String {
-    let shared = workspace_root().join("../shared/contract/schema.graphql");
-    let copy = workspace_root().join("schema/contract.graphql");
-    let committed = std::fs::read_to_string(&copy)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", copy.display()));
-    if let Ok(shared) = std::fs::read_to_string(&shared) {
+/// A contract file: `../shared/contract/<shared>` beside the checkout when present, else the
+/// copy committed at `schema/<copy>` (which must then equal it).
+fn contract_file(shared: &str, copy: &str) -> String {
+    let original = workspace_root().join("../shared/contract").join(shared);
+    let committed_path = workspace_root().join("schema").join(copy);
+    let committed = std::fs::read_to_string(&committed_path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", committed_path.display()));
+    if let Ok(original) = std::fs::read_to_string(&original) {
         assert_eq!(
-            shared, committed,
-            "schema/contract.graphql differs from ../shared/contract/schema.graphql: copy it over"
+            original, committed,
+            "schema/{copy} differs from ../shared/contract/{shared}: copy it over"
         );
     }
     committed
+}
+
+/// The public contract, version 1.
+fn contract() -> String {
+    contract_file("schema.graphql", "contract.graphql")
 }
 
 #[test]
@@ -161,20 +166,9 @@ fn schema_keeps_the_public_contract() {
     );
 }
 
-/// Version 2 of the contract: `../shared/contract/v2.graphql` when present, else the copy
-/// committed at `schema/contract-v2.graphql` (which must then equal it).
+/// Version 2 of the contract.
 fn contract_v2() -> String {
-    let shared = workspace_root().join("../shared/contract/v2.graphql");
-    let copy = workspace_root().join("schema/contract-v2.graphql");
-    let committed = std::fs::read_to_string(&copy)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", copy.display()));
-    if let Ok(shared) = std::fs::read_to_string(&shared) {
-        assert_eq!(
-            shared, committed,
-            "schema/contract-v2.graphql differs from ../shared/contract/v2.graphql: copy it over"
-        );
-    }
-    committed
+    contract_file("v2.graphql", "contract-v2.graphql")
 }
 
 /// The parts of version 2 not built yet, as `Type` (the whole type) or `Type.member`: the

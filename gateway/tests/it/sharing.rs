@@ -56,23 +56,43 @@ async fn accept(system: &TestSystem, who: &Session, input: Value) -> Value {
         .await
 }
 
-async fn sign_up_with_email(system: &TestSystem, name: &str, email: &str) -> Session {
-    let body = system
-        .graphql(
-            None,
-            "mutation($input: SignUpInput!) { signUp(input: $input) {
-                accessToken refreshToken user { id } } }",
-            json!({ "input": { "name": name, "email": email, "password": "correct horse battery" } }),
-        )
-        .await;
-    crate::helpers::session(&body["data"]["signUp"])
+/// Runs each listed `async fn(TestSystem)` with hangout-core on SQLite and on MariaDB, as
+/// `<name>::sqlite` and `<name>::mysql`.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let system = crate::helpers::TestSystem::spawn_on(crate::helpers::Db::Sqlite)
+                        .await
+                        .expect("SQLite always runs");
+                    super::$test(system).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    let Some(system) =
+                        crate::helpers::TestSystem::spawn_on(crate::helpers::Db::Mysql).await
+                    else {
+                        return;
+                    };
+                    super::$test(system).await;
+                }
+            }
+        )*
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn owner_co_host_guest_and_outsider_share_a_hangout() {
-    let system = TestSystem::spawn().await;
+on_both_backends!(
+    owner_co_host_guest_and_outsider_share_a_hangout,
+    a_page_with_members_and_rsvp_counts_is_a_fixed_number_of_calls,
+    deleting_a_shared_hangout_removes_every_members_photos,
+);
+
+async fn owner_co_host_guest_and_outsider_share_a_hangout(system: TestSystem) {
     let owner_email = format!("ada-{}@example.com", uuid::Uuid::new_v4().simple());
-    let owner = sign_up_with_email(&system, "Ada", &owner_email).await;
+    let owner = system.sign_up_with_email("Ada", &owner_email).await;
     let co_host = system.sign_up("Bea").await;
     let outsider = system.sign_up("Eve").await;
     let picnic = system
@@ -134,7 +154,7 @@ async fn owner_co_host_guest_and_outsider_share_a_hangout() {
     assert_eq!(error_code(&bad), "BAD_USER_INPUT");
     assert_eq!(error_field(&bad), "email");
 
-    let guest = sign_up_with_email(&system, "Gus", &guest_email).await;
+    let guest = system.sign_up_with_email("Gus", &guest_email).await;
     let mine = system
         .graphql(
             Some(&guest.access_token),
@@ -389,9 +409,7 @@ async fn owner_co_host_guest_and_outsider_share_a_hangout() {
     assert_eq!(gone["data"]["hangout"], Value::Null);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_page_with_members_and_rsvp_counts_is_a_fixed_number_of_calls() {
-    let system = TestSystem::spawn().await;
+async fn a_page_with_members_and_rsvp_counts_is_a_fixed_number_of_calls(system: TestSystem) {
     let owner = system.sign_up("Ada").await;
     let friend = system.sign_up("Bea").await;
     const PAGE: &str = "query($first: Int) { hangouts(first: $first) { nodes {
@@ -429,9 +447,7 @@ async fn a_page_with_members_and_rsvp_counts_is_a_fixed_number_of_calls() {
     assert_eq!(calls[0], 4, "hangouts, members, counts, users");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_shared_hangout_removes_every_members_photos() {
-    let system = TestSystem::spawn().await;
+async fn deleting_a_shared_hangout_removes_every_members_photos(system: TestSystem) {
     let owner = system.sign_up("Ada").await;
     let guest = system.sign_up("Gus").await;
     let trip = system
