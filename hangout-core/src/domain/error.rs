@@ -48,5 +48,14 @@ impl DomainError {
     }
 }
 
+/// Maps the store's `NotFound` (a missing or invisible row) to the domain's; any other store
+/// error stays internal.
+pub(crate) fn not_found(error: StoreError) -> DomainError {
+    match error {
+        StoreError::NotFound => DomainError::NotFound,
+        other => other.into(),
+    }
+}
+
 /// Shorthand for domain results.
 pub type DomainResult<T> = Result<T, DomainError>;

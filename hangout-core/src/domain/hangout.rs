@@ -2,12 +2,12 @@
 
 use crate::domain::{
     Service,
-    error::{DomainError, DomainResult},
+    error::{DomainError, DomainResult, not_found},
     ids::{ActivityId, FileId, HangoutId, UserId},
     membership::{Membership, Role},
     page::{self, Cursor, Direction, Page, PageSize},
     policy::Action,
-    store::{Store, StoreError},
+    store::Store,
     text::parse_label,
     time::Timestamp,
 };
@@ -197,14 +197,6 @@ fn parse_activity_ids(ids: &[String]) -> DomainResult<Vec<ActivityId>> {
     Ok(parsed)
 }
 
-/// Maps the store's `NotFound` to the domain's: a missing hangout or a foreign activity.
-fn not_found(error: StoreError) -> DomainError {
-    match error {
-        StoreError::NotFound => DomainError::NotFound,
-        other => other.into(),
-    }
-}
-
 impl<S: Store> Service<S> {
     /// Creates a hangout owned by `owner`.
     ///
@@ -276,14 +268,11 @@ impl<S: Store> Service<S> {
             Action::EditDetails
         };
         self.authorize(caller, id, action).await?;
-        match self
+        let guard = action.guard(caller);
+        let update = self
             .store
-            .update_hangout(caller, id, &patch, Timestamp::now(), &action.guard(caller))
-            .await
-        {
-            Ok(hangout) => Ok(hangout),
-            Err(error) => Err(self.refused_after_change(caller, id, action, error).await),
-        }
+            .update_hangout(caller, id, &patch, Timestamp::now(), &guard);
+        self.guarded(caller, id, action, update).await
     }
 
     /// Deletes a hangout with its members, invitations and every member's memory records;
@@ -294,10 +283,9 @@ impl<S: Store> Service<S> {
     pub async fn delete_hangout(&self, caller: UserId, id: HangoutId) -> DomainResult<Vec<FileId>> {
         let action = Action::DeleteHangout;
         self.authorize(caller, id, action).await?;
-        match self.store.delete_hangout(id, &action.guard(caller)).await {
-            Ok(files) => Ok(files),
-            Err(error) => Err(self.refused_after_change(caller, id, action, error).await),
-        }
+        let guard = action.guard(caller);
+        self.guarded(caller, id, action, self.store.delete_hangout(id, &guard))
+            .await
     }
 
     /// The caller's hangouts among `ids`.

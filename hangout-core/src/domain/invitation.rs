@@ -422,14 +422,7 @@ impl<S: Store> Service<S> {
                     .invitation_by_code_hash(&token_hash(&code))
                     .await?
             }
-            AcceptBy::Id(id) => {
-                let email = self.store.email_of(caller).await?;
-                self.store
-                    .invitations_by_ids(&[id])
-                    .await?
-                    .pop()
-                    .filter(|invitation| invitation.is_addressed_to(email.as_ref()))
-            }
+            AcceptBy::Id(id) => self.addressed_to(caller, id).await?,
         }
         .ok_or(DomainError::NotFound)?;
         let hangout = invitation.hangout;
@@ -462,6 +455,21 @@ impl<S: Store> Service<S> {
             .ok_or(DomainError::NotFound)
     }
 
+    /// The invitation `id` when it is addressed to the caller's email.
+    async fn addressed_to(
+        &self,
+        caller: UserId,
+        id: InvitationId,
+    ) -> DomainResult<Option<Invitation>> {
+        let email = self.store.email_of(caller).await?;
+        Ok(self
+            .store
+            .invitations_by_ids(&[id])
+            .await?
+            .pop()
+            .filter(|invitation| invitation.is_addressed_to(email.as_ref())))
+    }
+
     /// The addressee declines an open invitation to their email.
     ///
     /// # Errors
@@ -471,15 +479,10 @@ impl<S: Store> Service<S> {
         caller: UserId,
         id: InvitationId,
     ) -> DomainResult<Invitation> {
-        let email = self.store.email_of(caller).await?;
         let invitation = self
-            .store
-            .invitations_by_ids(&[id])
+            .addressed_to(caller, id)
             .await?
-            .pop()
-            .filter(|invitation| {
-                invitation.is_addressed_to(email.as_ref()) && invitation.is_open(Timestamp::now())
-            })
+            .filter(|invitation| invitation.is_open(Timestamp::now()))
             .ok_or(DomainError::NotFound)?;
         if !self
             .store
@@ -518,19 +521,17 @@ impl<S: Store> Service<S> {
             role: invitation.role,
         };
         action.check(role)?;
+        let guard = action.guard(caller);
         let revoked = invitation.state == InvitationState::Pending
-            && match self
-                .store
-                .close_invitation(id, InvitationState::Revoked, Some(&action.guard(caller)))
-                .await
-            {
-                Ok(revoked) => revoked,
-                Err(error) => {
-                    return Err(self
-                        .refused_after_change(caller, invitation.hangout, action, error)
-                        .await);
-                }
-            };
+            && self
+                .guarded(
+                    caller,
+                    invitation.hangout,
+                    action,
+                    self.store
+                        .close_invitation(id, InvitationState::Revoked, Some(&guard)),
+                )
+                .await?;
         let invitation = if revoked {
             Invitation {
                 state: InvitationState::Revoked,
@@ -557,15 +558,9 @@ impl<S: Store> Service<S> {
             return Ok(Vec::new());
         }
         let invitations = self.store.invitations_by_ids(ids).await?;
-        let mut hangouts: Vec<HangoutId> = invitations.iter().map(|i| i.hangout).collect();
-        hangouts.sort_unstable_by_key(ToString::to_string);
-        hangouts.dedup();
-        let roles: HashMap<HangoutId, Role> = self
-            .store
-            .roles_of(&hangouts, caller)
-            .await?
-            .into_iter()
-            .collect();
+        let roles = self
+            .roles_in(caller, invitations.iter().map(|i| i.hangout))
+            .await?;
         let email = self.store.email_of(caller).await?;
         Ok(invitations
             .into_iter()
@@ -594,16 +589,9 @@ impl<S: Store> Service<S> {
         caller: UserId,
         requests: Vec<InvitationPageRequest>,
     ) -> DomainResult<Vec<(HangoutId, Page<Invitation>)>> {
-        let hangouts: Vec<HangoutId> = requests.iter().map(|request| request.hangout).collect();
-        let roles: HashMap<HangoutId, Role> = if hangouts.is_empty() {
-            HashMap::new()
-        } else {
-            self.store
-                .roles_of(&hangouts, caller)
-                .await?
-                .into_iter()
-                .collect()
-        };
+        let roles = self
+            .roles_in(caller, requests.iter().map(|request| request.hangout))
+            .await?;
         let mut queries = Vec::new();
         let mut answers: Vec<(HangoutId, Option<usize>, PageSize)> = Vec::new();
         for (index, request) in requests.into_iter().enumerate() {

@@ -5,7 +5,7 @@
 
 use crate::domain::{
     Service,
-    error::{DomainError, DomainResult},
+    error::{DomainError, DomainResult, not_found},
     hangout::Hangout,
     ids::{HangoutId, UserId},
     page::{self, Cursor, Direction, Page, PageSize},
@@ -160,14 +160,6 @@ fn member_cursor(member: &Member) -> String {
     .encode(MEMBERS_ORDER, Direction::Asc)
 }
 
-/// Maps the store's `NotFound` to the domain's.
-fn not_found(error: StoreError) -> DomainError {
-    match error {
-        StoreError::NotFound => DomainError::NotFound,
-        other => other.into(),
-    }
-}
-
 impl<S: Store> Service<S> {
     /// The caller's role in `hangout`, checked against `action` (see [`super::policy`]).
     ///
@@ -181,6 +173,50 @@ impl<S: Store> Service<S> {
     ) -> DomainResult<Role> {
         let role = self.store.role_of(hangout, caller).await?;
         action.check(role)
+    }
+
+    /// The caller's role in each of the distinct `hangouts` they are a member of.
+    ///
+    /// # Errors
+    /// Only internal ones.
+    pub(crate) async fn roles_in(
+        &self,
+        caller: UserId,
+        hangouts: impl IntoIterator<Item = HangoutId>,
+    ) -> DomainResult<std::collections::HashMap<HangoutId, Role>> {
+        let mut hangouts: Vec<HangoutId> = hangouts.into_iter().collect();
+        hangouts.sort_unstable_by_key(ToString::to_string);
+        hangouts.dedup();
+        if hangouts.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        Ok(self
+            .store
+            .roles_of(&hangouts, caller)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Runs `change`, made with `action`'s [`Guard`](super::store::Guard) for `caller` after
+    /// [`Service::authorize`] allowed it; maps its failure with [`Service::refused_after_change`].
+    ///
+    /// # Errors
+    /// The refusal that holds now when the caller's role changed meanwhile; the store's
+    /// `NotFound` as the domain's; others as internal.
+    pub(crate) async fn guarded<T>(
+        &self,
+        caller: UserId,
+        hangout: HangoutId,
+        action: Action,
+        change: impl std::future::Future<Output = crate::domain::store::StoreResult<T>>,
+    ) -> DomainResult<T> {
+        match change.await {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self
+                .refused_after_change(caller, hangout, action, error)
+                .await),
+        }
     }
 
     /// The error for a change whose [`Guard`](super::store::Guard) no longer held: the caller's
@@ -306,16 +342,14 @@ impl<S: Store> Service<S> {
         if user == caller {
             return Err(DomainError::invalid("userId", "is your own"));
         }
-        match self
-            .store
-            .set_member_role(hangout, user, role, &action.guard(caller))
-            .await
-        {
-            Ok(member) => Ok(member),
-            Err(error) => Err(self
-                .refused_after_change(caller, hangout, action, error)
-                .await),
-        }
+        let guard = action.guard(caller);
+        self.guarded(
+            caller,
+            hangout,
+            action,
+            self.store.set_member_role(hangout, user, role, &guard),
+        )
+        .await
     }
 
     /// Removes a member; their memories stay in the hangout, the open invitations they made are
@@ -346,22 +380,11 @@ impl<S: Store> Service<S> {
             .ok_or(DomainError::NotFound)?;
         let action = Action::RemoveMember { target };
         action.check(role)?;
-        match self
-            .store
-            .remove_member(
-                hangout,
-                user,
-                target,
-                Some(Timestamp::now()),
-                &action.guard(caller),
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(error) => Err(self
-                .refused_after_change(caller, hangout, action, error)
-                .await),
-        }
+        let guard = action.guard(caller);
+        let removal =
+            self.store
+                .remove_member(hangout, user, target, Some(Timestamp::now()), &guard);
+        self.guarded(caller, hangout, action, removal).await
     }
 
     /// The caller leaves; their memories stay in the hangout.
@@ -369,17 +392,13 @@ impl<S: Store> Service<S> {
     /// # Errors
     /// `NotFound` unless a member; `Forbidden` for the OWNER.
     pub async fn leave_hangout(&self, caller: UserId, hangout: HangoutId) -> DomainResult<()> {
-        let role = self.authorize(caller, hangout, Action::Leave).await?;
-        match self
+        let action = Action::Leave;
+        let role = self.authorize(caller, hangout, action).await?;
+        let guard = action.guard(caller);
+        let removal = self
             .store
-            .remove_member(hangout, caller, role, None, &Action::Leave.guard(caller))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(error) => Err(self
-                .refused_after_change(caller, hangout, Action::Leave, error)
-                .await),
-        }
+            .remove_member(hangout, caller, role, None, &guard);
+        self.guarded(caller, hangout, action, removal).await
     }
 
     /// Hands the hangout to another member; the caller becomes a CO_HOST.

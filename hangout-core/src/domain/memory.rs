@@ -353,15 +353,9 @@ impl<S: Store> Service<S> {
             return Ok(Vec::new());
         }
         let memories = self.store.memories_by_ids(caller, ids).await?;
-        let mut hangouts: Vec<HangoutId> = memories.iter().map(|memory| memory.hangout).collect();
-        hangouts.sort_unstable_by_key(ToString::to_string);
-        hangouts.dedup();
-        let roles: std::collections::HashMap<HangoutId, _> = self
-            .store
-            .roles_of(&hangouts, caller)
-            .await?
-            .into_iter()
-            .collect();
+        let roles = self
+            .roles_in(caller, memories.iter().map(|memory| memory.hangout))
+            .await?;
         for memory in &memories {
             let own = memory.uploaded_by == caller;
             Action::DeleteMemory { own }.check(roles.get(&memory.hangout).copied())?;
