@@ -173,6 +173,50 @@ async fn create_memory(
     Ok(created.memories[0].id.clone())
 }
 
+/// The page of `hangout_id`'s open invitations that `user` gets; `None` when they get none.
+async fn invitations_page(
+    app: &TestApp,
+    user: &str,
+    hangout_id: &str,
+    page: Option<pb::PageRequest>,
+) -> Result<Option<pb::InvitationPage>, Status> {
+    let response = app
+        .membership()
+        .list_invitations_of_hangouts(as_user(
+            user,
+            pb::ListInvitationsOfHangoutsRequest {
+                pages: vec![pb::InvitationsPageRequest {
+                    hangout_id: hangout_id.to_owned(),
+                    page,
+                }],
+            },
+        ))
+        .await?;
+    Ok(response.into_inner().pages.into_iter().next())
+}
+
+/// The first page of `hangout_id`'s members that `user` gets; `None` when they get none.
+async fn members_page(
+    app: &TestApp,
+    user: &str,
+    hangout_id: &str,
+) -> Result<Option<pb::HangoutMembersPage>, Status> {
+    let response = app
+        .membership()
+        .list_members_of_hangouts(as_user(
+            user,
+            pb::ListMembersOfHangoutsRequest {
+                pages: vec![pb::MembersPageRequest {
+                    hangout_id: hangout_id.to_owned(),
+                    page: None,
+                    rsvp_in: Vec::new(),
+                }],
+            },
+        ))
+        .await?;
+    Ok(response.into_inner().pages.into_iter().next())
+}
+
 /// What an action came to, reduced to what the matrix compares.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
@@ -236,28 +280,9 @@ async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outco
                         .any(|activity| activity.id == activity_id)
                 }))
             }),
-        "see its members" => app
-            .membership()
-            .list_members_of_hangouts(as_user(
-                caller,
-                pb::ListMembersOfHangoutsRequest {
-                    pages: vec![pb::MembersPageRequest {
-                        hangout_id: hangout_id.clone(),
-                        page: None,
-                        rsvp_in: Vec::new(),
-                    }],
-                },
-            ))
+        "see its members" => members_page(app, caller, &hangout_id)
             .await
-            .and_then(|response| {
-                seen(
-                    response
-                        .into_inner()
-                        .pages
-                        .first()
-                        .is_some_and(|page| page.edges.len() == 4),
-                )
-            }),
+            .and_then(|page| seen(page.is_some_and(|page| page.edges.len() == 4))),
         "see its memories" => app
             .memories()
             .get_memories(as_user(
@@ -279,18 +304,9 @@ async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outco
             )
             .await
             .unwrap();
-            app.membership()
-                .list_invitations_of_hangouts(as_user(
-                    caller,
-                    pb::ListInvitationsOfHangoutsRequest {
-                        pages: vec![pb::InvitationsPageRequest {
-                            hangout_id: hangout_id.clone(),
-                            page: None,
-                        }],
-                    },
-                ))
+            invitations_page(app, caller, &hangout_id, None)
                 .await
-                .and_then(|response| match response.into_inner().pages.first() {
+                .and_then(|page| match page {
                     None => Err(Status::not_found("no page")),
                     Some(page) if page.edges.is_empty() => {
                         Err(Status::permission_denied("an empty page"))
@@ -771,22 +787,10 @@ async fn links_expire_run_out_and_admit_one_of_two_for_the_last_use(app: TestApp
         preview(&app, &code).await.unwrap_err().code(),
         Code::NotFound
     );
-    let members = app
-        .membership()
-        .list_members_of_hangouts(as_user(
-            &owner,
-            pb::ListMembersOfHangoutsRequest {
-                pages: vec![pb::MembersPageRequest {
-                    hangout_id: party.id.clone(),
-                    page: None,
-                    rsvp_in: Vec::new(),
-                }],
-            },
-        ))
+    let page = members_page(&app, &owner, &party.id)
         .await
         .unwrap()
-        .into_inner();
-    let page = &members.pages[0];
+        .unwrap();
     assert_eq!(page.page_info.as_ref().unwrap().total_count, 3);
     assert_eq!(
         page.edges[0].member.as_ref().unwrap().user_id,
@@ -851,21 +855,11 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
         .await
         .unwrap();
     // The co-host is shown the owner's link's code again; only its hash is stored.
-    let listed = app
-        .membership()
-        .list_invitations_of_hangouts(as_user(
-            &co_host,
-            pb::ListInvitationsOfHangoutsRequest {
-                pages: vec![pb::InvitationsPageRequest {
-                    hangout_id: party.id.clone(),
-                    page: None,
-                }],
-            },
-        ))
+    let listed = invitations_page(&app, &co_host, &party.id, None)
         .await
         .unwrap()
-        .into_inner();
-    let shown = listed.pages[0].edges[0].invitation.as_ref().unwrap();
+        .unwrap();
+    let shown = listed.edges[0].invitation.as_ref().unwrap();
     assert_eq!(shown.id, link.id);
     assert_eq!(shown.code, link.code);
     let revoked = app
@@ -1027,24 +1021,15 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
     sqlx::Executor::execute(&mut sql, "update invitations_created set created_at = 1")
         .await
         .unwrap();
-    let open = app
-        .membership()
-        .list_invitations_of_hangouts(as_user(
-            &owner,
-            pb::ListInvitationsOfHangoutsRequest {
-                pages: vec![pb::InvitationsPageRequest {
-                    hangout_id: party.id.clone(),
-                    page: Some(pb::PageRequest {
-                        first: 2,
-                        after: String::new(),
-                    }),
-                }],
-            },
-        ))
+    let first_two = Some(pb::PageRequest {
+        first: 2,
+        after: String::new(),
+    });
+    let open = invitations_page(&app, &owner, &party.id, first_two)
         .await
         .unwrap()
-        .into_inner();
-    let codes: Vec<String> = open.pages[0]
+        .unwrap();
+    let codes: Vec<String> = open
         .edges
         .iter()
         .map(|edge| edge.invitation.as_ref().unwrap().id.clone())
