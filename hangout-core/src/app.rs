@@ -5,7 +5,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use proto::hangout::v1::{
     activity_service_server::ActivityServiceServer, auth_service_server::AuthServiceServer,
-    hangout_service_server::HangoutServiceServer,
+    event_service_server::EventServiceServer, hangout_service_server::HangoutServiceServer,
     membership_service_server::MembershipServiceServer, memory_service_server::MemoryServiceServer,
     user_service_server::UserServiceServer,
 };
@@ -18,16 +18,19 @@ use crate::{
     config::{Config, ConfigError},
     domain::{Service, Settings, error::DomainError, invitation::CodeKey},
     grpc::{
-        ActivityGrpc, AuthGrpc, HangoutGrpc, MembershipGrpc, MemoryGrpc, SharedService, UserGrpc,
+        ActivityGrpc, AuthGrpc, EventGrpc, HangoutGrpc, MembershipGrpc, MemoryGrpc, SharedService,
+        UserGrpc,
     },
     metrics::Metrics,
     store::{OpenError, SqlStore},
 };
 
 /// The gRPC services, as the health service reports them (`""` is the whole server).
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 8] = [
     "",
     "hangout.v1.AuthService",
+    "hangout.v1.MembershipService",
+    "hangout.v1.EventService",
     "hangout.v1.UserService",
     "hangout.v1.HangoutService",
     "hangout.v1.ActivityService",
@@ -107,6 +110,7 @@ impl App {
             refresh_token_ttl: config.refresh_token_ttl,
             upload_window: config.upload_window,
             pending_grace: config.pending_grace,
+            event_retention: config.event_retention,
             hashing_queue: config.hashing_queue,
             // The service's TLS private key is the one secret every deployment already keeps;
             // the codes' key is derived from it for that purpose alone.
@@ -178,9 +182,12 @@ impl App {
             self.metrics_server
                 .serve(Arc::clone(&self.registry), std::future::pending()),
         );
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
         let draining = async {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
+            // Event streams never end by themselves: they end now, so the drain can finish.
+            let _ = stopping.send(true);
             for name in SERVICES {
                 reporter
                     .set_service_status(name, ServingStatus::NotServing)
@@ -208,6 +215,10 @@ impl App {
             .add_service(MemoryServiceServer::new(MemoryGrpc::new(Arc::clone(
                 service,
             ))))
+            .add_service(EventServiceServer::new(EventGrpc::new(
+                Arc::clone(service),
+                stopped,
+            )))
             .serve_with_incoming_shutdown(proto::tls::incoming(self.listener, self.tls), draining)
             .await;
         sweeper.abort();
@@ -234,6 +245,16 @@ async fn sweep_forever(service: SharedService, metrics: Metrics, interval: std::
                 tracing::error!(
                     error = &error as &dyn std::error::Error,
                     "sweeping memories failed"
+                );
+            }
+        }
+        match service.prune_events().await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned events past their retention"),
+            Err(error) => {
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    "pruning events failed"
                 );
             }
         }

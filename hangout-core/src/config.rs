@@ -85,7 +85,12 @@ pub struct Config {
     #[arg(long, env = "HANGOUT_CORE_HASHING_QUEUE", default_value_t = 64)]
     pub hashing_queue: usize,
 
-    /// How often unconfirmed memories are swept.
+    /// How long live-update events are kept after they happened, so a gateway or relay that
+    /// was away (a restart, a broker outage) resumes without losing any.
+    #[arg(long, env = "HANGOUT_CORE_EVENT_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub event_retention: Duration,
+
+    /// How often unconfirmed memories are swept (and events past their retention pruned).
     #[arg(long, env = "HANGOUT_CORE_SWEEP_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub sweep_interval: Duration,
 
@@ -171,6 +176,7 @@ impl Config {
         for (variable, duration) in [
             ("HANGOUT_CORE_REFRESH_TOKEN_TTL", self.refresh_token_ttl),
             ("HANGOUT_CORE_SWEEP_INTERVAL", self.sweep_interval),
+            ("HANGOUT_CORE_EVENT_RETENTION", self.event_retention),
         ] {
             if duration.is_zero() {
                 return Err(error(variable, "must be longer than zero"));
@@ -221,6 +227,7 @@ impl fmt::Debug for Config {
             .field("upload_window", &self.upload_window)
             .field("pending_grace", &self.pending_grace)
             .field("hashing_queue", &self.hashing_queue)
+            .field("event_retention", &self.event_retention)
             .field("sweep_interval", &self.sweep_interval)
             .field("log_format", &self.log_format)
             .field("metrics_addr", &self.metrics_addr)

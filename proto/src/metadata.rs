@@ -10,6 +10,10 @@ pub const USER_ID: &str = "x-user-id";
 /// The id that follows one user action across processes.
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// On a `WatchEvents` response: the last `seq` before its first event, so a watcher that was
+/// cut off before receiving any resumes from there.
+pub const EVENTS_AFTER: &str = "x-events-after";
+
 /// The request id of an incoming call, when it carries a printable one of sane length.
 #[must_use]
 pub fn request_id(metadata: &MetadataMap) -> Option<&str> {

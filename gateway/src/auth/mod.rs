@@ -185,17 +185,29 @@ impl Tokens {
     /// signature, a missing or wrong claim, an expired token or one issued in the future.
     pub fn verify(&self, token: &str) -> Result<String, VerifyError> {
         self.verify_at(token, unix_seconds(SystemTime::now()))
+            .map(|verified| verified.subject)
+    }
+
+    /// [`Tokens::verify`], also returning until when the token is accepted (its `exp` plus
+    /// the leeway): a WebSocket authenticated with it is closed then.
+    ///
+    /// # Errors
+    /// As [`Tokens::verify`].
+    pub fn verify_until(&self, token: &str) -> Result<(String, SystemTime), VerifyError> {
+        let verified = self.verify_at(token, unix_seconds(SystemTime::now()))?;
+        let until = UNIX_EPOCH + Duration::from_secs(verified.expires) + LEEWAY;
+        Ok((verified.subject, until))
     }
 
     /// [`Tokens::verify`] at `now` (Unix seconds).
-    fn verify_at(&self, token: &str, now: u64) -> Result<String, VerifyError> {
+    fn verify_at(&self, token: &str, now: u64) -> Result<Verified, VerifyError> {
         if let Some(verified) = self.verified.get(token) {
             // The same rule as jsonwebtoken's: expired once `exp` is more than the leeway ago.
             if verified.expires.saturating_add(LEEWAY.as_secs()) < now {
                 self.verified.remove(token);
                 return Err(VerifyError::Expired);
             }
-            return Ok(verified.subject);
+            return Ok(verified);
         }
         let header = jsonwebtoken::decode_header(token).map_err(VerifyError::Malformed)?;
         let key = header
@@ -214,14 +226,12 @@ impl Tokens {
         if data.claims.iat > now + LEEWAY.as_secs() {
             return Err(VerifyError::IssuedInFuture);
         }
-        self.verified.insert(
-            token.into(),
-            Verified {
-                subject: data.claims.sub.clone(),
-                expires: data.claims.exp,
-            },
-        );
-        Ok(data.claims.sub)
+        let verified = Verified {
+            subject: data.claims.sub,
+            expires: data.claims.exp,
+        };
+        self.verified.insert(token.into(), verified.clone());
+        Ok(verified)
     }
 }
 
@@ -327,10 +337,16 @@ mod tests {
         let tokens = tokens(&key, &[]);
         let token = tokens.issue("user-1").expect("issue").token;
         let expires = now() + 900;
-        assert_eq!(tokens.verify_at(&token, now()).expect("valid"), "user-1");
+        assert_eq!(
+            tokens.verify_at(&token, now()).expect("valid").subject,
+            "user-1"
+        );
         let last_second = expires + LEEWAY.as_secs() - 1;
         assert_eq!(
-            tokens.verify_at(&token, last_second).expect("still valid"),
+            tokens
+                .verify_at(&token, last_second)
+                .expect("still valid")
+                .subject,
             "user-1"
         );
         assert!(matches!(

@@ -2,7 +2,8 @@
 
 use proto::hangout::v1::{
     self as pb, activity_service_client::ActivityServiceClient,
-    auth_service_client::AuthServiceClient, hangout_service_client::HangoutServiceClient,
+    auth_service_client::AuthServiceClient, event_service_client::EventServiceClient,
+    hangout_service_client::HangoutServiceClient,
     membership_service_client::MembershipServiceClient, memory_service_client::MemoryServiceClient,
     user_service_client::UserServiceClient,
 };
@@ -20,6 +21,7 @@ pub struct HangoutCore {
     activities: ActivityServiceClient<Channel>,
     memories: MemoryServiceClient<Channel>,
     membership: MembershipServiceClient<Channel>,
+    events: EventServiceClient<Channel>,
 }
 
 impl HangoutCore {
@@ -31,7 +33,8 @@ impl HangoutCore {
             hangouts: HangoutServiceClient::new(channel.clone()),
             activities: ActivityServiceClient::new(channel.clone()),
             memories: MemoryServiceClient::new(channel.clone()),
-            membership: MembershipServiceClient::new(channel),
+            membership: MembershipServiceClient::new(channel.clone()),
+            events: EventServiceClient::new(channel),
             client,
         }
     }
@@ -60,6 +63,7 @@ impl HangoutCore {
     rpc!(list_memories_of_hangouts, memories, "MemoryService/ListMemoriesOfHangouts", pb::ListMemoriesOfHangoutsRequest => pb::ListMemoriesOfHangoutsResponse);
     rpc!(delete_memories, memories, "MemoryService/DeleteMemories", pb::DeleteMemoriesRequest => pb::DeleteMemoriesResponse);
     rpc!(list_members_of_hangouts, membership, "MembershipService/ListMembersOfHangouts", pb::ListMembersOfHangoutsRequest => pb::ListMembersOfHangoutsResponse);
+    rpc!(get_members, membership, "MembershipService/GetMembers", pb::GetMembersRequest => pb::GetMembersResponse);
     rpc!(get_rsvp_counts, membership, "MembershipService/GetRsvpCounts", pb::GetRsvpCountsRequest => pb::GetRsvpCountsResponse);
     rpc!(set_rsvp, membership, "MembershipService/SetRsvp", pb::SetRsvpRequest => pb::Member);
     rpc!(update_member_role, membership, "MembershipService/UpdateMemberRole", pb::UpdateMemberRoleRequest => pb::Member);
@@ -74,4 +78,26 @@ impl HangoutCore {
     rpc!(list_invitations_of_hangouts, membership, "MembershipService/ListInvitationsOfHangouts", pb::ListInvitationsOfHangoutsRequest => pb::ListInvitationsOfHangoutsResponse);
     rpc!(list_my_invitations, membership, "MembershipService/ListMyInvitations", pb::PageRequest => pb::InvitationPage);
     rpc!(get_invitation_preview, membership, "MembershipService/GetInvitationPreview", pb::GetInvitationPreviewRequest => pb::InvitationPreview);
+
+    /// Opens the stream of hangout-core's events after `after` (from now when `None`):
+    /// where it starts, and the stream. Not through [`Client::call`]: the stream stays open
+    /// for good, so it has no deadline, and it runs on behalf of no user.
+    ///
+    /// # Errors
+    /// The status of a refused or failed call (OutOfRange: events after `after` are gone).
+    pub async fn watch_events(
+        &self,
+        after: Option<u64>,
+    ) -> Result<(Option<u64>, tonic::Streaming<pb::Event>), tonic::Status> {
+        let mut events = self.events.clone();
+        let response = events
+            .watch_events(pb::WatchEventsRequest { after_seq: after })
+            .await?;
+        let start = response
+            .metadata()
+            .get(proto::metadata::EVENTS_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok());
+        Ok((start, response.into_inner()))
+    }
 }

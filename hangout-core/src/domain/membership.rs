@@ -301,6 +301,22 @@ impl<S: Store> Service<S> {
         Ok(self.store.rsvp_counts(caller, hangouts).await?)
     }
 
+    /// The members among `users` of `hangout`; none when the caller is not a member.
+    ///
+    /// # Errors
+    /// Only internal ones.
+    pub async fn members_by_ids(
+        &self,
+        caller: UserId,
+        hangout: HangoutId,
+        users: &[UserId],
+    ) -> DomainResult<Vec<Member>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.members_by_ids(caller, hangout, users).await?)
+    }
+
     /// Sets the caller's own answer.
     ///
     /// # Errors

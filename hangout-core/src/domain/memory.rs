@@ -165,6 +165,9 @@ fn memory_cursor(memory: &Memory, direction: Direction) -> String {
     .encode(MEMORIES_ORDER, direction)
 }
 
+/// Batches one sweep deletes at most; the rest waits for the next sweep.
+const MAX_SWEEP_BATCHES: usize = 100;
+
 impl<S: Store> Service<S> {
     /// Creates PENDING memories, uploaded by the caller, for a batch of files of a hangout they
     /// are a member of (any role), all or nothing.
@@ -373,7 +376,16 @@ impl<S: Store> Service<S> {
     /// Only internal ones.
     pub async fn sweep_expired_memories(&self) -> DomainResult<u64> {
         let before = Timestamp::now().minus(self.settings.pending_grace);
-        Ok(self.store.delete_expired_pending_memories(before).await?)
+        let mut swept = 0;
+        // The store deletes a bounded batch per call; a backlog takes a few calls.
+        for _ in 0..MAX_SWEEP_BATCHES {
+            let deleted = self.store.delete_expired_pending_memories(before).await?;
+            swept += deleted;
+            if deleted == 0 {
+                break;
+            }
+        }
+        Ok(swept)
     }
 }
 

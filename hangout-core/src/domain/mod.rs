@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod error;
+pub mod event;
 pub mod hangout;
 pub mod hashing;
 pub mod ids;
@@ -33,6 +34,8 @@ pub struct Settings {
     pub pending_grace: Duration,
     /// Password hashes that may wait for a hashing thread; more are refused at once.
     pub hashing_queue: usize,
+    /// How long recorded live-update events are kept for relays that fell behind.
+    pub event_retention: Duration,
     /// What link invitation codes are derived from.
     pub code_key: invitation::CodeKey,
 }

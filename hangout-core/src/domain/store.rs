@@ -9,11 +9,14 @@
 //!   a member of; anything else is treated exactly like a missing row. Methods without either
 //!   act on what the domain has already authorized (see `domain::policy`).
 //! - Uniqueness violations are reported as [`StoreError::Conflict`], never as `Backend`.
+//! - Each change records, in its own transaction, the live-update events that
+//!   `domain::event` lists for it, and only when it succeeds.
 
 use std::future::Future;
 
 use crate::domain::{
     activity::{Activity, HangoutCounts},
+    event::EventStore,
     hangout::{Hangout, HangoutListQuery, HangoutPatch},
     ids::{
         ActivityId, FileId, HangoutId, InvitationId, MemoryId, SessionFamilyId, SessionId, UserId,
@@ -92,7 +95,8 @@ pub struct KeysetQuery<K> {
 
 /// Persistence for hangout-core: one port per aggregate, implemented together.
 pub trait Store:
-    UserStore
+    EventStore
+    + UserStore
     + SessionStore
     + HangoutStore
     + MemberStore
@@ -103,7 +107,8 @@ pub trait Store:
 }
 
 impl<T> Store for T where
-    T: UserStore
+    T: EventStore
+        + UserStore
         + SessionStore
         + HangoutStore
         + MemberStore
@@ -248,6 +253,14 @@ pub trait MemberStore: Send + Sync + 'static {
         caller: UserId,
         hangouts: &[HangoutId],
     ) -> impl Future<Output = StoreResult<Vec<(HangoutId, RsvpCounts)>>> + Send;
+
+    /// The members among `users` of `hangout`, when the caller is a member; none otherwise.
+    fn members_by_ids(
+        &self,
+        caller: UserId,
+        hangout: HangoutId,
+        users: &[UserId],
+    ) -> impl Future<Output = StoreResult<Vec<Member>>> + Send;
 
     /// `NotFound` unless `user` is a member.
     fn set_rsvp(
@@ -459,7 +472,8 @@ pub trait MemoryStore: Send + Sync + 'static {
         ids: &[MemoryId],
     ) -> impl Future<Output = StoreResult<Vec<(MemoryId, Option<FileId>)>>> + Send;
 
-    /// Deletes PENDING memories whose upload window ended before `before`; returns how many.
+    /// Deletes PENDING memories whose upload window ended before `before`, a bounded batch
+    /// at a time; returns how many.
     fn delete_expired_pending_memories(
         &self,
         before: Timestamp,

@@ -236,6 +236,20 @@ impl MembershipService for MembershipGrpc {
         }))
     }
 
+    async fn get_members(
+        &self,
+        request: Request<pb::GetMembersRequest>,
+    ) -> Result<Response<pb::GetMembersResponse>, Status> {
+        let user = caller(&request)?;
+        let request = request.get_ref();
+        let hangout = parse_id(&request.hangout_id, "hangoutId", HangoutId::parse)?;
+        let users = parse_ids(&request.user_ids, UserId::parse);
+        let members = self.service.members_by_ids(user, hangout, &users).await?;
+        Ok(Response::new(pb::GetMembersResponse {
+            members: members.into_iter().map(member_message).collect(),
+        }))
+    }
+
     async fn set_rsvp(
         &self,
         request: Request<pb::SetRsvpRequest>,

@@ -3,6 +3,7 @@
 
 mod activities;
 mod auth;
+mod events;
 mod hangouts;
 mod membership;
 mod memories;
@@ -15,6 +16,7 @@ use tonic::{Request, Status};
 
 pub use activities::ActivityGrpc;
 pub use auth::{AuthGrpc, UserGrpc};
+pub use events::{EventGrpc, event_message};
 pub use hangouts::HangoutGrpc;
 pub use membership::MembershipGrpc;
 pub use memories::MemoryGrpc;

@@ -6,13 +6,14 @@ use sql_pools::{Connection, Statement};
 
 use crate::{
     domain::{
+        event::{Event, EventKind, RemovalReason},
         hangout::{Hangout, HangoutFilter, HangoutListQuery, HangoutOrderField, HangoutPatch},
         ids::{ActivityId, FileId, HangoutId, UserId},
         store::{Guard, HangoutStore, PageRows, StoreError, StoreResult},
         time::Timestamp,
     },
     store::{
-        SqlStore, corrupt, count,
+        SqlStore, corrupt, count, events,
         members::check_guard,
         order_keyword, push_after_cursor, push_id_list,
         rows::{HANGOUT_COLUMNS, HangoutRow, convert},
@@ -151,7 +152,14 @@ impl HangoutStore for SqlStore {
         .bind(hangout.date.as_millis());
         transaction.execute(&member).await.map_err(store_error)?;
         insert_links(&mut transaction, hangout.id, activities).await?;
-        transaction.commit().await.map_err(store_error)
+        let added = Event::for_viewer(
+            hangout.id,
+            hangout.owner,
+            EventKind::HangoutAdded,
+            hangout.created_at,
+        );
+        events::record(&mut transaction, &[added]).await?;
+        self.commit_recorded(transaction).await
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql update_hangout", db.system = self.database.backend().system_name()))]
@@ -204,7 +212,9 @@ impl HangoutStore for SqlStore {
             transaction.execute(&unlink).await.map_err(store_error)?;
             insert_links(&mut transaction, id, activities).await?;
         }
-        transaction.commit().await.map_err(store_error)?;
+        let updated = Event::of_hangout(id, EventKind::HangoutUpdated, None, now);
+        events::record(&mut transaction, &[updated]).await?;
+        self.commit_recorded(transaction).await?;
         Ok(hangout)
     }
 
@@ -217,6 +227,17 @@ impl HangoutStore for SqlStore {
         )
         .bind(id.to_string());
         let files: Vec<(String,)> = transaction.fetch_all(&files).await.map_err(store_error)?;
+        let now = Timestamp::now();
+        let mut removed = vec![Event::of_hangout(id, EventKind::HangoutDeleted, None, now)];
+        removed.extend(
+            events::members(&mut transaction, id)
+                .await?
+                .into_iter()
+                .map(|member| {
+                    Event::for_viewer(id, member, EventKind::HangoutRemoved, now)
+                        .with_reason(RemovalReason::Deleted)
+                }),
+        );
         for statement in [
             "delete from memories where hangout_id = ?",
             "delete from hangout_activities where hangout_id = ?",
@@ -236,7 +257,8 @@ impl HangoutStore for SqlStore {
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
-        transaction.commit().await.map_err(store_error)?;
+        events::record(&mut transaction, &removed).await?;
+        self.commit_recorded(transaction).await?;
         files
             .into_iter()
             .map(|(file,)| FileId::parse(&file).ok_or_else(|| corrupt("memories.file_id")))

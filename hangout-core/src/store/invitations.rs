@@ -4,6 +4,7 @@ use sql_pools::{Connection, Statement, impl_from_row};
 
 use crate::{
     domain::{
+        event::{Event, EventKind},
         ids::{HangoutId, InvitationId, UserId},
         invitation::{Invitation, InvitationState, InvitationTarget, NewInvitationLimits},
         membership::{MAX_MEMBERS, Role, Rsvp},
@@ -13,8 +14,11 @@ use crate::{
         user::{Email, User},
     },
     store::{
-        SqlStore, corrupt, count, members::check_guard, push_after_cursor, push_id_list,
-        rows::convert, store_error,
+        SqlStore, corrupt, count, events,
+        members::{check_guard, member_updated},
+        push_after_cursor, push_id_list,
+        rows::convert,
+        store_error,
     },
 };
 
@@ -228,7 +232,29 @@ impl InvitationStore for SqlStore {
         .bind(invitation.created_at.as_millis())
         .bind(invitation.expires_at.map(Timestamp::as_millis));
         transaction.execute(&insert).await.map_err(store_error)?;
-        transaction.commit().await.map_err(store_error)
+        let mut received = Vec::new();
+        if let InvitationTarget::Person(email) = &invitation.target {
+            let account =
+                Statement::new("select id from users where email = ?").bind(email.as_str());
+            let account: Option<(String,)> = transaction
+                .fetch_optional(&account)
+                .await
+                .map_err(store_error)?;
+            if let Some((account,)) = account {
+                let account = UserId::parse(&account).ok_or_else(|| corrupt("users.id"))?;
+                received.push(
+                    Event::for_viewer(
+                        invitation.hangout,
+                        account,
+                        EventKind::InvitationReceived,
+                        invitation.created_at,
+                    )
+                    .with_subject(invitation.id),
+                );
+            }
+        }
+        events::record(&mut transaction, &received).await?;
+        self.commit_recorded(transaction).await
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql invitations_by_ids", db.system = self.database.backend().system_name()))]
@@ -343,7 +369,12 @@ impl InvitationStore for SqlStore {
         if transaction.execute(&join).await.map_err(store_error)? != 1 {
             return Ok(false);
         }
-        transaction.commit().await.map_err(store_error)?;
+        let joined = [
+            member_updated(invitation.hangout, user),
+            Event::for_viewer(invitation.hangout, user, EventKind::HangoutAdded, now),
+        ];
+        events::record(&mut transaction, &joined).await?;
+        self.commit_recorded(transaction).await?;
         Ok(true)
     }
 

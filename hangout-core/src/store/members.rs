@@ -6,6 +6,7 @@ use sql_pools::{Connection, Statement};
 
 use crate::{
     domain::{
+        event::{Event, EventKind, RemovalReason},
         hangout::Hangout,
         ids::{HangoutId, UserId},
         membership::{Member, MemberListQuery, Role, Rsvp, RsvpCounts},
@@ -14,7 +15,7 @@ use crate::{
         time::Timestamp,
     },
     store::{
-        Backend, SqlStore, corrupt, count,
+        Backend, SqlStore, corrupt, count, events,
         hangouts::hangout_seen_by,
         push_after_cursor, push_id_list,
         rows::{MEMBER_COLUMNS, MemberRow, convert},
@@ -24,6 +25,11 @@ use crate::{
 
 /// The members list's sort key, as `Member::order_key` computes it: the owner first.
 const MEMBER_ORDER_KEY: &str = "(case when hm.role = 'OWNER' then 0 else hm.joined_at end)";
+
+/// `MemberUpdated` about `user`, now.
+pub(super) fn member_updated(hangout: HangoutId, user: UserId) -> Event {
+    Event::of_hangout(hangout, EventKind::MemberUpdated, None, Timestamp::now()).with_subject(user)
+}
 
 async fn member(
     connection: &mut Connection,
@@ -221,6 +227,27 @@ impl MemberStore for SqlStore {
             .collect())
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql members_by_ids", db.system = self.database.backend().system_name()))]
+    async fn members_by_ids(
+        &self,
+        caller: UserId,
+        hangout: HangoutId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<Member>> {
+        let mut query = Statement::new(format!(
+            "select {MEMBER_COLUMNS} from hangout_members hm \
+             join hangout_members mine on mine.hangout_id = hm.hangout_id and mine.user_id = "
+        ));
+        query
+            .push_bind(caller.to_string())
+            .push(" where hm.hangout_id = ")
+            .push_bind(hangout.to_string())
+            .push(" and hm.user_id in ");
+        push_id_list(&mut query, users);
+        let rows: Vec<MemberRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
+        convert(rows)
+    }
+
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql set_rsvp", db.system = self.database.backend().system_name()))]
     async fn set_rsvp(&self, hangout: HangoutId, user: UserId, rsvp: Rsvp) -> StoreResult<Member> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
@@ -235,7 +262,8 @@ impl MemberStore for SqlStore {
         let member = member(&mut transaction, hangout, user)
             .await?
             .ok_or(StoreError::NotFound)?;
-        transaction.commit().await.map_err(store_error)?;
+        events::record(&mut transaction, &[member_updated(hangout, user)]).await?;
+        self.commit_recorded(transaction).await?;
         Ok(member)
     }
 
@@ -264,7 +292,8 @@ impl MemberStore for SqlStore {
         if role == Role::Guest {
             revoke_invitations_by(&mut transaction, hangout, user).await?;
         }
-        transaction.commit().await.map_err(store_error)?;
+        events::record(&mut transaction, &[member_updated(hangout, user)]).await?;
+        self.commit_recorded(transaction).await?;
         Ok(member)
     }
 
@@ -305,7 +334,20 @@ impl MemberStore for SqlStore {
                 transaction.execute(&statement).await.map_err(store_error)?;
             }
         }
-        transaction.commit().await.map_err(store_error)
+        let reason = if removed.is_some() {
+            RemovalReason::Removed
+        } else {
+            RemovalReason::Left
+        };
+        let now = Timestamp::now();
+        let left = [
+            Event::of_hangout(hangout, EventKind::MemberLeft, None, now)
+                .with_subject(user)
+                .with_reason(reason),
+            Event::for_viewer(hangout, user, EventKind::HangoutRemoved, now).with_reason(reason),
+        ];
+        events::record(&mut transaction, &left).await?;
+        self.commit_recorded(transaction).await
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql transfer_ownership", db.system = self.database.backend().system_name()))]
@@ -341,8 +383,14 @@ impl MemberStore for SqlStore {
             .bind(now.as_millis())
             .bind(hangout.to_string());
         transaction.execute(&owner).await.map_err(store_error)?;
+        let changed = [
+            Event::of_hangout(hangout, EventKind::HangoutUpdated, None, now),
+            member_updated(hangout, from),
+            member_updated(hangout, to),
+        ];
         let hangout = hangout_seen_by(&mut transaction, from, hangout).await?;
-        transaction.commit().await.map_err(store_error)?;
+        events::record(&mut transaction, &changed).await?;
+        self.commit_recorded(transaction).await?;
         Ok(hangout)
     }
 }

@@ -6,6 +6,7 @@ use sql_pools::{Connection, Statement};
 
 use crate::{
     domain::{
+        event::{Event, EventKind},
         ids::{FileId, HangoutId, MemoryId, UserId},
         memory::{Memory, MemoryListQuery, MemoryStatus},
         page::Direction,
@@ -13,11 +14,18 @@ use crate::{
         time::Timestamp,
     },
     store::{
-        Backend, SqlStore, corrupt, count, order_keyword, push_after_cursor, push_id_list,
+        Backend, SqlStore, corrupt, count, events, order_keyword, push_after_cursor, push_id_list,
         rows::{MEMORY_COLUMNS, MemoryRow, convert},
         store_error,
     },
 };
+
+/// Expired PENDING memories one sweep deletes at most (the sweeper runs again soon).
+const SWEEP_BATCH: i64 = 1_000;
+
+fn memory_deleted(hangout: HangoutId, memory: MemoryId, at: Timestamp) -> Event {
+    Event::of_hangout(hangout, EventKind::MemoryDeleted, None, at).with_subject(memory)
+}
 
 /// Hangouts per statement of [`MemoryStore::first_memories_of_hangouts`]: a term each.
 const HANGOUTS_PER_FIRST_MEMORIES_STATEMENT: usize = 100;
@@ -182,6 +190,22 @@ impl MemoryStore for SqlStore {
         ids: &[MemoryId],
     ) -> StoreResult<Vec<Memory>> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
+        // Those still PENDING are the ones this call uploads: one event each, none for a
+        // memory confirmed again.
+        let mut pending = Statement::new("select id from memories where status = ");
+        pending
+            .push_bind(MemoryStatus::Pending.as_str())
+            .push(" and uploaded_by = ")
+            .push_bind(owner.to_string())
+            .push(" and id in ");
+        push_id_list(&mut pending, ids);
+        let pending: HashSet<String> = transaction
+            .fetch_all::<(String,)>(&pending)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
         let mut update = Statement::new("update memories set status = ");
         update
             .push_bind(MemoryStatus::Uploaded.as_str())
@@ -196,7 +220,19 @@ impl MemoryStore for SqlStore {
         update.push_bind(owner.to_string()).push(")");
         transaction.execute(&update).await.map_err(store_error)?;
         let memories = visible_memories(&mut transaction, owner, ids, true).await?;
-        transaction.commit().await.map_err(store_error)?;
+        let now = Timestamp::now();
+        let uploaded: Vec<Event> = memories
+            .iter()
+            .filter(|memory| {
+                memory.status == MemoryStatus::Uploaded && pending.contains(&memory.id.to_string())
+            })
+            .map(|memory| {
+                Event::of_hangout(memory.hangout, EventKind::MemoryUpdated, None, now)
+                    .with_subject(memory.id)
+            })
+            .collect();
+        events::record(&mut transaction, &uploaded).await?;
+        self.commit_recorded(transaction).await?;
         Ok(memories)
     }
 
@@ -323,36 +359,68 @@ impl MemoryStore for SqlStore {
         ids: &[MemoryId],
     ) -> StoreResult<Vec<(MemoryId, Option<FileId>)>> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
-        let mut query = Statement::new("select id, file_id from memories where id in ");
+        let mut query = Statement::new("select id, hangout_id, file_id from memories where id in ");
         push_id_list(&mut query, ids);
-        let found: Vec<(String, Option<String>)> =
+        let found: Vec<(String, String, Option<String>)> =
             transaction.fetch_all(&query).await.map_err(store_error)?;
-        let deleted = found
-            .into_iter()
-            .map(|(memory, file)| {
-                let memory = MemoryId::parse(&memory).ok_or_else(|| corrupt("memories.id"))?;
-                let file = file
-                    .map(|file| FileId::parse(&file).ok_or_else(|| corrupt("memories.file_id")))
-                    .transpose()?;
-                Ok((memory, file))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let now = Timestamp::now();
+        let mut gone = Vec::with_capacity(found.len());
+        let mut deleted = Vec::with_capacity(found.len());
+        for (memory, hangout, file) in found {
+            let memory = MemoryId::parse(&memory).ok_or_else(|| corrupt("memories.id"))?;
+            let hangout =
+                HangoutId::parse(&hangout).ok_or_else(|| corrupt("memories.hangout_id"))?;
+            let file = file
+                .map(|file| FileId::parse(&file).ok_or_else(|| corrupt("memories.file_id")))
+                .transpose()?;
+            gone.push(memory_deleted(hangout, memory, now));
+            deleted.push((memory, file));
+        }
         if !deleted.is_empty() {
             let ids: Vec<MemoryId> = deleted.iter().map(|(memory, _)| *memory).collect();
             let mut delete = Statement::new("delete from memories where id in ");
             push_id_list(&mut delete, &ids);
             transaction.execute(&delete).await.map_err(store_error)?;
         }
-        transaction.commit().await.map_err(store_error)?;
+        events::record(&mut transaction, &gone).await?;
+        self.commit_recorded(transaction).await?;
         Ok(deleted)
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_expired_pending_memories", db.system = self.database.backend().system_name()))]
     async fn delete_expired_pending_memories(&self, before: Timestamp) -> StoreResult<u64> {
-        let delete =
-            Statement::new("delete from memories where status = ? and upload_expires_at < ?")
-                .bind(MemoryStatus::Pending.as_str())
-                .bind(before.as_millis());
-        self.database.execute(&delete).await.map_err(store_error)
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        // At most a bounded batch per sweep, so one sweep's transaction stays short.
+        let expired = Statement::new(
+            "select id, hangout_id from memories where status = ? and upload_expires_at < ? \
+             order by upload_expires_at limit ?",
+        )
+        .bind(MemoryStatus::Pending.as_str())
+        .bind(before.as_millis())
+        .bind(SWEEP_BATCH);
+        let expired: Vec<(String, String)> =
+            transaction.fetch_all(&expired).await.map_err(store_error)?;
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let now = Timestamp::now();
+        let mut gone = Vec::with_capacity(expired.len());
+        let mut ids = Vec::with_capacity(expired.len());
+        for (memory, hangout) in expired {
+            let memory = MemoryId::parse(&memory).ok_or_else(|| corrupt("memories.id"))?;
+            let hangout =
+                HangoutId::parse(&hangout).ok_or_else(|| corrupt("memories.hangout_id"))?;
+            gone.push(memory_deleted(hangout, memory, now));
+            ids.push(memory);
+        }
+        let mut delete = Statement::new("delete from memories where status = ");
+        delete
+            .push_bind(MemoryStatus::Pending.as_str())
+            .push(" and id in ");
+        push_id_list(&mut delete, &ids);
+        let deleted = transaction.execute(&delete).await.map_err(store_error)?;
+        events::record(&mut transaction, &gone).await?;
+        self.commit_recorded(transaction).await?;
+        Ok(deleted)
     }
 }

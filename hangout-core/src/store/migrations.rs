@@ -14,6 +14,11 @@ pub(super) const MIGRATIONS: Migrations = Migrations {
             "sharing",
             include_str!("../../migrations/sqlite/0002_sharing.sql"),
         ),
+        (
+            3,
+            "events",
+            include_str!("../../migrations/sqlite/0003_events.sql"),
+        ),
     ],
     mysql: &[
         (
@@ -25,6 +30,11 @@ pub(super) const MIGRATIONS: Migrations = Migrations {
             2,
             "sharing",
             include_str!("../../migrations/mysql/0002_sharing.sql"),
+        ),
+        (
+            3,
+            "events",
+            include_str!("../../migrations/mysql/0003_events.sql"),
         ),
     ],
 };

@@ -14,6 +14,7 @@
 //! connection's own thread; unique violations become `StoreError::Conflict`.
 
 mod activities;
+mod events;
 mod hangouts;
 mod invitations;
 mod members;
@@ -23,7 +24,9 @@ mod rows;
 mod sessions;
 mod users;
 
-use sql_pools::{Database, DbError, Statement, Value};
+use std::sync::Arc;
+
+use sql_pools::{Database, DbError, Statement, Transaction, Value};
 
 use crate::domain::store::StoreError;
 
@@ -33,6 +36,8 @@ pub use sql_pools::{Backend, OpenError};
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     database: Database,
+    /// Bumped after each commit that recorded events, waking this process's event watches.
+    recorded: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl SqlStore {
@@ -42,7 +47,19 @@ impl SqlStore {
     /// When the URL is unknown, the database unreachable or a migration fails.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
         let database = Database::open(url, max_connections, &migrations::MIGRATIONS).await?;
-        Ok(Self { database })
+        Ok(Self {
+            database,
+            recorded: Arc::new(tokio::sync::watch::Sender::new(0)),
+        })
+    }
+
+    /// Commits a transaction that recorded events (`events::record`), then wakes the event
+    /// watches of this process.
+    async fn commit_recorded(&self, transaction: Transaction) -> Result<(), StoreError> {
+        transaction.commit().await.map_err(store_error)?;
+        self.recorded
+            .send_modify(|commits| *commits = commits.wrapping_add(1));
+        Ok(())
     }
 
     /// The backend in use.

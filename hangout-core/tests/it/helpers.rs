@@ -9,7 +9,8 @@ use proto::{
     dev_certs::{DevCa, write_pair},
     hangout::v1::{
         self as pb, activity_service_client::ActivityServiceClient,
-        auth_service_client::AuthServiceClient, hangout_service_client::HangoutServiceClient,
+        auth_service_client::AuthServiceClient, event_service_client::EventServiceClient,
+        hangout_service_client::HangoutServiceClient,
         membership_service_client::MembershipServiceClient,
         memory_service_client::MemoryServiceClient, user_service_client::UserServiceClient,
     },
@@ -250,6 +251,10 @@ impl TestApp {
 
     pub fn memories(&self) -> MemoryServiceClient<Channel> {
         MemoryServiceClient::new(self.channel.clone())
+    }
+
+    pub fn events(&self) -> EventServiceClient<Channel> {
+        EventServiceClient::new(self.channel.clone())
     }
 
     pub fn membership(&self) -> MembershipServiceClient<Channel> {

@@ -34,6 +34,7 @@ macro_rules! on_both_backends {
 }
 
 mod activities;
+mod events;
 mod hangouts;
 mod memories;
 mod sharing;

@@ -58,7 +58,7 @@ impl People {
     }
 }
 
-async fn invite(
+pub(crate) async fn invite(
     app: &TestApp,
     by: &str,
     hangout_id: &str,
@@ -81,7 +81,11 @@ async fn invite(
         .map(tonic::Response::into_inner)
 }
 
-async fn accept_code(app: &TestApp, user: &str, code: &str) -> Result<pb::Hangout, Status> {
+pub(crate) async fn accept_code(
+    app: &TestApp,
+    user: &str,
+    code: &str,
+) -> Result<pb::Hangout, Status> {
     app.membership()
         .accept_invitation(as_user(
             user,
@@ -95,7 +99,13 @@ async fn accept_code(app: &TestApp, user: &str, code: &str) -> Result<pb::Hangou
 }
 
 /// `user` joins `hangout_id` with `role` through a one-use link made by its owner.
-async fn join(app: &TestApp, owner: &str, hangout_id: &str, user: &str, role: pb::HangoutRole) {
+pub(crate) async fn join(
+    app: &TestApp,
+    owner: &str,
+    hangout_id: &str,
+    user: &str,
+    role: pb::HangoutRole,
+) {
     let link = invite(app, owner, hangout_id, role, None, Some(1))
         .await
         .unwrap();
@@ -149,7 +159,7 @@ async fn shared_hangout(app: &TestApp, people: &People) -> (String, String, Stri
     (shared.id, activity.id, memory)
 }
 
-async fn create_memory(
+pub(crate) async fn create_memory(
     app: &TestApp,
     user: &str,
     hangout_id: &str,
@@ -516,7 +526,7 @@ async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outco
     outcome(result)
 }
 
-async fn delete_memory(app: &TestApp, caller: &str, memory: &str) -> Result<(), Status> {
+pub(crate) async fn delete_memory(app: &TestApp, caller: &str, memory: &str) -> Result<(), Status> {
     let deleted = app
         .memories()
         .delete_memories(as_user(
@@ -578,7 +588,7 @@ async fn every_action_is_allowed_exactly_to_its_roles(app: TestApp) {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
-async fn sign_up_with(app: &TestApp, name: &str, email: &str) -> String {
+pub(crate) async fn sign_up_with(app: &TestApp, name: &str, email: &str) -> String {
     app.auth()
         .sign_up(pb::SignUpRequest {
             name: name.to_owned(),
