@@ -4,6 +4,8 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
+use crate::events::EventHub;
+
 use telemetry::metrics::{MetricsServer, Registry};
 use tokio::net::TcpListener;
 
@@ -54,6 +56,10 @@ pub struct App {
     registry: Arc<Registry>,
     metrics_server: MetricsServer,
     limits: http::ServerLimits,
+    /// The event hub and what feeds it.
+    hub: EventHub,
+    hangout: crate::backend::hangout::HangoutCore,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -77,6 +83,9 @@ impl App {
         };
         let backends = Backends::new(&config, metrics)?;
         let counter = backends.counter();
+        let hub = EventHub::default();
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let hangout = backends.hangout.clone();
         let schema = graphql::build(
             backends.clone(),
             Arc::clone(&tokens),
@@ -87,6 +96,7 @@ impl App {
                 sign_in_failure_window: config.edge.sign_in_failure_window,
             },
             shared.clone(),
+            hub.clone(),
         );
         let state = Arc::new(AppState::new(
             schema,
@@ -95,6 +105,7 @@ impl App {
             config.graphiql().then(|| config.graphiql_assets.clone()),
             &config.edge,
             shared,
+            http::Live::new(hub.clone(), stopped),
         )?);
         let listener = TcpListener::bind(config.listen_addr)
             .await
@@ -122,6 +133,9 @@ impl App {
                 header_read_timeout: config.edge.header_read_timeout,
                 drain: config.edge.shutdown_drain,
             },
+            hub,
+            hangout,
+            stopping,
         })
     }
 
@@ -156,7 +170,19 @@ impl App {
             self.metrics_server
                 .serve(Arc::clone(&self.registry), std::future::pending()),
         );
+        let hub = tokio::spawn(
+            self.hub
+                .clone()
+                .run(self.hangout, self.stopping.subscribe()),
+        );
+        let stopping = self.stopping;
+        let shutdown = async move {
+            shutdown.await;
+            // Sockets close with 1001 and the hub stops, while requests drain.
+            let _ = stopping.send(true);
+        };
         let served = http::serve(self.listener, self.router, self.limits, shutdown).await;
+        let _ = hub.await;
         metrics_server.abort();
         served?;
         tracing::info!("stopped");

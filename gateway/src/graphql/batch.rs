@@ -26,7 +26,7 @@ use std::{
 
 use async_graphql::{
     dataloader::Loader,
-    futures_util::{StreamExt as _, future::BoxFuture, stream::FuturesUnordered},
+    futures_util::{Stream, StreamExt as _, future::BoxFuture, stream::FuturesUnordered},
 };
 use tokio::sync::oneshot;
 
@@ -43,7 +43,7 @@ struct Inner<L> {
     loader: L,
     tasks: LoaderTasks,
     /// One [`Batches`] per key type.
-    batches: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    batches: Mutex<HashMap<TypeId, Box<dyn TypeBatches>>>,
 }
 
 type Waiter<V, E> = oneshot::Sender<Result<Option<Arc<V>>, E>>;
@@ -52,6 +52,24 @@ type Waiter<V, E> = oneshot::Sender<Result<Option<Arc<V>>, E>>;
 struct Batches<K, V, E> {
     cache: HashMap<K, Arc<V>>,
     waiting: Vec<(K, Waiter<V, E>)>,
+}
+
+/// The batches of one key type, whatever it is.
+trait TypeBatches: Send {
+    fn as_any(&mut self) -> &mut dyn Any;
+    fn clear_cache(&mut self);
+}
+
+impl<K: Send + 'static, V: Send + Sync + 'static, E: Send + 'static> TypeBatches
+    for Batches<K, V, E>
+{
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn clear_cache(&mut self) {
+        self.cache.clear();
+    }
 }
 
 impl<K, V, E> Default for Batches<K, V, E> {
@@ -106,6 +124,14 @@ impl<L: Send + Sync + 'static> BatchLoader<L> {
         receiver.await.unwrap_or(Ok(None))
     }
 
+    /// Forgets every cached value, for a subscription between two events: each event
+    /// resolves with what the backends hold then. Keys still waiting keep their batch.
+    pub fn clear_cache(&self) {
+        for batches in lock(&self.inner.batches).values_mut() {
+            batches.clear_cache();
+        }
+    }
+
     /// Caches `value` as the value of `key` for the rest of the request, as if a batch had
     /// loaded it: for a backend call that answers keys before their resolvers ask. A key
     /// already cached keeps its value.
@@ -123,7 +149,7 @@ impl<L: Send + Sync + 'static> BatchLoader<L> {
 
 /// The batches of key type `K`, created on first use.
 fn batches_of<K, L>(
-    types: &mut HashMap<TypeId, Box<dyn Any + Send>>,
+    types: &mut HashMap<TypeId, Box<dyn TypeBatches>>,
 ) -> Option<&mut Batches<K, L::Value, L::Error>>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
@@ -132,6 +158,7 @@ where
     types
         .entry(TypeId::of::<K>())
         .or_insert_with(|| Box::new(Batches::<K, L::Value, L::Error>::default()))
+        .as_any()
         // Always `Some`: the entry of a type id holds that type's batches.
         .downcast_mut::<Batches<K, L::Value, L::Error>>()
 }
@@ -178,7 +205,11 @@ impl<L: Send + Sync + 'static> Inner<L> {
         let mut types = lock(&self.batches);
         types
             .get_mut(&TypeId::of::<K>())
-            .and_then(|entry| entry.downcast_mut::<Batches<K, L::Value, L::Error>>())
+            .and_then(|entry| {
+                entry
+                    .as_any()
+                    .downcast_mut::<Batches<K, L::Value, L::Error>>()
+            })
             .map(work)
             .unwrap_or_default()
     }
@@ -208,30 +239,69 @@ impl LoaderTasks {
     /// first (at most [`MAX_SELF_WAKES`] times in a row).
     pub async fn drive<F: Future>(&self, execution: F) -> F::Output {
         let mut execution = pin!(execution);
-        let mut running = FuturesUnordered::new();
-        let woken = Arc::new(SelfWake::default());
+        let mut driver = Driver::new(self.clone());
         std::future::poll_fn(|context| {
-            let waker = woken.waker_for(context.waker());
-            let mut execution_context = Context::from_waker(&waker);
-            let mut self_wakes = 0;
-            loop {
-                woken.flag.store(false, Ordering::Relaxed);
-                if let Poll::Ready(output) = execution.as_mut().poll(&mut execution_context) {
-                    return Poll::Ready(output);
-                }
-                if woken.flag.load(Ordering::Relaxed) && self_wakes < MAX_SELF_WAKES {
-                    self_wakes += 1;
-                    continue;
-                }
-                running.extend(self.take());
-                match running.poll_next_unpin(context) {
-                    // A batch finished: its results may let resolvers go on.
-                    Poll::Ready(Some(())) => {}
-                    Poll::Ready(None) | Poll::Pending => return Poll::Pending,
-                }
-            }
+            driver.poll(context, |context| execution.as_mut().poll(context))
         })
         .await
+    }
+
+    /// [`LoaderTasks::drive`] for a subscription: each item of `execution` (one event's
+    /// response) is produced with the batch loads it queues.
+    pub fn drive_stream<S>(&self, execution: S) -> impl Stream<Item = S::Item> + Send + use<S>
+    where
+        S: Stream + Send + Unpin,
+    {
+        let mut execution = execution;
+        let mut driver = Driver::new(self.clone());
+        async_graphql::futures_util::stream::poll_fn(move |context| {
+            driver.poll(context, |context| execution.poll_next_unpin(context))
+        })
+    }
+}
+
+/// The batches an execution queued, run when it can make no more progress.
+struct Driver {
+    tasks: LoaderTasks,
+    running: FuturesUnordered<BoxFuture<'static, ()>>,
+    woken: Arc<SelfWake>,
+}
+
+impl Driver {
+    fn new(tasks: LoaderTasks) -> Self {
+        Self {
+            tasks,
+            running: FuturesUnordered::new(),
+            woken: Arc::new(SelfWake::default()),
+        }
+    }
+
+    /// Polls the execution through `poll_execution`, then the batches, as long as a batch
+    /// finishing may let it go on.
+    fn poll<T>(
+        &mut self,
+        context: &mut Context<'_>,
+        mut poll_execution: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let waker = self.woken.waker_for(context.waker());
+        let mut execution_context = Context::from_waker(&waker);
+        let mut self_wakes = 0;
+        loop {
+            self.woken.flag.store(false, Ordering::Relaxed);
+            if let Poll::Ready(output) = poll_execution(&mut execution_context) {
+                return Poll::Ready(output);
+            }
+            if self.woken.flag.load(Ordering::Relaxed) && self_wakes < MAX_SELF_WAKES {
+                self_wakes += 1;
+                continue;
+            }
+            self.running.extend(self.tasks.take());
+            match self.running.poll_next_unpin(context) {
+                // A batch finished: its results may let resolvers go on.
+                Poll::Ready(Some(())) => {}
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 

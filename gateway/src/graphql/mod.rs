@@ -20,6 +20,7 @@ pub mod sign_in_guard;
 mod activity;
 mod auth;
 mod hangout;
+pub mod live;
 mod membership;
 mod memory;
 mod node;
@@ -29,9 +30,7 @@ mod user;
 
 use std::sync::Arc;
 
-use async_graphql::{
-    Context, EmptySubscription, MergedObject, SDLExportOptions, Schema, SchemaBuilder,
-};
+use async_graphql::{Context, MergedObject, SDLExportOptions, Schema, SchemaBuilder};
 
 use crate::{
     auth::Tokens,
@@ -62,18 +61,18 @@ pub struct Mutation(
 );
 
 /// The executable schema.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, live::LiveSubscription>;
 
 /// Deep enough for GraphiQL's introspection query, shallow enough to stop abusive nesting.
 const MAX_DEPTH: usize = 20;
 const MAX_COMPLEXITY: usize = 5_000;
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+fn builder() -> SchemaBuilder<Query, Mutation, live::LiveSubscription> {
     // `DateTime` is one GraphQL scalar with an output and an input Rust type (see `scalars`).
     Schema::build_with_ignore_name_conflicts(
         Query::default(),
         Mutation::default(),
-        EmptySubscription,
+        live::LiveSubscription,
         ["DateTime"],
     )
     // No extension: with one, every field resolves through it (see `error::code_response_errors`).
@@ -102,10 +101,12 @@ pub fn build(
     tokens: Arc<Tokens>,
     options: SchemaOptions,
     shared: Option<Arc<crate::shared_limits::SharedLimits>>,
+    hub: crate::events::EventHub,
 ) -> AppSchema {
     let mut builder = builder()
         .limit_directives(options.max_directives)
         .data(backends)
+        .data(hub)
         .data(tokens)
         .data(Arc::new(sign_in_guard::SignInGuard::new(
             options.sign_in_max_failures,

@@ -9,6 +9,7 @@
 mod cors;
 mod documents;
 mod graphiql;
+mod live;
 mod operation;
 mod persisted;
 mod protocol;
@@ -17,6 +18,7 @@ mod server;
 mod settings;
 
 pub use cors::{layer as cors_layer, validate as validate_cors_origins};
+pub use live::Live;
 pub use persisted::ManifestError;
 pub use server::{ServerLimits, serve};
 pub use settings::EdgeSettings;
@@ -27,7 +29,7 @@ use async_graphql::{BatchRequest, BatchResponse};
 use axum::{
     Extension, Json, Router,
     body::Bytes,
-    extract::{ConnectInfo, DefaultBodyLimit, RawQuery, Request, State},
+    extract::{ConnectInfo, DefaultBodyLimit, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -62,6 +64,21 @@ pub struct AppState {
     /// Permits for GraphQL requests being read or executed (`GATEWAY_MAX_IN_FLIGHT`).
     in_flight: tokio::sync::Semaphore,
     requests: std::sync::atomic::AtomicU64,
+    /// Subscriptions: the event hub and the sockets' counts.
+    live: live::Live,
+    ws: WsLimits,
+}
+
+/// The bounds of WebSocket connections (see `live`).
+#[derive(Clone, Copy, Debug)]
+struct WsLimits {
+    init_timeout: std::time::Duration,
+    ping_interval: std::time::Duration,
+    max_message_bytes: usize,
+    max_subscriptions_per_socket: usize,
+    max_subscriptions_per_user: usize,
+    max_sockets_per_user: usize,
+    max_sockets_per_address: usize,
 }
 
 impl AppState {
@@ -74,6 +91,7 @@ impl AppState {
         graphiql_assets: Option<PathBuf>,
         settings: &EdgeSettings,
         shared: Option<Arc<crate::shared_limits::SharedLimits>>,
+        live: Live,
     ) -> Result<Self, ManifestError> {
         let persisted = match &settings.trusted_documents {
             Some(path) => persisted::PersistedOperations::trusted_from_file(path)?,
@@ -113,6 +131,16 @@ impl AppState {
             in_flight: tokio::sync::Semaphore::new(settings.max_in_flight),
             refusal_delay: settings.rate_limit_delay,
             requests: std::sync::atomic::AtomicU64::new(0),
+            live,
+            ws: WsLimits {
+                init_timeout: settings.ws_init_timeout,
+                ping_interval: settings.ws_ping_interval,
+                max_message_bytes: settings.ws_max_message_bytes,
+                max_subscriptions_per_socket: settings.ws_max_subscriptions_per_socket,
+                max_subscriptions_per_user: settings.ws_max_subscriptions_per_user,
+                max_sockets_per_user: settings.ws_max_sockets_per_user,
+                max_sockets_per_address: settings.ws_max_sockets_per_address,
+            },
         })
     }
 }
@@ -219,14 +247,43 @@ fn caller(headers: &HeaderMap, tokens: &Tokens) -> Caller {
     }
 }
 
-/// `GET /graphql`: GraphiQL for a browser navigating there, otherwise a query from the URL.
+/// `GET /graphql`: a WebSocket for subscriptions (`live`), GraphiQL for a browser navigating
+/// there, otherwise a query from the URL.
 async fn graphql_get(
     State(state): State<Arc<AppState>>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(request_id): Extension<RequestId>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    request: Request,
 ) -> Response {
+    let peer = peer.map(|Extension(ConnectInfo(peer))| peer);
+    let (mut parts, _) = request.into_parts();
+    let upgrading = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
+    if upgrading {
+        use axum::extract::FromRequestParts as _;
+        return match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await
+        {
+            Ok(upgrade) => live::upgrade(state, upgrade, request_id, peer, &parts.headers),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let query = parts.uri.query().map(str::to_owned);
+    graphql_get_query(&state, request_id.0, peer, &parts.headers, query).await
+}
+
+/// A `GET /graphql` that is not a WebSocket.
+async fn graphql_get_query(
+    state: &Arc<AppState>,
+    request_id: String,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    query: Option<String>,
+) -> Response {
+    let state = Arc::clone(state);
+    let headers = headers.clone();
     if query.is_none() && state.graphiql_assets.is_some() && protocol::wants_html(&headers) {
         return graphiql::page().await;
     }
@@ -240,7 +297,6 @@ async fn graphql_get(
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(media),
     };
-    let peer = peer.map(|Extension(ConnectInfo(peer))| peer);
     let batch = BatchRequest::Single(request);
     let request = Incoming {
         request_id,
@@ -333,6 +389,15 @@ pub(super) fn error_response(message: &str, code: Code) -> async_graphql::Respon
     extensions.set("code", code.as_str());
     error.extensions = Some(extensions);
     async_graphql::Response::from_errors(vec![error])
+}
+
+/// A rate-limit refusal as a GraphQL response: TOO_MANY_REQUESTS with `retryAfter`.
+fn rate_limited_response(limited: rate_limit::Limited) -> async_graphql::Response {
+    let mut refusal = error_response("too many requests; retry later", Code::TooManyRequests);
+    if let Some(extensions) = refusal.errors[0].extensions.as_mut() {
+        extensions.set("retryAfter", limited.retry_after_seconds());
+    }
+    refusal
 }
 
 /// A rate-limit refusal: 429 with `Retry-After` and a TOO_MANY_REQUESTS error.
@@ -558,6 +623,12 @@ async fn readyz(
 ) -> Response {
     let call = CallContext::new(None, request_id);
     match state.backends.check_ready(&call).await {
+        // Subscribers would miss events while the hub is not watching them.
+        Ok(()) if !state.live.hub.is_connected() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: not yet receiving hangout-core's events",
+        )
+            .into_response(),
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(error) => (
             StatusCode::SERVICE_UNAVAILABLE,

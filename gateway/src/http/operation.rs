@@ -39,6 +39,24 @@ impl Prepared {
         )
     }
 
+    /// Whether it is a subscription that may run.
+    pub(super) fn is_subscription(&self) -> bool {
+        matches!(
+            &self.checked,
+            Ok(Checked {
+                kind: Some(OperationType::Subscription),
+                ..
+            })
+        )
+    }
+
+    /// The checked request, to run as a stream; the refusal of one that may not run.
+    pub(super) fn into_request(
+        self,
+    ) -> Result<async_graphql::Request, Box<async_graphql::Response>> {
+        self.checked.map(|_| self.request)
+    }
+
     /// Its estimated cost; nothing for a refused operation.
     pub(super) fn cost(&self) -> u64 {
         self.checked.as_ref().map_or(0, |checked| checked.cost)

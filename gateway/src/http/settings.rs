@@ -138,6 +138,44 @@ pub struct EdgeSettings {
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// Subscriptions (graphql-transport-ws over WebSocket): how long a socket may take to
+    /// send `connection_init` before it is closed with 4408.
+    #[arg(long, env = "GATEWAY_WS_INIT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub ws_init_timeout: std::time::Duration,
+
+    /// How often the gateway pings an open socket (through nginx's `proxy_read_timeout`, which
+    /// must be longer); a socket silent for two of these is dropped as dead.
+    #[arg(long, env = "GATEWAY_WS_PING_INTERVAL", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub ws_ping_interval: std::time::Duration,
+
+    /// Largest message a client may send on a socket, in bytes.
+    #[arg(long, env = "GATEWAY_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub ws_max_message_bytes: usize,
+
+    /// Most subscriptions running on one socket.
+    #[arg(
+        long,
+        env = "GATEWAY_WS_MAX_SUBSCRIPTIONS_PER_SOCKET",
+        default_value_t = 25
+    )]
+    pub ws_max_subscriptions_per_socket: usize,
+
+    /// Most subscriptions of one user across their sockets (on this instance).
+    #[arg(
+        long,
+        env = "GATEWAY_WS_MAX_SUBSCRIPTIONS_PER_USER",
+        default_value_t = 100
+    )]
+    pub ws_max_subscriptions_per_user: usize,
+
+    /// Most open sockets of one user (on this instance).
+    #[arg(long, env = "GATEWAY_WS_MAX_SOCKETS_PER_USER", default_value_t = 10)]
+    pub ws_max_sockets_per_user: usize,
+
+    /// Most open sockets from one client address (on this instance).
+    #[arg(long, env = "GATEWAY_WS_MAX_SOCKETS_PER_ADDRESS", default_value_t = 50)]
+    pub ws_max_sockets_per_address: usize,
+
     /// Trusted-documents mode: a manifest (`cargo xtask trusted-documents`) of the only
     /// operations that run. Unset: any operation, with automatic persisted queries.
     #[arg(long, env = "GATEWAY_TRUSTED_DOCUMENTS")]

@@ -3,11 +3,40 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers may unwrap")]
 
+/// Runs each listed `async fn(TestSystem)` with hangout-core on SQLite and on MariaDB, as
+/// `<name>::sqlite` and `<name>::mysql`.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let system = crate::helpers::TestSystem::spawn_on(crate::helpers::Db::Sqlite)
+                        .await
+                        .expect("SQLite always runs");
+                    super::$test(system).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    let Some(system) =
+                        crate::helpers::TestSystem::spawn_on(crate::helpers::Db::Mysql).await
+                    else {
+                        return;
+                    };
+                    super::$test(system).await;
+                }
+            }
+        )*
+    };
+}
+
 mod abuse;
 mod auth;
 mod hangouts;
 mod helpers;
 mod limits;
+mod live;
 mod memories;
 mod metrics;
 mod page;

@@ -184,19 +184,6 @@ const V2_NOT_BUILT: &[&str] = &[
     "Memory.takenAt",
     "Memory.imageUrl",
     "Memory.imageUrl(size)",
-    // Live updates.
-    "Subscription",
-    "HangoutEvent",
-    "ViewerEvent",
-    "HangoutRemovedReason",
-    "HangoutUpdated",
-    "MemberUpdated",
-    "MemberLeft",
-    "MemoryUpdated",
-    "MemoryDeleted",
-    "HangoutRemoved",
-    "InvitationReceived",
-    "HangoutAdded",
 ];
 
 #[test]

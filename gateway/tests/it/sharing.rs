@@ -31,7 +31,7 @@ const HANGOUT: &str = "query($id: ID!) {
     }
 }";
 
-async fn create_invitation(system: &TestSystem, by: &Session, input: Value) -> Value {
+pub(crate) async fn create_invitation(system: &TestSystem, by: &Session, input: Value) -> Value {
     system
         .graphql(
             Some(&by.access_token),
@@ -41,7 +41,12 @@ async fn create_invitation(system: &TestSystem, by: &Session, input: Value) -> V
         .await
 }
 
-async fn link(system: &TestSystem, by: &Session, hangout_id: &str, role: &str) -> String {
+pub(crate) async fn link(
+    system: &TestSystem,
+    by: &Session,
+    hangout_id: &str,
+    role: &str,
+) -> String {
     let body =
         create_invitation(system, by, json!({ "hangoutId": hangout_id, "role": role })).await;
     body["data"]["createInvitation"]["invitation"]["code"]
@@ -50,38 +55,10 @@ async fn link(system: &TestSystem, by: &Session, hangout_id: &str, role: &str) -
         .to_owned()
 }
 
-async fn accept(system: &TestSystem, who: &Session, input: Value) -> Value {
+pub(crate) async fn accept(system: &TestSystem, who: &Session, input: Value) -> Value {
     system
         .graphql(Some(&who.access_token), ACCEPT, json!({ "input": input }))
         .await
-}
-
-/// Runs each listed `async fn(TestSystem)` with hangout-core on SQLite and on MariaDB, as
-/// `<name>::sqlite` and `<name>::mysql`.
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        $(
-            mod $test {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let system = crate::helpers::TestSystem::spawn_on(crate::helpers::Db::Sqlite)
-                        .await
-                        .expect("SQLite always runs");
-                    super::$test(system).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql() {
-                    let Some(system) =
-                        crate::helpers::TestSystem::spawn_on(crate::helpers::Db::Mysql).await
-                    else {
-                        return;
-                    };
-                    super::$test(system).await;
-                }
-            }
-        )*
-    };
 }
 
 on_both_backends!(

@@ -1,0 +1,505 @@
+//! GraphQL over WebSocket at the GraphQL endpoint: the graphql-transport-ws protocol
+//! (<https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md>), as the `graphql-ws`
+//! client, Apollo Client and urql speak it.
+//!
+//! One task per socket runs [`serve_socket`]'s loop over the client's messages, the running
+//! operations' responses and the socket's deadlines. Operations go through the same
+//! preparation as over HTTP (document limits, cost limit, rate limits), run with their own
+//! [`RequestContext`], and resolve through the request's loader, driven by
+//! [`LoaderTasks::drive_stream`](crate::graphql::batch::LoaderTasks::drive_stream).
+//!
+//! Bounds: a socket must authenticate (`connection_init`, with the token in its payload's
+//! `authorization` or the upgrade request's `Authorization` header) within
+//! `GATEWAY_WS_INIT_TIMEOUT` (else 4408); it is closed with 4401 when its token expires, 1001
+//! when the gateway shuts down, 4429 when a subscriber cannot keep up. Messages are at most
+//! `GATEWAY_WS_MAX_MESSAGE_BYTES`; subscriptions per socket and per user, and sockets per user
+//! and per address, are capped; a socket is pinged every `GATEWAY_WS_PING_INTERVAL` and
+//! dropped after two intervals without a word from the client; a send that the client does
+//! not take within the interval drops the socket too, so a client that stops reading cannot
+//! hold a response queue.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, SystemTime},
+};
+
+use async_graphql::futures_util::{StreamExt as _, stream::BoxStream};
+use axum::{
+    extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures_util::SinkExt as _;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::time::Instant;
+use tokio_stream::StreamMap;
+
+use crate::{
+    events::EventHub,
+    graphql::{Caller, RequestContext, error::Code, live::SocketCloser},
+    http::{AppState, Charge, RequestId, charge, operation},
+};
+
+/// The subprotocol.
+pub const PROTOCOL: &str = "graphql-transport-ws";
+
+/// What the sockets of one gateway share: the hub and the counts behind the caps.
+pub struct Live {
+    pub hub: EventHub,
+    stopping: tokio::sync::watch::Receiver<bool>,
+    sockets_by_user: Counts<String>,
+    sockets_by_address: Counts<IpAddr>,
+    subscriptions_by_user: Counts<String>,
+}
+
+impl Live {
+    #[must_use]
+    pub fn new(hub: EventHub, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self {
+            hub,
+            stopping,
+            sockets_by_user: Counts::default(),
+            sockets_by_address: Counts::default(),
+            subscriptions_by_user: Counts::default(),
+        }
+    }
+}
+
+/// Counts by key, each taken with a [`Taken`] that gives it back when dropped.
+struct Counts<K>(Arc<Mutex<HashMap<K, usize>>>);
+
+impl<K> Default for Counts<K> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<K: std::hash::Hash + Eq + Clone + Send + 'static> Counts<K> {
+    /// One more for `key`, unless it has `max` already.
+    fn take(&self, key: K, max: usize) -> Option<Taken<K>> {
+        let mut counts = lock(&self.0);
+        let count = counts.entry(key.clone()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Taken {
+            counts: Arc::clone(&self.0),
+            key,
+        })
+    }
+}
+
+/// One unit of a [`Counts`], given back on drop.
+struct Taken<K: std::hash::Hash + Eq> {
+    counts: Arc<Mutex<HashMap<K, usize>>>,
+    key: K,
+}
+
+impl<K: std::hash::Hash + Eq> Drop for Taken<K> {
+    fn drop(&mut self) {
+        let mut counts = lock(&self.counts);
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Upgrades a request to a socket, when the client speaks the protocol and its address has
+/// sockets left.
+pub(super) fn upgrade(
+    state: Arc<AppState>,
+    upgrade: WebSocketUpgrade,
+    request_id: RequestId,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+) -> Response {
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|protocol| protocol.trim() == PROTOCOL);
+    if !offered {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("WebSocket clients must speak the {PROTOCOL} subprotocol"),
+        )
+            .into_response();
+    }
+    let address = state.rate_limits.client_address(peer, headers);
+    let address_slot = match address {
+        Some(address) => {
+            match state
+                .live
+                .sockets_by_address
+                .take(address, state.ws.max_sockets_per_address)
+            {
+                Some(slot) => Some(slot),
+                None => {
+                    state.backends.metrics().rate_limited("sockets");
+                    return (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [(header::RETRY_AFTER, "10")],
+                        "too many open sockets from this address",
+                    )
+                        .into_response();
+                }
+            }
+        }
+        None => None,
+    };
+    // A token on the upgrade request counts as the connection_init's.
+    let header_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let max_message = state.ws.max_message_bytes;
+    upgrade
+        .protocols([PROTOCOL])
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| async move {
+            let _address_slot = address_slot;
+            let connection = Connection {
+                state,
+                request_id: request_id.0,
+                address,
+                header_token,
+            };
+            connection.serve(socket).await;
+        })
+}
+
+/// How a socket ends: the close code and reason sent, if any.
+type Close = Option<(u16, &'static str)>;
+
+/// What the upgrade request established.
+struct Connection {
+    state: Arc<AppState>,
+    request_id: String,
+    address: Option<IpAddr>,
+    header_token: Option<String>,
+}
+
+/// A message from the client.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<serde_json::Value>,
+    },
+    Ping {},
+    Pong {},
+    Subscribe {
+        id: String,
+        payload: Box<async_graphql::Request>,
+    },
+    Complete {
+        id: String,
+    },
+}
+
+/// An authenticated socket's identity.
+struct Session {
+    user: String,
+    /// When its token stops being accepted.
+    until: SystemTime,
+    _user_slot: Taken<String>,
+}
+
+/// One running operation's responses; `None` last, when it completes.
+type Operation = BoxStream<'static, Option<async_graphql::Response>>;
+
+impl Connection {
+    async fn serve(self, socket: WebSocket) {
+        let (mut sink, mut incoming) = socket.split();
+        let ws = &self.state.ws;
+        let (close_sender, mut close_requests) = tokio::sync::mpsc::unbounded_channel();
+        let closer = SocketCloser(Arc::new(move |code, reason| {
+            let _ = close_sender.send((code, reason));
+        }));
+        let mut stop = std::pin::pin!(stopped(self.state.live.stopping.clone()));
+        let mut session: Option<Session> = None;
+        let mut operations: StreamMap<String, Operation> = StreamMap::new();
+        let mut slots: HashMap<String, Taken<String>> = HashMap::new();
+        let init_deadline = Instant::now() + ws.init_timeout;
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + ws.ping_interval, ws.ping_interval);
+        let mut heard = Instant::now();
+        let close: Close = loop {
+            let expiry = session.as_ref().map_or(init_deadline, |session| {
+                let left = session
+                    .until
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO);
+                Instant::now() + left
+            });
+            let outgoing: Option<String> = tokio::select! {
+                biased;
+                () = &mut stop => break Some((1001, "the server is shutting down")),
+                () = tokio::time::sleep_until(expiry) => break Some(match session {
+                    None => (4408, "Connection initialisation timeout"),
+                    Some(_) => (4401, "the access token expired; reconnect with a fresh one"),
+                }),
+                Some((code, reason)) = close_requests.recv() => break Some((code, reason)),
+                _ = ping.tick() => {
+                    if heard.elapsed() > ws.ping_interval * 2 {
+                        break None;
+                    }
+                    if send(&mut sink, Message::Ping(Default::default()), ws.ping_interval).await.is_err() {
+                        break None;
+                    }
+                    None
+                }
+                Some((id, response)) = operations.next(), if !operations.is_empty() => {
+                    match response {
+                        // Nothing resolved: the operation failed as a whole (refused at
+                        // its start, or its events lost), which ends it without `complete`.
+                        Some(response) if response.data == async_graphql::Value::Null && !response.errors.is_empty() => {
+                            operations.remove(&id);
+                            slots.remove(&id);
+                            Some(error_message(&id, &response))
+                        }
+                        Some(response) => Some(next_message(&id, &response)),
+                        None => {
+                            operations.remove(&id);
+                            slots.remove(&id);
+                            Some(json!({ "type": "complete", "id": id }).to_string())
+                        }
+                    }
+                }
+                message = incoming.next() => {
+                    heard = Instant::now();
+                    let text = match message {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                        Some(Ok(Message::Binary(_))) => break Some((4400, "binary messages are not part of the protocol")),
+                        Some(Ok(Message::Text(text))) => text,
+                    };
+                    let Ok(message) = serde_json::from_str::<ClientMessage>(text.as_str()) else {
+                        break Some((4400, "invalid message"));
+                    };
+                    match message {
+                        ClientMessage::ConnectionInit { payload } => {
+                            if session.is_some() {
+                                break Some((4429, "Too many initialisation requests"));
+                            }
+                            match self.authenticate(payload.as_ref()) {
+                                Ok(established) => {
+                                    session = Some(established);
+                                    Some(json!({ "type": "connection_ack" }).to_string())
+                                }
+                                Err(close) => break Some(close),
+                            }
+                        }
+                        ClientMessage::Ping {} => Some(json!({ "type": "pong" }).to_string()),
+                        ClientMessage::Pong {} => None,
+                        ClientMessage::Complete { id } => {
+                            operations.remove(&id);
+                            slots.remove(&id);
+                            None
+                        }
+                        ClientMessage::Subscribe { id, payload } => {
+                            let Some(active) = &session else {
+                                break Some((4401, "Unauthorized"));
+                            };
+                            if operations.contains_key(&id) {
+                                break Some((4409, "Subscriber for this id already exists"));
+                            }
+                            match self.start(active, &closer, *payload, operations.len()).await {
+                                Ok((operation, slot)) => {
+                                    operations.insert(id.clone(), operation);
+                                    slots.insert(id, slot);
+                                    None
+                                }
+                                Err(refusal) => Some(error_message(&id, &refusal)),
+                            }
+                        }
+                    }
+                }
+            };
+            if let Some(text) = outgoing
+                && send(
+                    &mut sink,
+                    Message::Text(Utf8Bytes::from(text)),
+                    ws.ping_interval,
+                )
+                .await
+                .is_err()
+            {
+                break None;
+            }
+        };
+        if let Some((code, reason)) = close {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ = send(
+                &mut sink,
+                Message::Close(Some(frame)),
+                Duration::from_secs(1),
+            )
+            .await;
+        }
+        tracing::debug!(close = ?close, "socket closed");
+    }
+
+    /// The session `connection_init` opens, or the close it deserves.
+    fn authenticate(
+        &self,
+        payload: Option<&serde_json::Value>,
+    ) -> Result<Session, (u16, &'static str)> {
+        let from_payload = payload
+            .and_then(|payload| {
+                payload
+                    .get("authorization")
+                    .or_else(|| payload.get("Authorization"))
+            })
+            .and_then(serde_json::Value::as_str);
+        let Some(authorization) = from_payload.or(self.header_token.as_deref()) else {
+            return Err((
+                4403,
+                "Forbidden: connection_init needs { \"authorization\": \"Bearer <token>\" }",
+            ));
+        };
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .unwrap_or(authorization)
+            .trim();
+        let (user, until) = match self.state.tokens.verify_until(token) {
+            Ok(verified) => verified,
+            Err(error) => {
+                tracing::info!(reason = %error, "socket token refused");
+                return Err((4403, "Forbidden: the access token is not valid"));
+            }
+        };
+        let Some(slot) = self
+            .state
+            .live
+            .sockets_by_user
+            .take(user.clone(), self.state.ws.max_sockets_per_user)
+        else {
+            self.state.backends.metrics().rate_limited("sockets");
+            return Err((4429, "too many open sockets for this user"));
+        };
+        Ok(Session {
+            user,
+            until,
+            _user_slot: slot,
+        })
+    }
+
+    /// Starts an operation: checked and charged as over HTTP, then run (a query or mutation
+    /// answers once and completes; a subscription answers per event).
+    async fn start(
+        &self,
+        session: &Session,
+        closer: &SocketCloser,
+        request: async_graphql::Request,
+        running: usize,
+    ) -> Result<(Operation, Taken<String>), async_graphql::Response> {
+        let state = &*self.state;
+        if running >= state.ws.max_subscriptions_per_socket {
+            return Err(too_many("too many operations on this socket"));
+        }
+        let Some(slot) = state
+            .live
+            .subscriptions_by_user
+            .take(session.user.clone(), state.ws.max_subscriptions_per_user)
+        else {
+            state.backends.metrics().rate_limited("subscriptions");
+            return Err(too_many("too many subscriptions for this user"));
+        };
+        let prepared = operation::prepare(state, request);
+        let root = prepared.root_fields();
+        let cost = Charge {
+            fields: root.total.max(1),
+            auth: root.auth,
+            cost: u32::try_from(prepared.cost()).unwrap_or(u32::MAX),
+        };
+        if let Err(limited) = charge(state, self.address, Some(&session.user), cost).await {
+            return Err(super::rate_limited_response(limited));
+        }
+        let caller = Caller::User(session.user.clone());
+        if !prepared.is_subscription() {
+            // A query or mutation: run as over HTTP, one answer, within the same deadline.
+            let executed = tokio::time::timeout(
+                state.request_timeout,
+                operation::execute(state, &self.request_id, &caller, prepared),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                super::error_response(
+                    "the operation did not finish in time and was cancelled",
+                    Code::ServiceUnavailable,
+                )
+            });
+            let answers = [Some(executed), None];
+            return Ok((
+                async_graphql::futures_util::stream::iter(answers).boxed(),
+                slot,
+            ));
+        }
+        let request = prepared.into_request().map_err(|refusal| *refusal)?;
+        let context = RequestContext::new(&state.backends, caller, self.request_id.clone());
+        let tasks = context.tasks.clone();
+        let request = request.data(context).data(closer.clone());
+        let responses = tasks
+            .drive_stream(state.schema.execute_stream(request))
+            .map(|mut response| {
+                crate::graphql::error::code_response_errors(&mut response);
+                Some(response)
+            })
+            .chain(async_graphql::futures_util::stream::once(async { None }));
+        Ok((responses.boxed(), slot))
+    }
+}
+
+/// `next` with one response.
+fn next_message(id: &str, response: &async_graphql::Response) -> String {
+    json!({ "type": "next", "id": id, "payload": response }).to_string()
+}
+
+/// `error` with a response's errors.
+fn error_message(id: &str, response: &async_graphql::Response) -> String {
+    json!({ "type": "error", "id": id, "payload": response.errors }).to_string()
+}
+
+fn too_many(message: &str) -> async_graphql::Response {
+    super::error_response(message, Code::TooManyRequests)
+}
+
+/// Sends `message`, unless the client does not take it within `timeout`.
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    message: Message,
+    timeout: Duration,
+) -> Result<(), ()> {
+    match tokio::time::timeout(timeout, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) | Err(_) => Err(()),
+    }
+}
+
+/// Completes once `stopping` turns true (or its sender is gone).
+async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let stop = *stopping.borrow_and_update();
+        if stop || stopping.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Subscriptions end to end: a real graphql-transport-ws client over a real WebSocket, events
+//! from hangout-core's outbox through the gateway's hub.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
+
+use crate::{
+    helpers::{Session, TestSystem},
+    sharing::{accept, create_invitation, link},
+};
+
+on_both_backends!(members_see_each_others_changes_and_a_leaver_is_removed_then_completed);
+
+/// What a socket received.
+#[derive(Debug)]
+enum Received {
+    Message(Value),
+    Closed(u16, String),
+}
+
+/// A graphql-transport-ws client.
+struct Client {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Client {
+    async fn connect(addr: std::net::SocketAddr) -> Self {
+        let mut request = format!("ws://{addr}/graphql")
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        assert_eq!(
+            response.headers()["sec-websocket-protocol"],
+            "graphql-transport-ws"
+        );
+        Self { socket }
+    }
+
+    /// Connected and acknowledged as `who`.
+    async fn signed_in(addr: std::net::SocketAddr, who: &Session) -> Self {
+        let mut client = Self::connect(addr).await;
+        client
+            .send(json!({
+                "type": "connection_init",
+                "payload": { "authorization": format!("Bearer {}", who.access_token) },
+            }))
+            .await;
+        assert_eq!(client.message().await["type"], "connection_ack");
+        client
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.socket
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({
+            "type": "subscribe",
+            "id": id,
+            "payload": { "query": query, "variables": variables },
+        }))
+        .await;
+    }
+
+    /// A ping answered: the socket has handled everything sent before it, and started every
+    /// subscription (the gateway polls new operations before it reads the next message, and
+    /// a subscription is registered with the hub on its first poll).
+    async fn sync(&mut self) {
+        self.send(json!({ "type": "ping" })).await;
+        assert_eq!(self.message().await, json!({ "type": "pong" }));
+    }
+
+    async fn receive(&mut self) -> Received {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("a message within 10 s");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Received::Message(serde_json::from_str(text.as_str()).unwrap());
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = frame.map_or((1005, String::new()), |frame| {
+                        (u16::from(frame.code), frame.reason.to_string())
+                    });
+                    return Received::Closed(code, reason);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => panic!("socket failed: {error}"),
+                None => return Received::Closed(1006, String::new()),
+            }
+        }
+    }
+
+    async fn message(&mut self) -> Value {
+        match self.receive().await {
+            Received::Message(message) => message,
+            closed @ Received::Closed(..) => panic!("expected a message, got {closed:?}"),
+        }
+    }
+
+    async fn closed(&mut self) -> (u16, String) {
+        match self.receive().await {
+            Received::Closed(code, reason) => (code, reason),
+            Received::Message(message) => panic!("expected a close, got {message}"),
+        }
+    }
+}
+
+const HANGOUT_EVENTS: &str = "subscription($id: ID!) {
+    hangoutEvents(hangoutId: $id) {
+        __typename
+        ... on HangoutUpdated { hangout { id title } at }
+        ... on MemberUpdated { hangoutId member { rsvp role user { name email } } }
+        ... on MemberLeft { hangoutId userId }
+        ... on HangoutRemoved { hangoutId reason }
+    }
+}";
+
+const VIEWER_EVENTS: &str = "subscription {
+    viewerEvents {
+        __typename
+        ... on InvitationReceived { invitation { id role invitedBy { name email } } }
+        ... on HangoutAdded { hangout { id title viewerRole } }
+        ... on HangoutRemoved { hangoutId reason }
+    }
+}";
+
+fn event(message: &Value, id: &str) -> Value {
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["id"], id, "{message}");
+    message["payload"]["data"]
+        .as_object()
+        .and_then(|data| data.values().next())
+        .cloned()
+        .unwrap_or_else(|| panic!("no data in {message}"))
+}
+
+async fn mutate(system: &TestSystem, who: &Session, query: &str, input: Value) {
+    let body = system
+        .graphql(Some(&who.access_token), query, json!({ "input": input }))
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+}
+
+async fn members_see_each_others_changes_and_a_leaver_is_removed_then_completed(
+    system: TestSystem,
+) {
+    let owner_email = format!("ada-{}@example.com", uuid::Uuid::new_v4().simple());
+    let owner = system.sign_up_with_email("Ada", &owner_email).await;
+    let guest_email = format!("bea-{}@example.com", uuid::Uuid::new_v4().simple());
+    let guest = system.sign_up_with_email("Bea", &guest_email).await;
+    let outsider = system.sign_up("Eve").await;
+    let picnic = system
+        .create_hangout(&owner, "Picnic", "2026-08-01T10:00:00Z")
+        .await;
+
+    let mut viewer = Client::signed_in(system.gateway, &guest).await;
+    viewer.subscribe("v", VIEWER_EVENTS, json!({})).await;
+    viewer.sync().await;
+    // Invited by email, then joined by link: both reach the guest's viewer events.
+    create_invitation(
+        &system,
+        &owner,
+        json!({ "hangoutId": picnic, "role": "GUEST", "email": guest_email }),
+    )
+    .await;
+    let received = event(&viewer.message().await, "v");
+    assert_eq!(received["__typename"], "InvitationReceived", "{received}");
+    assert_eq!(received["invitation"]["invitedBy"]["name"], "Ada");
+    assert!(
+        received["invitation"]["invitedBy"]["email"]
+            .as_str()
+            .unwrap()
+            .contains("***"),
+        "another member's email is masked: {received}"
+    );
+    let code = link(&system, &owner, &picnic, "GUEST").await;
+    accept(&system, &guest, json!({ "code": code })).await;
+    let added = event(&viewer.message().await, "v");
+    assert_eq!(added["__typename"], "HangoutAdded", "{added}");
+    assert_eq!(added["hangout"]["id"], picnic);
+    assert_eq!(added["hangout"]["viewerRole"], "GUEST");
+
+    let mut member = Client::signed_in(system.gateway, &guest).await;
+    member
+        .subscribe("h", HANGOUT_EVENTS, json!({ "id": picnic }))
+        .await;
+    member.sync().await;
+    mutate(
+        &system,
+        &owner,
+        "mutation($input: UpdateHangoutInput!) { updateHangout(input: $input) { hangout { id } } }",
+        json!({ "id": picnic, "title": "Picnic in the park" }),
+    )
+    .await;
+    let updated = event(&member.message().await, "h");
+    assert_eq!(updated["__typename"], "HangoutUpdated", "{updated}");
+    assert_eq!(updated["hangout"]["title"], "Picnic in the park");
+
+    mutate(
+        &system,
+        &owner,
+        "mutation($input: SetRsvpInput!) { setRsvp(input: $input) { member { rsvp } } }",
+        json!({ "hangoutId": picnic, "status": "MAYBE" }),
+    )
+    .await;
+    let answered = event(&member.message().await, "h");
+    assert_eq!(answered["__typename"], "MemberUpdated", "{answered}");
+    assert_eq!(answered["member"]["rsvp"], "MAYBE");
+    assert_eq!(answered["member"]["role"], "OWNER");
+    assert!(
+        answered["member"]["user"]["email"]
+            .as_str()
+            .unwrap()
+            .contains("***"),
+        "{answered}"
+    );
+
+    // An outsider cannot subscribe to it: NOT_FOUND, and nothing more for that id.
+    let mut stranger = Client::signed_in(system.gateway, &outsider).await;
+    stranger
+        .subscribe("x", HANGOUT_EVENTS, json!({ "id": picnic }))
+        .await;
+    let refused = stranger.message().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "x");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "NOT_FOUND");
+
+    // The guest leaves: HangoutRemoved, then the subscription completes; the viewer events
+    // say so too.
+    mutate(
+        &system,
+        &guest,
+        "mutation($input: LeaveHangoutInput!) { leaveHangout(input: $input) { hangoutId } }",
+        json!({ "hangoutId": picnic }),
+    )
+    .await;
+    let removed = event(&member.message().await, "h");
+    assert_eq!(removed["__typename"], "HangoutRemoved", "{removed}");
+    assert_eq!(removed["reason"], "LEFT");
+    let completed = member.message().await;
+    assert_eq!(completed, json!({ "type": "complete", "id": "h" }));
+    let gone = event(&viewer.message().await, "v");
+    assert_eq!(gone["__typename"], "HangoutRemoved", "{gone}");
+    assert_eq!(gone["reason"], "LEFT");
+
+    // Nothing about the hangout reaches the guest after they left.
+    mutate(
+        &system,
+        &owner,
+        "mutation($input: UpdateHangoutInput!) { updateHangout(input: $input) { hangout { id } } }",
+        json!({ "id": picnic, "title": "Secret picnic" }),
+    )
+    .await;
+    member.send(json!({ "type": "ping" })).await;
+    assert_eq!(member.message().await, json!({ "type": "pong" }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_must_authenticate_in_time_and_close_on_expiry_and_shutdown() {
+    let mut system = TestSystem::spawn_with(&["--ws-init-timeout", "300ms"]).await;
+    let user = system.sign_up("Ada").await;
+
+    let mut silent = Client::connect(system.gateway).await;
+    assert_eq!(silent.closed().await.0, 4408);
+
+    let mut early = Client::connect(system.gateway).await;
+    early.subscribe("1", VIEWER_EVENTS, json!({})).await;
+    assert_eq!(early.closed().await.0, 4401);
+
+    let mut forged = Client::connect(system.gateway).await;
+    forged
+        .send(json!({ "type": "connection_init", "payload": { "authorization": "Bearer nope" } }))
+        .await;
+    assert_eq!(forged.closed().await.0, 4403);
+
+    let mut twice = Client::signed_in(system.gateway, &user).await;
+    twice
+        .send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    assert_eq!(twice.closed().await.0, 4429);
+
+    // A token about to expire (its `exp` a minute back, within the verifier's leeway): the
+    // socket it opened closes with 4401 when it stops being accepted.
+    let jwks: Value = system
+        .http
+        .get(system.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({
+        "sub": user.user_id, "iss": "hangout-planner", "aud": "hangout-planner-api",
+        "iat": now - 120, "exp": now - 59,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid.to_owned());
+    let expiring = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(&system.signing_key),
+    )
+    .unwrap();
+    let mut expires = Client::signed_in(
+        system.gateway,
+        &Session {
+            access_token: expiring,
+            ..user.clone()
+        },
+    )
+    .await;
+    let (code, reason) = expires.closed().await;
+    assert_eq!(code, 4401, "{reason}");
+
+    let mut open = Client::signed_in(system.gateway, &user).await;
+    open.subscribe("v", VIEWER_EVENTS, json!({})).await;
+    open.sync().await;
+    system.stop_gateway().await;
+    assert_eq!(open.closed().await.0, 1001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_reaches_a_subscriber_on_another_gateway_and_survives_a_hangout_core_restart() {
+    let mut system = TestSystem::spawn().await;
+    let owner = system.sign_up("Ada").await;
+    let other = system.spawn_gateway(&[]).await;
+    let mut viewer = Client::signed_in(other.addr, &owner).await;
+    viewer.subscribe("v", VIEWER_EVENTS, json!({})).await;
+    viewer.sync().await;
+    let first = system
+        .create_hangout(&owner, "Picnic", "2026-08-01T10:00:00Z")
+        .await;
+    let added = event(&viewer.message().await, "v");
+    assert_eq!(added["hangout"]["id"], first, "{added}");
+
+    // hangout-core restarts; the gateways resume after the last event they received.
+    system.stop_hangout_core().await;
+    system.restart_hangout_core().await;
+    assert!(system.wait_ready(true).await);
+    let second = system
+        .create_hangout(&owner, "Brunch", "2026-08-02T10:00:00Z")
+        .await;
+    let added = event(&viewer.message().await, "v");
+    assert_eq!(added["hangout"]["id"], second, "{added}");
+}
