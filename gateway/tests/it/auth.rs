@@ -130,10 +130,25 @@ async fn sign_up_validation_names_the_field() {
     }
 }
 
-fn token(key: &[u8], kid: &str, claims: &Value) -> String {
+/// A JWT of `claims` signed with the PKCS#8 Ed25519 `key` under `kid`.
+pub(crate) fn token(key: &[u8], kid: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(key)).unwrap()
+}
+
+/// The `kid` of the gateway's signing key, from its JWKS.
+pub(crate) async fn signing_kid(system: &TestSystem) -> String {
+    let jwks: Value = system
+        .http
+        .get(system.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"][0]["kid"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

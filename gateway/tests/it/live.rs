@@ -295,16 +295,7 @@ async fn sockets_must_authenticate_in_time_and_close_on_expiry_and_shutdown() {
 
     // A token about to expire (its `exp` a minute back, within the verifier's leeway): the
     // socket it opened closes with 4401 when it stops being accepted.
-    let jwks: Value = system
-        .http
-        .get(system.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let kid = jwks["keys"][0]["kid"].as_str().unwrap();
+    let kid = crate::auth::signing_kid(&system).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -313,14 +304,7 @@ async fn sockets_must_authenticate_in_time_and_close_on_expiry_and_shutdown() {
         "sub": user.user_id, "iss": "hangout-planner", "aud": "hangout-planner-api",
         "iat": now - 120, "exp": now - 59,
     });
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some(kid.to_owned());
-    let expiring = jsonwebtoken::encode(
-        &header,
-        &claims,
-        &jsonwebtoken::EncodingKey::from_ed_der(&system.signing_key),
-    )
-    .unwrap();
+    let expiring = crate::auth::token(&system.signing_key, &kid, &claims);
     let mut expires = Client::signed_in(
         system.gateway,
         &Session {
