@@ -59,6 +59,8 @@ pub struct App {
     /// The event hub and what feeds it.
     hub: EventHub,
     hangout: crate::backend::hangout::HangoutCore,
+    /// The broker's URL and exchange, when events come through one.
+    broker: Option<(String, String)>,
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
@@ -135,6 +137,10 @@ impl App {
             },
             hub,
             hangout,
+            broker: config
+                .broker_url
+                .clone()
+                .map(|url| (url, config.broker_exchange.clone())),
             stopping,
         })
     }
@@ -170,11 +176,22 @@ impl App {
             self.metrics_server
                 .serve(Arc::clone(&self.registry), std::future::pending()),
         );
-        let hub = tokio::spawn(
-            self.hub
-                .clone()
-                .run(self.hangout, self.stopping.subscribe()),
-        );
+        let hub = match self.broker {
+            Some((url, exchange)) => {
+                let queue = format!("gateway.{}", uuid::Uuid::now_v7());
+                tokio::spawn(self.hub.clone().run_broker(
+                    url,
+                    exchange,
+                    queue,
+                    self.stopping.subscribe(),
+                ))
+            }
+            None => tokio::spawn(
+                self.hub
+                    .clone()
+                    .run(self.hangout, self.stopping.subscribe()),
+            ),
+        };
         let stopping = self.stopping;
         let shutdown = async move {
             shutdown.await;

@@ -122,6 +122,17 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// RabbitMQ to receive live-update events from (`amqp://user:password@host:5672/vhost`,
+    /// the broker hangout-core relays to with `HANGOUT_CORE_BROKER_URL`); each instance
+    /// consumes its own durable queue. Unset: events come straight from hangout-core's
+    /// `EventService` (the embedded default).
+    #[arg(long, env = "GATEWAY_BROKER_URL")]
+    pub broker_url: Option<String>,
+
+    /// The broker's exchange for the events.
+    #[arg(long, env = "GATEWAY_BROKER_EXCHANGE", default_value = proto::broker::DEFAULT_EXCHANGE)]
+    pub broker_exchange: String,
+
     #[command(flatten)]
     pub edge: crate::http::EdgeSettings,
 }
@@ -184,6 +195,17 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some(url) = &self.broker_url
+            && !url.starts_with("amqp://")
+        {
+            return Err(error(
+                "GATEWAY_BROKER_URL",
+                format!(
+                    "{} must start with amqp:// (TLS to the broker is not supported)",
+                    proto::broker::redact(url)
+                ),
+            ));
         }
         for (variable, duration) in [
             ("GATEWAY_BACKEND_TIMEOUT", self.backend_timeout),
@@ -309,6 +331,11 @@ impl fmt::Debug for Config {
                 "redis_url",
                 &self.redis_url.as_ref().map(|_| "<configured, redacted>"),
             )
+            .field(
+                "broker_url",
+                &self.broker_url.as_deref().map(proto::broker::redact),
+            )
+            .field("broker_exchange", &self.broker_exchange)
             .field("edge", &self.edge)
             .finish()
     }

@@ -7,6 +7,11 @@
 //! Repeats after a reconnect are dropped by `seq`; events reach each subscription in `seq`
 //! order, so in order per hangout.
 //!
+//! With a broker (`GATEWAY_BROKER_URL`), the hub reads RabbitMQ instead ([`EventHub::run_broker`]):
+//! its own durable queue, bound to the events' exchange, kept by the broker across a restart
+//! of either and for a while after this instance goes away. hangout-core's relay publishes
+//! every `seq` in order, so a gap means this instance lost events (its queue expired).
+//!
 //! Every subscription has a bounded queue. One that fills (a client that does not read) is
 //! cut off, never buffered without limit: its stream ends with [`Ended::TooSlow`]. When events
 //! were lost for good (hangout-core no longer keeps those after the last one received), every
@@ -25,6 +30,9 @@ use proto::hangout::v1 as pb;
 use tokio::sync::mpsc;
 
 use crate::backend::hangout::HangoutCore;
+
+/// How long the broker keeps this instance's queue once nobody consumes it (10 minutes).
+const QUEUE_EXPIRY_MILLIS: u32 = 10 * 60 * 1000;
 
 /// Events one subscription may have waiting before it is cut off.
 const QUEUE: usize = 64;
@@ -296,6 +304,124 @@ impl EventHub {
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         self.end_all(Ended::ShuttingDown);
+    }
+
+    /// Consumes this instance's queue `queue` on the broker at `url` until `stopping` turns
+    /// true, publishing each event once, reconnecting with backoff.
+    pub async fn run_broker(
+        self,
+        url: String,
+        exchange: String,
+        queue: String,
+        mut stopping: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut after: Option<u64> = None;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let consumed = tokio::select! {
+                consumed = self.consume_once(&url, &exchange, &queue, &mut after) => consumed,
+                _ = stopping.wait_for(|stopping| *stopping) => break,
+            };
+            self.inner.connected.send_replace(false);
+            if let Err(error) = consumed {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    broker = %proto::broker::redact(&url),
+                    "event queue on the broker failed; reconnecting"
+                );
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = stopping.wait_for(|stopping| *stopping) => break,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        self.end_all(Ended::ShuttingDown);
+    }
+
+    /// One connection's consumption of the queue.
+    async fn consume_once(
+        &self,
+        url: &str,
+        exchange: &str,
+        queue: &str,
+        after: &mut Option<u64>,
+    ) -> Result<(), lapin::Error> {
+        use lapin::{
+            options::{
+                BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions,
+                QueueDeclareOptions,
+            },
+            types::{AMQPValue, FieldTable},
+        };
+        let connection = proto::broker::connect(url, queue).await?;
+        let channel = connection.create_channel().await?;
+        proto::broker::declare_exchange(&channel, exchange).await?;
+        let mut arguments = FieldTable::default();
+        // Durable, so a broker restart keeps it; removed by the broker once this instance
+        // has been gone that long.
+        arguments.insert("x-expires".into(), AMQPValue::LongUInt(QUEUE_EXPIRY_MILLIS));
+        channel
+            .queue_declare(
+                queue,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments,
+            )
+            .await?;
+        channel
+            .queue_bind(
+                queue,
+                exchange,
+                "",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        channel.basic_qos(256, BasicQosOptions::default()).await?;
+        let mut consumer = channel
+            .basic_consume(
+                queue,
+                queue,
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        self.inner.connected.send_replace(true);
+        tracing::info!(queue, "consuming events from the broker");
+        while let Some(delivery) = futures_util::StreamExt::next(&mut consumer).await {
+            let delivery = delivery?;
+            match proto::broker::decode(&delivery.data) {
+                Ok(message) => self.receive(after, message),
+                Err(error) => tracing::error!(%error, "an event message could not be read"),
+            }
+            delivery.ack(BasicAckOptions::default()).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes `message` unless it is a repeat; a gap ends every subscription (events were
+    /// lost), since the relay publishes every `seq`.
+    fn receive(&self, after: &mut Option<u64>, message: pb::Event) {
+        if let Some(last) = *after {
+            if message.seq <= last {
+                return;
+            }
+            if message.seq > last + 1 {
+                tracing::warn!(
+                    last,
+                    next = message.seq,
+                    "events were lost on the way from the broker: every subscription ends so clients resubscribe"
+                );
+                self.end_all(Ended::Lost);
+            }
+        }
+        *after = Some(message.seq);
+        if let Some(event) = Event::from_message(message) {
+            self.publish(event);
+        }
     }
 
     /// One watch, until it ends; `after` follows the last event received.

@@ -183,6 +183,14 @@ impl App {
                 .serve(Arc::clone(&self.registry), std::future::pending()),
         );
         let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let relay = self.config.broker_url.clone().map(|url| {
+            tokio::spawn(crate::broker::relay_forever(
+                Arc::clone(&self.service),
+                url,
+                self.config.broker_exchange.clone(),
+                stopped.clone(),
+            ))
+        });
         let draining = async {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
@@ -222,6 +230,9 @@ impl App {
             .serve_with_incoming_shutdown(proto::tls::incoming(self.listener, self.tls), draining)
             .await;
         sweeper.abort();
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
         metrics_server.abort();
         self.store.close().await;
         tracing::info!("stopped");

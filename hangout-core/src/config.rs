@@ -90,6 +90,16 @@ pub struct Config {
     #[arg(long, env = "HANGOUT_CORE_EVENT_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub event_retention: Duration,
 
+    /// RabbitMQ to relay live-update events to (`amqp://user:password@host:5672/vhost`), so
+    /// any number of gateways get them from the broker; unset, gateways read them from
+    /// `EventService.WatchEvents` alone (the embedded default).
+    #[arg(long, env = "HANGOUT_CORE_BROKER_URL")]
+    pub broker_url: Option<String>,
+
+    /// The broker's exchange for the events (a durable fanout exchange).
+    #[arg(long, env = "HANGOUT_CORE_BROKER_EXCHANGE", default_value = proto::broker::DEFAULT_EXCHANGE)]
+    pub broker_exchange: String,
+
     /// How often unconfirmed memories are swept (and events past their retention pruned).
     #[arg(long, env = "HANGOUT_CORE_SWEEP_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub sweep_interval: Duration,
@@ -173,6 +183,17 @@ impl Config {
                 "must name at least one client",
             ));
         }
+        if let Some(url) = &self.broker_url
+            && !url.starts_with("amqp://")
+        {
+            return Err(error(
+                "HANGOUT_CORE_BROKER_URL",
+                format!(
+                    "{} must start with amqp:// (TLS to the broker is not supported)",
+                    proto::broker::redact(url)
+                ),
+            ));
+        }
         for (variable, duration) in [
             ("HANGOUT_CORE_REFRESH_TOKEN_TTL", self.refresh_token_ttl),
             ("HANGOUT_CORE_SWEEP_INTERVAL", self.sweep_interval),
@@ -228,6 +249,11 @@ impl fmt::Debug for Config {
             .field("pending_grace", &self.pending_grace)
             .field("hashing_queue", &self.hashing_queue)
             .field("event_retention", &self.event_retention)
+            .field(
+                "broker_url",
+                &self.broker_url.as_deref().map(proto::broker::redact),
+            )
+            .field("broker_exchange", &self.broker_exchange)
             .field("sweep_interval", &self.sweep_interval)
             .field("log_format", &self.log_format)
             .field("metrics_addr", &self.metrics_addr)

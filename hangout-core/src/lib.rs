@@ -9,6 +9,7 @@
 //! - [`config`]: environment configuration, validated at start-up.
 
 pub mod app;
+pub mod broker;
 pub mod config;
 pub mod domain;
 pub mod grpc;

@@ -3,8 +3,11 @@
 //!
 //! - [`tls`]: mutual TLS from PEM files, with an allow-list of client certificate names;
 //! - [`metadata`]: the request metadata keys for the caller's identity and the request id;
+//! - `broker` (feature `broker`): how the live-update events travel through RabbitMQ;
 //! - `dev_certs` (feature `dev-certs`): a throw-away CA for local runs and tests.
 
+#[cfg(feature = "broker")]
+pub mod broker;
 pub mod metadata;
 pub mod process;
 pub mod tls;

@@ -10,6 +10,9 @@ const LOCAL_MYSQL: &str = "mysql://root@127.0.0.1:3306";
 /// The Redis every machine of this project runs.
 const LOCAL_REDIS: &str = "redis://127.0.0.1:6379";
 
+/// The RabbitMQ every machine of this project runs.
+const LOCAL_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
 #[derive(clap::Args)]
 pub struct Test {
     /// Fail instead of skipping what cannot run here: the MySQL variants without a MySQL, the
@@ -54,6 +57,19 @@ impl Test {
             None => println!("no Redis at 127.0.0.1:6379: the shared rate-limit tests are skipped"),
         }
         let _redis = redis.map(|url| shell.push_env("TEST_REDIS_URL", url));
+        let amqp = match std::env::var("TEST_AMQP_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if answers("127.0.0.1:5672") => Some(LOCAL_AMQP.to_owned()),
+            _ => None,
+        };
+        match &amqp {
+            Some(_) => println!("broker tests run against RabbitMQ"),
+            None if require_all => {
+                anyhow::bail!("no RabbitMQ at 127.0.0.1:5672 and TEST_AMQP_URL is unset")
+            }
+            None => println!("no RabbitMQ at 127.0.0.1:5672: the broker tests are skipped"),
+        }
+        let _amqp = amqp.map(|url| shell.push_env("TEST_AMQP_URL", url));
         run_counting(cmd!(shell, "cargo test --workspace --all-targets").into())?;
         if self.no_e2e {
             return Ok(());

@@ -88,6 +88,8 @@ pub struct TestSystem {
     pub metrics: Metrics,
     hangout_addr: SocketAddr,
     hangout_database_url: String,
+    /// The broker flags both services get, when the system runs with a broker.
+    broker_args: Vec<String>,
     _mysql: Option<MysqlDatabase>,
     file_addr: SocketAddr,
     hangout: Running,
@@ -222,7 +224,12 @@ impl Drop for MysqlDatabase {
     }
 }
 
-async fn start_hangout_core(database_url: &str, tls: &TlsFiles, addr: &str) -> Started {
+async fn start_hangout_core(
+    database_url: &str,
+    tls: &TlsFiles,
+    addr: &str,
+    extra_args: &[String],
+) -> Started {
     let mut args = vec![
         "hangout-core".to_owned(),
         "--listen-addr".to_owned(),
@@ -233,6 +240,7 @@ async fn start_hangout_core(database_url: &str, tls: &TlsFiles, addr: &str) -> S
         database_url.to_owned(),
     ];
     args.extend(tls_args(tls));
+    args.extend(extra_args.iter().cloned());
     let config = hangout_core::Config::parse_from(args);
     let app = hangout_core::App::build(config)
         .await
@@ -338,6 +346,8 @@ impl ExtraGateway {
 impl TestSystem {
     /// Starts another gateway in front of the same backends, with extra arguments.
     pub async fn spawn_gateway(&self, extra_args: &[&str]) -> ExtraGateway {
+        let mut extra_args = extra_args.to_vec();
+        extra_args.extend(self.broker_args.iter().map(String::as_str));
         let tls = TlsFiles {
             ca: self.cert_dir().join("ca.pem"),
             cert: self.cert_dir().join("gateway.pem"),
@@ -348,7 +358,7 @@ impl TestSystem {
             self.file_addr,
             &self.dir.path().join("jwt.key"),
             &tls,
-            extra_args,
+            &extra_args,
         )
         .await;
         let addr = app.local_addr();
@@ -377,17 +387,36 @@ impl TestSystem {
             Db::Sqlite => Some(Self::spawn().await),
             Db::Mysql => {
                 let database = MysqlDatabase::create().await?;
-                Some(Self::start(&[], Some(database)).await)
+                Some(Self::start(&[], Some(database), Vec::new()).await)
             }
         }
     }
 
     /// As [`TestSystem::spawn`], with extra gateway command-line arguments.
     pub async fn spawn_with(extra_args: &[&str]) -> Self {
-        Self::start(extra_args, None).await
+        Self::start(extra_args, None, Vec::new()).await
     }
 
-    async fn start(extra_args: &[&str], mysql: Option<MysqlDatabase>) -> Self {
+    /// As [`TestSystem::spawn`], with hangout-core relaying events to RabbitMQ and the gateway
+    /// consuming them there, on an exchange of its own; `None` without a broker (CI always
+    /// has one, so CI never skips).
+    pub async fn spawn_with_broker() -> Option<Self> {
+        let url = amqp_url().await?;
+        let exchange = format!("test.events.{}", uuid::Uuid::new_v4().simple());
+        let broker_args = vec![
+            "--broker-url".to_owned(),
+            url,
+            "--broker-exchange".to_owned(),
+            exchange,
+        ];
+        Some(Self::start(&[], None, broker_args).await)
+    }
+
+    async fn start(
+        extra_args: &[&str],
+        mysql: Option<MysqlDatabase>,
+        broker_args: Vec<String>,
+    ) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let (hangout_tls, file_tls, gateway_tls) = certs(dir.path());
@@ -395,12 +424,27 @@ impl TestSystem {
             || format!("sqlite:{}", dir.path().join("hangout-core.db").display()),
             MysqlDatabase::url,
         );
-        let hangout = start_hangout_core(&hangout_database_url, &hangout_tls, "127.0.0.1:0").await;
+        let hangout = start_hangout_core(
+            &hangout_database_url,
+            &hangout_tls,
+            "127.0.0.1:0",
+            &broker_args,
+        )
+        .await;
         let file = start_file_core(dir.path(), &file_tls).await;
         let key_path = dir.path().join("jwt.key");
         let signing_key = write_signing_key(&key_path);
 
-        let app = start_gateway(hangout.addr, file.addr, &key_path, &gateway_tls, extra_args).await;
+        let mut gateway_args = extra_args.to_vec();
+        gateway_args.extend(broker_args.iter().map(String::as_str));
+        let app = start_gateway(
+            hangout.addr,
+            file.addr,
+            &key_path,
+            &gateway_tls,
+            &gateway_args,
+        )
+        .await;
         let gateway = app.local_addr();
         let backend_calls = app.backend_calls();
         let metrics = Metrics {
@@ -427,6 +471,7 @@ impl TestSystem {
             metrics,
             hangout_addr: hangout.addr,
             hangout_database_url,
+            broker_args,
             _mysql: mysql,
             file_addr: file.addr,
             hangout: hangout.running,
@@ -485,10 +530,54 @@ impl TestSystem {
             &self.hangout_database_url,
             &tls,
             &self.hangout_addr.to_string(),
+            &self.broker_args,
         )
         .await;
         self.metrics.hangout_core = started.metrics;
         self.hangout = started.running;
+    }
+
+    /// Records a `HangoutAdded` event for `user` straight into hangout-core's outbox, as a
+    /// change that committed just before its process died would have left it; returns its
+    /// `seq`.
+    pub async fn record_event_directly(&self, user: &str, hangout: &str) -> u64 {
+        use base64::Engine as _;
+        use sqlx::{Connection as _, Executor as _, Row as _};
+        // The UUIDs behind the global ids.
+        let uuid = |id: &str| {
+            let text = base64::engine::general_purpose::STANDARD
+                .decode(id)
+                .unwrap();
+            let text = String::from_utf8(text).unwrap();
+            text.split_once(':').unwrap().1.to_owned()
+        };
+        let (user, hangout) = (uuid(user), uuid(hangout));
+        sqlx::any::install_default_drivers();
+        let mut db = sqlx::AnyConnection::connect(&self.hangout_database_url)
+            .await
+            .unwrap();
+        db.execute("update event_sequence set last_seq = last_seq + 1 where id = 1")
+            .await
+            .unwrap();
+        let seq: i64 = db
+            .fetch_one("select last_seq from event_sequence where id = 1")
+            .await
+            .unwrap()
+            .get(0);
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        db.execute(
+            format!(
+                "insert into events (seq, hangout_id, viewer_id, kind, occurred_at) \
+                 values ({seq}, '{hangout}', '{user}', 'HANGOUT_ADDED', {at})"
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+        u64::try_from(seq).unwrap()
     }
 
     /// The objects the embedded S3 server holds (`{dir}/{bucket}/{key}`), without the
@@ -629,6 +718,26 @@ pub fn error_field(body: &Value) -> &str {
 /// The Redis the tests use: `TEST_REDIS_URL` (CI sets it, so a Redis that is down fails the
 /// run), else one on 127.0.0.1:6379 when it answers; `None` (the test is skipped, with a
 /// message) when neither.
+/// `TEST_AMQP_URL`, or RabbitMQ's default on 127.0.0.1:5672 when it answers; `None` (the
+/// test skips) otherwise. `.ci/run` sets `TEST_AMQP_URL` after checking the broker.
+pub async fn amqp_url() -> Option<String> {
+    if let Ok(url) = std::env::var("TEST_AMQP_URL") {
+        return Some(url);
+    }
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(1),
+        tokio::net::TcpStream::connect("127.0.0.1:5672"),
+    )
+    .await
+    .is_ok_and(|connected| connected.is_ok());
+    if reachable {
+        Some("amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+    } else {
+        eprintln!("skipped: no RabbitMQ (set TEST_AMQP_URL or run one on 127.0.0.1:5672)");
+        None
+    }
+}
+
 pub async fn redis_url() -> Option<String> {
     if let Ok(url) = std::env::var("TEST_REDIS_URL") {
         return Some(url);

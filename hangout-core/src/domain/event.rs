@@ -169,6 +169,15 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
+/// Events read from the outbox.
+#[derive(Debug, Default)]
+pub struct EventBatch {
+    /// In `seq` order.
+    pub events: Vec<StoredEvent>,
+    /// The last `seq` read, including rows that could not be read (and are left out).
+    pub last_read: Option<u64>,
+}
+
 /// Reading the outbox.
 pub trait EventStore: Clone + Send + Sync + 'static {
     /// Up to `limit` events after `after`, in `seq` order.
@@ -176,7 +185,7 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         &self,
         after: u64,
         limit: u32,
-    ) -> impl Future<Output = StoreResult<Vec<StoredEvent>>> + Send;
+    ) -> impl Future<Output = StoreResult<EventBatch>> + Send;
 
     /// The last `seq` given out (0 before the first event).
     fn last_event_seq(&self) -> impl Future<Output = StoreResult<u64>> + Send;
@@ -187,6 +196,20 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// Completes when events may have been recorded since it was called: at once after a
     /// commit of this process that recorded some, else after `poll` (another process's).
     fn recorded(&self, poll: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Where the relay `name` has got to; a relay seen for the first time starts at `start`.
+    fn relay_position(
+        &self,
+        name: &str,
+        start: u64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Records that the relay `name` delivered every event up to `seq`.
+    fn save_relay_position(
+        &self,
+        name: &str,
+        seq: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Deletes the events that occurred before `before`; returns how many.
     fn delete_events_before(
@@ -261,8 +284,16 @@ pub async fn watch<S: EventStore>(
             // Subscribed before the read, so a commit between the read and the wait wakes it.
             let recorded = state.store.recorded(POLL);
             match state.store.events_after(state.after, READ_BATCH).await {
-                Ok(events) if events.is_empty() => recorded.await,
-                Ok(events) => state.buffer.extend(events),
+                Ok(EventBatch {
+                    last_read: None, ..
+                }) => recorded.await,
+                Ok(EventBatch { events, last_read }) => {
+                    if events.is_empty() {
+                        // Only unreadable rows: passed.
+                        state.after = last_read.unwrap_or(state.after);
+                    }
+                    state.buffer.extend(events);
+                }
                 Err(error) => {
                     drop(recorded);
                     state.failed = true;
@@ -307,6 +338,28 @@ impl<S: crate::domain::store::Store> crate::domain::Service<S> {
         WatchError,
     > {
         watch(self.store.clone(), start).await
+    }
+
+    /// Where the relay `name` resumes: the last `seq` it delivered, or, the first time, the
+    /// last `seq` given out (a new relay delivers from now on).
+    ///
+    /// # Errors
+    /// Only internal ones.
+    pub async fn relay_position(&self, name: &str) -> crate::domain::error::DomainResult<u64> {
+        let last = self.store.last_event_seq().await?;
+        Ok(self.store.relay_position(name, last).await?)
+    }
+
+    /// Records that the relay `name` delivered every event up to `seq`.
+    ///
+    /// # Errors
+    /// Only internal ones.
+    pub async fn relay_delivered(
+        &self,
+        name: &str,
+        seq: u64,
+    ) -> crate::domain::error::DomainResult<()> {
+        Ok(self.store.save_relay_position(name, seq).await?)
     }
 
     /// Deletes the events older than the retention period; returns how many.

@@ -12,7 +12,7 @@ use sql_pools::{Connection, Statement, impl_from_row};
 
 use crate::{
     domain::{
-        event::{Event, EventKind, EventStore, RemovalReason, StoredEvent},
+        event::{Event, EventBatch, EventKind, EventStore, RemovalReason, StoredEvent},
         ids::{HangoutId, UserId},
         store::StoreResult,
         time::Timestamp,
@@ -117,7 +117,7 @@ fn seq_value(seq: u64) -> i64 {
 }
 
 impl EventStore for SqlStore {
-    async fn events_after(&self, after: u64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+    async fn events_after(&self, after: u64, limit: u32) -> StoreResult<EventBatch> {
         let query = Statement::new(
             "select seq, hangout_id, viewer_id, kind, subject_id, reason, occurred_at \
              from events where seq > ? order by seq limit ?",
@@ -125,7 +125,24 @@ impl EventStore for SqlStore {
         .bind(seq_value(after))
         .bind(i64::from(limit));
         let rows: Vec<EventRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
-        rows.into_iter().map(StoredEvent::try_from).collect()
+        let mut batch = EventBatch {
+            events: Vec::with_capacity(rows.len()),
+            last_read: None,
+        };
+        for row in rows {
+            let seq = u64::try_from(row.seq).map_err(|_| corrupt("events.seq"))?;
+            batch.last_read = Some(seq);
+            // One unreadable row must not stop every relay behind it: it is logged and passed.
+            match StoredEvent::try_from(row) {
+                Ok(event) => batch.events.push(event),
+                Err(error) => tracing::error!(
+                    seq,
+                    error = &error as &dyn std::error::Error,
+                    "an event row cannot be read; it is skipped"
+                ),
+            }
+        }
+        Ok(batch)
     }
 
     async fn last_event_seq(&self) -> StoreResult<u64> {
@@ -160,6 +177,32 @@ impl EventStore for SqlStore {
         async move {
             let _ = tokio::time::timeout(poll, recorded.changed()).await;
         }
+    }
+
+    async fn relay_position(&self, name: &str, start: u64) -> StoreResult<u64> {
+        let mut connection = self.database.write().await.map_err(store_error)?;
+        let known: Option<(i64,)> = connection
+            .fetch_optional(
+                &Statement::new("select last_seq from event_relays where name = ?").bind(name),
+            )
+            .await
+            .map_err(store_error)?;
+        if let Some((last,)) = known {
+            return u64::try_from(last).map_err(|_| corrupt("event_relays.last_seq"));
+        }
+        let insert = Statement::new("insert into event_relays (name, last_seq) values (?, ?)")
+            .bind(name)
+            .bind(seq_value(start));
+        connection.execute(&insert).await.map_err(store_error)?;
+        Ok(start)
+    }
+
+    async fn save_relay_position(&self, name: &str, seq: u64) -> StoreResult<()> {
+        let update = Statement::new("update event_relays set last_seq = ? where name = ?")
+            .bind(seq_value(seq))
+            .bind(name);
+        self.database.execute(&update).await.map_err(store_error)?;
+        Ok(())
     }
 
     async fn delete_events_before(&self, before: Timestamp) -> StoreResult<u64> {

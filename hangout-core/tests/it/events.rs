@@ -13,6 +13,7 @@ use crate::{
 on_both_backends!(
     changes_record_their_events_once_in_order_and_watches_resume,
     a_watch_after_pruned_events_is_out_of_range,
+    an_unreadable_event_row_is_passed_not_blocking_the_rest,
 );
 
 /// A watch from `after` (from now when `None`): where it starts and its stream.
@@ -243,6 +244,15 @@ async fn changes_record_their_events_once_in_order_and_watches_resume(mut app: T
     let again = next(&mut resumed, expected.len() - 6).await;
     assert_eq!(again, events[6..]);
 
+    // From the very start, too.
+    let (_, mut everything) = watch(&app, Some(0)).await;
+    let all = next(
+        &mut everything,
+        usize::try_from(start).unwrap() + expected.len(),
+    )
+    .await;
+    assert_eq!(all[all.len() - expected.len()..], events[..]);
+
     // A server with open watches still stops.
     app.stop().await;
     assert!(stream.next().await.is_none_or(|end| end.is_err()));
@@ -269,4 +279,26 @@ async fn a_watch_after_pruned_events_is_out_of_range(app: TestApp) {
     // From just before the oldest kept, nothing was missed.
     let (start, _) = watch(&app, Some(last - 1)).await;
     assert_eq!(start, last - 1);
+}
+
+async fn an_unreadable_event_row_is_passed_not_blocking_the_rest(app: TestApp) {
+    let owner = app.user("owner").await;
+    let (start, mut stream) = watch(&app, None).await;
+    let mut sql = app.sql().await;
+    for statement in [
+        "update event_sequence set last_seq = last_seq + 1 where id = 1".to_owned(),
+        format!(
+            "insert into events (seq, hangout_id, viewer_id, kind, occurred_at) \
+             values ({}, 'not-a-uuid', null, 'HANGOUT_UPDATED', 0)",
+            start + 1
+        ),
+    ] {
+        sqlx::Executor::execute(&mut sql, statement.as_str())
+            .await
+            .unwrap();
+    }
+    let created = app.create_hangout(&owner, hangout("After", 1)).await;
+    let events = next(&mut stream, 1).await;
+    assert_eq!(events[0].seq, start + 2);
+    assert_eq!(events[0].hangout_id, created.id);
 }
