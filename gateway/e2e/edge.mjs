@@ -1,6 +1,7 @@
 // Drives a GraphQL flow through nginx over HTTPS and HTTP/2, as a browser would reach the
 // system in production, and checks what the edge adds: security headers on every response,
-// request ids, gzip, the HTTP to HTTPS redirect, TLS 1.2+ only.
+// request ids, gzip, the HTTP to HTTPS redirect, TLS 1.2+ only; and subscriptions with the
+// `graphql-ws` client (what Apollo Client and urql use) over the edge's WebSocket upgrade.
 //
 //   NODE_EXTRA_CA_CERTS is not needed: the CA is passed explicitly.
 //   node edge.mjs <https base URL> <http base URL> <CA PEM path>
@@ -9,6 +10,9 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
+
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 
 const [httpsBase, httpBase, caPath] = process.argv.slice(2);
 if (!caPath) {
@@ -89,6 +93,64 @@ try {
   check('createHangout', created.json?.data?.createHangout?.hangout?.title === 'Through the edge', created.body.toString());
   const listed = await graphql('{ hangouts(first: 5) { totalCount nodes { title } } }', {}, token);
   check('hangouts page', listed.json?.data?.hangouts?.totalCount === 1, listed.body.toString());
+
+  // Live updates: subscribe with the graphql-ws client over wss through nginx, then change
+  // the hangout over HTTP and receive the event.
+  const hangoutId = created.json?.data?.createHangout?.hangout?.id;
+  const wsUrl = `${httpsBase.replace('https://', 'wss://')}/graphql`;
+  const client = createClient({
+    url: wsUrl,
+    webSocketImpl: class extends WebSocket {
+      constructor(address, protocols) { super(address, protocols, { ca }); }
+    },
+    connectionParams: { authorization: `Bearer ${token}` },
+    lazy: false,
+    retryAttempts: 0,
+  });
+  const received = [];
+  const subscribed = new Promise((resolve, reject) => {
+    const unsubscribe = client.subscribe(
+      {
+        query: 'subscription($id: ID!) { hangoutEvents(hangoutId: $id) { __typename ... on HangoutUpdated { hangout { title } } } }',
+        variables: { id: hangoutId },
+      },
+      {
+        next: (value) => { received.push(value); unsubscribe(); resolve(value); },
+        error: reject,
+        complete: () => resolve(undefined),
+      },
+    );
+  });
+  // The subscription is registered shortly after the socket is acknowledged: the hangout is
+  // renamed until an event arrives (polled, at most 20 times).
+  await new Promise((resolve) => client.on('connected', resolve));
+  let event;
+  for (let attempt = 0; attempt < 20 && event === undefined; attempt += 1) {
+    const renamed = await graphql(
+      'mutation($input: UpdateHangoutInput!) { updateHangout(input: $input) { hangout { title } } }',
+      { input: { id: hangoutId, title: 'Renamed live' } },
+      token,
+    );
+    if (attempt === 0) {
+      check('updateHangout', renamed.json?.data?.updateHangout?.hangout?.title === 'Renamed live', renamed.body.toString());
+    }
+    event = await Promise.race([subscribed, new Promise((resolve) => { setTimeout(resolve, 500); })]);
+  }
+  check('graphql-ws subscription through the edge gets the event', event?.data?.hangoutEvents?.hangout?.title === 'Renamed live', JSON.stringify(event));
+  const refused = await new Promise((resolve) => {
+    const outsider = createClient({
+      url: wsUrl,
+      webSocketImpl: class extends WebSocket {
+        constructor(address, protocols) { super(address, protocols, { ca }); }
+      },
+      connectionParams: { authorization: 'Bearer not-a-token' },
+      retryAttempts: 0,
+      on: { closed: (closeEvent) => resolve(closeEvent?.code) },
+    });
+    outsider.subscribe({ query: 'subscription { viewerEvents { __typename } }' }, { next() {}, error() {}, complete() {} });
+  });
+  check('a bad token is refused with 4403', refused === 4403, String(refused));
+  await client.dispose();
 
   const anonymous = await graphql('{ me { name } }');
   check('no token: UNAUTHENTICATED', anonymous.json?.errors?.[0]?.extensions?.code === 'UNAUTHENTICATED', anonymous.body.toString());

@@ -51,7 +51,10 @@ const PAGE: &str = r#"<!doctype html>
   <script src="/graphiql/assets/react-dom.js"></script>
   <script src="/graphiql/assets/graphiql.js"></script>
   <script>
-    const fetcher = GraphiQL.createFetcher({ url: '/graphql' });
+    // Subscriptions over graphql-transport-ws at the same endpoint (GraphiQL bundles the
+    // graphql-ws client); the headers editor's Authorization goes in connection_init.
+    const subscriptionUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql';
+    const fetcher = GraphiQL.createFetcher({ url: '/graphql', subscriptionUrl });
     ReactDOM.createRoot(document.getElementById('graphiql')).render(
       React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true })
     );

@@ -287,6 +287,24 @@ async fn sockets_must_authenticate_in_time_and_close_on_expiry_and_shutdown() {
         .await;
     assert_eq!(forged.closed().await.0, 4403);
 
+    // Subscriptions are costed like queries, before anything runs.
+    let mut costly = Client::signed_in(system.gateway, &user).await;
+    costly
+        .subscribe(
+            "c",
+            "subscription($id: ID!) { hangoutEvents(hangoutId: $id) { ... on HangoutUpdated {
+                hangout { activities { hangouts(first: 100) { nodes { activities {
+                    hangouts(first: 100) { nodes { id } } } } } } } } } }",
+            json!({ "id": "SGFuZ291dDp4" }),
+        )
+        .await;
+    let refused = costly.message().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "COST_ESTIMATED_TOO_EXPENSIVE",
+        "{refused}"
+    );
+
     let mut twice = Client::signed_in(system.gateway, &user).await;
     twice
         .send(json!({ "type": "connection_init", "payload": {} }))
