@@ -67,18 +67,7 @@ pub fn decode(body: &[u8]) -> Result<pb::Event, prost::DecodeError> {
 /// `url` with its password replaced, for logs and errors.
 #[must_use]
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "<unparsable broker URL>".to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{path}")
-        }
-        None => url.to_owned(),
-    }
+    crate::redact_url(url)
 }
 
 #[cfg(test)]
