@@ -4,14 +4,75 @@ use std::{net::TcpStream, time::Duration};
 
 use xshell::{Shell, cmd};
 
-/// The MariaDB every machine of this project runs.
-const LOCAL_MYSQL: &str = "mysql://root@127.0.0.1:3306";
+/// A server some tests need, as every machine of this project runs it.
+struct TestServer {
+    name: &'static str,
+    /// The variable the tests read its URL from.
+    variable: &'static str,
+    address: &'static str,
+    local_url: &'static str,
+    /// What runs against it.
+    tests: &'static str,
+}
 
-/// The Redis every machine of this project runs.
-const LOCAL_REDIS: &str = "redis://127.0.0.1:6379";
+const MYSQL: TestServer = TestServer {
+    name: "MySQL",
+    variable: "TEST_MYSQL_URL",
+    address: "127.0.0.1:3306",
+    local_url: "mysql://root@127.0.0.1:3306",
+    tests: "the MySQL variants",
+};
 
-/// The RabbitMQ every machine of this project runs.
-const LOCAL_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+const REDIS: TestServer = TestServer {
+    name: "Redis",
+    variable: "TEST_REDIS_URL",
+    address: "127.0.0.1:6379",
+    local_url: "redis://127.0.0.1:6379",
+    tests: "the shared rate-limit tests",
+};
+
+const AMQP: TestServer = TestServer {
+    name: "RabbitMQ",
+    variable: "TEST_AMQP_URL",
+    address: "127.0.0.1:5672",
+    local_url: "amqp://guest:guest@127.0.0.1:5672/%2f",
+    tests: "the broker tests",
+};
+
+/// Sets `server.variable` for the tests while the guard lives: its value when set, else the
+/// local server when it answers; without either, an error when everything must run, else
+/// the tests that need it skip.
+fn test_service<'a>(
+    shell: &'a Shell,
+    require_all: bool,
+    server: &TestServer,
+) -> anyhow::Result<Option<xshell::PushEnv<'a>>> {
+    let url = match std::env::var(server.variable) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if answers(server.address) => Some(server.local_url.to_owned()),
+        _ => None,
+    };
+    match url {
+        // URLs can hold passwords: only the name is printed.
+        Some(url) => {
+            println!("{} run against {}", server.tests, server.name);
+            Ok(Some(shell.push_env(server.variable, url)))
+        }
+        None if require_all => anyhow::bail!(
+            "no {} at {} and {} is unset",
+            server.name,
+            server.address,
+            server.variable
+        ),
+        None => {
+            println!(
+                "no {} at {}: {} are skipped",
+                server.name, server.address, server.tests
+            );
+            Ok(None)
+        }
+    }
+}
 
 #[derive(clap::Args)]
 pub struct Test {
@@ -31,45 +92,9 @@ impl Test {
         if which_node() {
             crate::system::npm_ci(shell, &root.join("gateway/graphiql"))?;
         }
-        let url = match std::env::var("TEST_MYSQL_URL") {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ if answers("127.0.0.1:3306") => Some(LOCAL_MYSQL.to_owned()),
-            _ => None,
-        };
-        match &url {
-            Some(url) => println!("MySQL tests run against {url}"),
-            None if require_all => {
-                anyhow::bail!("no MySQL at 127.0.0.1:3306 and TEST_MYSQL_URL is unset")
-            }
-            None => println!("no MySQL at 127.0.0.1:3306: MySQL variants are skipped"),
-        }
-        let _mysql = url.map(|url| shell.push_env("TEST_MYSQL_URL", url));
-        let redis = match std::env::var("TEST_REDIS_URL") {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ if answers("127.0.0.1:6379") => Some(LOCAL_REDIS.to_owned()),
-            _ => None,
-        };
-        match &redis {
-            Some(url) => println!("shared rate-limit tests run against {url}"),
-            None if require_all => {
-                anyhow::bail!("no Redis at 127.0.0.1:6379 and TEST_REDIS_URL is unset")
-            }
-            None => println!("no Redis at 127.0.0.1:6379: the shared rate-limit tests are skipped"),
-        }
-        let _redis = redis.map(|url| shell.push_env("TEST_REDIS_URL", url));
-        let amqp = match std::env::var("TEST_AMQP_URL") {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ if answers("127.0.0.1:5672") => Some(LOCAL_AMQP.to_owned()),
-            _ => None,
-        };
-        match &amqp {
-            Some(_) => println!("broker tests run against RabbitMQ"),
-            None if require_all => {
-                anyhow::bail!("no RabbitMQ at 127.0.0.1:5672 and TEST_AMQP_URL is unset")
-            }
-            None => println!("no RabbitMQ at 127.0.0.1:5672: the broker tests are skipped"),
-        }
-        let _amqp = amqp.map(|url| shell.push_env("TEST_AMQP_URL", url));
+        let _mysql = test_service(shell, require_all, &MYSQL)?;
+        let _redis = test_service(shell, require_all, &REDIS)?;
+        let _amqp = test_service(shell, require_all, &AMQP)?;
         run_counting(cmd!(shell, "cargo test --workspace --all-targets").into())?;
         if self.no_e2e {
             return Ok(());

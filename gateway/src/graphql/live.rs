@@ -147,19 +147,12 @@ impl LiveSubscription {
         {
             return Err(ApiError::not_found());
         }
-        let viewer = viewer_id(request)?;
-        let state = Watch {
-            events,
-            ctx,
-            request,
-            viewer,
-            done: false,
-        };
+        let watch = Watch::new(events, ctx, request, viewer_id(request)?);
         Ok(async_graphql::futures_util::stream::unfold(
-            state,
-            |mut state| async move {
-                let item = state.next_hangout_event().await?;
-                Some((item, state))
+            watch,
+            |mut watch| async move {
+                let item = watch.next_hangout_event().await?;
+                Some((item, watch))
             },
         ))
     }
@@ -172,18 +165,12 @@ impl LiveSubscription {
         let request = signed_in(ctx)?;
         let viewer = viewer_id(request)?;
         let events = hub(ctx)?.subscribe(Topic::Viewer(viewer.clone()));
-        let state = Watch {
-            events,
-            ctx,
-            request,
-            viewer,
-            done: false,
-        };
+        let watch = Watch::new(events, ctx, request, viewer);
         Ok(async_graphql::futures_util::stream::unfold(
-            state,
-            |mut state| async move {
-                let item = state.next_viewer_event().await?;
-                Some((item, state))
+            watch,
+            |mut watch| async move {
+                let item = watch.next_viewer_event().await?;
+                Some((item, watch))
             },
         ))
     }
@@ -239,7 +226,22 @@ struct Watch<'a, 'b> {
     done: bool,
 }
 
-impl Watch<'_, '_> {
+impl<'a, 'b> Watch<'a, 'b> {
+    fn new(
+        events: Events,
+        ctx: &'a Context<'b>,
+        request: &'b RequestContext,
+        viewer: String,
+    ) -> Self {
+        Self {
+            events,
+            ctx,
+            request,
+            viewer,
+            done: false,
+        }
+    }
+
     /// The next event, after emptying the loader's cache; `None` once the subscription ends.
     async fn next_event(&mut self) -> Option<Result<Arc<Event>, ApiError>> {
         if self.done {
