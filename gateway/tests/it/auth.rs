@@ -137,9 +137,9 @@ pub(crate) fn token(key: &[u8], kid: &str, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(key)).unwrap()
 }
 
-/// The `kid` of the gateway's signing key, from its JWKS.
-pub(crate) async fn signing_kid(system: &TestSystem) -> String {
-    let jwks: Value = system
+/// The gateway's JWKS.
+async fn jwks(system: &TestSystem) -> Value {
+    system
         .http
         .get(system.url("/.well-known/jwks.json"))
         .send()
@@ -147,23 +147,22 @@ pub(crate) async fn signing_kid(system: &TestSystem) -> String {
         .unwrap()
         .json()
         .await
-        .unwrap();
-    jwks["keys"][0]["kid"].as_str().unwrap().to_owned()
+        .unwrap()
+}
+
+/// The `kid` of the gateway's signing key, from its JWKS.
+pub(crate) async fn signing_kid(system: &TestSystem) -> String {
+    jwks(system).await["keys"][0]["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_are_unauthenticated() {
     let system = TestSystem::spawn().await;
     let user = system.sign_up("Grace").await;
-    let jwks: Value = system
-        .http
-        .get(system.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = jwks(&system).await;
     let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
     assert_eq!(jwks["keys"][0]["kty"], "OKP");
     assert_eq!(jwks["keys"][0]["crv"], "Ed25519");

@@ -718,40 +718,43 @@ pub fn error_field(body: &Value) -> &str {
 /// The Redis the tests use: `TEST_REDIS_URL` (CI sets it, so a Redis that is down fails the
 /// run), else one on 127.0.0.1:6379 when it answers; `None` (the test is skipped, with a
 /// message) when neither.
-/// `TEST_AMQP_URL`, or RabbitMQ's default on 127.0.0.1:5672 when it answers; `None` (the
-/// test skips) otherwise. `.ci/run` sets `TEST_AMQP_URL` after checking the broker.
-pub async fn amqp_url() -> Option<String> {
-    if let Ok(url) = std::env::var("TEST_AMQP_URL") {
-        return Some(url);
-    }
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(1),
-        tokio::net::TcpStream::connect("127.0.0.1:5672"),
+pub async fn redis_url() -> Option<String> {
+    service_url(
+        "Redis",
+        "TEST_REDIS_URL",
+        "127.0.0.1:6379",
+        "redis://127.0.0.1:6379",
     )
     .await
-    .is_ok_and(|connected| connected.is_ok());
-    if reachable {
-        Some("amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-    } else {
-        eprintln!("skipped: no RabbitMQ (set TEST_AMQP_URL or run one on 127.0.0.1:5672)");
-        None
-    }
 }
 
-pub async fn redis_url() -> Option<String> {
-    if let Ok(url) = std::env::var("TEST_REDIS_URL") {
+/// The RabbitMQ the tests use, as [`redis_url`]: `TEST_AMQP_URL`, else the default one on
+/// 127.0.0.1:5672.
+pub async fn amqp_url() -> Option<String> {
+    service_url(
+        "RabbitMQ",
+        "TEST_AMQP_URL",
+        "127.0.0.1:5672",
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+    )
+    .await
+}
+
+/// `variable`'s URL, else `local` when `address` answers, else `None` with a message.
+async fn service_url(name: &str, variable: &str, address: &str, local: &str) -> Option<String> {
+    if let Ok(url) = std::env::var(variable) {
         return Some(url);
     }
     let reachable = tokio::time::timeout(
         Duration::from_secs(1),
-        tokio::net::TcpStream::connect("127.0.0.1:6379"),
+        tokio::net::TcpStream::connect(address),
     )
     .await
     .is_ok_and(|connected| connected.is_ok());
     if reachable {
-        Some("redis://127.0.0.1:6379".to_owned())
+        Some(local.to_owned())
     } else {
-        eprintln!("skipped: no Redis (set TEST_REDIS_URL or run one on 127.0.0.1:6379)");
+        eprintln!("skipped: no {name} (set {variable} or run one on {address})");
         None
     }
 }
