@@ -8,6 +8,8 @@
 //!   No tonic, prost, sqlx or aws-sdk.
 //! - [`store`]: SQL adapter (MySQL and SQLite) implementing the storage port.
 //! - [`s3`]: aws-sdk-s3 adapter implementing the object-storage port, presigning included.
+//! - [`render`]: the `image` crate adapter implementing the renderer port (photo renditions
+//!   without metadata).
 //! - [`embedded_s3`]: an S3-protocol server on a local folder, for running with nothing
 //!   installed and for tests.
 //! - [`app`]: `App::build(config)` binds; `run_until(shutdown)` serves and sweeps.
@@ -19,6 +21,7 @@ pub mod domain;
 pub mod embedded_s3;
 pub mod grpc;
 pub mod metrics;
+pub mod render;
 pub mod s3;
 pub mod store;
 

@@ -16,6 +16,7 @@ pub mod files;
 pub mod ids;
 pub mod image;
 pub mod objects;
+pub mod processing;
 pub mod store;
 pub mod time;
 pub mod uploads;

@@ -7,6 +7,8 @@
 mod files;
 mod helpers;
 mod lifecycle;
+mod photos;
+mod rendering;
 mod samples;
 mod test_db;
 mod transport;
