@@ -1,6 +1,7 @@
 //! Start-up and serving: [`App::build`] starts the embedded S3 server when configured, prepares
-//! the bucket, connects and migrates the database and binds; [`App::run_until`] serves until a
-//! shutdown signal, then drains.
+//! the bucket, connects and migrates the database and binds; [`App::run_until`] serves (and
+//! sweeps, and processes photos) until a shutdown signal, then drains. In the worker role
+//! nothing is served: the process only runs photo workers.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -11,11 +12,12 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::{
-    config::{Config, ConfigError, S3Mode},
+    config::{Config, ConfigError, Role, S3Mode},
     domain::Service,
     embedded_s3::{EmbeddedS3, EmbeddedS3Error},
     grpc::{FileGrpc, SharedService},
     metrics::Metrics,
+    render::ImageRenderer,
     s3::{BucketError, S3Objects},
     store::{OpenError, SqlStore},
 };
@@ -54,12 +56,21 @@ pub enum StartupError {
 #[error("gRPC server failed")]
 pub struct ServeError(#[from] tonic::transport::Error);
 
-/// A built, bound, not yet serving file-core.
-pub struct App {
+/// The bound gRPC side of the service role.
+struct Grpc {
     listener: TcpListener,
     local_addr: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
+}
+
+/// A built, bound, not yet serving file-core.
+pub struct App {
+    /// `None` in the worker role.
+    grpc: Option<Grpc>,
     store: SqlStore,
+    renderer: ImageRenderer,
+    processing_workers: u32,
+    processing_poll: Duration,
     service: SharedService,
     embedded_s3: Option<EmbeddedS3>,
     sweep_interval: Duration,
@@ -78,7 +89,15 @@ impl App {
     /// Any [`StartupError`].
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         config.validate()?;
-        let tls = proto::tls::server_config(&config.tls_files(), &config.allowed_clients)?;
+        let serving = config.role == Role::Service;
+        let tls = if serving {
+            Some(proto::tls::server_config(
+                &config.tls_files(),
+                &config.allowed_clients,
+            )?)
+        } else {
+            None
+        };
         let embedded_s3 = match config.s3_mode {
             S3Mode::Embedded => {
                 let server = EmbeddedS3::start(
@@ -107,22 +126,33 @@ impl App {
             objects,
             config.domain_settings(),
         ));
-        let listener = TcpListener::bind(config.listen_addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.listen_addr,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.listen_addr,
-            source,
-        })?;
+        let grpc = match tls {
+            Some(tls) => {
+                let listener = TcpListener::bind(config.listen_addr)
+                    .await
+                    .map_err(|source| StartupError::Bind {
+                        addr: config.listen_addr,
+                        source,
+                    })?;
+                let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+                    addr: config.listen_addr,
+                    source,
+                })?;
+                Some(Grpc {
+                    listener,
+                    local_addr,
+                    tls,
+                })
+            }
+            None => None,
+        };
         let metrics_server = MetricsServer::bind(config.metrics_addr).await?;
         Ok(Self {
-            listener,
-            local_addr,
-            tls,
+            grpc,
             store,
+            renderer: ImageRenderer::new(config.render_limits()),
+            processing_workers: config.processing_workers,
+            processing_poll: config.processing_poll,
             service,
             embedded_s3,
             sweep_interval: config.sweep_interval,
@@ -132,10 +162,10 @@ impl App {
         })
     }
 
-    /// The bound address.
+    /// The bound gRPC address; `None` in the worker role.
     #[must_use]
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(|grpc| grpc.local_addr)
     }
 
     /// The bound address of the metrics endpoint.
@@ -160,6 +190,30 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
+        let metrics_server = tokio::spawn(
+            self.metrics_server
+                .serve(Arc::clone(&self.registry), std::future::pending()),
+        );
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..self.processing_workers {
+            workers.spawn(process_forever(
+                Arc::clone(&self.service),
+                self.renderer,
+                self.metrics.clone(),
+                self.processing_poll,
+            ));
+        }
+        let Some(grpc) = self.grpc else {
+            tracing::info!(workers = self.processing_workers, "processing photos");
+            shutdown.await;
+            tracing::info!("shutting down: stopping the workers");
+            // A job cut here keeps its lease until it runs out, then it is done again.
+            workers.shutdown().await;
+            metrics_server.abort();
+            self.store.close().await;
+            tracing::info!("stopped");
+            return Ok(());
+        };
         let (reporter, health) = tonic_health::server::health_reporter();
         for name in SERVICES {
             reporter
@@ -171,10 +225,6 @@ impl App {
             self.metrics.clone(),
             self.sweep_interval,
         ));
-        let metrics_server = tokio::spawn(
-            self.metrics_server
-                .serve(Arc::clone(&self.registry), std::future::pending()),
-        );
         let draining = async {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
@@ -194,9 +244,10 @@ impl App {
                 Arc::clone(&self.service),
                 self.metrics.uploads.clone(),
             )))
-            .serve_with_incoming_shutdown(proto::tls::incoming(self.listener, self.tls), draining)
+            .serve_with_incoming_shutdown(proto::tls::incoming(grpc.listener, grpc.tls), draining)
             .await;
         sweeper.abort();
+        workers.shutdown().await;
         metrics_server.abort();
         if let Some(server) = self.embedded_s3 {
             server.shutdown().await;
@@ -204,6 +255,34 @@ impl App {
         self.store.close().await;
         tracing::info!("stopped");
         Ok(result?)
+    }
+}
+
+/// Processes jobs one after another while there are any; then waits for this process to queue
+/// one, or `poll` (for jobs queued by other processes). Failures are logged; the job's lease
+/// runs out and it is done again.
+async fn process_forever(
+    service: SharedService,
+    renderer: ImageRenderer,
+    metrics: Metrics,
+    poll: Duration,
+) {
+    loop {
+        match service.process_next(&renderer).await {
+            Ok(Some((file, report))) => {
+                metrics.processed(report);
+                tracing::info!(%file, outcome = report.as_str(), "processed a photo");
+                continue;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    "processing photos failed"
+                );
+            }
+        }
+        let _ = tokio::time::timeout(poll, service.jobs_queued()).await;
     }
 }
 

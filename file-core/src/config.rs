@@ -8,7 +8,7 @@
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::{
-    domain::{Settings, download::MAX_PRESIGN_TTL},
+    domain::{Settings, download::MAX_PRESIGN_TTL, processing::RenderLimits},
     embedded_s3::EmbeddedCredentials,
     s3::S3Settings,
     store::Backend,
@@ -23,6 +23,15 @@ pub enum S3Mode {
     External,
 }
 
+/// What this process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Serve gRPC, sweep, and process photos with `FILE_CORE_PROCESSING_WORKERS` workers.
+    Service,
+    /// Only process photos (scaled separately from the service); needs external S3.
+    Worker,
+}
+
 /// Everything file-core needs to start.
 #[derive(Clone, clap::Parser)]
 #[command(
@@ -31,6 +40,11 @@ pub enum S3Mode {
     about = "gRPC service for the photo file lifecycle on S3 (presigned uploads and downloads)"
 )]
 pub struct Config {
+    /// `service` (gRPC, sweeper and photo workers) or `worker` (photo processing only, for
+    /// scaling it apart from the service; needs `FILE_CORE_S3_MODE=external`).
+    #[arg(long, env = "FILE_CORE_ROLE", default_value = "service")]
+    pub role: Role,
+
     /// Address to serve gRPC (mutual TLS) on.
     #[arg(long, env = "FILE_CORE_LISTEN_ADDR", default_value = "127.0.0.1:50052")]
     pub listen_addr: SocketAddr,
@@ -167,6 +181,40 @@ pub struct Config {
     #[arg(long, env = "FILE_CORE_SWEEP_BATCH", default_value_t = 500)]
     pub sweep_batch: u32,
 
+    /// Photos this process renders at once (each takes one CPU while it runs); 0 leaves
+    /// processing to worker processes (`FILE_CORE_ROLE=worker`).
+    #[arg(long, env = "FILE_CORE_PROCESSING_WORKERS", default_value_t = 1)]
+    pub processing_workers: u32,
+
+    /// Pixels (width x height) of an image processing decodes, at most, checked from its
+    /// header before anything is decoded; larger ones end FAILED.
+    #[arg(
+        long,
+        env = "FILE_CORE_PROCESSING_MAX_PIXELS",
+        default_value_t = 40_000_000
+    )]
+    pub processing_max_pixels: u64,
+
+    /// Memory one image's decoder may allocate, in MiB, at most.
+    #[arg(long, env = "FILE_CORE_PROCESSING_DECODER_MIB", default_value_t = 256)]
+    pub processing_decoder_mib: u64,
+
+    /// How long a worker's claim on a job lasts: a worker that dies mid-job leaves the job to
+    /// be done again after it.
+    #[arg(long, env = "FILE_CORE_PROCESSING_LEASE", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub processing_lease: Duration,
+
+    /// The wait before retrying a job whose attempt failed for another reason than the image
+    /// (object storage or the database unreachable); doubled after each failure, up to 5
+    /// minutes; after 5 attempts the job is dead-lettered and the photo FAILED.
+    #[arg(long, env = "FILE_CORE_PROCESSING_RETRY_DELAY", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub processing_retry_delay: Duration,
+
+    /// How often an idle worker looks for jobs queued by other processes (jobs this process
+    /// queues wake it at once).
+    #[arg(long, env = "FILE_CORE_PROCESSING_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub processing_poll: Duration,
+
     /// `text` or `json`. Levels come from `RUST_LOG` (default `info`). Traces are exported
     /// over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
     #[arg(long, env = "FILE_CORE_LOG_FORMAT", default_value = "text")]
@@ -250,7 +298,8 @@ impl Config {
             ("FILE_CORE_TLS_CERT", &self.tls_cert),
             ("FILE_CORE_TLS_KEY", &self.tls_key),
         ] {
-            if !path.is_file() {
+            // A worker serves nothing, so it needs no TLS material.
+            if self.role == Role::Service && !path.is_file() {
                 return Err(error(
                     variable,
                     format!(
@@ -313,7 +362,59 @@ impl Config {
         if self.sweep_batch == 0 {
             return Err(error("FILE_CORE_SWEEP_BATCH", "must be at least 1"));
         }
+        self.validate_processing()
+    }
+
+    fn validate_processing(&self) -> Result<(), ConfigError> {
+        if self.role == Role::Worker {
+            if self.s3_mode == S3Mode::Embedded {
+                return Err(error(
+                    "FILE_CORE_ROLE",
+                    "is worker, which needs FILE_CORE_S3_MODE=external (the embedded S3 server \
+                     lives in the service process)",
+                ));
+            }
+            if self.processing_workers == 0 {
+                return Err(error(
+                    "FILE_CORE_PROCESSING_WORKERS",
+                    "must be at least 1 in a worker process",
+                ));
+            }
+        }
+        if self.processing_workers > 64 {
+            return Err(error("FILE_CORE_PROCESSING_WORKERS", "must be at most 64"));
+        }
+        if !(1_000_000..=200_000_000).contains(&self.processing_max_pixels) {
+            return Err(error(
+                "FILE_CORE_PROCESSING_MAX_PIXELS",
+                "must be between 1000000 and 200000000",
+            ));
+        }
+        if !(16..=4096).contains(&self.processing_decoder_mib) {
+            return Err(error(
+                "FILE_CORE_PROCESSING_DECODER_MIB",
+                "must be between 16 and 4096",
+            ));
+        }
+        if self.processing_lease < Duration::from_secs(1) {
+            return Err(error("FILE_CORE_PROCESSING_LEASE", "must be at least 1s"));
+        }
+        if self.processing_poll.is_zero() {
+            return Err(error(
+                "FILE_CORE_PROCESSING_POLL",
+                "must be longer than zero",
+            ));
+        }
         Ok(())
+    }
+
+    /// The renderer's budget.
+    #[must_use]
+    pub fn render_limits(&self) -> RenderLimits {
+        RenderLimits {
+            max_pixels: self.processing_max_pixels,
+            max_decoder_bytes: self.processing_decoder_mib * 1024 * 1024,
+        }
     }
 
     /// The mTLS files.
@@ -334,6 +435,8 @@ impl Config {
             download_url_ttl: self.download_url_ttl,
             pending_grace: self.pending_grace,
             sweep_batch: self.sweep_batch,
+            job_lease: self.processing_lease,
+            job_retry_delay: self.processing_retry_delay,
         }
     }
 
@@ -370,6 +473,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
             .debug_struct("Config")
+            .field("role", &self.role)
             .field("listen_addr", &self.listen_addr)
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
@@ -393,6 +497,12 @@ impl fmt::Debug for Config {
             .field("pending_grace", &self.pending_grace)
             .field("sweep_interval", &self.sweep_interval)
             .field("sweep_batch", &self.sweep_batch)
+            .field("processing_workers", &self.processing_workers)
+            .field("processing_max_pixels", &self.processing_max_pixels)
+            .field("processing_decoder_mib", &self.processing_decoder_mib)
+            .field("processing_lease", &self.processing_lease)
+            .field("processing_retry_delay", &self.processing_retry_delay)
+            .field("processing_poll", &self.processing_poll)
             .field("log_format", &self.log_format)
             .field("metrics_addr", &self.metrics_addr)
             .field("worker_threads", &self.worker_threads)

@@ -23,7 +23,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config)
         .await
         .context("file-core failed to start")?;
-    tracing::info!(addr = %app.local_addr(), "listening (gRPC over mutual TLS)");
+    if let Some(addr) = app.local_addr() {
+        tracing::info!(%addr, "listening (gRPC over mutual TLS)");
+    }
     tracing::info!(addr = %app.metrics_addr(), "serving metrics at /metrics");
     app.run_until(proto::process::shutdown_signal())
         .await

@@ -12,7 +12,7 @@ use telemetry::{
 };
 
 use crate::{
-    domain::{files::SweepReport, uploads::UploadFailureReason},
+    domain::{files::SweepReport, uploads::UploadFailureReason, worker::JobReport},
     store::SqlStore,
 };
 
@@ -149,6 +149,15 @@ impl UploadMetrics {
     }
 }
 
+/// Every outcome of a processing job, registered at zero.
+const PROCESSING_OUTCOMES: [JobReport; 5] = [
+    JobReport::Ready,
+    JobReport::Failed,
+    JobReport::Retried,
+    JobReport::DeadLettered,
+    JobReport::Discarded,
+];
+
 /// Everything file-core measures.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -156,6 +165,7 @@ pub struct Metrics {
     pub s3: S3Metrics,
     pub uploads: UploadMetrics,
     swept: Family<ReasonLabels, Counter>,
+    processed: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -170,11 +180,26 @@ impl Metrics {
             "Files handled by the sweeper: expired (claimed), removed, failed (retried later)",
             swept.clone(),
         );
+        let processed = Family::<OutcomeLabels, Counter>::default();
+        for report in PROCESSING_OUTCOMES {
+            processed
+                .get_or_create(&OutcomeLabels {
+                    outcome: report.as_str(),
+                })
+                .inc_by(0);
+        }
+        registry.register(
+            "photos_processed",
+            "Photo processing jobs by outcome: ready, failed (cannot be rendered), retried, \
+             dead_lettered (out of attempts), discarded (file deleted meanwhile)",
+            processed.clone(),
+        );
         Self {
             rpc: RpcMetrics::register(registry, Side::Server),
             s3: S3Metrics::register(registry),
             uploads: UploadMetrics::register(registry),
             swept,
+            processed,
         }
     }
 
@@ -182,6 +207,15 @@ impl Metrics {
     pub fn watch_pools(registry: &mut Registry, store: &SqlStore) {
         let store = store.clone();
         registry.register_collector(Box::new(PoolCollector::new(move || store.pool_snapshots())));
+    }
+
+    /// Records one processing job.
+    pub fn processed(&self, report: JobReport) {
+        self.processed
+            .get_or_create(&OutcomeLabels {
+                outcome: report.as_str(),
+            })
+            .inc();
     }
 
     /// Records one sweep.

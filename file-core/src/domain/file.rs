@@ -10,6 +10,7 @@ use crate::domain::{
     error::{DomainError, DomainResult},
     ids::{FileId, HangoutId, MemoryId, UserId},
     image::{ImageType, normalise_content_type},
+    processing::{ImageFacts, Processing},
     time::Timestamp,
 };
 
@@ -95,19 +96,26 @@ pub struct FileRecord {
     pub image: ImageType,
     pub size: u64,
     pub md5: Md5Digest,
-    /// Made by the service: `hangouts/{hangout}/memories/{memory}/{file}.{ext}`.
+    /// Made by the service: `quarantine/hangouts/{hangout}/memories/{memory}/{file}.{ext}`
+    /// (files uploaded before processing existed have no `quarantine/` prefix).
     pub object_key: String,
     pub status: FileStatus,
     pub created_at: Timestamp,
     /// When the presigned upload stops working; PENDING files are swept a grace period later.
     pub upload_expires_at: Timestamp,
+    /// Where processing is; `None` until the file is UPLOADED.
+    pub processing: Option<Processing>,
+    /// What processing learned; `Some` once it is READY.
+    pub facts: Option<ImageFacts>,
 }
 
-/// The object key of a file: built from ids only, so client input never reaches a key.
+/// The object key of an upload: built from ids only, so client input never reaches a key, and
+/// in the quarantine prefix, which only the uploader's own download URLs point into (every
+/// other member sees renditions, from the media prefix: see `processing`).
 #[must_use]
 pub fn object_key(hangout: HangoutId, memory: MemoryId, file: FileId, image: ImageType) -> String {
     format!(
-        "hangouts/{hangout}/memories/{memory}/{file}.{}",
+        "quarantine/hangouts/{hangout}/memories/{memory}/{file}.{}",
         image.extension()
     )
 }
@@ -350,7 +358,7 @@ mod tests {
         let file = FileId::generate();
         assert_eq!(
             object_key(hangout, memory, file, ImageType::Jpeg),
-            format!("hangouts/{hangout}/memories/{memory}/{file}.jpg")
+            format!("quarantine/hangouts/{hangout}/memories/{memory}/{file}.jpg")
         );
     }
 }

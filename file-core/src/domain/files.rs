@@ -17,8 +17,9 @@ use crate::domain::{
     download::DownloadSigning,
     error::DomainResult,
     file::{FileRecord, FileStatus, check_id_count, check_read_id_count},
-    ids::FileId,
+    ids::{FileId, UserId},
     objects::{ObjectStorage, PresignedRequest},
+    processing::{ImageSize, Processing, object_keys, rendition_key},
     store::{FileScope, FileStore},
     time::Timestamp,
     uploads::distinct,
@@ -27,11 +28,14 @@ use crate::domain::{
 /// Removal failures in a row after which a sweep gives up until the next one.
 const MAX_FAILURES_IN_A_ROW: u32 = 3;
 
-/// A file as callers see it: UPLOADED files carry a presigned download.
+/// A file as one caller sees it: UPLOADED files carry a presigned download (the exact upload
+/// for its uploader, the FULL rendition for everyone else, once READY), READY ones the
+/// renditions asked for.
 #[derive(Clone, Debug)]
 pub struct FileView {
     pub file: FileRecord,
     pub download: Option<PresignedRequest>,
+    pub images: Vec<(ImageSize, PresignedRequest)>,
 }
 
 /// What one sweep did.
@@ -51,26 +55,54 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         DownloadSigning::at(Timestamp::now(), self.settings.download_url_ttl)
     }
 
+    /// `file` as `viewer` sees it, with the renditions of `sizes` when it is READY. The
+    /// original, still in quarantine, is only ever signed for its uploader.
     pub(crate) async fn view(
         &self,
         file: FileRecord,
+        viewer: UserId,
+        sizes: &[ImageSize],
         signing: DownloadSigning,
     ) -> DomainResult<FileView> {
-        let download = if file.status == FileStatus::Uploaded {
+        let ready =
+            file.status == FileStatus::Uploaded && file.processing == Some(Processing::Ready);
+        let download = if file.status != FileStatus::Uploaded {
+            None
+        } else if file.owner == viewer {
             Some(self.objects.presign_get(&file.object_key, signing).await?)
+        } else if ready {
+            let full = rendition_key(&file, ImageSize::Full);
+            Some(self.objects.presign_get(&full, signing).await?)
         } else {
             None
         };
-        Ok(FileView { file, download })
+        let mut images = Vec::new();
+        if ready {
+            for size in sizes {
+                let key = rendition_key(&file, *size);
+                images.push((*size, self.objects.presign_get(&key, signing).await?));
+            }
+        }
+        Ok(FileView {
+            file,
+            download,
+            images,
+        })
     }
 
-    /// The files among `ids`, in request order; unknown and DELETING ones are left out. Who may
-    /// see them was decided by hangout-core (see [`FileScope::Named`]). Download URLs are
-    /// presigned locally, without a round trip to S3.
+    /// The files among `ids` as `viewer` sees them, in request order, with the renditions of
+    /// `sizes`; unknown and DELETING ones are left out. Who may see them was decided by
+    /// hangout-core (see [`FileScope::Named`]). URLs are presigned locally, without a round
+    /// trip to S3.
     ///
     /// # Errors
     /// `Invalid` for too many ids; internal ones.
-    pub async fn files_by_ids(&self, ids: &[FileId]) -> DomainResult<Vec<FileView>> {
+    pub async fn files_by_ids(
+        &self,
+        viewer: UserId,
+        ids: &[FileId],
+        sizes: &[ImageSize],
+    ) -> DomainResult<Vec<FileView>> {
         check_read_id_count(ids.len(), "ids")?;
         let ids = distinct(ids);
         if ids.is_empty() {
@@ -88,7 +120,7 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         let signing = self.download_signing();
         let mut views = Vec::with_capacity(records.len());
         for record in records {
-            views.push(self.view(record, signing).await?);
+            views.push(self.view(record, viewer, sizes, signing).await?);
         }
         Ok(views)
     }
@@ -123,10 +155,17 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         Ok(())
     }
 
-    /// Removes the object, then the record, of a DELETING file. The record stays while its
-    /// upload window is open, since a late PUT could still create the object again.
+    /// Removes the objects (the original and, once it was UPLOADED, the renditions), then the
+    /// record, of a DELETING file. The record stays while its upload window is open, since a
+    /// late PUT could still create the object again.
     async fn remove(&self, file: &FileRecord, now: Timestamp) -> DomainResult<()> {
-        self.objects.delete(&file.object_key).await?;
+        if file.processing.is_some() {
+            for key in object_keys(file) {
+                self.objects.delete(&key).await?;
+            }
+        } else {
+            self.objects.delete(&file.object_key).await?;
+        }
         if file.upload_expires_at < now {
             self.store.remove_deleted(file.id).await?;
         }

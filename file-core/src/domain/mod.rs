@@ -20,6 +20,7 @@ pub mod processing;
 pub mod store;
 pub mod time;
 pub mod uploads;
+pub mod worker;
 
 use std::time::Duration;
 
@@ -35,6 +36,12 @@ pub struct Settings {
     pub pending_grace: Duration,
     /// Files whose deletion one sweep attempts, at most.
     pub sweep_batch: u32,
+    /// How long a worker's claim on a processing job lasts; a worker that dies leaves the job
+    /// to be claimed again after it.
+    pub job_lease: Duration,
+    /// The wait after a processing attempt failed (not by the image's fault); doubled after
+    /// each further failure.
+    pub job_retry_delay: Duration,
 }
 
 /// The operations of file-core over a store `S` and object storage `O`.

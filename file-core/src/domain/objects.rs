@@ -69,6 +69,15 @@ pub trait ObjectStorage: Send + Sync + 'static {
     fn fetch(&self, key: &str)
     -> impl Future<Output = Result<Option<Vec<u8>>, ObjectError>> + Send;
 
+    /// Writes `bytes` as the object `key` with `content_type`, replacing any object there (so
+    /// writing the same rendition twice is harmless).
+    fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+    ) -> impl Future<Output = Result<(), ObjectError>> + Send;
+
     /// Deletes the object; succeeds when there is none.
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), ObjectError>> + Send;
 }

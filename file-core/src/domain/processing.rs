@@ -14,12 +14,10 @@
 
 use std::{future::Future, time::Duration};
 
-use crate::domain::{file::FileRecord, ids::FileId, image::ImageType, time::Timestamp};
+use crate::domain::{file::FileRecord, image::ImageType, time::Timestamp};
 
 /// Attempts of one job before it is dead-lettered.
 pub const MAX_ATTEMPTS: u32 = 5;
-/// The wait before the second attempt; doubled for each further one.
-const FIRST_RETRY_DELAY: Duration = Duration::from_secs(2);
 /// The longest wait between attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5 * 60);
 
@@ -187,15 +185,16 @@ pub enum JobOutcome {
     Failed(String),
 }
 
-/// When the attempt after `attempt` failed ones may start, or `None` when the job is out of
-/// attempts and goes to the dead letters.
+/// When the attempt after `attempt` failed ones may start (`first_delay` after the first
+/// failure, doubled after each further one), or `None` when the job is out of attempts and goes
+/// to the dead letters.
 #[must_use]
-pub fn retry_at(now: Timestamp, attempt: u32) -> Option<Timestamp> {
+pub fn retry_at(now: Timestamp, attempt: u32, first_delay: Duration) -> Option<Timestamp> {
     if attempt >= MAX_ATTEMPTS {
         return None;
     }
     let doublings = attempt.saturating_sub(1).min(16);
-    let delay = FIRST_RETRY_DELAY
+    let delay = first_delay
         .saturating_mul(1 << doublings)
         .min(MAX_RETRY_DELAY);
     Some(now.plus(delay))
@@ -219,12 +218,6 @@ pub fn fitted(width: u32, height: u32, longest: Option<u32>) -> (u32, u32) {
     (scale(width), scale(height))
 }
 
-/// Ids of a job batch, for logs.
-#[must_use]
-pub fn job_ids(jobs: &[Job]) -> Vec<FileId> {
-    jobs.iter().map(|job| job.file.id).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,10 +225,16 @@ mod tests {
     #[test]
     fn retries_back_off_then_dead_letter() {
         let now = Timestamp::from_millis(0);
-        assert_eq!(retry_at(now, 1), Some(Timestamp::from_millis(2_000)));
-        assert_eq!(retry_at(now, 2), Some(Timestamp::from_millis(4_000)));
-        assert_eq!(retry_at(now, 4), Some(Timestamp::from_millis(16_000)));
-        assert_eq!(retry_at(now, MAX_ATTEMPTS), None);
+        let first = Duration::from_secs(2);
+        assert_eq!(retry_at(now, 1, first), Some(Timestamp::from_millis(2_000)));
+        assert_eq!(retry_at(now, 2, first), Some(Timestamp::from_millis(4_000)));
+        assert_eq!(
+            retry_at(now, 4, first),
+            Some(Timestamp::from_millis(16_000))
+        );
+        assert_eq!(retry_at(now, MAX_ATTEMPTS, first), None);
+        let long = Duration::from_secs(200);
+        assert_eq!(retry_at(now, 3, long), Some(now.plus(MAX_RETRY_DELAY)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::future::Future;
 use crate::domain::{
     file::FileRecord,
     ids::{FileId, UserId},
+    processing::{Job, JobOutcome},
     time::Timestamp,
 };
 
@@ -57,15 +58,17 @@ pub trait FileStore: Send + Sync + 'static {
         ids: &[FileId],
     ) -> impl Future<Output = StoreResult<Vec<FileRecord>>> + Send;
 
-    /// Marks the owner's PENDING files among `ids` UPLOADED; files in another status are left
-    /// as they are.
+    /// Marks the owner's PENDING files among `ids` UPLOADED with processing QUEUED, and queues
+    /// a processing job for each, in one transaction; files in another status are left as they
+    /// are.
     fn mark_uploaded(
         &self,
         owner: UserId,
         ids: &[FileId],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Marks the files among `ids` in `scope` DELETING, whatever their status, and returns them.
+    /// Marks the files among `ids` in `scope` DELETING, whatever their status, drops their
+    /// processing jobs, and returns them; one transaction.
     fn mark_deleting(
         &self,
         scope: FileScope,
@@ -89,4 +92,49 @@ pub trait FileStore: Send + Sync + 'static {
     /// Removes the record of a DELETING file (once its object is gone); no-op when it is not
     /// DELETING or not there.
     fn remove_deleted(&self, id: FileId) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// The processing job queue, in the same database as the files (a job is queued in the
+/// transaction that marks its file UPLOADED, so no confirmed file is left without one).
+///
+/// Contract: a claim is exclusive until its lease ends, also between processes; a job of a file
+/// that is no longer UPLOADED is never claimed; finishing is conditional on the file being
+/// UPLOADED, so a deletion always wins over a worker.
+pub trait JobStore: Send + Sync + 'static {
+    /// Claims the oldest due job (QUEUED, its `not_before` passed, no lease running at `now`)
+    /// until `lease_until`, counting the attempt; `None` when no job is due.
+    fn claim_job(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> impl Future<Output = StoreResult<Option<Job>>> + Send;
+
+    /// Ends a job with `outcome`: the file becomes READY with its facts, or FAILED, and the job
+    /// is removed. Returns whether the file was still UPLOADED (when not, it was deleted
+    /// meanwhile and the renditions just written must go).
+    fn finish_job(
+        &self,
+        file: FileId,
+        outcome: &JobOutcome,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Releases a job for another attempt from `not_before`, recording why this one failed.
+    fn retry_job(
+        &self,
+        file: FileId,
+        not_before: Timestamp,
+        error: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Moves a job out of attempts to the dead letters (kept, DEAD, with its last error, for an
+    /// operator) and marks its file FAILED.
+    fn dead_letter(
+        &self,
+        file: FileId,
+        error: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Resolves once this process has queued a job since the last time it resolved (jobs
+    /// queued by other processes are found by polling).
+    fn jobs_queued(&self) -> impl Future<Output = ()> + Send;
 }

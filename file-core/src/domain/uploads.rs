@@ -129,6 +129,8 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
                 status: FileStatus::Pending,
                 created_at: now,
                 upload_expires_at: now.plus(self.settings.upload_url_ttl),
+                processing: None,
+                facts: None,
             });
         }
         // Presign first: it is local and cannot leave anything behind, so a failure here
@@ -206,7 +208,7 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         for id in passed {
             match after.iter().find(|record| record.id == id) {
                 Some(record) if record.status == FileStatus::Uploaded => {
-                    confirmed.push(self.view(record.clone(), signing).await?);
+                    confirmed.push(self.view(record.clone(), owner, &[], signing).await?);
                 }
                 _ => failures.push(UploadFailure {
                     file: id,
@@ -269,6 +271,8 @@ mod tests {
             status: FileStatus::Pending,
             created_at: now,
             upload_expires_at: now,
+            processing: None,
+            facts: None,
         }
     }
 

@@ -10,6 +10,7 @@ use crate::{
         files::FileView,
         ids::{FileId, HangoutId},
         objects::PresignedRequest,
+        processing::{ImageSize, Processing},
         uploads::{CreatedUpload, UploadFailure, UploadFailureReason},
     },
     grpc::{SharedService, caller, timestamp},
@@ -38,8 +39,40 @@ fn upload_message(upload: CreatedUpload) -> pb::Upload {
     }
 }
 
+fn image_size(size: pb::ImageSize) -> Option<ImageSize> {
+    match size {
+        pb::ImageSize::Unspecified => None,
+        pb::ImageSize::Thumbnail => Some(ImageSize::Thumbnail),
+        pb::ImageSize::Preview => Some(ImageSize::Preview),
+        pb::ImageSize::Full => Some(ImageSize::Full),
+    }
+}
+
+fn image_size_message(size: ImageSize) -> pb::ImageSize {
+    match size {
+        ImageSize::Thumbnail => pb::ImageSize::Thumbnail,
+        ImageSize::Preview => pb::ImageSize::Preview,
+        ImageSize::Full => pb::ImageSize::Full,
+    }
+}
+
 fn file_message(view: FileView) -> pb::File {
     let file = view.file;
+    let processing = match file.processing {
+        None => pb::Processing::Unspecified,
+        Some(Processing::Queued) => pb::Processing::Queued,
+        Some(Processing::Ready) => pb::Processing::Ready,
+        Some(Processing::Failed) => pb::Processing::Failed,
+    };
+    let images = view
+        .images
+        .into_iter()
+        .map(|(size, request)| pb::Image {
+            size: image_size_message(size) as i32,
+            url: request.url,
+            expires_at: timestamp(request.expires_at),
+        })
+        .collect();
     let status = match file.status {
         FileStatus::Pending => pb::FileStatus::Pending,
         FileStatus::Uploaded => pb::FileStatus::Uploaded,
@@ -63,6 +96,14 @@ fn file_message(view: FileView) -> pb::File {
             .download
             .and_then(|download| timestamp(download.expires_at)),
         created_at: timestamp(file.created_at),
+        processing: processing as i32,
+        width: file.facts.map_or(0, |facts| facts.width),
+        height: file.facts.map_or(0, |facts| facts.height),
+        taken_at: file
+            .facts
+            .and_then(|facts| facts.taken_at)
+            .and_then(timestamp),
+        images,
     }
 }
 
@@ -155,10 +196,19 @@ impl FileService for FileGrpc {
         &self,
         request: Request<pb::GetFilesRequest>,
     ) -> Result<Response<pb::GetFilesResponse>, Status> {
-        // Signed in, though the files are not scoped by it (see `FileScope::Named`).
-        caller(&request)?;
+        // The files are not scoped by the caller (see `FileScope::Named`), but what they show
+        // depends on it.
+        let viewer = caller(&request)?;
         let ids = lenient_ids(&request.get_ref().ids);
-        let files = self.service.files_by_ids(&ids).await?;
+        let mut sizes = Vec::new();
+        for size in request.get_ref().image_sizes() {
+            if let Some(size) = image_size(size)
+                && !sizes.contains(&size)
+            {
+                sizes.push(size);
+            }
+        }
+        let files = self.service.files_by_ids(viewer, &ids, &sizes).await?;
         Ok(Response::new(pb::GetFilesResponse {
             files: files.into_iter().map(file_message).collect(),
         }))

@@ -344,6 +344,29 @@ impl ObjectStorage for S3Objects {
         Ok(Some(bytes.to_vec()))
     }
 
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+    ) -> Result<(), ObjectError> {
+        let md5 = crate::domain::file::Md5Digest::of(&bytes).to_base64();
+        let call = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_md5(md5)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .body(bytes.into())
+            .send();
+        self.observed("PutObject", call)
+            .await
+            .map(|_| ())
+            .map_err(object_error("put object"))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {
         let call = self
             .client

@@ -6,11 +6,12 @@ use crate::{
     domain::{
         file::{FileRecord, FileStatus},
         ids::{FileId, UserId},
+        processing::Processing,
         store::{FileScope, FileStore, StoreError, StoreResult},
         time::Timestamp,
     },
     store::{
-        SqlStore, push_id_list,
+        SqlStore, jobs, push_id_list,
         rows::{FILE_COLUMNS, FileRow, convert},
         store_error,
     },
@@ -64,7 +65,15 @@ impl FileStore for SqlStore {
                 .push_bind(file.object_key.clone())
                 .push_bind(file.status.as_str())
                 .push_bind(file.created_at.as_millis())
-                .push_bind(file.upload_expires_at.as_millis());
+                .push_bind(file.upload_expires_at.as_millis())
+                .push_bind(file.processing.map(Processing::as_str))
+                .push_bind(file.facts.map(|facts| i64::from(facts.width)))
+                .push_bind(file.facts.map(|facts| i64::from(facts.height)))
+                .push_bind(
+                    file.facts
+                        .and_then(|facts| facts.taken_at)
+                        .map(Timestamp::as_millis),
+                );
         });
         // One statement inserts the whole batch, so it is atomic on both backends; the
         // transaction makes that explicit and keeps it so if the insert is ever split.
@@ -85,16 +94,29 @@ impl FileStore for SqlStore {
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_uploaded", db.system = self.database.backend().system_name()))]
     async fn mark_uploaded(&self, owner: UserId, ids: &[FileId]) -> StoreResult<()> {
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
         let mut update = Statement::new("update files set status = ");
         update
             .push_bind(FileStatus::Uploaded.as_str())
+            .push(", processing = ")
+            .push_bind(Processing::Queued.as_str())
             .push(" where status = ")
             .push_bind(FileStatus::Pending.as_str())
             .push(" and owner_id = ")
             .push_bind(owner.to_string())
             .push(" and id in ");
         push_id_list(&mut update, ids);
-        self.database.execute(&update).await.map_err(store_error)?;
+        let marked = transaction.execute(&update).await.map_err(store_error)?;
+        if marked > 0 {
+            transaction
+                .execute(&jobs::queue_statement(owner, ids, Timestamp::now()))
+                .await
+                .map_err(store_error)?;
+        }
+        transaction.commit().await.map_err(store_error)?;
+        if marked > 0 {
+            self.jobs_queued.notify_one();
+        }
         Ok(())
     }
 
@@ -117,6 +139,10 @@ impl FileStore for SqlStore {
             .fetch_all(&files_query(scope, ids))
             .await
             .map_err(store_error)?;
+        let claimed: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+        let mut drop_jobs = Statement::new("delete from processing_jobs where file_id in ");
+        push_id_list(&mut drop_jobs, &claimed);
+        transaction.execute(&drop_jobs).await.map_err(store_error)?;
         transaction.commit().await.map_err(store_error)?;
         convert(rows)
     }

@@ -3,14 +3,28 @@
 use sql_pools::Migrations;
 
 pub(super) const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(
-        1,
-        "initial",
-        include_str!("../../migrations/sqlite/0001_initial.sql"),
-    )],
-    mysql: &[(
-        1,
-        "initial",
-        include_str!("../../migrations/mysql/0001_initial.sql"),
-    )],
+    sqlite: &[
+        (
+            1,
+            "initial",
+            include_str!("../../migrations/sqlite/0001_initial.sql"),
+        ),
+        (
+            2,
+            "processing",
+            include_str!("../../migrations/sqlite/0002_processing.sql"),
+        ),
+    ],
+    mysql: &[
+        (
+            1,
+            "initial",
+            include_str!("../../migrations/mysql/0001_initial.sql"),
+        ),
+        (
+            2,
+            "processing",
+            include_str!("../../migrations/mysql/0002_processing.sql"),
+        ),
+    ],
 };

@@ -11,10 +11,14 @@
 //! runs in one transaction on the write pool; unique violations become `StoreError::Conflict`.
 
 mod files;
+mod jobs;
 mod migrations;
 mod rows;
 
+use std::sync::Arc;
+
 use sql_pools::{Database, DbError, Statement};
+use tokio::sync::Notify;
 
 use crate::domain::store::StoreError;
 
@@ -24,6 +28,8 @@ pub use sql_pools::{Backend, OpenError};
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     database: Database,
+    /// Woken when this process queues a processing job (see `JobStore::jobs_queued`).
+    jobs_queued: Arc<Notify>,
 }
 
 impl SqlStore {
@@ -33,7 +39,10 @@ impl SqlStore {
     /// When the URL is unknown, the database unreachable or a migration fails.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
         let database = Database::open(url, max_connections, &migrations::MIGRATIONS).await?;
-        Ok(Self { database })
+        Ok(Self {
+            database,
+            jobs_queued: Arc::new(Notify::new()),
+        })
     }
 
     /// The backend in use.

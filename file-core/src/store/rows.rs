@@ -8,6 +8,7 @@ use crate::{
         file::{FileRecord, FileStatus, Md5Digest},
         ids::{FileId, HangoutId, MemoryId, UserId},
         image::ImageType,
+        processing::{ImageFacts, Processing},
         store::StoreError,
         time::Timestamp,
     },
@@ -20,7 +21,8 @@ fn id<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, Stor
 
 /// The columns of [`FileRow`], in its order.
 pub(super) const FILE_COLUMNS: &str = "id, owner_id, hangout_id, memory_id, file_name, \
-     content_type, size, md5, object_key, status, created_at, upload_expires_at";
+     content_type, size, md5, object_key, status, created_at, upload_expires_at, processing, \
+     width, height, taken_at";
 
 pub(super) struct FileRow {
     pub id: String,
@@ -35,6 +37,10 @@ pub(super) struct FileRow {
     pub status: String,
     pub created_at: i64,
     pub upload_expires_at: i64,
+    pub processing: Option<String>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub taken_at: Option<i64>,
 }
 
 impl_from_row!(FileRow {
@@ -49,13 +55,37 @@ impl_from_row!(FileRow {
     object_key,
     status,
     created_at,
-    upload_expires_at
+    upload_expires_at,
+    processing,
+    width,
+    height,
+    taken_at
 });
+
+/// What processing stored: `Some` once READY (width and height are set together).
+fn facts(row: &FileRow) -> Result<Option<ImageFacts>, StoreError> {
+    let (Some(width), Some(height)) = (row.width, row.height) else {
+        return Ok(None);
+    };
+    let pixels = |value: i64| u32::try_from(value).map_err(|_| corrupt("files.width/height"));
+    Ok(Some(ImageFacts {
+        width: pixels(width)?,
+        height: pixels(height)?,
+        taken_at: row.taken_at.map(Timestamp::from_millis),
+    }))
+}
 
 impl TryFrom<FileRow> for FileRecord {
     type Error = StoreError;
 
     fn try_from(row: FileRow) -> Result<Self, StoreError> {
+        let facts = facts(&row)?;
+        let processing = match row.processing.as_deref() {
+            None => None,
+            Some(text) => {
+                Some(Processing::from_stored(text).ok_or_else(|| corrupt("files.processing"))?)
+            }
+        };
         Ok(Self {
             id: id(&row.id, FileId::parse, "files.id")?,
             owner: id(&row.owner_id, UserId::parse, "files.owner_id")?,
@@ -70,6 +100,8 @@ impl TryFrom<FileRow> for FileRecord {
             status: FileStatus::from_stored(&row.status).ok_or_else(|| corrupt("files.status"))?,
             created_at: Timestamp::from_millis(row.created_at),
             upload_expires_at: Timestamp::from_millis(row.upload_expires_at),
+            processing,
+            facts,
         })
     }
 }

@@ -94,6 +94,11 @@ pub struct Options {
     pub public_endpoint: Option<String>,
     /// Start the embedded server through the app's own embedded mode instead of the test's.
     pub embedded_mode: bool,
+    /// Photo workers of the service process (0 leaves jobs to worker processes).
+    pub processing_workers: u32,
+    pub processing_lease: Duration,
+    pub processing_retry_delay: Duration,
+    pub processing_max_pixels: u64,
 }
 
 impl Default for Options {
@@ -105,6 +110,10 @@ impl Default for Options {
             sweep_interval: Duration::from_secs(3600),
             public_endpoint: None,
             embedded_mode: false,
+            processing_workers: 1,
+            processing_lease: Duration::from_secs(120),
+            processing_retry_delay: Duration::from_millis(50),
+            processing_max_pixels: 40_000_000,
         }
     }
 }
@@ -125,6 +134,8 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     db: crate::test_db::TestDb,
+    worker_config: Config,
+    workers: Vec<JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -185,6 +196,12 @@ impl TestApp {
         config.download_url_ttl = options.download_url_ttl;
         config.pending_grace = options.pending_grace;
         config.sweep_interval = options.sweep_interval;
+        config.processing_workers = options.processing_workers;
+        config.processing_lease = options.processing_lease;
+        config.processing_retry_delay = options.processing_retry_delay;
+        config.processing_max_pixels = options.processing_max_pixels;
+        // Workers look for jobs of other processes often, so tests need not wait.
+        config.processing_poll = Duration::from_millis(50);
 
         let (s3, s3_addr) = if options.embedded_mode {
             config.s3_mode = S3Mode::Embedded;
@@ -207,8 +224,9 @@ impl TestApp {
             (Some(server), addr)
         };
 
+        let worker_config = config.clone();
         let app = App::build(config).await.expect("file-core starts");
-        let addr = app.local_addr();
+        let addr = app.local_addr().unwrap();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.run_until(async {
@@ -237,13 +255,46 @@ impl TestApp {
             shutdown: Some(shutdown),
             task: Some(task),
             db: db_handle,
+            worker_config,
+            workers: Vec::new(),
             _dir: dir,
+        }
+    }
+
+    /// Starts a file-core process in the worker role on the same database and bucket, with
+    /// `lease` as its job lease; stopped (cut mid-job, like a killed process) by
+    /// [`TestApp::kill_workers`] or at the end.
+    pub async fn start_worker(&mut self, lease: Duration) {
+        let mut config = self.worker_config.clone();
+        config.role = file_core::config::Role::Worker;
+        config.processing_workers = 1;
+        config.processing_lease = lease;
+        config.s3_mode = S3Mode::External;
+        config.s3_endpoint = Some(format!("http://{}", self.s3_addr));
+        config.s3_embedded_dir = PathBuf::new();
+        config.s3_create_bucket = false;
+        config.metrics_addr = "127.0.0.1:0".parse().expect("address");
+        let worker = App::build(config).await.expect("the worker starts");
+        assert!(worker.local_addr().is_none(), "a worker serves nothing");
+        self.workers.push(tokio::spawn(async move {
+            worker
+                .run_until(std::future::pending())
+                .await
+                .expect("the worker runs");
+        }));
+    }
+
+    /// Aborts every worker process started by [`TestApp::start_worker`], wherever it is.
+    pub fn kill_workers(&mut self) {
+        for worker in self.workers.drain(..) {
+            worker.abort();
         }
     }
 
     /// Stops the app and removes the MariaDB database. Not called when a test fails, so the
     /// database stays for inspection.
     pub async fn finish(mut self) {
+        self.kill_workers();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -286,6 +337,11 @@ impl TestApp {
     /// database.
     pub async fn record_count(&self, file_id: &str) -> i64 {
         self.db.count(Some(file_id)).await
+    }
+
+    /// The test database, for statements of its own.
+    pub fn db(&self) -> &crate::test_db::TestDb {
+        &self.db
     }
 
     /// How many records exist at all.
@@ -353,10 +409,21 @@ impl TestApp {
     }
 
     pub async fn get_files_as(&self, user: &str, ids: &[&str]) -> Result<Vec<pb::File>, Status> {
+        self.get_images_as(user, ids, &[]).await
+    }
+
+    /// Files with the renditions of `sizes` signed.
+    pub async fn get_images_as(
+        &self,
+        user: &str,
+        ids: &[&str],
+        sizes: &[pb::ImageSize],
+    ) -> Result<Vec<pb::File>, Status> {
         let request = self.request(
             Some(user),
             pb::GetFilesRequest {
                 ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+                image_sizes: sizes.iter().map(|size| *size as i32).collect(),
             },
         );
         Ok(self

@@ -8,6 +8,7 @@ mod files;
 mod helpers;
 mod lifecycle;
 mod photos;
+mod processing;
 mod rendering;
 mod samples;
 mod test_db;

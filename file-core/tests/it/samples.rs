@@ -35,5 +35,5 @@ pub fn hangout() -> String {
 
 /// The object key file-core uses for a file.
 pub fn object_key(hangout: &str, memory: &str, file: &str, extension: &str) -> String {
-    format!("hangouts/{hangout}/memories/{memory}/{file}.{extension}")
+    format!("quarantine/hangouts/{hangout}/memories/{memory}/{file}.{extension}")
 }

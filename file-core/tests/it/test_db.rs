@@ -61,6 +61,39 @@ impl TestDb {
         }
     }
 
+    /// Runs `sql` (with `?` for each of `texts`), as an operator or a dying process would.
+    pub async fn execute(&self, sql: &str, texts: &[&str]) {
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await
+            .expect("open the test database");
+        let mut query = sqlx::query(sql);
+        for text in texts {
+            query = query.bind(*text);
+        }
+        query.execute(&pool).await.expect("run the statement");
+        pool.close().await;
+    }
+
+    /// The state, attempts and last error of the processing job of `file_id`, if it has one.
+    pub async fn job(&self, file_id: &str) -> Option<(String, i64, Option<String>)> {
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await
+            .expect("open the test database");
+        let job = sqlx::query_as(
+            "select state, attempts, last_error from processing_jobs where file_id = ?",
+        )
+        .bind(file_id)
+        .fetch_optional(&pool)
+        .await
+        .expect("read the job");
+        pool.close().await;
+        job
+    }
+
     /// How many `files` rows exist, for one id or in all.
     pub async fn count(&self, file_id: Option<&str>) -> i64 {
         let pool = AnyPoolOptions::new()

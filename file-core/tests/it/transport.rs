@@ -23,7 +23,10 @@ async fn a_client_outside_the_allow_list_is_refused(db: Db) {
     let refused = match app.connect_as("intruder").await {
         Err(_) => true,
         Ok(channel) => FileServiceClient::new(channel)
-            .get_files(pb::GetFilesRequest { ids: Vec::new() })
+            .get_files(pb::GetFilesRequest {
+                ids: Vec::new(),
+                image_sizes: Vec::new(),
+            })
             .await
             .is_err(),
     };
@@ -33,7 +36,10 @@ async fn a_client_outside_the_allow_list_is_refused(db: Db) {
         .await
         .expect("the gateway is served");
     let mut client = FileServiceClient::new(gateway);
-    let mut request = tonic::Request::new(pb::GetFilesRequest { ids: Vec::new() });
+    let mut request = tonic::Request::new(pb::GetFilesRequest {
+        ids: Vec::new(),
+        image_sizes: Vec::new(),
+    });
     proto::metadata::set_caller(request.metadata_mut(), Some(&app.user), None);
     assert!(client.get_files(request).await.is_ok());
     app.finish().await;
@@ -94,7 +100,7 @@ async fn presigned_urls_use_the_public_endpoint(db: Db) {
         .unwrap();
     let url = &created.uploads[0].url;
     assert!(
-        url.starts_with("https://files.example.test:8443/test-files/hangouts/"),
+        url.starts_with("https://files.example.test:8443/test-files/quarantine/hangouts/"),
         "{url}"
     );
     app.finish().await;

@@ -1,0 +1,176 @@
+//! The `processing_jobs` table: [`JobStore`] for [`SqlStore`].
+//!
+//! A claim is a conditional update (the job must still be due and unleased), so two workers,
+//! in one process or several, never hold the same job at once; whoever loses the race looks for
+//! the next job.
+
+use sql_pools::{Statement, impl_from_row};
+
+use crate::{
+    domain::{
+        file::FileStatus,
+        ids::{FileId, UserId},
+        processing::{Job, JobOutcome, Processing},
+        store::{FileScope, FileStore as _, JobStore, StoreResult},
+        time::Timestamp,
+    },
+    store::{SqlStore, corrupt, push_id_list, store_error},
+};
+
+const QUEUED: &str = "QUEUED";
+const DEAD: &str = "DEAD";
+/// Due jobs looked at per claim; more than one so that workers racing for the oldest job find
+/// another instead of giving up.
+const CANDIDATES: i64 = 8;
+/// The longest error text kept with a job (the MySQL column's size).
+const MAX_ERROR_CHARS: usize = 1024;
+
+/// Queues a job for each of the owner's files among `ids` that was just marked UPLOADED (its
+/// processing QUEUED) and has none yet; run in the transaction that marked them.
+pub(super) fn queue_statement(owner: UserId, ids: &[FileId], now: Timestamp) -> Statement {
+    let mut insert = Statement::new(
+        "insert into processing_jobs \
+         (file_id, state, attempts, not_before, lease_until, last_error, queued_at) \
+         select id, ",
+    );
+    insert
+        .push_bind(QUEUED)
+        .push(", 0, ")
+        .push_bind(now.as_millis())
+        .push(", null, null, ")
+        .push_bind(now.as_millis())
+        .push(" from files where status = ")
+        .push_bind(FileStatus::Uploaded.as_str())
+        .push(" and processing = ")
+        .push_bind(Processing::Queued.as_str())
+        .push(" and owner_id = ")
+        .push_bind(owner.to_string())
+        .push(" and id in ");
+    push_id_list(&mut insert, ids);
+    insert.push(
+        " and not exists (select 1 from processing_jobs queued where queued.file_id = files.id)",
+    );
+    insert
+}
+
+struct DueRow {
+    file_id: String,
+    attempts: i64,
+}
+
+impl_from_row!(DueRow { file_id, attempts });
+
+fn bounded(error: &str) -> String {
+    error.chars().take(MAX_ERROR_CHARS).collect()
+}
+
+impl JobStore for SqlStore {
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql claim_job", db.system = self.database.backend().system_name()))]
+    async fn claim_job(&self, now: Timestamp, lease_until: Timestamp) -> StoreResult<Option<Job>> {
+        let due = Statement::new(
+            "select file_id, attempts from processing_jobs \
+             where state = ? and not_before <= ? and (lease_until is null or lease_until < ?) \
+             order by not_before, file_id limit ?",
+        )
+        .bind(QUEUED)
+        .bind(now.as_millis())
+        .bind(now.as_millis())
+        .bind(CANDIDATES);
+        let candidates: Vec<DueRow> = self.database.fetch_all(&due).await.map_err(store_error)?;
+        for candidate in candidates {
+            let claim = Statement::new(
+                "update processing_jobs set lease_until = ?, attempts = attempts + 1 \
+                 where file_id = ? and state = ? and not_before <= ? \
+                 and (lease_until is null or lease_until < ?)",
+            )
+            .bind(lease_until.as_millis())
+            .bind(candidate.file_id.clone())
+            .bind(QUEUED)
+            .bind(now.as_millis())
+            .bind(now.as_millis());
+            if self.database.execute(&claim).await.map_err(store_error)? == 0 {
+                continue;
+            }
+            let id = FileId::parse(&candidate.file_id)
+                .ok_or_else(|| corrupt("processing_jobs.file_id"))?;
+            let file = self
+                .files_by_ids(FileScope::Named, &[id])
+                .await?
+                .into_iter()
+                .find(|file| file.status == FileStatus::Uploaded);
+            let Some(file) = file else {
+                // Its file went without taking the job along; nothing to do for it.
+                let drop = Statement::new("delete from processing_jobs where file_id = ?")
+                    .bind(candidate.file_id);
+                self.database.execute(&drop).await.map_err(store_error)?;
+                continue;
+            };
+            let attempt = u32::try_from(candidate.attempts.saturating_add(1)).unwrap_or(u32::MAX);
+            return Ok(Some(Job { file, attempt }));
+        }
+        Ok(None)
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql finish_job", db.system = self.database.backend().system_name()))]
+    async fn finish_job(&self, file: FileId, outcome: &JobOutcome) -> StoreResult<bool> {
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        let update = match outcome {
+            JobOutcome::Ready(facts) => Statement::new(
+                "update files set processing = ?, width = ?, height = ?, taken_at = ? \
+                 where id = ? and status = ?",
+            )
+            .bind(Processing::Ready.as_str())
+            .bind(i64::from(facts.width))
+            .bind(i64::from(facts.height))
+            .bind(facts.taken_at.map(Timestamp::as_millis)),
+            JobOutcome::Failed(_) => {
+                Statement::new("update files set processing = ? where id = ? and status = ?")
+                    .bind(Processing::Failed.as_str())
+            }
+        }
+        .bind(file.to_string())
+        .bind(FileStatus::Uploaded.as_str());
+        let updated = transaction.execute(&update).await.map_err(store_error)?;
+        let drop =
+            Statement::new("delete from processing_jobs where file_id = ?").bind(file.to_string());
+        transaction.execute(&drop).await.map_err(store_error)?;
+        transaction.commit().await.map_err(store_error)?;
+        Ok(updated > 0)
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql retry_job", db.system = self.database.backend().system_name()))]
+    async fn retry_job(&self, file: FileId, not_before: Timestamp, error: &str) -> StoreResult<()> {
+        let update = Statement::new(
+            "update processing_jobs set lease_until = null, not_before = ?, last_error = ? \
+             where file_id = ?",
+        )
+        .bind(not_before.as_millis())
+        .bind(bounded(error))
+        .bind(file.to_string());
+        self.database.execute(&update).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql dead_letter", db.system = self.database.backend().system_name()))]
+    async fn dead_letter(&self, file: FileId, error: &str) -> StoreResult<()> {
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        let job = Statement::new(
+            "update processing_jobs set state = ?, lease_until = null, last_error = ? \
+             where file_id = ?",
+        )
+        .bind(DEAD)
+        .bind(bounded(error))
+        .bind(file.to_string());
+        transaction.execute(&job).await.map_err(store_error)?;
+        let failed = Statement::new("update files set processing = ? where id = ? and status = ?")
+            .bind(Processing::Failed.as_str())
+            .bind(file.to_string())
+            .bind(FileStatus::Uploaded.as_str());
+        transaction.execute(&failed).await.map_err(store_error)?;
+        transaction.commit().await.map_err(store_error)
+    }
+
+    async fn jobs_queued(&self) {
+        self.jobs_queued.notified().await;
+    }
+}
