@@ -31,8 +31,9 @@ impl FileCore {
     rpc!(get_files, files, "FileService/GetFiles", pb::GetFilesRequest => pb::GetFilesResponse);
     rpc!(delete_files, files, "FileService/DeleteFiles", pb::DeleteFilesRequest => pb::DeleteFilesResponse);
 
-    /// Files by id, in as many calls as file-core's id limit needs (one for a page of 20
-    /// hangouts with 5 memories each).
+    /// Files by id as the caller sees them, with the renditions of `image_sizes` (file-core's
+    /// `ImageSize` values) signed, in as many calls as file-core's id limit needs (one for a
+    /// page of 20 hangouts with 5 memories each).
     ///
     /// # Errors
     /// The first failed call.
@@ -40,11 +41,13 @@ impl FileCore {
         &self,
         call: &CallContext,
         ids: Vec<String>,
+        image_sizes: Vec<i32>,
     ) -> Result<Vec<pb::File>, BackendError> {
         let mut files = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(MAX_IDS_PER_READ) {
             let request = pb::GetFilesRequest {
                 ids: chunk.to_vec(),
+                image_sizes: image_sizes.clone(),
             };
             files.extend(self.get_files(call, request).await?.files);
         }

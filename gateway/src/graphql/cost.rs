@@ -15,6 +15,9 @@
 //! nothing, except that nesting its lists more than [`MAX_INTROSPECTION_LISTS`] deep (the
 //! "circular introspection" attack: `types { fields { type { fields { … } } } }`) is refused.
 //!
+//! The walk also notes which renditions the operation's `Memory.imageUrl` fields ask for
+//! ([`Estimate::image_sizes`]), so the request's file loads sign exactly those.
+//!
 //! Fragments are walked where they are spread. The walk visits at most [`MAX_VISITS`]
 //! selections, so a document that spreads fragments into each other exponentially is refused
 //! rather than walked.
@@ -30,7 +33,10 @@ use async_graphql::{
 };
 use async_graphql_value::{ConstValue, Value};
 
-use crate::graphql::connection::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::graphql::{
+    connection::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
+    memory::{ImageSize, ImageSizes},
+};
 
 /// The default most expensive document accepted. A page of 100 hangouts with their owners,
 /// activities and first page of 20 memories with URLs costs about 9,500; three list fields
@@ -93,7 +99,7 @@ fn field_weight(ty: &str, field: &str) -> u64 {
         ("Mutation", _) => MUTATION_WEIGHT,
         (_, "totalCount")
         | ("Activity", "hangoutCount")
-        | ("Memory", "downloadUrl" | "downloadUrlExpiresAt")
+        | ("Memory", "downloadUrl" | "downloadUrlExpiresAt" | "imageUrl")
         | ("Hangout", "descriptionHtml") => 1,
         _ => 0,
     }
@@ -134,6 +140,7 @@ pub enum CostError {
 pub struct Estimate {
     pub cost: u64,
     pub uses_variables: bool,
+    pub image_sizes: ImageSizes,
 }
 
 /// The schema's shape for costing, and the limit.
@@ -251,6 +258,7 @@ impl CostModel {
             variables,
             visits: 0,
             uses_variables: false,
+            image_sizes: ImageSizes::default(),
         };
         let cost = walk.set(root, &operation.selection_set.node, None, 0)?;
         if cost > self.limit {
@@ -263,6 +271,7 @@ impl CostModel {
         Ok(Some(Estimate {
             cost,
             uses_variables: walk.uses_variables,
+            image_sizes: walk.image_sizes,
         }))
     }
 }
@@ -283,6 +292,7 @@ struct Walk<'a> {
     variables: &'a Variables,
     visits: usize,
     uses_variables: bool,
+    image_sizes: ImageSizes,
 }
 
 impl Walk<'_> {
@@ -351,6 +361,12 @@ impl Walk<'_> {
         else {
             return Ok(0);
         };
+        if ty == "Memory" && field.name.node == "imageUrl" {
+            self.image_sizes = match self.image_size(field) {
+                Some(size) => self.image_sizes.with(size),
+                None => ImageSizes::ALL,
+            };
+        }
         let own_page = shape.paged.then(|| self.first(field));
         let selection = if shape.composite {
             1_u64.saturating_add(self.set(&shape.named, &field.selection_set.node, own_page, 0)?)
@@ -408,6 +424,20 @@ impl Walk<'_> {
         first.map_or(u64::from(DEFAULT_PAGE_SIZE), |first| {
             first.clamp(1, u64::from(MAX_PAGE_SIZE))
         })
+    }
+
+    /// The `size` an `imageUrl` field asks for: its default when omitted (also through an
+    /// omitted variable), `None` when the value names no size (validation refuses that later).
+    fn image_size(&mut self, field: &async_graphql::parser::types::Field) -> Option<ImageSize> {
+        let Some(value) = field.get_argument("size") else {
+            return Some(ImageSize::Preview);
+        };
+        match self.resolve(&value.node) {
+            None => Some(ImageSize::Preview),
+            Some(ConstValue::Enum(name)) => ImageSize::from_name(name.as_str()),
+            Some(ConstValue::String(name)) => ImageSize::from_name(&name),
+            Some(_) => None,
+        }
     }
 
     /// How many items the list argument `name` holds (a single value counts as one).

@@ -20,7 +20,7 @@ use crate::{
         membership::{
             self, HangoutMemberConnection, Invitation, InvitationConnection, RsvpCounts, RsvpStatus,
         },
-        memory::{self, Memory, MemoryConnection, MemoryOrder, MemoryStatus},
+        memory::{self, ImageSizes, Memory, MemoryConnection, MemoryOrder, MemoryStatus},
         user::User,
     },
 };
@@ -128,7 +128,7 @@ pub struct MemoriesPageKey {
     pub page: PageArgs,
     pub status: MemoryStatus,
     pub direction: OrderDirection,
-    /// Also fetch the memories' files (download URLs) in the same batch. Doing it here rather
+    /// Also fetch the memories' files (download URLs, processing, renditions) in the same batch. Doing it here rather
     /// than per memory keeps the number of calls fixed: per-memory loads would start one level
     /// deeper, after the pages arrive, where a batch window can split under load.
     pub with_files: bool,
@@ -150,7 +150,9 @@ impl MemoriesPageKey {
         selection: &Lookahead<'_>,
     ) -> ApiResult<Self> {
         let wants_file = |memory: Lookahead<'_>| {
-            memory.field("downloadUrl").exists() || memory.field("downloadUrlExpiresAt").exists()
+            memory::FILE_FIELDS
+                .iter()
+                .any(|field| memory.field(field).exists())
         };
         Ok(Self {
             hangout_id,
@@ -174,12 +176,18 @@ pub struct HangoutsOfActivityKey {
 pub struct BackendLoader {
     backends: Backends,
     call: CallContext,
+    /// The renditions every file load signs (the operation's `imageUrl` sizes).
+    image_sizes: ImageSizes,
 }
 
 impl BackendLoader {
     #[must_use]
-    pub fn new(backends: Backends, call: CallContext) -> Self {
-        Self { backends, call }
+    pub fn new(backends: Backends, call: CallContext, image_sizes: ImageSizes) -> Self {
+        Self {
+            backends,
+            call,
+            image_sizes,
+        }
     }
 
     /// The span of one batch load, after recording its size.
@@ -581,7 +589,11 @@ impl Loader<FileKey> for BackendLoader {
             let files = self
                 .backends
                 .file
-                .get_files_by_ids(&self.call, ids(keys.iter().map(|key| &key.0)))
+                .get_files_by_ids(
+                    &self.call,
+                    ids(keys.iter().map(|key| &key.0)),
+                    self.image_sizes.to_proto(),
+                )
                 .await?;
             Ok(files
                 .into_iter()
@@ -652,6 +664,7 @@ impl Loader<MemoriesPageKey> for BackendLoader {
             let files = files_of_pages(
                 &self.backends,
                 &self.call,
+                self.image_sizes,
                 answers
                     .iter()
                     .zip(&wants_files)
@@ -689,6 +702,7 @@ impl Loader<MemoriesPageKey> for BackendLoader {
 pub(super) async fn files_of_pages<'a>(
     backends: &Backends,
     call: &CallContext,
+    image_sizes: ImageSizes,
     pages: impl IntoIterator<Item = &'a pb::HangoutMemoriesPage>,
 ) -> Result<HashMap<String, Arc<file_pb::File>>, BackendError> {
     let file_ids: Vec<String> = pages
@@ -703,7 +717,10 @@ pub(super) async fn files_of_pages<'a>(
     if file_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let files = backends.file.get_files_by_ids(call, file_ids).await?;
+    let files = backends
+        .file
+        .get_files_by_ids(call, file_ids, image_sizes.to_proto())
+        .await?;
     Ok(files
         .into_iter()
         .map(|file| (file.id.clone(), Arc::new(file)))

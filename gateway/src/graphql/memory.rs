@@ -46,11 +46,122 @@ impl MemoryStatus {
     }
 }
 
+/// The size of a photo's rendition.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ImageSize {
+    /// At most 320 pixels on the longer side.
+    Thumbnail,
+    /// At most 1600 pixels on the longer side.
+    Preview,
+    /// The full size, re-encoded.
+    Full,
+}
+
+impl ImageSize {
+    const ALL: [Self; 3] = [Self::Thumbnail, Self::Preview, Self::Full];
+
+    /// The size named `name` in a document or in variables (`THUMBNAIL`, …).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "THUMBNAIL" => Some(Self::Thumbnail),
+            "PREVIEW" => Some(Self::Preview),
+            "FULL" => Some(Self::Full),
+            _ => None,
+        }
+    }
+
+    fn to_proto(self) -> proto::file::v1::ImageSize {
+        match self {
+            Self::Thumbnail => proto::file::v1::ImageSize::Thumbnail,
+            Self::Preview => proto::file::v1::ImageSize::Preview,
+            Self::Full => proto::file::v1::ImageSize::Full,
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Self::Thumbnail => 1,
+            Self::Preview => 2,
+            Self::Full => 4,
+        }
+    }
+}
+
+/// The renditions an operation's `imageUrl` fields ask for, found by the cost analysis (which
+/// walks every field anyway) and cached with the document: every file load of the request
+/// signs these, so all its `imageUrl` fields are answered from the one batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ImageSizes(u8);
+
+impl ImageSizes {
+    /// Every size (when a size comes from somewhere the analysis cannot read).
+    pub const ALL: Self = Self(7);
+
+    #[must_use]
+    pub fn with(self, size: ImageSize) -> Self {
+        Self(self.0 | size.bit())
+    }
+
+    #[must_use]
+    pub fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    #[must_use]
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The sizes to ask file-core for.
+    #[must_use]
+    pub fn to_proto(self) -> Vec<i32> {
+        ImageSize::ALL
+            .into_iter()
+            .filter(|size| self.0 & size.bit() != 0)
+            .map(|size| size.to_proto() as i32)
+            .collect()
+    }
+}
+
+/// Where an uploaded photo is in processing.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemoryProcessing {
+    /// Confirmed; renditions not made yet.
+    Queued,
+    Ready,
+    /// The bytes could not be decoded as an image, or the image is too large to decode safely.
+    Failed,
+}
+
+impl MemoryProcessing {
+    fn from_proto(value: i32) -> Option<Self> {
+        match proto::file::v1::Processing::try_from(value) {
+            Ok(proto::file::v1::Processing::Queued) => Some(Self::Queued),
+            Ok(proto::file::v1::Processing::Ready) => Some(Self::Ready),
+            Ok(proto::file::v1::Processing::Failed) => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
 #[derive(InputObject, Clone, Copy)]
 pub struct MemoryOrder {
     #[graphql(default_with = "OrderDirection::Desc")]
     pub direction: OrderDirection,
 }
+
+/// The fields of `Memory` that come from its file in file-core: a page of memories selecting
+/// any of them fetches the files with the page.
+pub(super) const FILE_FIELDS: [&str; 7] = [
+    "downloadUrl",
+    "downloadUrlExpiresAt",
+    "processing",
+    "width",
+    "height",
+    "takenAt",
+    "imageUrl",
+];
 
 /// A memory as the API shows it.
 #[derive(Clone, Debug)]
@@ -161,6 +272,74 @@ impl Memory {
     async fn created_at(&self) -> DateTime {
         self.created_at
     }
+
+    async fn processing(&self, ctx: &Context<'_>) -> ApiResult<Option<MemoryProcessing>> {
+        Ok(self.file(ctx).await?.as_deref().and_then(processing))
+    }
+
+    /// Pixels; null until processed.
+    async fn width(&self, ctx: &Context<'_>) -> ApiResult<Option<i32>> {
+        Ok(self
+            .file(ctx)
+            .await?
+            .as_deref()
+            .and_then(|file| pixels(file, file.width)))
+    }
+
+    /// Pixels; null until processed.
+    async fn height(&self, ctx: &Context<'_>) -> ApiResult<Option<i32>> {
+        Ok(self
+            .file(ctx)
+            .await?
+            .as_deref()
+            .and_then(|file| pixels(file, file.height)))
+    }
+
+    /// When the photo was taken, read from its metadata before that was removed; null if
+    /// unknown.
+    async fn taken_at(&self, ctx: &Context<'_>) -> ApiResult<Option<DateTime>> {
+        Ok(self.file(ctx).await?.as_deref().and_then(taken_at))
+    }
+
+    /// Presigned GET URL of a rendition without any metadata (no location, no camera data);
+    /// null until processing is READY. For the uploader, downloadUrl stays the exact uploaded
+    /// bytes; for every other member it is this FULL rendition.
+    async fn image_url(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "ImageSize::Preview")] size: ImageSize,
+    ) -> ApiResult<Option<String>> {
+        Ok(self
+            .file(ctx)
+            .await?
+            .as_deref()
+            .and_then(|file| image_url(file, size)))
+    }
+}
+
+fn processing(file: &proto::file::v1::File) -> Option<MemoryProcessing> {
+    MemoryProcessing::from_proto(file.processing)
+}
+
+/// A side of a READY file (file-core sends 0 before).
+fn pixels(file: &proto::file::v1::File, side: u32) -> Option<i32> {
+    (processing(file) == Some(MemoryProcessing::Ready) && side > 0)
+        .then(|| i32::try_from(side).unwrap_or(i32::MAX))
+}
+
+fn taken_at(file: &proto::file::v1::File) -> Option<DateTime> {
+    file.taken_at
+        .as_ref()
+        .map(|taken| DateTime::from_proto(Some(taken)))
+}
+
+/// The rendition of `size`, which the request's loads asked for (see [`ImageSizes`]).
+fn image_url(file: &proto::file::v1::File, size: ImageSize) -> Option<String> {
+    let wanted = size.to_proto() as i32;
+    file.images
+        .iter()
+        .find(|image| image.size == wanted)
+        .map(|image| image.url.clone())
 }
 
 fn download_url(file: &proto::file::v1::File) -> Option<String> {

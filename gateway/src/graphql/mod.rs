@@ -23,6 +23,8 @@ mod hangout;
 pub mod live;
 mod membership;
 mod memory;
+
+pub use memory::ImageSizes;
 mod node;
 mod page_includes;
 mod uploads;
@@ -148,12 +150,20 @@ pub struct RequestContext {
     pub loader: batch::BatchLoader<loaders::BackendLoader>,
     /// The loader's batches, driven around the execution by the HTTP handler.
     pub tasks: batch::LoaderTasks,
+    /// The renditions the operation's `imageUrl` fields ask for.
+    pub image_sizes: memory::ImageSizes,
 }
 
 impl RequestContext {
-    /// A fresh context; its loader caches only for this request.
+    /// A fresh context; its loader caches only for this request, and signs the renditions of
+    /// `image_sizes` with every file it loads.
     #[must_use]
-    pub fn new(backends: &Backends, caller: Caller, request_id: String) -> Self {
+    pub fn new(
+        backends: &Backends,
+        caller: Caller,
+        request_id: String,
+        image_sizes: memory::ImageSizes,
+    ) -> Self {
         let user_id = match &caller {
             Caller::User(id) => Some(id.clone()),
             Caller::Anonymous | Caller::Refused => None,
@@ -161,7 +171,7 @@ impl RequestContext {
         let call = CallContext::new(user_id, request_id);
         let tasks = batch::LoaderTasks::default();
         let loader = batch::BatchLoader::new(
-            loaders::BackendLoader::new(backends.clone(), call.clone()),
+            loaders::BackendLoader::new(backends.clone(), call.clone(), image_sizes),
             tasks.clone(),
         );
         Self {
@@ -169,6 +179,7 @@ impl RequestContext {
             call,
             loader,
             tasks,
+            image_sizes,
         }
     }
 }

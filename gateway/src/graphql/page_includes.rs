@@ -134,7 +134,9 @@ impl PageIncludes {
             return;
         }
         let files = if self.memories.iter().any(|key| key.with_files) {
-            match loaders::files_of_pages(backends, &request.call, &pages).await {
+            match loaders::files_of_pages(backends, &request.call, request.image_sizes, &pages)
+                .await
+            {
                 Ok(files) => Some(files),
                 Err(error) => {
                     // Not cached, so the memories fields load again and report it in place.

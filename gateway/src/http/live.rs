@@ -453,8 +453,13 @@ impl Connection {
                 slot,
             ));
         }
-        let request = prepared.into_request().map_err(|refusal| *refusal)?;
-        let context = RequestContext::new(&state.backends, caller, self.request_id.clone());
+        let (request, image_sizes) = prepared.into_request().map_err(|refusal| *refusal)?;
+        let context = RequestContext::new(
+            &state.backends,
+            caller,
+            self.request_id.clone(),
+            image_sizes,
+        );
         let tasks = context.tasks.clone();
         let request = request.data(context).data(closer.clone());
         let responses = tasks

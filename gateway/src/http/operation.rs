@@ -7,7 +7,7 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use tracing::Instrument as _;
 
 use crate::{
-    graphql::{Caller, RequestContext, cost::CostError, error::Code},
+    graphql::{Caller, ImageSizes, RequestContext, cost::CostError, error::Code},
     http::{AppState, documents, error_response, protocol},
 };
 
@@ -25,6 +25,8 @@ struct Checked {
     root: protocol::RootFields,
     /// Its estimated cost (0 when no operation is selected: validation refuses it).
     cost: u64,
+    /// The renditions its `imageUrl` fields ask for.
+    image_sizes: ImageSizes,
 }
 
 impl Prepared {
@@ -50,11 +52,13 @@ impl Prepared {
         )
     }
 
-    /// The checked request, to run as a stream; the refusal of one that may not run.
+    /// The checked request, to run as a stream, with the renditions it asks for; the refusal
+    /// of one that may not run.
     pub(super) fn into_request(
         self,
-    ) -> Result<async_graphql::Request, Box<async_graphql::Response>> {
-        self.checked.map(|_| self.request)
+    ) -> Result<(async_graphql::Request, ImageSizes), Box<async_graphql::Response>> {
+        self.checked
+            .map(|checked| (self.request, checked.image_sizes))
     }
 
     /// Its estimated cost; nothing for a refused operation.
@@ -92,13 +96,18 @@ pub(super) fn prepare(state: &AppState, mut request: async_graphql::Request) -> 
                 .and_then(|kind| {
                     check_cost(state, &mut request, cached.as_deref()).map(|cost| (kind, cost))
                 })
-                .map(|(kind, cost)| {
+                .map(|(kind, (cost, image_sizes))| {
                     let name = request.operation_name.clone();
                     let root = match request.parsed_query() {
                         Ok(document) => protocol::root_fields(document, name.as_deref()),
                         Err(_) => protocol::RootFields::default(),
                     };
-                    Checked { kind, root, cost }
+                    Checked {
+                        kind,
+                        root,
+                        cost,
+                        image_sizes,
+                    }
                 })
         }
     };
@@ -125,7 +134,9 @@ pub(super) async fn execute(
     } = prepared;
     let (response, kind, calls) = match checked {
         Err(refusal) => (*refusal, None, 0),
-        Ok(Checked { kind, .. }) => {
+        Ok(Checked {
+            kind, image_sizes, ..
+        }) => {
             let kind = kind.map(operation_type);
             if operation.is_none() {
                 operation = single_operation_name(&mut request);
@@ -142,8 +153,12 @@ pub(super) async fn execute(
                 graphql.operation.name = operation.as_deref().unwrap_or_default(),
                 graphql.operation.type = kind.unwrap_or("unknown"),
             );
-            let context =
-                RequestContext::new(&state.backends, caller.clone(), request_id.to_owned());
+            let context = RequestContext::new(
+                &state.backends,
+                caller.clone(),
+                request_id.to_owned(),
+                image_sizes,
+            );
             let calls = context.call.clone();
             let tasks = context.tasks.clone();
             let mut response = tasks
@@ -188,37 +203,37 @@ fn check_cost(
     state: &AppState,
     request: &mut async_graphql::Request,
     cached: Option<&documents::CachedDocument>,
-) -> Result<u64, Box<async_graphql::Response>> {
+) -> Result<(u64, ImageSizes), Box<async_graphql::Response>> {
     let model = &state.cost;
-    if let Some(cost) = cached.and_then(documents::CachedDocument::cost) {
+    if let Some((cost, image_sizes)) = cached.and_then(documents::CachedDocument::cost) {
         return if cost > model.limit() {
             Err(too_expensive(cost, model.limit()))
         } else {
-            Ok(cost)
+            Ok((cost, image_sizes))
         };
     }
     let operation_name = request.operation_name.clone();
     let variables = request.variables.clone();
     let Ok(document) = request.parsed_query() else {
-        return Ok(0);
+        return Ok((0, ImageSizes::default()));
     };
-    let remember = |cost: u64, uses_variables: bool| {
+    let remember = |cost: u64, uses_variables: bool, image_sizes: ImageSizes| {
         if !uses_variables && let Some(cached) = cached {
-            cached.remember_cost(cost);
+            cached.remember_cost(cost, image_sizes);
         }
     };
     match model.estimate(document, operation_name.as_deref(), &variables) {
         Ok(Some(estimate)) => {
-            remember(estimate.cost, estimate.uses_variables);
-            Ok(estimate.cost)
+            remember(estimate.cost, estimate.uses_variables, estimate.image_sizes);
+            Ok((estimate.cost, estimate.image_sizes))
         }
-        Ok(None) => Ok(0),
+        Ok(None) => Ok((0, ImageSizes::default())),
         Err(CostError::TooExpensive {
             estimated,
             limit,
             uses_variables,
         }) => {
-            remember(estimated, uses_variables);
+            remember(estimated, uses_variables, ImageSizes::default());
             Err(too_expensive(estimated, limit))
         }
         Err(CostError::CircularIntrospection) => Err(Box::new(error_response(

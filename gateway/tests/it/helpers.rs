@@ -280,7 +280,7 @@ async fn start_file_core(dir: &Path, tls: &TlsFiles) -> Started {
     let app = file_core::App::build(config)
         .await
         .expect("file-core starts");
-    let addr = app.local_addr();
+    let addr = app.local_addr().expect("file-core serves gRPC");
     let metrics = app.metrics_addr();
     let running = Running::spawn(|shutdown| async move {
         app.run_until(async {

@@ -40,6 +40,7 @@ mod live;
 mod memories;
 mod metrics;
 mod page;
+mod photos;
 mod resilience;
 mod rotation;
 mod schema;

@@ -26,10 +26,19 @@ pub(crate) fn png(seed: u8, len: usize) -> Vec<u8> {
     bytes
 }
 
+/// The declaration of a file named `name` (its type follows the extension: `.jpg`, `.gif`,
+/// else PNG).
 pub(crate) fn file_input(name: &str, bytes: &[u8]) -> Value {
+    let content_type = if name.ends_with(".jpg") {
+        "image/jpeg"
+    } else if name.ends_with(".gif") {
+        "image/gif"
+    } else {
+        "image/png"
+    };
     json!({
         "fileName": name,
-        "contentType": "image/png",
+        "contentType": content_type,
         "size": bytes.len(),
         "md5": STANDARD.encode(Md5::digest(bytes)),
     })

@@ -170,6 +170,19 @@ async fn metrics_move_by_exactly_the_requests_made() {
         broken["errors"][0]["extensions"]["code"],
         "GRAPHQL_VALIDATION_FAILED"
     );
+    // The photo worker reads each confirmed file once more (these bytes are no image, so
+    // both end FAILED): wait for it, so its S3 calls are all in.
+    let processed = crate::helpers::eventually(std::time::Duration::from_secs(30), || async {
+        let now = scrape(&system.http, system.metrics.file_core).await;
+        moved(
+            &before.file_core,
+            &now,
+            "photos_processed_total",
+            &["outcome=\"failed\""],
+        ) == 2.0
+    })
+    .await;
+    assert!(processed, "the worker processed both files");
     let after = Scrapes::take(&system).await;
     let calls: BTreeMap<&str, u64> = system
         .backend_calls
@@ -307,7 +320,8 @@ async fn metrics_move_by_exactly_the_requests_made() {
     );
     assert_eq!(served, total, "each call is counted once by the server");
 
-    // file-core: one batch created and confirmed; per file a HEAD and a GET on S3.
+    // file-core: one batch created and confirmed; per file a HEAD and a GET on S3 by the
+    // confirm, and the same by the photo worker.
     let (fc0, fc1) = (&before.file_core, &after.file_core);
     assert_eq!(
         moved(
@@ -341,15 +355,15 @@ async fn metrics_move_by_exactly_the_requests_made() {
         let label = format!("operation=\"{operation}\"");
         assert_eq!(
             moved(fc0, fc1, "s3_requests_total", &[&label, "outcome=\"ok\""]),
-            2.0,
+            4.0,
             "{operation}"
         );
         assert_eq!(
             moved(fc0, fc1, "s3_request_duration_seconds_count", &[&label]),
-            2.0
+            4.0
         );
     }
-    assert_eq!(moved(fc0, fc1, "s3_requests_total", &[]), 4.0);
+    assert_eq!(moved(fc0, fc1, "s3_requests_total", &[]), 8.0);
 
     // Pools are reported with their limits.
     for samples in [&after.hangout_core, &after.file_core] {

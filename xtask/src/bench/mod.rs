@@ -17,6 +17,7 @@ mod grpc;
 mod load;
 mod metrics;
 mod peer;
+mod process;
 mod procs;
 mod report;
 mod scenarios;
@@ -69,7 +70,8 @@ pub struct Bench {
     /// The most memories a hangout of an active user has (counts spread from 0 to this).
     #[arg(long, default_value_t = 20)]
     memories: usize,
-    /// Run only these scenarios (me, page, detail, upload, scaling, abuse); all by default.
+    /// Run only these scenarios (me, page, thumbnails, detail, upload, scaling, abuse,
+    /// process); all by default.
     /// `abuse` runs `page` too, for its rate.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -220,6 +222,8 @@ impl Bench {
             "seeded {} users, {} activities, {} hangouts, {} memories in {:.1} s",
             seeded.users, seeded.activities, seeded.hangouts, seeded.memories, seeded.seconds
         );
+        let waited = process::wait_for_seeded(&http, ports.metrics[1], seeded.memories).await?;
+        println!("file-core processed the seeded photos in {waited:.1} s more");
         let users = sign_in_all(&http, ports.gateway, &seeded.active).await?;
         let loaded = watched
             .iter()
@@ -233,6 +237,7 @@ impl Bench {
         for (name, scenario) in [
             ("me", Scenario::Me),
             ("page", Scenario::Page(20)),
+            ("thumbnails", Scenario::Thumbnails),
             ("detail", Scenario::Detail),
         ] {
             if self.wants(name) {
@@ -340,6 +345,36 @@ impl Bench {
                 .await?,
             );
         }
+        let process = if self.wants("process") {
+            let file_core = watched
+                .iter()
+                .find(|process| process.name == "file-core")
+                .context("file-core is not watched")?
+                .pid;
+            let user = users.first().context("no signed-in user")?;
+            let run = process::run(
+                &backends,
+                &http,
+                file_core,
+                ticks,
+                &user.user_id,
+                &user.upload_hangout,
+            )
+            .await?;
+            println!(
+                "\n== process: {} photos of {:.1} MB: {:.0} ms of file-core CPU each, {:.1} \
+                 renditions per CPU second, peak RSS {:.1} MB, {:.1} s",
+                run.photos,
+                run.photo_bytes as f64 / 1_048_576.0,
+                run.cpu_ms_per_photo(),
+                run.renditions_per_cpu_second(),
+                run.peak_rss as f64 / 1_048_576.0,
+                run.seconds
+            );
+            Some(run)
+        } else {
+            None
+        };
         let abuse = match runs
             .iter()
             .find(|run| run.scenario == Scenario::Page(20) && run.target == Target::Gateway)
@@ -392,6 +427,7 @@ impl Bench {
             load_average,
             peer_not_measured,
             abuse,
+            process,
         })
     }
 

@@ -193,6 +193,8 @@ pub struct Report {
     pub peer_not_measured: Option<String>,
     /// The `abuse` scenario, when it ran.
     pub abuse: Option<super::abuse::AbuseFigures>,
+    /// The `process` measurement, when it ran.
+    pub process: Option<super::process::ProcessRun>,
 }
 
 #[allow(
@@ -326,6 +328,42 @@ impl Report {
                     met: Some(value < limit),
                 });
             }
+        }
+        if let Some(process) = &self.process {
+            checks.push(Check {
+                target: "`process`: < 400 ms of CPU per 12-megapixel JPEG (three renditions)",
+                measured: format!(
+                    "{:.0} ms per photo ({:.1} renditions per CPU second, {} photos of {:.1} MB \
+                     in {:.1} s)",
+                    process.cpu_ms_per_photo(),
+                    process.renditions_per_cpu_second(),
+                    process.photos,
+                    mib(process.photo_bytes as u64),
+                    process.seconds
+                ),
+                met: Some(process.cpu_ms_per_photo() < 400.0),
+            });
+            checks.push(Check {
+                target: "`process`: worker (file-core) peak RSS < 300 MB",
+                measured: format!("{:.1} MB", mib(process.peak_rss)),
+                met: Some(mib(process.peak_rss) < 300.0),
+            });
+        }
+        let thumbnails = self
+            .run(Scenario::Thumbnails, Target::Gateway)
+            .map(|run| run.stats.per_second());
+        let page = self
+            .run(Scenario::Page(20), Target::Gateway)
+            .map(|run| run.stats.per_second());
+        if let (Some(thumbnails), Some(page)) = (thumbnails, page) {
+            checks.push(Check {
+                target: "`thumbnails` ≥ 95 % of `page` (req/s)",
+                measured: format!(
+                    "{:.0} % ({thumbnails:.0} vs {page:.0} req/s)",
+                    thumbnails / page * 100.0
+                ),
+                met: Some(thumbnails >= 0.95 * page),
+            });
         }
         if let Some(abuse) = &self.abuse {
             let ratio = abuse.p99_ratio();
@@ -894,6 +932,7 @@ impl Report {
         });
         json!({
             "abuse": abuse,
+            "process": self.process.as_ref().map(super::process::ProcessRun::to_json),
             "date": self.date,
             "commit": self.commit,
             "command": self.command,

@@ -26,6 +26,8 @@ pub enum Scenario {
     Me,
     /// A page of hangouts with owner, activities and the first 5 memories with URLs.
     Page(u32),
+    /// The page of 20 with each memory's THUMBNAIL rendition instead of its download URL.
+    Thumbnails,
     /// One hangout with 24 memories and their URLs.
     Detail,
     /// `createMemoryUploads` with 10 files.
@@ -38,6 +40,7 @@ impl fmt::Display for Scenario {
             Self::Me => formatter.write_str("me"),
             Self::Page(20) => formatter.write_str("page"),
             Self::Page(size) => write!(formatter, "page({size})"),
+            Self::Thumbnails => formatter.write_str("thumbnails"),
             Self::Detail => formatter.write_str("detail"),
             Self::Upload => formatter.write_str("upload"),
         }
@@ -66,6 +69,10 @@ const PAGE: &str = "query Page($first: Int!) { hangouts(first: $first) { totalCo
     pageInfo { hasNextPage endCursor } nodes { id title date status owner { id name } \
     activities { id name } memories(first: 5) { totalCount nodes { id fileName contentType \
     size downloadUrl } } } } }";
+const THUMBNAILS: &str = "query Thumbnails($first: Int!) { hangouts(first: $first) { \
+    totalCount pageInfo { hasNextPage endCursor } nodes { id title date status \
+    owner { id name } activities { id name } memories(first: 5) { totalCount nodes { id \
+    fileName contentType size imageUrl(size: THUMBNAIL) } } } } }";
 const DETAIL: &str = "query Detail($id: ID!) { hangout(id: $id) { id title description date \
     status memories(first: 24) { totalCount nodes { id fileName contentType size downloadUrl \
     downloadUrlExpiresAt } } } }";
@@ -146,6 +153,7 @@ impl GraphqlClient {
         let (query, variables) = match scenario {
             Scenario::Me => (ME, serde_json::json!({})),
             Scenario::Page(size) => (PAGE, serde_json::json!({ "first": size })),
+            Scenario::Thumbnails => (THUMBNAILS, serde_json::json!({ "first": 20 })),
             Scenario::Detail => (
                 DETAIL,
                 serde_json::json!({ "id": hangout_global_id(&user.detail_hangout) }),
@@ -310,7 +318,11 @@ impl FloorClient {
                     ))
                     .await?;
             }
-            Scenario::Page(size) => self.page(id, size).await?,
+            Scenario::Page(size) => self.page(id, size, &[]).await?,
+            Scenario::Thumbnails => {
+                self.page(id, 20, &[file_pb::ImageSize::Thumbnail as i32])
+                    .await?;
+            }
             Scenario::Detail => self.detail(id, &user.detail_hangout).await?,
             Scenario::Upload => self.upload(id, &user.upload_hangout, index).await?,
         }
@@ -319,7 +331,7 @@ impl FloorClient {
 
     /// One `ListHangouts` carrying owners, activities and memory pages, as the gateway asks
     /// for them, then the files.
-    async fn page(&self, user_id: &str, size: u32) -> anyhow::Result<()> {
+    async fn page(&self, user_id: &str, size: u32, image_sizes: &[i32]) -> anyhow::Result<()> {
         let page = self
             .backends
             .hangouts()
@@ -349,7 +361,7 @@ impl FloorClient {
             ))
             .await?
             .into_inner();
-        self.files(user_id, &page.memory_pages).await
+        self.files(user_id, &page.memory_pages, image_sizes).await
     }
 
     async fn detail(&self, user_id: &str, hangout_id: &str) -> anyhow::Result<()> {
@@ -363,12 +375,17 @@ impl FloorClient {
             memories
                 .list_memories_of_hangouts(as_user(user_id, memory_pages(&ids, DETAIL_MEMORIES))),
         )?;
-        self.files(user_id, &memories.into_inner().pages).await
+        self.files(user_id, &memories.into_inner().pages, &[]).await
     }
 
     /// The download URLs of every uploaded memory on the pages, at most 500 ids per call
     /// (file-core's limit), the calls in parallel.
-    async fn files(&self, user_id: &str, pages: &[pb::HangoutMemoriesPage]) -> anyhow::Result<()> {
+    async fn files(
+        &self,
+        user_id: &str,
+        pages: &[pb::HangoutMemoriesPage],
+        image_sizes: &[i32],
+    ) -> anyhow::Result<()> {
         let file_ids: Vec<String> = pages
             .iter()
             .flat_map(|page| &page.edges)
@@ -383,6 +400,7 @@ impl FloorClient {
                 user_id,
                 file_pb::GetFilesRequest {
                     ids: chunk.to_vec(),
+                    image_sizes: image_sizes.to_vec(),
                 },
             );
             calls.spawn(async move { files.get_files(request).await });

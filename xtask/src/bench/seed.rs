@@ -384,7 +384,16 @@ async fn add_memories(
 
 /// PUTs the PNG to a presigned URL with exactly the signed headers.
 async fn put(http: &reqwest::Client, upload: &file_pb::Upload) -> anyhow::Result<()> {
-    let mut request = http.put(&upload.url).body(PNG);
+    put_bytes(http, upload, PNG.to_vec()).await
+}
+
+/// PUTs `body` to a presigned URL with exactly the signed headers.
+pub(super) async fn put_bytes(
+    http: &reqwest::Client,
+    upload: &file_pb::Upload,
+    body: Vec<u8>,
+) -> anyhow::Result<()> {
+    let mut request = http.put(&upload.url).body(body);
     for header in &upload.headers {
         // reqwest sets Content-Length from the body, which has the declared size.
         if !header.name.eq_ignore_ascii_case("content-length") {
