@@ -71,6 +71,8 @@ pub struct App {
     renderer: ImageRenderer,
     processing_workers: u32,
     processing_poll: Duration,
+    /// RabbitMQ's URL and job queue, when jobs are delivered through it.
+    broker: Option<(String, String)>,
     service: SharedService,
     embedded_s3: Option<EmbeddedS3>,
     sweep_interval: Duration,
@@ -153,6 +155,10 @@ impl App {
             renderer: ImageRenderer::new(config.render_limits()),
             processing_workers: config.processing_workers,
             processing_poll: config.processing_poll,
+            broker: config
+                .broker_url
+                .clone()
+                .map(|url| (url, config.broker_queue.clone())),
             service,
             embedded_s3,
             sweep_interval: config.sweep_interval,
@@ -194,13 +200,32 @@ impl App {
             self.metrics_server
                 .serve(Arc::clone(&self.registry), std::future::pending()),
         );
+        let (stop_broker, stopping) = tokio::sync::watch::channel(false);
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..self.processing_workers {
-            workers.spawn(process_forever(
+            match &self.broker {
+                Some((url, queue)) => workers.spawn(crate::broker::consume_forever(
+                    Arc::clone(&self.service),
+                    self.renderer,
+                    self.metrics.clone(),
+                    url.clone(),
+                    queue.clone(),
+                    stopping.clone(),
+                )),
+                None => workers.spawn(process_forever(
+                    Arc::clone(&self.service),
+                    self.renderer,
+                    self.metrics.clone(),
+                    self.processing_poll,
+                )),
+            };
+        }
+        if let (Some((url, queue)), Some(_)) = (&self.broker, &self.grpc) {
+            workers.spawn(crate::broker::publish_forever(
                 Arc::clone(&self.service),
-                self.renderer,
-                self.metrics.clone(),
-                self.processing_poll,
+                url.clone(),
+                queue.clone(),
+                stopping.clone(),
             ));
         }
         let Some(grpc) = self.grpc else {
@@ -208,6 +233,7 @@ impl App {
             shutdown.await;
             tracing::info!("shutting down: stopping the workers");
             // A job cut here keeps its lease until it runs out, then it is done again.
+            let _ = stop_broker.send(true);
             workers.shutdown().await;
             metrics_server.abort();
             self.store.close().await;
@@ -247,6 +273,7 @@ impl App {
             .serve_with_incoming_shutdown(proto::tls::incoming(grpc.listener, grpc.tls), draining)
             .await;
         sweeper.abort();
+        let _ = stop_broker.send(true);
         workers.shutdown().await;
         metrics_server.abort();
         if let Some(server) = self.embedded_s3 {

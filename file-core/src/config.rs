@@ -210,6 +210,16 @@ pub struct Config {
     #[arg(long, env = "FILE_CORE_PROCESSING_RETRY_DELAY", default_value = "2s", value_parser = humantime::parse_duration)]
     pub processing_retry_delay: Duration,
 
+    /// RabbitMQ (`amqp://user:password@host:5672/vhost`) to deliver processing jobs to the
+    /// workers; unset, workers find jobs by polling the database. The jobs themselves stay in
+    /// the database either way.
+    #[arg(long, env = "FILE_CORE_BROKER_URL", hide_env_values = true)]
+    pub broker_url: Option<String>,
+
+    /// The broker's queue of processing jobs (durable).
+    #[arg(long, env = "FILE_CORE_BROKER_QUEUE", default_value = crate::broker::DEFAULT_QUEUE)]
+    pub broker_queue: String,
+
     /// How often an idle worker looks for jobs queued by other processes (jobs this process
     /// queues wake it at once).
     #[arg(long, env = "FILE_CORE_PROCESSING_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
@@ -399,6 +409,20 @@ impl Config {
         if self.processing_lease < Duration::from_secs(1) {
             return Err(error("FILE_CORE_PROCESSING_LEASE", "must be at least 1s"));
         }
+        if let Some(url) = &self.broker_url
+            && !url.starts_with("amqp://")
+        {
+            return Err(error(
+                "FILE_CORE_BROKER_URL",
+                format!(
+                    "{} must start with amqp:// (TLS to the broker is not supported)",
+                    proto::broker::redact(url)
+                ),
+            ));
+        }
+        if self.broker_queue.trim().is_empty() {
+            return Err(error("FILE_CORE_BROKER_QUEUE", "must not be empty"));
+        }
         if self.processing_poll.is_zero() {
             return Err(error(
                 "FILE_CORE_PROCESSING_POLL",
@@ -503,6 +527,11 @@ impl fmt::Debug for Config {
             .field("processing_lease", &self.processing_lease)
             .field("processing_retry_delay", &self.processing_retry_delay)
             .field("processing_poll", &self.processing_poll)
+            .field(
+                "broker_url",
+                &self.broker_url.as_deref().map(proto::broker::redact),
+            )
+            .field("broker_queue", &self.broker_queue)
             .field("log_format", &self.log_format)
             .field("metrics_addr", &self.metrics_addr)
             .field("worker_threads", &self.worker_threads)

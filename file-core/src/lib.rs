@@ -12,10 +12,12 @@
 //!   without metadata).
 //! - [`embedded_s3`]: an S3-protocol server on a local folder, for running with nothing
 //!   installed and for tests.
+//! - [`broker`]: delivery of processing jobs through RabbitMQ, when configured.
 //! - [`app`]: `App::build(config)` binds; `run_until(shutdown)` serves and sweeps.
 //! - [`config`]: environment configuration, validated at start-up.
 
 pub mod app;
+pub mod broker;
 pub mod config;
 pub mod domain;
 pub mod embedded_s3;

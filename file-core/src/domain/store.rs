@@ -109,6 +109,34 @@ pub trait JobStore: Send + Sync + 'static {
         lease_until: Timestamp,
     ) -> impl Future<Output = StoreResult<Option<Job>>> + Send;
 
+    /// Claims the job of `file` as [`JobStore::claim_job`] would, if it is due.
+    fn claim_job_of(
+        &self,
+        file: FileId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> impl Future<Output = StoreResult<Option<Job>>> + Send;
+
+    /// Up to `limit` due jobs (as for a claim at `now`) whose message has not gone out, or went
+    /// out before `published_before`, oldest first.
+    fn unpublished_jobs(
+        &self,
+        now: Timestamp,
+        published_before: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<FileId>>> + Send;
+
+    /// Forgets that the message of `file`'s job went out, so it is published again once the
+    /// job is due (its message reached a worker that could not claim it).
+    fn unpublish_job(&self, file: FileId) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Records that the messages of these jobs went out at `at`.
+    fn jobs_published(
+        &self,
+        files: &[FileId],
+        at: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Ends a job with `outcome`: the file becomes READY with its facts, or FAILED, and the job
     /// is removed. Returns whether the file was still UPLOADED (when not, it was deleted
     /// meanwhile and the renditions just written must go).
@@ -118,7 +146,8 @@ pub trait JobStore: Send + Sync + 'static {
         outcome: &JobOutcome,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
-    /// Releases a job for another attempt from `not_before`, recording why this one failed.
+    /// Releases a job for another attempt from `not_before` (to be published again), recording
+    /// why this one failed.
     fn retry_job(
         &self,
         file: FileId,

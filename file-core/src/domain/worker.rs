@@ -74,6 +74,60 @@ impl<S: FileStore + JobStore, O: ObjectStorage> Service<S, O> {
             return Ok(None);
         };
         let id = job.file.id;
+        Ok(Some((id, self.run(job, renderer).await?)))
+    }
+
+    /// Claims the job of `file` and does it; `None` when it is not due (done, deleted, or
+    /// held by another worker: then it is published again once that lease has run out).
+    ///
+    /// # Errors
+    /// As [`Service::process_next`].
+    pub async fn process_job<R: Renderer>(
+        &self,
+        file: FileId,
+        renderer: &R,
+    ) -> Result<Option<JobReport>, DomainError> {
+        let now = Timestamp::now();
+        let Some(job) = self
+            .store
+            .claim_job_of(file, now, now.plus(self.settings.job_lease))
+            .await?
+        else {
+            // Done or deleted (then nothing changes), or leased by a worker that may have died:
+            // publish it again once the lease has run out.
+            self.store.unpublish_job(file).await?;
+            return Ok(None);
+        };
+        Ok(Some(self.run(job, renderer).await?))
+    }
+
+    /// Due jobs whose message is not out (or went out before `published_before`).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn unpublished_jobs(
+        &self,
+        now: Timestamp,
+        published_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<FileId>, DomainError> {
+        Ok(self
+            .store
+            .unpublished_jobs(now, published_before, limit)
+            .await?)
+    }
+
+    /// Records that the messages of these jobs went out.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn jobs_published(&self, files: &[FileId], at: Timestamp) -> Result<(), DomainError> {
+        Ok(self.store.jobs_published(files, at).await?)
+    }
+
+    /// Does a claimed job.
+    async fn run<R: Renderer>(&self, job: Job, renderer: &R) -> Result<JobReport, DomainError> {
+        let id = job.file.id;
         let report = match self.attempt(&job, renderer).await {
             Ok(Attempt::Rendered(facts)) => {
                 if self.store.finish_job(id, &JobOutcome::Ready(facts)).await? {
@@ -104,7 +158,7 @@ impl<S: FileStore + JobStore, O: ObjectStorage> Service<S, O> {
                 }
             }
         };
-        Ok(Some((id, report)))
+        Ok(report)
     }
 
     /// Resolves once this process has queued a job (see [`JobStore::jobs_queued`]).

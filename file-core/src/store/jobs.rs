@@ -64,19 +64,27 @@ fn bounded(error: &str) -> String {
     error.chars().take(MAX_ERROR_CHARS).collect()
 }
 
-impl JobStore for SqlStore {
-    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql claim_job", db.system = self.database.backend().system_name()))]
-    async fn claim_job(&self, now: Timestamp, lease_until: Timestamp) -> StoreResult<Option<Job>> {
-        let due = Statement::new(
-            "select file_id, attempts from processing_jobs \
-             where state = ? and not_before <= ? and (lease_until is null or lease_until < ?) \
-             order by not_before, file_id limit ?",
-        )
-        .bind(QUEUED)
-        .bind(now.as_millis())
-        .bind(now.as_millis())
-        .bind(CANDIDATES);
-        let candidates: Vec<DueRow> = self.database.fetch_all(&due).await.map_err(store_error)?;
+/// The condition of a due job at `now` (after a `where`): QUEUED, its `not_before` passed,
+/// no lease running.
+fn push_due(statement: &mut Statement, now: Timestamp) {
+    statement
+        .push("state = ")
+        .push_bind(QUEUED)
+        .push(" and not_before <= ")
+        .push_bind(now.as_millis())
+        .push(" and (lease_until is null or lease_until < ")
+        .push_bind(now.as_millis())
+        .push(")");
+}
+
+impl SqlStore {
+    /// Claims the first of `candidates` that is still due; the others are left.
+    async fn claim_first(
+        &self,
+        candidates: Vec<DueRow>,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<Job>> {
         for candidate in candidates {
             let claim = Statement::new(
                 "update processing_jobs set lease_until = ?, attempts = attempts + 1 \
@@ -110,6 +118,76 @@ impl JobStore for SqlStore {
         }
         Ok(None)
     }
+}
+
+impl JobStore for SqlStore {
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql claim_job", db.system = self.database.backend().system_name()))]
+    async fn claim_job(&self, now: Timestamp, lease_until: Timestamp) -> StoreResult<Option<Job>> {
+        let mut due = Statement::new("select file_id, attempts from processing_jobs where ");
+        push_due(&mut due, now);
+        due.push(" order by not_before, file_id limit ")
+            .push_bind(CANDIDATES);
+        let candidates: Vec<DueRow> = self.database.fetch_all(&due).await.map_err(store_error)?;
+        self.claim_first(candidates, now, lease_until).await
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql claim_job_of", db.system = self.database.backend().system_name()))]
+    async fn claim_job_of(
+        &self,
+        file: FileId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<Job>> {
+        let mut due = Statement::new("select file_id, attempts from processing_jobs where ");
+        push_due(&mut due, now);
+        due.push(" and file_id = ").push_bind(file.to_string());
+        let candidates: Vec<DueRow> = self.database.fetch_all(&due).await.map_err(store_error)?;
+        self.claim_first(candidates, now, lease_until).await
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql unpublished_jobs", db.system = self.database.backend().system_name()))]
+    async fn unpublished_jobs(
+        &self,
+        now: Timestamp,
+        published_before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<FileId>> {
+        let mut due = Statement::new("select file_id, attempts from processing_jobs where ");
+        push_due(&mut due, now);
+        due.push(" and (published_at is null or published_at < ")
+            .push_bind(published_before.as_millis())
+            .push(") order by not_before, file_id limit ")
+            .push_bind(i64::from(limit));
+        let rows: Vec<DueRow> = self.database.fetch_all(&due).await.map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                FileId::parse(&row.file_id).ok_or_else(|| corrupt("processing_jobs.file_id"))
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql unpublish_job", db.system = self.database.backend().system_name()))]
+    async fn unpublish_job(&self, file: FileId) -> StoreResult<()> {
+        let update = Statement::new(
+            "update processing_jobs set published_at = null where file_id = ? and state = ?",
+        )
+        .bind(file.to_string())
+        .bind(QUEUED);
+        self.database.execute(&update).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql jobs_published", db.system = self.database.backend().system_name()))]
+    async fn jobs_published(&self, files: &[FileId], at: Timestamp) -> StoreResult<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut update = Statement::new("update processing_jobs set published_at = ");
+        update.push_bind(at.as_millis()).push(" where file_id in ");
+        push_id_list(&mut update, files);
+        self.database.execute(&update).await.map_err(store_error)?;
+        Ok(())
+    }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql finish_job", db.system = self.database.backend().system_name()))]
     async fn finish_job(&self, file: FileId, outcome: &JobOutcome) -> StoreResult<bool> {
@@ -141,8 +219,8 @@ impl JobStore for SqlStore {
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql retry_job", db.system = self.database.backend().system_name()))]
     async fn retry_job(&self, file: FileId, not_before: Timestamp, error: &str) -> StoreResult<()> {
         let update = Statement::new(
-            "update processing_jobs set lease_until = null, not_before = ?, last_error = ? \
-             where file_id = ?",
+            "update processing_jobs set lease_until = null, not_before = ?, last_error = ?, \
+             published_at = null where file_id = ?",
         )
         .bind(not_before.as_millis())
         .bind(bounded(error))

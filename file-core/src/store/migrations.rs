@@ -14,6 +14,11 @@ pub(super) const MIGRATIONS: Migrations = Migrations {
             "processing",
             include_str!("../../migrations/sqlite/0002_processing.sql"),
         ),
+        (
+            3,
+            "job delivery",
+            include_str!("../../migrations/sqlite/0003_job_delivery.sql"),
+        ),
     ],
     mysql: &[
         (
@@ -25,6 +30,11 @@ pub(super) const MIGRATIONS: Migrations = Migrations {
             2,
             "processing",
             include_str!("../../migrations/mysql/0002_processing.sql"),
+        ),
+        (
+            3,
+            "job delivery",
+            include_str!("../../migrations/mysql/0003_job_delivery.sql"),
         ),
     ],
 };

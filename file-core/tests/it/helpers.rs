@@ -48,6 +48,41 @@ pub fn mysql_url() -> Option<String> {
         .filter(|url| !url.is_empty())
 }
 
+/// The RabbitMQ the tests use: `TEST_AMQP_URL` (CI sets it, so a broker that is down fails
+/// the run), else the default one on 127.0.0.1:5672 when it answers; `None` (the test is
+/// skipped, with a message) when neither.
+pub async fn amqp_url() -> Option<String> {
+    if let Ok(url) = std::env::var("TEST_AMQP_URL") {
+        return Some(url);
+    }
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(1),
+        tokio::net::TcpStream::connect("127.0.0.1:5672"),
+    )
+    .await
+    .is_ok_and(|connected| connected.is_ok());
+    if reachable {
+        Some("amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+    } else {
+        eprintln!("skipped: no RabbitMQ (set TEST_AMQP_URL or run one on 127.0.0.1:5672)");
+        None
+    }
+}
+
+/// Stops or starts the local RabbitMQ's application (`rabbitmqctl stop_app` / `start_app`),
+/// keeping its durable queues and persistent messages.
+pub async fn rabbitmq(action: &'static str) {
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("rabbitmqctl")
+            .arg(action)
+            .status()
+    })
+    .await
+    .expect("rabbitmqctl ran")
+    .expect("rabbitmqctl runs");
+    assert!(status.success(), "rabbitmqctl {action}");
+}
+
 /// Runs each named `async fn(Db)` on SQLite, and on MariaDB when `TEST_MYSQL_URL` is set
 /// (otherwise the MariaDB variant returns at once).
 #[macro_export]
@@ -99,6 +134,8 @@ pub struct Options {
     pub processing_lease: Duration,
     pub processing_retry_delay: Duration,
     pub processing_max_pixels: u64,
+    /// Deliver jobs through this RabbitMQ (a queue of the test's own).
+    pub broker_url: Option<String>,
 }
 
 impl Default for Options {
@@ -114,6 +151,7 @@ impl Default for Options {
             processing_lease: Duration::from_secs(120),
             processing_retry_delay: Duration::from_millis(50),
             processing_max_pixels: 40_000_000,
+            broker_url: None,
         }
     }
 }
@@ -202,6 +240,8 @@ impl TestApp {
         config.processing_max_pixels = options.processing_max_pixels;
         // Workers look for jobs of other processes often, so tests need not wait.
         config.processing_poll = Duration::from_millis(50);
+        config.broker_url = options.broker_url.clone();
+        config.broker_queue = format!("test.processing.{}", uuid::Uuid::new_v4().simple());
 
         let (s3, s3_addr) = if options.embedded_mode {
             config.s3_mode = S3Mode::Embedded;

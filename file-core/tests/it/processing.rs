@@ -6,7 +6,7 @@ use std::time::Duration;
 use proto::file::v1::{self as pb, ImageSize, Processing};
 
 use crate::{
-    helpers::{Db, Options, TestApp, eventually},
+    helpers::{Db, Options, TestApp, amqp_url, eventually, rabbitmq},
     on_both_backends,
     photos::{assert_no_metadata, jpeg_declaring, marked, phone_jpeg, two_frame_gif},
     samples::{hangout, jpeg, upload_file},
@@ -20,6 +20,9 @@ on_both_backends!(
     a_worker_process_does_the_jobs_of_the_service,
     a_job_whose_worker_died_is_done_again,
     object_storage_down_is_retried_then_dead_lettered,
+    jobs_reach_worker_processes_through_rabbitmq,
+    a_rabbitmq_restart_loses_no_job,
+    through_rabbitmq_a_job_whose_worker_died_is_done_again,
 );
 
 const ALL_SIZES: [ImageSize; 3] = [ImageSize::Thumbnail, ImageSize::Preview, ImageSize::Full];
@@ -232,7 +235,22 @@ async fn a_job_whose_worker_died_is_done_again(db: Db) {
         processing_workers: 0,
         ..Options::default()
     };
-    let mut app = TestApp::spawn_with(db, options).await;
+    job_whose_worker_died_is_done_again(TestApp::spawn_with(db, options).await).await;
+}
+
+async fn through_rabbitmq_a_job_whose_worker_died_is_done_again(db: Db) {
+    let Some(broker_url) = amqp_url().await else {
+        return;
+    };
+    let options = Options {
+        processing_workers: 0,
+        broker_url: Some(broker_url),
+        ..Options::default()
+    };
+    job_whose_worker_died_is_done_again(TestApp::spawn_with(db, options).await).await;
+}
+
+async fn job_whose_worker_died_is_done_again(mut app: TestApp) {
     let original = phone_jpeg(&marked(640, 480), 1, "2024:01:01 00:00:00", "+00:00");
     let id = upload_photo(&app, "a.jpg", "image/jpeg", &original).await;
     // A worker claimed the job for 2 s, wrote one rendition, and died.
@@ -293,5 +311,65 @@ async fn object_storage_down_is_retried_then_dead_lettered(db: Db) {
         processed(&app, &second).await.processing(),
         Processing::Ready
     );
+    app.finish().await;
+}
+
+/// Photos in the service with no worker of its own, and `workers` worker processes, all
+/// through RabbitMQ; `None` when there is no broker.
+async fn through_rabbitmq(db: Db) -> Option<TestApp> {
+    let broker_url = amqp_url().await?;
+    let options = Options {
+        processing_workers: 0,
+        broker_url: Some(broker_url),
+        // Only the broker brings jobs: a poll would hide a lost message.
+        ..Options::default()
+    };
+    Some(TestApp::spawn_with(db, options).await)
+}
+
+async fn jobs_reach_worker_processes_through_rabbitmq(db: Db) {
+    let Some(mut app) = through_rabbitmq(db).await else {
+        return;
+    };
+    app.start_worker(Duration::from_secs(60)).await;
+    app.start_worker(Duration::from_secs(60)).await;
+    let mut ids = Vec::new();
+    for index in 0..3 {
+        let original = phone_jpeg(
+            &marked(320 + index * 16, 240),
+            1,
+            "2024:01:01 00:00:00",
+            "+00:00",
+        );
+        ids.push(upload_photo(&app, &format!("{index}.jpg"), "image/jpeg", &original).await);
+    }
+    for id in &ids {
+        assert_eq!(processed(&app, id).await.processing(), Processing::Ready);
+        assert_eq!(objects_named(&app, id).len(), 4, "each rendition once");
+        assert_eq!(app.db().job(id).await, None);
+    }
+    app.finish().await;
+}
+
+async fn a_rabbitmq_restart_loses_no_job(db: Db) {
+    let Some(mut app) = through_rabbitmq(db).await else {
+        return;
+    };
+    app.start_worker(Duration::from_secs(60)).await;
+    let original = phone_jpeg(&marked(200, 100), 1, "2024:01:01 00:00:00", "+00:00");
+    let before = upload_photo(&app, "before.jpg", "image/jpeg", &original).await;
+    assert_eq!(
+        processed(&app, &before).await.processing(),
+        Processing::Ready
+    );
+    // Confirming needs no broker: the jobs wait in the database for it.
+    rabbitmq("stop_app").await;
+    let during = upload_photo(&app, "during.jpg", "image/jpeg", &original).await;
+    rabbitmq("start_app").await;
+    let after = upload_photo(&app, "after.jpg", "image/jpeg", &original).await;
+    for id in [&during, &after] {
+        assert_eq!(processed(&app, id).await.processing(), Processing::Ready);
+        assert_eq!(objects_named(&app, id).len(), 4, "each rendition once");
+    }
     app.finish().await;
 }
