@@ -156,9 +156,8 @@ impl App {
             processing_workers: config.processing_workers,
             processing_poll: config.processing_poll,
             broker: config
-                .broker_url
-                .clone()
-                .map(|url| (url, config.broker_queue.clone())),
+                .broker()
+                .map(|url| (url.to_owned(), config.broker_queue.clone())),
             service,
             embedded_s3,
             sweep_interval: config.sweep_interval,

@@ -409,7 +409,7 @@ impl Config {
         if self.processing_lease < Duration::from_secs(1) {
             return Err(error("FILE_CORE_PROCESSING_LEASE", "must be at least 1s"));
         }
-        if let Some(url) = &self.broker_url
+        if let Some(url) = self.broker()
             && !url.starts_with("amqp://")
         {
             return Err(error(
@@ -430,6 +430,15 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The broker's URL, when one is set (an empty value, as `.env.example` has, is none).
+    #[must_use]
+    pub fn broker(&self) -> Option<&str> {
+        self.broker_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
     }
 
     /// The renderer's budget.
@@ -552,10 +561,27 @@ mod tests {
             "mysql://app:s3cret@db/file",
             "--s3-secret-access-key",
             "very-secret-key",
+            "--broker-url",
+            "amqp://file:rabbit-secret@rabbit:5672/%2f",
         ]);
         let printed = format!("{config:?}");
         assert!(!printed.contains("s3cret"), "{printed}");
         assert!(!printed.contains("very-secret-key"), "{printed}");
+        assert!(!printed.contains("rabbit-secret"), "{printed}");
+    }
+
+    #[test]
+    fn an_empty_broker_url_is_none_and_a_worker_needs_external_s3() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = valid_config(dir.path());
+        config.broker_url = Some("  ".to_owned());
+        assert_eq!(config.broker(), None);
+        assert!(config.validate().is_ok());
+        config.role = Role::Worker;
+        config.s3_mode = S3Mode::External;
+        // A worker serves nothing: no TLS material needed.
+        config.tls_ca = "/nonexistent/ca.pem".into();
+        assert!(config.validate().is_ok());
     }
 
     /// A default configuration whose TLS files exist (validate only checks they are files).
@@ -582,7 +608,24 @@ mod tests {
         assert!(config.s3_force_path_style);
         assert!(config.validate().is_ok());
         type Change = fn(&mut Config);
-        let cases: [(Change, &str); 7] = [
+        let cases: [(Change, &str); 12] = [
+            (|c| c.role = Role::Worker, "FILE_CORE_ROLE"),
+            (
+                |c| c.processing_max_pixels = 1_000,
+                "FILE_CORE_PROCESSING_MAX_PIXELS",
+            ),
+            (
+                |c| c.processing_decoder_mib = 0,
+                "FILE_CORE_PROCESSING_DECODER_MIB",
+            ),
+            (
+                |c| c.processing_lease = Duration::ZERO,
+                "FILE_CORE_PROCESSING_LEASE",
+            ),
+            (
+                |c| c.broker_url = Some("amqps://rabbit:5671".to_owned()),
+                "FILE_CORE_BROKER_URL",
+            ),
             (
                 |c| c.database_url = "postgres://x".to_owned(),
                 "FILE_CORE_DATABASE_URL",

@@ -84,7 +84,11 @@ fn loopback(port: u16) -> SocketAddr {
 
 /// One process to start.
 pub struct Spec {
+    /// The binary.
     pub package: &'static str,
+    /// What the process is called in output and logs (the package, unless one package runs
+    /// twice, as file-core does with a photo worker in the bench).
+    pub name: &'static str,
     pub listens_on: SocketAddr,
     pub describe: String,
     pub env: Vec<(String, String)>,
@@ -107,6 +111,7 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
     vec![
         Spec {
             package: "hangout-core",
+            name: "hangout-core",
             listens_on: loopback(ports.hangout_core),
             describe: "gRPC (mTLS): users, sessions, hangouts, activities, memories".to_owned(),
             env: env(&[
@@ -127,6 +132,7 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
         },
         Spec {
             package: "file-core",
+            name: "file-core",
             listens_on: loopback(ports.file_core),
             describe: format!(
                 "gRPC (mTLS): photo files; embedded S3 at http://127.0.0.1:{}",
@@ -153,6 +159,7 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
         },
         Spec {
             package: "gateway",
+            name: "gateway",
             listens_on: loopback(ports.gateway),
             describe: format!(
                 "GraphQL http://127.0.0.1:{0}/graphql  GraphiQL http://127.0.0.1:{0}/graphiql",
@@ -245,20 +252,20 @@ impl System {
                         .env("RUST_LOG", "warn");
                 }
                 Output::Files(dir) => {
-                    let log = std::fs::File::create(dir.join(format!("{}.log", spec.package)))?;
+                    let log = std::fs::File::create(dir.join(format!("{}.log", spec.name)))?;
                     command.stderr(log.try_clone()?).stdout(log);
                 }
             }
             let child = command
                 .spawn()
-                .with_context(|| format!("cannot start {}", spec.package))?;
-            system.children.push((spec.package, child));
+                .with_context(|| format!("cannot start {}", spec.name))?;
+            system.children.push((spec.name, child));
             wait_until_listening(spec).await?;
         }
         Ok(system)
     }
 
-    /// The process id of each running process, with its package name, in start order.
+    /// The process id of each running process, with its name, in start order.
     pub fn pids(&self) -> Vec<(&'static str, u32)> {
         self.children
             .iter()
@@ -296,7 +303,7 @@ async fn wait_until_listening(spec: &Spec) -> anyhow::Result<()> {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("{} did not listen on {}", spec.package, spec.listens_on);
+            anyhow::bail!("{} did not listen on {}", spec.name, spec.listens_on);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -149,3 +149,30 @@ fn corrupt_truncated_and_mislabelled_bytes_are_undecodable() {
         );
     }
 }
+
+
+/// The SIMD downscaling (`fast_image_resize`) against `image`'s own bilinear resize of the
+/// same pixels: a PNG renders losslessly, so the renditions differ from the plain path only
+/// by the resizing, which must stay within a small mean difference per channel.
+#[test]
+fn downscaling_matches_the_plain_resize() {
+    let original = RgbaImage::from_fn(1000, 750, |x, y| {
+        image::Rgba([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8, 255])
+    });
+    let rendered = render(ImageType::Png, &png_with_metadata(&original, 1), LIMITS).unwrap();
+    let ours = decoded(&rendered, ImageSize::Thumbnail).to_rgba8();
+    let plain = image::imageops::resize(
+        &original,
+        ours.width(),
+        ours.height(),
+        image::imageops::FilterType::Triangle,
+    );
+    let total: u64 = ours
+        .as_raw()
+        .iter()
+        .zip(plain.as_raw())
+        .map(|(a, b)| u64::from(a.abs_diff(*b)))
+        .sum();
+    let mean = total as f64 / ours.as_raw().len() as f64;
+    assert!(mean < 4.0, "mean difference {mean:.2} per channel");
+}

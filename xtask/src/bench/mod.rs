@@ -110,13 +110,23 @@ impl Bench {
         } else {
             None
         };
+        // After the databases: the worker uses file-core's.
+        let worker_metrics = process::add_photo_worker(&mut specs, ports.s3)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let outcome = runtime.block_on(async {
             let mut system = System::start(&specs, &binaries, system::Output::Quiet).await?;
             let outcome = self
-                .run_system(shell, root, &data, ports, &system, &binaries)
+                .run_system(
+                    shell,
+                    root,
+                    &data,
+                    ports,
+                    worker_metrics,
+                    &system,
+                    &binaries,
+                )
                 .await;
             system.stop().await;
             outcome
@@ -178,12 +188,14 @@ impl Bench {
         }
     }
 
+    #[allow(clippy::too_many_arguments, reason = "the state of one bench run")]
     async fn run_system(
         &self,
         shell: &Shell,
         root: &Path,
         data: &Path,
         ports: Ports,
+        worker_metrics: u16,
         system: &System,
         binaries: &Path,
     ) -> anyhow::Result<Report> {
@@ -222,8 +234,8 @@ impl Bench {
             "seeded {} users, {} activities, {} hangouts, {} memories in {:.1} s",
             seeded.users, seeded.activities, seeded.hangouts, seeded.memories, seeded.seconds
         );
-        let waited = process::wait_for_seeded(&http, ports.metrics[1], seeded.memories).await?;
-        println!("file-core processed the seeded photos in {waited:.1} s more");
+        let waited = process::wait_for_seeded(&http, worker_metrics, seeded.memories).await?;
+        println!("the photo worker processed the seeded photos in {waited:.1} s more");
         let users = sign_in_all(&http, ports.gateway, &seeded.active).await?;
         let loaded = watched
             .iter()
@@ -346,24 +358,24 @@ impl Bench {
             );
         }
         let process = if self.wants("process") {
-            let file_core = watched
+            let worker = watched
                 .iter()
-                .find(|process| process.name == "file-core")
-                .context("file-core is not watched")?
+                .find(|process| process.name == process::WORKER)
+                .context("the photo worker is not watched")?
                 .pid;
             let user = users.first().context("no signed-in user")?;
             let run = process::run(
                 &backends,
                 &http,
-                file_core,
+                worker,
                 ticks,
                 &user.user_id,
                 &user.upload_hangout,
             )
             .await?;
             println!(
-                "\n== process: {} photos of {:.1} MB: {:.0} ms of file-core CPU each, {:.1} \
-                 renditions per CPU second, peak RSS {:.1} MB, {:.1} s",
+                "\n== process: {} photos of {:.1} MB: {:.0} ms of the worker's CPU each, {:.1} \
+                 renditions per CPU second, worker peak RSS {:.1} MB, {:.1} s",
                 run.photos,
                 run.photo_bytes as f64 / 1_048_576.0,
                 run.cpu_ms_per_photo(),

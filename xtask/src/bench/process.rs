@@ -1,17 +1,78 @@
-//! Photo processing: waiting for the seeded photos' jobs before anything is timed, and the
-//! `process` measurement: 12-megapixel JPEGs of about 10 MiB through file-core's worker, with
-//! its CPU time and peak resident size per image.
+//! Photo processing in the bench: a worker process of its own (file-core in the worker role,
+//! as compose runs it), waiting for the seeded photos' jobs before anything is timed, and the
+//! `process` measurement: 12-megapixel JPEGs of about 10 MiB through the worker, one at a
+//! time, with its CPU time and peak resident size per photo.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use proto::file::v1 as file_pb;
 
-use crate::bench::{
-    grpc::{Backends, as_user},
-    metrics, procs,
-    seed::{content_md5, put_bytes},
+use crate::{
+    bench::{
+        grpc::{Backends, as_user},
+        metrics, procs,
+        seed::{content_md5, put_bytes},
+    },
+    system::Spec,
 };
+
+/// The photo worker's name among the watched processes.
+pub const WORKER: &str = "photo worker";
+
+/// Jobs the worker process runs at once: seeding queues thousands of tiny photos, whose jobs
+/// wait mostly on the embedded S3 server's disk writes. The `process` photos go one at a time
+/// all the same (each is confirmed after the one before is done).
+const WORKER_JOBS: &str = "4";
+
+/// Adds the photo worker to `specs`, on file-core's database and the embedded S3 server at
+/// `s3_port`, and leaves processing to it; returns the worker's metrics port.
+///
+/// # Errors
+/// When there is no file-core spec, or no port is free.
+pub fn add_photo_worker(specs: &mut Vec<Spec>, s3_port: u16) -> anyhow::Result<u16> {
+    let metrics_port = crate::system::free_port()?;
+    let file_core = specs
+        .iter_mut()
+        .find(|spec| spec.package == "file-core")
+        .context("no file-core to add a worker to")?;
+    file_core
+        .env
+        .push(("FILE_CORE_PROCESSING_WORKERS".to_owned(), "0".to_owned()));
+    let database = file_core
+        .env
+        .iter()
+        .find(|(variable, _)| variable == "FILE_CORE_DATABASE_URL")
+        .map(|(_, url)| url.clone())
+        .context("file-core has no database URL")?;
+    let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    let env = [
+        ("FILE_CORE_ROLE", "worker".to_owned()),
+        ("FILE_CORE_DATABASE_URL", database),
+        ("FILE_CORE_S3_MODE", "external".to_owned()),
+        (
+            "FILE_CORE_S3_ENDPOINT",
+            format!("http://127.0.0.1:{s3_port}"),
+        ),
+        ("FILE_CORE_PROCESSING_WORKERS", WORKER_JOBS.to_owned()),
+        ("FILE_CORE_WORKER_THREADS", "1".to_owned()),
+        ("FILE_CORE_METRICS_ADDR", metrics.to_string()),
+    ];
+    specs.push(Spec {
+        package: "file-core",
+        name: WORKER,
+        listens_on: metrics,
+        describe: "photo worker (file-core in the worker role)".to_owned(),
+        env: env
+            .into_iter()
+            .map(|(variable, value)| (variable.to_owned(), value))
+            .collect(),
+    });
+    Ok(metrics_port)
+}
 
 /// Photos of one `process` run.
 const PHOTOS: usize = 6;
@@ -90,10 +151,12 @@ pub struct ProcessRun {
     pub photo_bytes: usize,
     /// From the confirm of the first to the last READY.
     pub seconds: f64,
-    /// file-core's CPU over that time (the confirms' checks included).
+    /// The worker's CPU over that time.
     pub cpu_seconds: f64,
-    /// file-core's peak resident bytes over that time.
+    /// The worker's peak resident bytes over that time.
     pub peak_rss: u64,
+    /// Bytes of one THUMBNAIL rendition, on average.
+    pub thumbnail_bytes: usize,
 }
 
 impl ProcessRun {
@@ -117,19 +180,21 @@ impl ProcessRun {
             "cpu_ms_per_photo": self.cpu_ms_per_photo(),
             "renditions_per_cpu_second": self.renditions_per_cpu_second(),
             "peak_rss_bytes": self.peak_rss,
+            "thumbnail_bytes": self.thumbnail_bytes,
         })
     }
 }
 
-/// Uploads [`PHOTOS`] photos as `user_id` to `hangout_id` straight to file-core, confirms
-/// them together, and measures file-core (`file_core_pid`) until every one is processed.
+/// Uploads [`PHOTOS`] photos as `user_id` to `hangout_id` straight to file-core, confirms them
+/// one after another, each once the one before is processed, and measures the worker
+/// (`worker_pid`) meanwhile.
 ///
 /// # Errors
 /// A failed call, or a photo that does not end READY.
 pub async fn run(
     backends: &Backends,
     http: &reqwest::Client,
-    file_core_pid: u32,
+    worker_pid: u32,
     ticks: f64,
     user_id: &str,
     hangout_id: &str,
@@ -168,69 +233,103 @@ pub async fn run(
         .map(|upload| upload.file_id.clone())
         .collect();
     let watched = [procs::Watched {
-        name: "file-core",
-        pid: file_core_pid,
+        name: WORKER,
+        pid: worker_pid,
     }];
-    procs::reset_peak(file_core_pid);
+    procs::reset_peak(worker_pid);
     let before = procs::snapshot(&watched, ticks)?;
     let started = Instant::now();
-    let confirmed = backends
-        .files()
-        .confirm_uploads(as_user(
-            user_id,
-            file_pb::ConfirmUploadsRequest {
-                file_ids: ids.clone(),
-            },
-        ))
-        .await
-        .context("confirm uploads")?
-        .into_inner();
-    anyhow::ensure!(
-        confirmed.failures.is_empty(),
-        "a photo was not confirmed: {:?}",
-        confirmed.failures
-    );
-    loop {
-        let files = backends
+    // One at a time, so the worker's peak is that of one photo.
+    for id in &ids {
+        let confirmed = backends
             .files()
-            .get_files(as_user(
+            .confirm_uploads(as_user(
                 user_id,
-                file_pb::GetFilesRequest {
-                    ids: ids.clone(),
-                    image_sizes: Vec::new(),
+                file_pb::ConfirmUploadsRequest {
+                    file_ids: vec![id.clone()],
                 },
             ))
-            .await?
-            .into_inner()
-            .files;
-        if files
-            .iter()
-            .all(|file| file.processing() != file_pb::Processing::Queued)
-        {
-            anyhow::ensure!(
-                files
-                    .iter()
-                    .all(|file| file.processing() == file_pb::Processing::Ready),
-                "a bench photo did not end READY"
-            );
-            break;
-        }
+            .await
+            .context("confirm uploads")?
+            .into_inner();
         anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(300),
-            "the photos were not processed within 5 minutes"
+            confirmed.failures.is_empty(),
+            "a photo was not confirmed: {:?}",
+            confirmed.failures
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        wait_until_processed(backends, user_id, id, started).await?;
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu_seconds = procs::snapshot(&watched, ticks)?.since(&before)[0];
-    let (_, peak_rss) = procs::memory(file_core_pid)?;
+    let (_, peak_rss) = procs::memory(worker_pid)?;
+    let thumbnails = backends
+        .files()
+        .get_files(as_user(
+            user_id,
+            file_pb::GetFilesRequest {
+                ids: ids.clone(),
+                image_sizes: vec![file_pb::ImageSize::Thumbnail as i32],
+            },
+        ))
+        .await?
+        .into_inner()
+        .files;
+    let mut thumbnail_bytes = 0;
+    for file in &thumbnails {
+        let url = &file.images.first().context("no thumbnail")?.url;
+        thumbnail_bytes += http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?
+            .len();
+    }
     Ok(ProcessRun {
         photos: PHOTOS,
         photo_bytes: photos.iter().map(Vec::len).sum::<usize>() / PHOTOS,
         seconds,
         cpu_seconds,
         peak_rss,
+        thumbnail_bytes: thumbnail_bytes / PHOTOS,
     })
+}
+
+/// Waits until the photo `id` is READY.
+async fn wait_until_processed(
+    backends: &Backends,
+    user_id: &str,
+    id: &str,
+    started: Instant,
+) -> anyhow::Result<()> {
+    loop {
+        let file = backends
+            .files()
+            .get_files(as_user(
+                user_id,
+                file_pb::GetFilesRequest {
+                    ids: vec![id.to_owned()],
+                    image_sizes: Vec::new(),
+                },
+            ))
+            .await?
+            .into_inner()
+            .files
+            .into_iter()
+            .next()
+            .context("the bench photo is gone")?;
+        match file.processing() {
+            file_pb::Processing::Queued => {}
+            file_pb::Processing::Ready => return Ok(()),
+            other => anyhow::bail!("a bench photo ended {other:?}"),
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "the photos were not processed within 5 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A memory id of the right shape (file-core does not look it up).

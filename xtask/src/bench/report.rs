@@ -344,9 +344,20 @@ impl Report {
                 met: Some(process.cpu_ms_per_photo() < 400.0),
             });
             checks.push(Check {
-                target: "`process`: worker (file-core) peak RSS < 300 MB",
+                target: "`process`: worker peak RSS < 300 MB",
                 measured: format!("{:.1} MB", mib(process.peak_rss)),
                 met: Some(mib(process.peak_rss) < 300.0),
+            });
+            // A page of 20 hangouts with 5 thumbnails each.
+            let page_bytes = process.thumbnail_bytes as u64 * 100;
+            checks.push(Check {
+                target: "`process`: 100 THUMBNAILs of 12-megapixel photos < 3 MB",
+                measured: format!(
+                    "{:.2} MB ({:.1} kB each)",
+                    mib(page_bytes),
+                    process.thumbnail_bytes as f64 / 1024.0
+                ),
+                met: Some(mib(page_bytes) < 3.0),
             });
         }
         let thumbnails = self
