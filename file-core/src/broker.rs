@@ -22,9 +22,9 @@ use lapin::{
     BasicProperties, Channel,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-        ConfirmSelectOptions, QueueDeclareOptions,
+        ConfirmSelectOptions,
     },
-    types::{AMQPValue, FieldTable},
+    types::FieldTable,
 };
 
 use crate::{
@@ -71,43 +71,29 @@ async fn reconnecting<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), BrokerError>>,
 {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = proto::process::Backoff::default();
     loop {
         let ran = tokio::select! {
             ran = work() => ran,
             _ = stopping.wait_for(|stopping| *stopping) => return,
         };
         match ran {
-            Ok(()) => backoff = Duration::from_millis(100),
+            Ok(()) => backoff.reset(),
             Err(error) => tracing::warn!(
                 error = &error as &dyn std::error::Error,
                 broker = %proto::broker::redact(url),
                 "{what} stopped; retrying"
             ),
         }
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            _ = stopping.wait_for(|stopping| *stopping) => return,
+        if !backoff.wait(&mut stopping).await {
+            return;
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
 /// The durable job queue (idempotent).
 async fn declare(channel: &Channel, queue: &str) -> Result<(), lapin::Error> {
-    let mut arguments = FieldTable::default();
-    arguments.insert("x-expires".into(), AMQPValue::LongUInt(QUEUE_EXPIRY_MILLIS));
-    channel
-        .queue_declare(
-            queue,
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            arguments,
-        )
-        .await?;
-    Ok(())
+    proto::broker::declare_queue(channel, queue, QUEUE_EXPIRY_MILLIS).await
 }
 
 /// Publishes due jobs until `stopping` turns true (the service role).

@@ -23,7 +23,6 @@ use std::{
         Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
 use proto::hangout::v1 as pb;
@@ -275,7 +274,7 @@ impl EventHub {
     /// Watches hangout-core until `stopping` turns true, publishing each event once.
     pub async fn run(self, hangout: HangoutCore, mut stopping: tokio::sync::watch::Receiver<bool>) {
         let mut after: Option<u64> = None;
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = proto::process::Backoff::default();
         loop {
             let watched = tokio::select! {
                 watched = self.watch_once(&hangout, &mut after) => watched,
@@ -283,7 +282,7 @@ impl EventHub {
             };
             self.inner.connected.send_replace(false);
             match watched {
-                Ok(()) => backoff = Duration::from_millis(100),
+                Ok(()) => backoff.reset(),
                 Err(status) if status.code() == tonic::Code::OutOfRange => {
                     tracing::warn!(
                         after,
@@ -297,11 +296,9 @@ impl EventHub {
                     tracing::warn!(code = ?status.code(), message = status.message(), "event stream from hangout-core failed; reconnecting");
                 }
             }
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                _ = stopping.wait_for(|stopping| *stopping) => break,
+            if !backoff.wait(&mut stopping).await {
+                break;
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         self.end_all(Ended::ShuttingDown);
     }
@@ -316,7 +313,7 @@ impl EventHub {
         mut stopping: tokio::sync::watch::Receiver<bool>,
     ) {
         let mut after: Option<u64> = None;
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = proto::process::Backoff::default();
         loop {
             let consumed = tokio::select! {
                 consumed = self.consume_once(&url, &exchange, &queue, &mut after) => consumed,
@@ -330,11 +327,9 @@ impl EventHub {
                     "event queue on the broker failed; reconnecting"
                 );
             }
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                _ = stopping.wait_for(|stopping| *stopping) => break,
+            if !backoff.wait(&mut stopping).await {
+                break;
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         self.end_all(Ended::ShuttingDown);
     }
@@ -348,29 +343,15 @@ impl EventHub {
         after: &mut Option<u64>,
     ) -> Result<(), lapin::Error> {
         use lapin::{
-            options::{
-                BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions,
-                QueueDeclareOptions,
-            },
-            types::{AMQPValue, FieldTable},
+            options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions},
+            types::FieldTable,
         };
         let connection = proto::broker::connect(url, queue).await?;
         let channel = connection.create_channel().await?;
         proto::broker::declare_exchange(&channel, exchange).await?;
-        let mut arguments = FieldTable::default();
         // Durable, so a broker restart keeps it; removed by the broker once this instance
         // has been gone that long.
-        arguments.insert("x-expires".into(), AMQPValue::LongUInt(QUEUE_EXPIRY_MILLIS));
-        channel
-            .queue_declare(
-                queue,
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                arguments,
-            )
-            .await?;
+        proto::broker::declare_queue(&channel, queue, QUEUE_EXPIRY_MILLIS).await?;
         channel
             .queue_bind(
                 queue,

@@ -42,7 +42,7 @@ pub async fn relay_forever(
     exchange: String,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = proto::process::Backoff::default();
     loop {
         let ran = tokio::select! {
             ran = relay(&service, &url, &exchange) => ran,
@@ -55,11 +55,9 @@ pub async fn relay_forever(
                 "event relay to the broker stopped; retrying"
             );
         }
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            _ = stopping.wait_for(|stopping| *stopping) => return,
+        if !backoff.wait(&mut stopping).await {
+            return;
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -50,6 +50,34 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), l
         .await
 }
 
+/// Declares a durable queue `queue` that the broker removes once it has had no consumer for
+/// `expires_after_millis` (idempotent).
+///
+/// # Errors
+/// When the broker refuses it (a queue of that name with other settings).
+pub async fn declare_queue(
+    channel: &Channel,
+    queue: &str,
+    expires_after_millis: u32,
+) -> Result<(), lapin::Error> {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-expires".into(),
+        lapin::types::AMQPValue::LongUInt(expires_after_millis),
+    );
+    channel
+        .queue_declare(
+            queue,
+            lapin::options::QueueDeclareOptions {
+                durable: true,
+                ..lapin::options::QueueDeclareOptions::default()
+            },
+            arguments,
+        )
+        .await?;
+    Ok(())
+}
+
 /// The body of an event's message.
 #[must_use]
 pub fn encode(event: &pb::Event) -> Vec<u8> {

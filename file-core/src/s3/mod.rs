@@ -350,14 +350,13 @@ impl ObjectStorage for S3Objects {
         bytes: Vec<u8>,
         content_type: &'static str,
     ) -> Result<(), ObjectError> {
-        let md5 = crate::domain::file::Md5Digest::of(&bytes).to_base64();
+        // No Content-MD5: the SigV4 signature covers the body's SHA-256, which S3 checks.
         let call = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .content_md5(md5)
             .server_side_encryption(ServerSideEncryption::Aes256)
             .body(bytes.into())
             .send();

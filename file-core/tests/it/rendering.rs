@@ -150,7 +150,6 @@ fn corrupt_truncated_and_mislabelled_bytes_are_undecodable() {
     }
 }
 
-
 /// The SIMD downscaling (`fast_image_resize`) against `image`'s own bilinear resize of the
 /// same pixels: a PNG renders losslessly, so the renditions differ from the plain path only
 /// by the resizing, which must stay within a small mean difference per channel.

@@ -371,6 +371,38 @@ impl ReadyFields for Memory {
                     .and_then(|file| download_url_expires_at(file))
                     .as_ref(),
             ),
+            "processing" => self
+                .ready_file()?
+                .and_then(|file| processing(file))
+                .map_or(Value::Null, enum_value),
+            "width" => ready::optional(
+                self.ready_file()?
+                    .and_then(|file| pixels(file, file.width))
+                    .as_ref(),
+            ),
+            "height" => ready::optional(
+                self.ready_file()?
+                    .and_then(|file| pixels(file, file.height))
+                    .as_ref(),
+            ),
+            "takenAt" => {
+                ready::optional(self.ready_file()?.and_then(|file| taken_at(file)).as_ref())
+            }
+            "imageUrl" => {
+                // A size from a variable goes the ordinary way.
+                let size = match field.get_argument("size").map(|size| &size.node) {
+                    None => ImageSize::Preview,
+                    Some(async_graphql_value::Value::Enum(name)) => {
+                        ImageSize::from_name(name.as_str())?
+                    }
+                    Some(_) => return None,
+                };
+                ready::optional(
+                    self.ready_file()?
+                        .and_then(|file| image_url(file, size))
+                        .as_ref(),
+                )
+            }
             _ => return None,
         })
     }

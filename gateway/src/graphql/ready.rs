@@ -248,13 +248,29 @@ mod tests {
     }
 
     fn file() -> proto::file::v1::File {
-        proto::file::v1::File {
+        use proto::file::v1 as file_pb;
+        file_pb::File {
             id: "f1".into(),
             download_url: "https://s3.test/bucket/f1?X-Amz-Signature=abc".into(),
             download_url_expires_at: Some(prost_types::Timestamp {
                 seconds: 1_790_000_000,
                 nanos: 0,
             }),
+            processing: file_pb::Processing::Ready as i32,
+            width: 4000,
+            height: 3000,
+            taken_at: Some(prost_types::Timestamp {
+                seconds: 1_720_000_000,
+                nanos: 0,
+            }),
+            images: [file_pb::ImageSize::Thumbnail, file_pb::ImageSize::Full]
+                .into_iter()
+                .map(|size| file_pb::Image {
+                    size: size as i32,
+                    url: format!("https://s3.test/bucket/f1/{}", size as i32),
+                    expires_at: None,
+                })
+                .collect(),
             ..Default::default()
         }
     }
@@ -411,7 +427,8 @@ mod tests {
 
     const MEMORY_FIELDS: &str = "{ __typename id fileName contentType size status createdAt \
         downloadUrl downloadUrlExpiresAt name: fileName id ... on Node { id } ...M \
-        ... { size } }";
+        ... { size } processing width height takenAt imageUrl t: imageUrl(size: THUMBNAIL) \
+        f: imageUrl(size: FULL) }";
     const MEMORY_FRAGMENT: &str = "fragment M on Memory { contentType alias: status }";
 
     #[tokio::test]
