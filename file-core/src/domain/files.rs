@@ -55,18 +55,20 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         DownloadSigning::at(Timestamp::now(), self.settings.download_url_ttl)
     }
 
-    /// `file` as `viewer` sees it, with the renditions of `sizes` when it is READY. The
-    /// original, still in quarantine, is only ever signed for its uploader.
+    /// `file` as `viewer` sees it, with the renditions of `sizes` when it is READY, and its
+    /// download unless `downloads` is false. The original, still in quarantine, is only ever
+    /// signed for its uploader.
     pub(crate) async fn view(
         &self,
         file: FileRecord,
         viewer: UserId,
         sizes: &[ImageSize],
+        downloads: bool,
         signing: DownloadSigning,
     ) -> DomainResult<FileView> {
         let ready =
             file.status == FileStatus::Uploaded && file.processing == Some(Processing::Ready);
-        let download = if file.status != FileStatus::Uploaded {
+        let download = if file.status != FileStatus::Uploaded || !downloads {
             None
         } else if file.owner == viewer {
             Some(self.objects.presign_get(&file.object_key, signing).await?)
@@ -91,7 +93,8 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
     }
 
     /// The files among `ids` as `viewer` sees them, in request order, with the renditions of
-    /// `sizes`; unknown and DELETING ones are left out. Who may see them was decided by
+    /// `sizes` and (when `downloads`) the download URLs; unknown and DELETING ones are left
+    /// out. Who may see them was decided by
     /// hangout-core (see [`FileScope::Named`]). URLs are presigned locally, without a round
     /// trip to S3.
     ///
@@ -102,6 +105,7 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         viewer: UserId,
         ids: &[FileId],
         sizes: &[ImageSize],
+        downloads: bool,
     ) -> DomainResult<Vec<FileView>> {
         check_read_id_count(ids.len(), "ids")?;
         let ids = distinct(ids);
@@ -120,7 +124,7 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         let signing = self.download_signing();
         let mut views = Vec::with_capacity(records.len());
         for record in records {
-            views.push(self.view(record, viewer, sizes, signing).await?);
+            views.push(self.view(record, viewer, sizes, downloads, signing).await?);
         }
         Ok(views)
     }

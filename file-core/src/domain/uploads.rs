@@ -208,7 +208,7 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
         for id in passed {
             match after.iter().find(|record| record.id == id) {
                 Some(record) if record.status == FileStatus::Uploaded => {
-                    confirmed.push(self.view(record.clone(), owner, &[], signing).await?);
+                    confirmed.push(self.view(record.clone(), owner, &[], true, signing).await?);
                 }
                 _ => failures.push(UploadFailure {
                     file: id,

@@ -208,7 +208,11 @@ impl FileService for FileGrpc {
                 sizes.push(size);
             }
         }
-        let files = self.service.files_by_ids(viewer, &ids, &sizes).await?;
+        let downloads = !request.get_ref().without_download_urls;
+        let files = self
+            .service
+            .files_by_ids(viewer, &ids, &sizes, downloads)
+            .await?;
         Ok(Response::new(pb::GetFilesResponse {
             files: files.into_iter().map(file_message).collect(),
         }))

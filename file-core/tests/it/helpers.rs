@@ -464,6 +464,7 @@ impl TestApp {
             pb::GetFilesRequest {
                 ids: ids.iter().map(|id| (*id).to_owned()).collect(),
                 image_sizes: sizes.iter().map(|size| *size as i32).collect(),
+                without_download_urls: false,
             },
         );
         Ok(self

@@ -23,10 +23,7 @@ async fn a_client_outside_the_allow_list_is_refused(db: Db) {
     let refused = match app.connect_as("intruder").await {
         Err(_) => true,
         Ok(channel) => FileServiceClient::new(channel)
-            .get_files(pb::GetFilesRequest {
-                ids: Vec::new(),
-                image_sizes: Vec::new(),
-            })
+            .get_files(pb::GetFilesRequest::default())
             .await
             .is_err(),
     };
@@ -36,10 +33,7 @@ async fn a_client_outside_the_allow_list_is_refused(db: Db) {
         .await
         .expect("the gateway is served");
     let mut client = FileServiceClient::new(gateway);
-    let mut request = tonic::Request::new(pb::GetFilesRequest {
-        ids: Vec::new(),
-        image_sizes: Vec::new(),
-    });
+    let mut request = tonic::Request::new(pb::GetFilesRequest::default());
     proto::metadata::set_caller(request.metadata_mut(), Some(&app.user), None);
     assert!(client.get_files(request).await.is_ok());
     app.finish().await;

@@ -31,9 +31,9 @@ impl FileCore {
     rpc!(get_files, files, "FileService/GetFiles", pb::GetFilesRequest => pb::GetFilesResponse);
     rpc!(delete_files, files, "FileService/DeleteFiles", pb::DeleteFilesRequest => pb::DeleteFilesResponse);
 
-    /// Files by id as the caller sees them, with the renditions of `image_sizes` (file-core's
-    /// `ImageSize` values) signed, in as many calls as file-core's id limit needs (one for a
-    /// page of 20 hangouts with 5 memories each).
+    /// Files by id as the caller sees them, with the URLs of `urls` signed (the download URL,
+    /// renditions), in as many calls as file-core's id limit needs (one for a page of 20
+    /// hangouts with 5 memories each).
     ///
     /// # Errors
     /// The first failed call.
@@ -41,13 +41,15 @@ impl FileCore {
         &self,
         call: &CallContext,
         ids: Vec<String>,
-        image_sizes: Vec<i32>,
+        urls: crate::graphql::FileUrls,
     ) -> Result<Vec<pb::File>, BackendError> {
         let mut files = Vec::with_capacity(ids.len());
+        let image_sizes = urls.sizes_to_proto();
         for chunk in ids.chunks(MAX_IDS_PER_READ) {
             let request = pb::GetFilesRequest {
                 ids: chunk.to_vec(),
                 image_sizes: image_sizes.clone(),
+                without_download_urls: !urls.downloads(),
             };
             files.extend(self.get_files(call, request).await?.files);
         }

@@ -15,8 +15,9 @@
 //! nothing, except that nesting its lists more than [`MAX_INTROSPECTION_LISTS`] deep (the
 //! "circular introspection" attack: `types { fields { type { fields { … } } } }`) is refused.
 //!
-//! The walk also notes which renditions the operation's `Memory.imageUrl` fields ask for
-//! ([`Estimate::image_sizes`]), so the request's file loads sign exactly those.
+//! The walk also notes which URLs the operation's `Memory` fields ask for (the download URL,
+//! the `imageUrl` sizes: [`Estimate::file_urls`]), so the request's file loads sign exactly
+//! those.
 //!
 //! Fragments are walked where they are spread. The walk visits at most [`MAX_VISITS`]
 //! selections, so a document that spreads fragments into each other exponentially is refused
@@ -35,7 +36,7 @@ use async_graphql_value::{ConstValue, Value};
 
 use crate::graphql::{
     connection::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
-    memory::{ImageSize, ImageSizes},
+    memory::{FileUrls, ImageSize},
 };
 
 /// The default most expensive document accepted. A page of 100 hangouts with their owners,
@@ -140,7 +141,7 @@ pub enum CostError {
 pub struct Estimate {
     pub cost: u64,
     pub uses_variables: bool,
-    pub image_sizes: ImageSizes,
+    pub file_urls: FileUrls,
 }
 
 /// The schema's shape for costing, and the limit.
@@ -258,7 +259,7 @@ impl CostModel {
             variables,
             visits: 0,
             uses_variables: false,
-            image_sizes: ImageSizes::default(),
+            file_urls: FileUrls::NONE,
         };
         let cost = walk.set(root, &operation.selection_set.node, None, 0)?;
         if cost > self.limit {
@@ -271,7 +272,7 @@ impl CostModel {
         Ok(Some(Estimate {
             cost,
             uses_variables: walk.uses_variables,
-            image_sizes: walk.image_sizes,
+            file_urls: walk.file_urls,
         }))
     }
 }
@@ -292,7 +293,7 @@ struct Walk<'a> {
     variables: &'a Variables,
     visits: usize,
     uses_variables: bool,
-    image_sizes: ImageSizes,
+    file_urls: FileUrls,
 }
 
 impl Walk<'_> {
@@ -362,10 +363,18 @@ impl Walk<'_> {
             return Ok(0);
         };
         if ty == "Memory" && field.name.node == "imageUrl" {
-            self.image_sizes = match self.image_size(field) {
-                Some(size) => self.image_sizes.with(size),
-                None => ImageSizes::ALL,
+            self.file_urls = match self.image_size(field) {
+                Some(size) => self.file_urls.with(size),
+                None => self.file_urls.with_all_sizes(),
             };
+        }
+        if ty == "Memory"
+            && matches!(
+                field.name.node.as_str(),
+                "downloadUrl" | "downloadUrlExpiresAt"
+            )
+        {
+            self.file_urls = self.file_urls.with_downloads();
         }
         let own_page = shape.paged.then(|| self.first(field));
         let selection = if shape.composite {
@@ -613,5 +622,34 @@ mod tests {
         }
         query.push_str(" fragment F40 on User { id }");
         assert_eq!(estimate(&query), Err(CostError::TooLarge));
+    }
+
+    #[test]
+    fn the_walk_finds_the_urls_memories_ask_for() {
+        use crate::graphql::memory::{FileUrls, ImageSize};
+        let urls = |query: &str| {
+            estimate(query)
+                .expect("within the limit")
+                .expect("one")
+                .file_urls
+        };
+        let page = |memory: &str| {
+            format!("{{ hangouts {{ nodes {{ memories {{ nodes {{ {memory} }} }} }} }} }}")
+        };
+        assert_eq!(urls(&page("id fileName")), FileUrls::NONE);
+        assert_eq!(urls(&page("downloadUrl")), FileUrls::NONE.with_downloads());
+        assert_eq!(
+            urls(&page("imageUrl(size: THUMBNAIL) b: imageUrl")),
+            FileUrls::NONE
+                .with(ImageSize::Thumbnail)
+                .with(ImageSize::Preview)
+        );
+        // Behind a fragment on Memory; an omitted variable leaves the argument's default.
+        assert_eq!(
+            urls(
+                "query($s: ImageSize!) { node(id: \"x\") { ... on Memory { imageUrl(size: $s) downloadUrlExpiresAt } } }"
+            ),
+            FileUrls::NONE.with(ImageSize::Preview).with_downloads()
+        );
     }
 }

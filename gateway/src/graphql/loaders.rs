@@ -20,7 +20,7 @@ use crate::{
         membership::{
             self, HangoutMemberConnection, Invitation, InvitationConnection, RsvpCounts, RsvpStatus,
         },
-        memory::{self, ImageSizes, Memory, MemoryConnection, MemoryOrder, MemoryStatus},
+        memory::{self, FileUrls, Memory, MemoryConnection, MemoryOrder, MemoryStatus},
         user::User,
     },
 };
@@ -177,16 +177,16 @@ pub struct BackendLoader {
     backends: Backends,
     call: CallContext,
     /// The renditions every file load signs (the operation's `imageUrl` sizes).
-    image_sizes: ImageSizes,
+    file_urls: FileUrls,
 }
 
 impl BackendLoader {
     #[must_use]
-    pub fn new(backends: Backends, call: CallContext, image_sizes: ImageSizes) -> Self {
+    pub fn new(backends: Backends, call: CallContext, file_urls: FileUrls) -> Self {
         Self {
             backends,
             call,
-            image_sizes,
+            file_urls,
         }
     }
 
@@ -592,7 +592,7 @@ impl Loader<FileKey> for BackendLoader {
                 .get_files_by_ids(
                     &self.call,
                     ids(keys.iter().map(|key| &key.0)),
-                    self.image_sizes.to_proto(),
+                    self.file_urls,
                 )
                 .await?;
             Ok(files
@@ -664,7 +664,7 @@ impl Loader<MemoriesPageKey> for BackendLoader {
             let files = files_of_pages(
                 &self.backends,
                 &self.call,
-                self.image_sizes,
+                self.file_urls,
                 answers
                     .iter()
                     .zip(&wants_files)
@@ -702,7 +702,7 @@ impl Loader<MemoriesPageKey> for BackendLoader {
 pub(super) async fn files_of_pages<'a>(
     backends: &Backends,
     call: &CallContext,
-    image_sizes: ImageSizes,
+    file_urls: FileUrls,
     pages: impl IntoIterator<Item = &'a pb::HangoutMemoriesPage>,
 ) -> Result<HashMap<String, Arc<file_pb::File>>, BackendError> {
     let file_ids: Vec<String> = pages
@@ -719,7 +719,7 @@ pub(super) async fn files_of_pages<'a>(
     }
     let files = backends
         .file
-        .get_files_by_ids(call, file_ids, image_sizes.to_proto())
+        .get_files_by_ids(call, file_ids, file_urls)
         .await?;
     Ok(files
         .into_iter()

@@ -88,39 +88,69 @@ impl ImageSize {
     }
 }
 
-/// The renditions an operation's `imageUrl` fields ask for, found by the cost analysis (which
-/// walks every field anyway) and cached with the document: every file load of the request
-/// signs these, so all its `imageUrl` fields are answered from the one batch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct ImageSizes(u8);
+/// The URLs an operation's `Memory` fields need file-core to sign: the download URL
+/// (`downloadUrl`, `downloadUrlExpiresAt`) and the renditions of its `imageUrl` sizes. Found
+/// by the cost analysis (which walks every field anyway) and cached with the document: every
+/// file load of the request signs these and only these, so all its URL fields are answered
+/// from the one batch and nothing unselected is signed or sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileUrls {
+    sizes: u8,
+    downloads: bool,
+}
 
-impl ImageSizes {
-    /// Every size (when a size comes from somewhere the analysis cannot read).
-    pub const ALL: Self = Self(7);
+impl FileUrls {
+    /// What the walk starts from: nothing.
+    pub const NONE: Self = Self {
+        sizes: 0,
+        downloads: false,
+    };
 
+    /// With the rendition of `size`.
     #[must_use]
     pub fn with(self, size: ImageSize) -> Self {
-        Self(self.0 | size.bit())
+        Self {
+            sizes: self.sizes | size.bit(),
+            ..self
+        }
     }
 
+    /// With every rendition (when a size comes from somewhere the analysis cannot read).
     #[must_use]
-    pub fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
+    pub fn with_all_sizes(self) -> Self {
+        Self { sizes: 7, ..self }
     }
 
+    /// With the download URL.
     #[must_use]
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
+    pub fn with_downloads(self) -> Self {
+        Self {
+            downloads: true,
+            ..self
+        }
     }
 
-    /// The sizes to ask file-core for.
+    /// Whether download URLs are signed.
     #[must_use]
-    pub fn to_proto(self) -> Vec<i32> {
+    pub fn downloads(self) -> bool {
+        self.downloads
+    }
+
+    /// The rendition sizes to ask file-core for.
+    #[must_use]
+    pub fn sizes_to_proto(self) -> Vec<i32> {
         ImageSize::ALL
             .into_iter()
-            .filter(|size| self.0 & size.bit() != 0)
+            .filter(|size| self.sizes & size.bit() != 0)
             .map(|size| size.to_proto() as i32)
             .collect()
+    }
+}
+
+impl Default for FileUrls {
+    /// When nothing was analysed: download URLs, as before renditions existed.
+    fn default() -> Self {
+        Self::NONE.with_downloads()
     }
 }
 
@@ -333,7 +363,7 @@ fn taken_at(file: &proto::file::v1::File) -> Option<DateTime> {
         .map(|taken| DateTime::from_proto(Some(taken)))
 }
 
-/// The rendition of `size`, which the request's loads asked for (see [`ImageSizes`]).
+/// The rendition of `size`, which the request's loads asked for (see [`FileUrls`]).
 fn image_url(file: &proto::file::v1::File, size: ImageSize) -> Option<String> {
     let wanted = size.to_proto() as i32;
     file.images

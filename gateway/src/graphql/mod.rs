@@ -24,7 +24,7 @@ pub mod live;
 mod membership;
 mod memory;
 
-pub use memory::ImageSizes;
+pub use memory::FileUrls;
 mod node;
 mod page_includes;
 mod uploads;
@@ -151,18 +151,18 @@ pub struct RequestContext {
     /// The loader's batches, driven around the execution by the HTTP handler.
     pub tasks: batch::LoaderTasks,
     /// The renditions the operation's `imageUrl` fields ask for.
-    pub image_sizes: memory::ImageSizes,
+    pub file_urls: memory::FileUrls,
 }
 
 impl RequestContext {
     /// A fresh context; its loader caches only for this request, and signs the renditions of
-    /// `image_sizes` with every file it loads.
+    /// `file_urls` with every file it loads.
     #[must_use]
     pub fn new(
         backends: &Backends,
         caller: Caller,
         request_id: String,
-        image_sizes: memory::ImageSizes,
+        file_urls: memory::FileUrls,
     ) -> Self {
         let user_id = match &caller {
             Caller::User(id) => Some(id.clone()),
@@ -171,7 +171,7 @@ impl RequestContext {
         let call = CallContext::new(user_id, request_id);
         let tasks = batch::LoaderTasks::default();
         let loader = batch::BatchLoader::new(
-            loaders::BackendLoader::new(backends.clone(), call.clone(), image_sizes),
+            loaders::BackendLoader::new(backends.clone(), call.clone(), file_urls),
             tasks.clone(),
         );
         Self {
@@ -179,7 +179,7 @@ impl RequestContext {
             call,
             loader,
             tasks,
-            image_sizes,
+            file_urls,
         }
     }
 }

@@ -134,8 +134,7 @@ impl PageIncludes {
             return;
         }
         let files = if self.memories.iter().any(|key| key.with_files) {
-            match loaders::files_of_pages(backends, &request.call, request.image_sizes, &pages)
-                .await
+            match loaders::files_of_pages(backends, &request.call, request.file_urls, &pages).await
             {
                 Ok(files) => Some(files),
                 Err(error) => {

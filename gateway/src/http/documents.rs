@@ -4,7 +4,7 @@
 //! against the variables, and execution still run for every request. A document's cost
 //! estimate is cached with it when it does not depend on the variables.
 
-use crate::graphql::ImageSizes;
+use crate::graphql::FileUrls;
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::{Request, parser::types::ExecutableDocument};
@@ -40,21 +40,21 @@ pub struct CachedDocument {
     document: ExecutableDocument,
     /// The estimated cost of its only operation and the renditions it asks for, once
     /// computed, when no variable changes them.
-    cost: OnceLock<(u64, ImageSizes)>,
+    cost: OnceLock<(u64, FileUrls)>,
 }
 
 impl CachedDocument {
     /// The cached cost estimate of the document's only operation, with its renditions.
-    pub fn cost(&self) -> Option<(u64, ImageSizes)> {
+    pub fn cost(&self) -> Option<(u64, FileUrls)> {
         self.cost.get().copied()
     }
 
     /// Caches the cost estimate of the document's only operation; documents with several
     /// operations are costed per request, since the estimate depends on which one runs.
-    pub fn remember_cost(&self, cost: u64, image_sizes: ImageSizes) {
+    pub fn remember_cost(&self, cost: u64, file_urls: FileUrls) {
         if self.document.operations.iter().count() == 1 {
             // A concurrent request may have set the same value first.
-            let _ = self.cost.set((cost, image_sizes));
+            let _ = self.cost.set((cost, file_urls));
         }
     }
 }
@@ -121,13 +121,13 @@ mod tests {
         documents
             .remember(&mut first)
             .expect("parsed")
-            .remember_cost(1, ImageSizes::default());
+            .remember_cost(1, FileUrls::default());
         assert_eq!(documents.len(), 1);
 
         let mut again = Request::new("{ me { id name } }");
         assert_eq!(
             documents.fill(&mut again).expect("cached").cost(),
-            Some((1, ImageSizes::default()))
+            Some((1, FileUrls::default()))
         );
         let parsed = again.parsed_query().expect("cached document");
         assert_eq!(parsed.operations.iter().count(), 1);

@@ -453,13 +453,9 @@ impl Connection {
                 slot,
             ));
         }
-        let (request, image_sizes) = prepared.into_request().map_err(|refusal| *refusal)?;
-        let context = RequestContext::new(
-            &state.backends,
-            caller,
-            self.request_id.clone(),
-            image_sizes,
-        );
+        let (request, file_urls) = prepared.into_request().map_err(|refusal| *refusal)?;
+        let context =
+            RequestContext::new(&state.backends, caller, self.request_id.clone(), file_urls);
         let tasks = context.tasks.clone();
         let request = request.data(context).data(closer.clone());
         let responses = tasks

@@ -7,7 +7,7 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use tracing::Instrument as _;
 
 use crate::{
-    graphql::{Caller, ImageSizes, RequestContext, cost::CostError, error::Code},
+    graphql::{Caller, FileUrls, RequestContext, cost::CostError, error::Code},
     http::{AppState, documents, error_response, protocol},
 };
 
@@ -26,7 +26,7 @@ struct Checked {
     /// Its estimated cost (0 when no operation is selected: validation refuses it).
     cost: u64,
     /// The renditions its `imageUrl` fields ask for.
-    image_sizes: ImageSizes,
+    file_urls: FileUrls,
 }
 
 impl Prepared {
@@ -56,9 +56,9 @@ impl Prepared {
     /// of one that may not run.
     pub(super) fn into_request(
         self,
-    ) -> Result<(async_graphql::Request, ImageSizes), Box<async_graphql::Response>> {
+    ) -> Result<(async_graphql::Request, FileUrls), Box<async_graphql::Response>> {
         self.checked
-            .map(|checked| (self.request, checked.image_sizes))
+            .map(|checked| (self.request, checked.file_urls))
     }
 
     /// Its estimated cost; nothing for a refused operation.
@@ -96,7 +96,7 @@ pub(super) fn prepare(state: &AppState, mut request: async_graphql::Request) -> 
                 .and_then(|kind| {
                     check_cost(state, &mut request, cached.as_deref()).map(|cost| (kind, cost))
                 })
-                .map(|(kind, (cost, image_sizes))| {
+                .map(|(kind, (cost, file_urls))| {
                     let name = request.operation_name.clone();
                     let root = match request.parsed_query() {
                         Ok(document) => protocol::root_fields(document, name.as_deref()),
@@ -106,7 +106,7 @@ pub(super) fn prepare(state: &AppState, mut request: async_graphql::Request) -> 
                         kind,
                         root,
                         cost,
-                        image_sizes,
+                        file_urls,
                     }
                 })
         }
@@ -135,7 +135,7 @@ pub(super) async fn execute(
     let (response, kind, calls) = match checked {
         Err(refusal) => (*refusal, None, 0),
         Ok(Checked {
-            kind, image_sizes, ..
+            kind, file_urls, ..
         }) => {
             let kind = kind.map(operation_type);
             if operation.is_none() {
@@ -157,7 +157,7 @@ pub(super) async fn execute(
                 &state.backends,
                 caller.clone(),
                 request_id.to_owned(),
-                image_sizes,
+                file_urls,
             );
             let calls = context.call.clone();
             let tasks = context.tasks.clone();
@@ -203,37 +203,37 @@ fn check_cost(
     state: &AppState,
     request: &mut async_graphql::Request,
     cached: Option<&documents::CachedDocument>,
-) -> Result<(u64, ImageSizes), Box<async_graphql::Response>> {
+) -> Result<(u64, FileUrls), Box<async_graphql::Response>> {
     let model = &state.cost;
-    if let Some((cost, image_sizes)) = cached.and_then(documents::CachedDocument::cost) {
+    if let Some((cost, file_urls)) = cached.and_then(documents::CachedDocument::cost) {
         return if cost > model.limit() {
             Err(too_expensive(cost, model.limit()))
         } else {
-            Ok((cost, image_sizes))
+            Ok((cost, file_urls))
         };
     }
     let operation_name = request.operation_name.clone();
     let variables = request.variables.clone();
     let Ok(document) = request.parsed_query() else {
-        return Ok((0, ImageSizes::default()));
+        return Ok((0, FileUrls::default()));
     };
-    let remember = |cost: u64, uses_variables: bool, image_sizes: ImageSizes| {
+    let remember = |cost: u64, uses_variables: bool, file_urls: FileUrls| {
         if !uses_variables && let Some(cached) = cached {
-            cached.remember_cost(cost, image_sizes);
+            cached.remember_cost(cost, file_urls);
         }
     };
     match model.estimate(document, operation_name.as_deref(), &variables) {
         Ok(Some(estimate)) => {
-            remember(estimate.cost, estimate.uses_variables, estimate.image_sizes);
-            Ok((estimate.cost, estimate.image_sizes))
+            remember(estimate.cost, estimate.uses_variables, estimate.file_urls);
+            Ok((estimate.cost, estimate.file_urls))
         }
-        Ok(None) => Ok((0, ImageSizes::default())),
+        Ok(None) => Ok((0, FileUrls::default())),
         Err(CostError::TooExpensive {
             estimated,
             limit,
             uses_variables,
         }) => {
-            remember(estimated, uses_variables, ImageSizes::default());
+            remember(estimated, uses_variables, FileUrls::default());
             Err(too_expensive(estimated, limit))
         }
         Err(CostError::CircularIntrospection) => Err(Box::new(error_response(

@@ -269,6 +269,7 @@ pub async fn run(
             file_pb::GetFilesRequest {
                 ids: ids.clone(),
                 image_sizes: vec![file_pb::ImageSize::Thumbnail as i32],
+                without_download_urls: true,
             },
         ))
         .await?
@@ -311,6 +312,7 @@ async fn wait_until_processed(
                 file_pb::GetFilesRequest {
                     ids: vec![id.to_owned()],
                     image_sizes: Vec::new(),
+                    without_download_urls: true,
                 },
             ))
             .await?

@@ -401,6 +401,8 @@ impl FloorClient {
                 file_pb::GetFilesRequest {
                     ids: chunk.to_vec(),
                     image_sizes: image_sizes.to_vec(),
+                    // As the gateway asks: a page showing renditions shows no download URLs.
+                    without_download_urls: !image_sizes.is_empty(),
                 },
             );
             calls.spawn(async move { files.get_files(request).await });
