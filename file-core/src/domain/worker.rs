@@ -8,7 +8,7 @@ use crate::domain::{
     ids::FileId,
     objects::{ObjectError, ObjectStorage},
     processing::{ImageFacts, Job, JobOutcome, Renderer, rendition_key, rendition_type, retry_at},
-    store::{FileStore, JobStore, StoreError},
+    store::{FileStore, JobStore},
     time::Timestamp,
 };
 
@@ -38,15 +38,6 @@ impl JobReport {
             Self::Discarded => "discarded",
         }
     }
-}
-
-/// Why an attempt failed without being the image's fault: retried.
-#[derive(Debug, thiserror::Error)]
-enum AttemptError {
-    #[error(transparent)]
-    Objects(#[from] ObjectError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// What an attempt made of the image.
@@ -166,7 +157,9 @@ impl<S: FileStore + JobStore, O: ObjectStorage> Service<S, O> {
         self.store.jobs_queued().await;
     }
 
-    async fn attempt<R: Renderer>(&self, job: &Job, renderer: &R) -> Result<Attempt, AttemptError> {
+    /// An attempt fails (and is retried) only when object storage does: anything wrong with
+    /// the image itself is a refusal.
+    async fn attempt<R: Renderer>(&self, job: &Job, renderer: &R) -> Result<Attempt, ObjectError> {
         let file = &job.file;
         // Confirm checked the size; an object grown since (overwritten by a late PUT through a
         // still-valid upload URL) is not the confirmed file.

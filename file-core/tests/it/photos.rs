@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use image::{ImageEncoder as _, Rgb, RgbImage, Rgba, RgbaImage};
+use image::{ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
 
 /// Red in the top-left quarter, blue elsewhere: where the red lands shows the orientation.
 pub fn marked(width: u32, height: u32) -> RgbImage {
@@ -79,10 +79,9 @@ fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// A plain JPEG of `image`.
-pub fn jpeg(image: &RgbImage, quality: u8) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+/// Writes `image` (RGB) with `encoder`.
+fn write_rgb(encoder: impl ImageEncoder, image: &RgbImage) {
+    encoder
         .write_image(
             image.as_raw(),
             image.width(),
@@ -90,6 +89,15 @@ pub fn jpeg(image: &RgbImage, quality: u8) -> Vec<u8> {
             image::ExtendedColorType::Rgb8,
         )
         .unwrap();
+}
+
+/// A plain JPEG of `image`.
+pub fn jpeg(image: &RgbImage, quality: u8) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    write_rgb(
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality),
+        image,
+    );
     bytes
 }
 
@@ -156,14 +164,10 @@ pub fn two_frame_gif(width: u32, height: u32) -> Vec<u8> {
 /// A (lossless) WebP of `image`.
 pub fn webp(image: &RgbImage) -> Vec<u8> {
     let mut bytes = Vec::new();
-    image::codecs::webp::WebPEncoder::new_lossless(&mut bytes)
-        .write_image(
-            image.as_raw(),
-            image.width(),
-            image.height(),
-            image::ExtendedColorType::Rgb8,
-        )
-        .unwrap();
+    write_rgb(
+        image::codecs::webp::WebPEncoder::new_lossless(&mut bytes),
+        image,
+    );
     bytes
 }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::{
     helpers::{Session, TestSystem, eventually},
     memories::upload_memories,
-    sharing::{accept, link},
+    sharing::trip_with_a_guest,
 };
 
 #[path = "../../../file-core/tests/it/photos.rs"]
@@ -50,13 +50,7 @@ async fn download(system: &TestSystem, url: &Value) -> Vec<u8> {
 }
 
 async fn members_see_renditions_and_only_the_uploader_the_original(system: TestSystem) {
-    let owner = system.sign_up("Ada").await;
-    let guest = system.sign_up("Gus").await;
-    let trip = system
-        .create_hangout(&owner, "Trip", "2026-08-01T10:00:00Z")
-        .await;
-    let code = link(&system, &owner, &trip, "GUEST").await;
-    accept(&system, &guest, json!({ "code": code })).await;
+    let (owner, guest, trip) = trip_with_a_guest(&system).await;
     let original = fixtures::phone_jpeg(
         &fixtures::marked(1200, 900),
         6,

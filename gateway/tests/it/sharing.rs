@@ -55,6 +55,18 @@ pub(crate) async fn link(
         .to_owned()
 }
 
+/// Ada's hangout "Trip" with Gus as a GUEST (joined by link): `(owner, guest, hangout id)`.
+pub(crate) async fn trip_with_a_guest(system: &TestSystem) -> (Session, Session, String) {
+    let owner = system.sign_up("Ada").await;
+    let guest = system.sign_up("Gus").await;
+    let trip = system
+        .create_hangout(&owner, "Trip", "2026-08-01T10:00:00Z")
+        .await;
+    let code = link(system, &owner, &trip, "GUEST").await;
+    accept(system, &guest, json!({ "code": code })).await;
+    (owner, guest, trip)
+}
+
 pub(crate) async fn accept(system: &TestSystem, who: &Session, input: Value) -> Value {
     system
         .graphql(Some(&who.access_token), ACCEPT, json!({ "input": input }))
@@ -425,13 +437,7 @@ async fn a_page_with_members_and_rsvp_counts_is_a_fixed_number_of_calls(system: 
 }
 
 async fn deleting_a_shared_hangout_removes_every_members_photos(system: TestSystem) {
-    let owner = system.sign_up("Ada").await;
-    let guest = system.sign_up("Gus").await;
-    let trip = system
-        .create_hangout(&owner, "Trip", "2026-08-01T10:00:00Z")
-        .await;
-    let code = link(&system, &owner, &trip, "GUEST").await;
-    accept(&system, &guest, json!({ "code": code })).await;
+    let (owner, guest, trip) = trip_with_a_guest(&system).await;
     upload_memories(
         &system,
         &guest,
