@@ -16,6 +16,7 @@ use crate::{
     domain::Service,
     embedded_s3::{EmbeddedS3, EmbeddedS3Error},
     grpc::{FileGrpc, SharedService},
+    hangout_core::{ClientError, HangoutCore},
     metrics::Metrics,
     render::ImageRenderer,
     s3::{BucketError, S3Objects},
@@ -35,6 +36,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("cannot load TLS material")]
     Tls(#[from] proto::tls::TlsError),
+    #[error("cannot set up the client of hangout-core")]
+    HangoutCore(#[from] ClientError),
     #[error("cannot start the embedded S3 server")]
     EmbeddedS3(#[from] EmbeddedS3Error),
     #[error("cannot prepare object storage")]
@@ -74,6 +77,9 @@ pub struct App {
     /// RabbitMQ's URL and job queue, when jobs are delivered through it.
     broker: Option<(String, String)>,
     service: SharedService,
+    /// hangout-core, told when processing ends; in the service role (worker processes record
+    /// reports, the service relays them).
+    hangout_core: Option<HangoutCore>,
     embedded_s3: Option<EmbeddedS3>,
     sweep_interval: Duration,
     metrics: Metrics,
@@ -96,6 +102,15 @@ impl App {
             Some(proto::tls::server_config(
                 &config.tls_files(),
                 &config.allowed_clients,
+            )?)
+        } else {
+            None
+        };
+        let hangout_core = if serving {
+            Some(HangoutCore::new(
+                &config.hangout_core_url,
+                &config.hangout_core_tls_name,
+                &config.tls_files(),
             )?)
         } else {
             None
@@ -159,6 +174,7 @@ impl App {
                 .broker()
                 .map(|url| (url.to_owned(), config.broker_queue.clone())),
             service,
+            hangout_core,
             embedded_s3,
             sweep_interval: config.sweep_interval,
             metrics,
@@ -239,6 +255,14 @@ impl App {
             tracing::info!("stopped");
             return Ok(());
         };
+        if let Some(hangout_core) = self.hangout_core {
+            workers.spawn(crate::hangout_core::report_forever(
+                Arc::clone(&self.service),
+                hangout_core,
+                self.processing_poll,
+                stopping.clone(),
+            ));
+        }
         let (reporter, health) = tonic_health::server::health_reporter();
         for name in SERVICES {
             reporter

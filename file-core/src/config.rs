@@ -66,7 +66,8 @@ pub struct Config {
     #[arg(long, env = "FILE_CORE_TLS_CA", default_value = ".certs/ca.pem")]
     pub tls_ca: PathBuf,
 
-    /// PEM certificate chain of this server.
+    /// PEM certificate chain of this server; also its client certificate towards hangout-core,
+    /// so it needs both the serverAuth and the clientAuth extended key usage.
     #[arg(
         long,
         env = "FILE_CORE_TLS_CERT",
@@ -90,6 +91,23 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub allowed_clients: Vec<String>,
+
+    /// gRPC endpoint of hangout-core (mutual TLS, with this service's own certificate), which
+    /// file-core tells when a photo's processing ended so the memory's subscribers hear of it.
+    #[arg(
+        long,
+        env = "FILE_CORE_HANGOUT_CORE_URL",
+        default_value = "https://127.0.0.1:50051"
+    )]
+    pub hangout_core_url: String,
+
+    /// Name hangout-core's server certificate must carry.
+    #[arg(
+        long,
+        env = "FILE_CORE_HANGOUT_CORE_TLS_NAME",
+        default_value = "hangout-core"
+    )]
+    pub hangout_core_tls_name: String,
 
     /// `embedded` (an S3 server on a local folder, started in-process) or `external`.
     #[arg(long, env = "FILE_CORE_S3_MODE", default_value = "embedded")]
@@ -329,6 +347,18 @@ impl Config {
                 "must name at least one client",
             ));
         }
+        if !self.hangout_core_url.starts_with("https://") {
+            return Err(error(
+                "FILE_CORE_HANGOUT_CORE_URL",
+                "must start with https:// (hangout-core is reached with mutual TLS)",
+            ));
+        }
+        if self.hangout_core_tls_name.trim().is_empty() {
+            return Err(error(
+                "FILE_CORE_HANGOUT_CORE_TLS_NAME",
+                "must not be empty",
+            ));
+        }
         check_endpoint("FILE_CORE_S3_ENDPOINT", self.s3_endpoint.as_ref())?;
         check_endpoint(
             "FILE_CORE_S3_PUBLIC_ENDPOINT",
@@ -514,6 +544,8 @@ impl fmt::Debug for Config {
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("allowed_clients", &self.allowed_clients)
+            .field("hangout_core_url", &self.hangout_core_url)
+            .field("hangout_core_tls_name", &self.hangout_core_tls_name)
             .field("s3_mode", &self.s3_mode)
             .field("s3_embedded_dir", &self.s3_embedded_dir)
             .field("s3_embedded_addr", &self.s3_embedded_addr)
@@ -608,8 +640,12 @@ mod tests {
         assert!(config.s3_force_path_style);
         assert!(config.validate().is_ok());
         type Change = fn(&mut Config);
-        let cases: [(Change, &str); 12] = [
+        let cases: [(Change, &str); 13] = [
             (|c| c.role = Role::Worker, "FILE_CORE_ROLE"),
+            (
+                |c| c.hangout_core_url = "http://127.0.0.1:50051".to_owned(),
+                "FILE_CORE_HANGOUT_CORE_URL",
+            ),
             (
                 |c| c.processing_max_pixels = 1_000,
                 "FILE_CORE_PROCESSING_MAX_PIXELS",

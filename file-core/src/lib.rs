@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`grpc`]: transport. The tonic `FileService`; prost ↔ domain conversion; status mapping.
-//! - [`domain`]: rules and types, and the two ports they need (storage and object storage).
+//! - [`domain`]: rules and types, and the ports they need (storage, object storage, the
+//!   renderer, hangout-core's reports).
 //!   No tonic, prost, sqlx or aws-sdk.
 //! - [`store`]: SQL adapter (MySQL and SQLite) implementing the storage port.
 //! - [`s3`]: aws-sdk-s3 adapter implementing the object-storage port, presigning included.
@@ -13,6 +14,8 @@
 //! - [`embedded_s3`]: an S3-protocol server on a local folder, for running with nothing
 //!   installed and for tests.
 //! - [`broker`]: delivery of processing jobs through RabbitMQ, when configured.
+//! - [`hangout_core`]: the gRPC client of hangout-core implementing the reports port (photo
+//!   processing ended), and its relay.
 //! - [`app`]: `App::build(config)` binds; `run_until(shutdown)` serves and sweeps.
 //! - [`config`]: environment configuration, validated at start-up.
 
@@ -22,6 +25,7 @@ pub mod config;
 pub mod domain;
 pub mod embedded_s3;
 pub mod grpc;
+pub mod hangout_core;
 pub mod metrics;
 pub mod render;
 pub mod s3;

@@ -5,10 +5,12 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use proto::hangout::v1::{
     activity_service_server::ActivityServiceServer, auth_service_server::AuthServiceServer,
-    event_service_server::EventServiceServer, hangout_service_server::HangoutServiceServer,
+    event_service_server::EventServiceServer, file_report_service_server::FileReportServiceServer,
+    hangout_service_server::HangoutServiceServer,
     membership_service_server::MembershipServiceServer, memory_service_server::MemoryServiceServer,
     user_service_server::UserServiceServer,
 };
+use proto::tls::RequireClient;
 use telemetry::metrics::{MetricsServer, Registry};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
@@ -18,16 +20,17 @@ use crate::{
     config::{Config, ConfigError},
     domain::{Service, Settings, error::DomainError, invitation::CodeKey},
     grpc::{
-        ActivityGrpc, AuthGrpc, EventGrpc, HangoutGrpc, MembershipGrpc, MemoryGrpc, SharedService,
-        UserGrpc,
+        ActivityGrpc, AuthGrpc, EventGrpc, FileReportGrpc, HangoutGrpc, MembershipGrpc, MemoryGrpc,
+        SharedService, UserGrpc,
     },
     metrics::Metrics,
     store::{OpenError, SqlStore},
 };
 
 /// The gRPC services, as the health service reports them (`""` is the whole server).
-const SERVICES: [&str; 8] = [
+const SERVICES: [&str; 9] = [
     "",
+    "hangout.v1.FileReportService",
     "hangout.v1.AuthService",
     "hangout.v1.MembershipService",
     "hangout.v1.EventService",
@@ -44,6 +47,7 @@ const MEASURED_SERVICES: &[&str] = &[
     "hangout.v1.HangoutService",
     "hangout.v1.ActivityService",
     "hangout.v1.MemoryService",
+    "hangout.v1.FileReportService",
     "grpc.health.v1.Health",
 ];
 
@@ -85,6 +89,9 @@ pub struct App {
     listener: TcpListener,
     local_addr: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
+    /// Who may call the gateway's services, and who `FileReportService`.
+    gateway_clients: RequireClient,
+    file_core_clients: RequireClient,
     store: SqlStore,
     service: SharedService,
     config: Config,
@@ -101,7 +108,14 @@ impl App {
     /// Any [`StartupError`].
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         config.validate()?;
-        let tls = proto::tls::server_config(&config.tls_files(), &config.allowed_clients)?;
+        // The handshake admits every kind of client; each service then serves its own kind.
+        let (gateway, file_core) = (config.gateway_clients(), config.file_core_clients());
+        let tls = proto::tls::server_config(
+            &config.tls_files(),
+            &[&gateway[..], &file_core[..]].concat(),
+        )?;
+        let gateway_clients = RequireClient::new(&gateway)?;
+        let file_core_clients = RequireClient::new(&file_core)?;
         let store = SqlStore::open(&config.database_url, config.database_max_connections).await?;
         tracing::info!(backend = ?store.backend(), "database migrated");
         let mut registry = Registry::default();
@@ -137,6 +151,8 @@ impl App {
             listener,
             local_addr,
             tls,
+            gateway_clients,
+            file_core_clients,
             store,
             service,
             config,
@@ -203,30 +219,45 @@ impl App {
             }
         };
         let service = &self.service;
+        let gateway = &self.gateway_clients;
         let result = Server::builder()
             .layer(telemetry::grpc::ServerLayer::new(
                 self.metrics.rpc.clone(),
                 MEASURED_SERVICES,
             ))
             .add_service(health)
-            .add_service(AuthServiceServer::new(AuthGrpc::new(Arc::clone(service))))
-            .add_service(UserServiceServer::new(UserGrpc::new(Arc::clone(service))))
-            .add_service(MembershipServiceServer::new(MembershipGrpc::new(
-                Arc::clone(service),
-            )))
-            .add_service(HangoutServiceServer::new(HangoutGrpc::new(Arc::clone(
-                service,
-            ))))
-            .add_service(ActivityServiceServer::new(ActivityGrpc::new(Arc::clone(
-                service,
-            ))))
-            .add_service(MemoryServiceServer::new(MemoryGrpc::new(Arc::clone(
-                service,
-            ))))
-            .add_service(EventServiceServer::new(EventGrpc::new(
-                Arc::clone(service),
-                stopped,
-            )))
+            .add_service(AuthServiceServer::with_interceptor(
+                AuthGrpc::new(Arc::clone(service)),
+                gateway.clone(),
+            ))
+            .add_service(UserServiceServer::with_interceptor(
+                UserGrpc::new(Arc::clone(service)),
+                gateway.clone(),
+            ))
+            .add_service(MembershipServiceServer::with_interceptor(
+                MembershipGrpc::new(Arc::clone(service)),
+                gateway.clone(),
+            ))
+            .add_service(HangoutServiceServer::with_interceptor(
+                HangoutGrpc::new(Arc::clone(service)),
+                gateway.clone(),
+            ))
+            .add_service(ActivityServiceServer::with_interceptor(
+                ActivityGrpc::new(Arc::clone(service)),
+                gateway.clone(),
+            ))
+            .add_service(MemoryServiceServer::with_interceptor(
+                MemoryGrpc::new(Arc::clone(service)),
+                gateway.clone(),
+            ))
+            .add_service(EventServiceServer::with_interceptor(
+                EventGrpc::new(Arc::clone(service), stopped),
+                gateway.clone(),
+            ))
+            .add_service(FileReportServiceServer::with_interceptor(
+                FileReportGrpc::new(Arc::clone(service)),
+                self.file_core_clients.clone(),
+            ))
             .serve_with_incoming_shutdown(proto::tls::incoming(self.listener, self.tls), draining)
             .await;
         sweeper.abort();

@@ -58,7 +58,8 @@ pub struct Config {
     )]
     pub tls_key: PathBuf,
 
-    /// Comma-separated names a client certificate must carry (as a DNS SAN) to be served.
+    /// Comma-separated names a client certificate must carry (as a DNS SAN) to be served the
+    /// gateway's services (every service but `FileReportService`).
     #[arg(
         long,
         env = "HANGOUT_CORE_ALLOWED_CLIENTS",
@@ -66,6 +67,16 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub allowed_clients: Vec<String>,
+
+    /// Comma-separated names of file-core's client certificates: served `FileReportService`
+    /// (file-core's reports of processed photos) and nothing else; empty for none.
+    #[arg(
+        long,
+        env = "HANGOUT_CORE_FILE_CORE_CLIENTS",
+        default_value = "file-core",
+        value_delimiter = ','
+    )]
+    pub file_core_clients: Vec<String>,
 
     /// How long a refresh token stays valid (e.g. `30days`).
     #[arg(long, env = "HANGOUT_CORE_REFRESH_TOKEN_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
@@ -183,6 +194,19 @@ impl Config {
                 "must name at least one client",
             ));
         }
+        let file_core = self.file_core_clients();
+        if let Some(name) = self
+            .gateway_clients()
+            .into_iter()
+            .find(|name| file_core.contains(name))
+        {
+            return Err(error(
+                "HANGOUT_CORE_FILE_CORE_CLIENTS",
+                format!(
+                    "{name} is also in HANGOUT_CORE_ALLOWED_CLIENTS; a client is one or the other"
+                ),
+            ));
+        }
         if let Some(url) = &self.broker_url
             && !url.starts_with("amqp://")
         {
@@ -215,6 +239,25 @@ impl Config {
             key: self.tls_key.clone(),
         }
     }
+
+    /// The client names of the gateway's services, blanks left out.
+    #[must_use]
+    pub fn gateway_clients(&self) -> Vec<String> {
+        names(&self.allowed_clients)
+    }
+
+    /// The client names of `FileReportService`, blanks left out.
+    #[must_use]
+    pub fn file_core_clients(&self) -> Vec<String> {
+        names(&self.file_core_clients)
+    }
+}
+
+fn names(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
 }
 
 /// The database URL with any password replaced, for logs.
@@ -233,6 +276,7 @@ impl fmt::Debug for Config {
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("allowed_clients", &self.allowed_clients)
+            .field("file_core_clients", &self.file_core_clients)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("upload_window", &self.upload_window)
             .field("pending_grace", &self.pending_grace)
@@ -278,5 +322,27 @@ mod tests {
         config.database_url = "postgres://x".to_owned();
         let problem = config.validate().expect_err("postgres is not supported");
         assert_eq!(problem.variable, "HANGOUT_CORE_DATABASE_URL");
+    }
+
+    #[test]
+    fn a_client_name_is_of_one_kind_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::parse_from(["hangout-core"]);
+        for (path, name) in [
+            (&mut config.tls_ca, "ca.pem"),
+            (&mut config.tls_cert, "cert.pem"),
+            (&mut config.tls_key, "key.pem"),
+        ] {
+            *path = dir.path().join(name);
+            std::fs::write(&*path, "").unwrap();
+        }
+        assert_eq!(config.file_core_clients(), vec!["file-core".to_owned()]);
+        assert!(config.validate().is_ok());
+        config.file_core_clients = vec![" gateway ".to_owned()];
+        let problem = config.validate().expect_err("gateway is both kinds");
+        assert_eq!(problem.variable, "HANGOUT_CORE_FILE_CORE_CLIENTS");
+        config.file_core_clients = vec![String::new()];
+        assert!(config.validate().is_ok());
+        assert!(config.file_core_clients().is_empty());
     }
 }

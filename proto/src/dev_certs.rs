@@ -2,8 +2,9 @@
 //! are written unencrypted next to the certificates.
 //!
 //! Server certificates carry the service's DNS name, `localhost` and `127.0.0.1` as SANs, so the
-//! same files work in compose (by service name) and on loopback. Client certificates carry only
-//! their own name, which servers check against their allow-list.
+//! same files work in compose (by service name) and on loopback; they also serve the service as
+//! a client of another (file-core calls hangout-core with its own certificate). Client
+//! certificates carry only their own name, which servers check against their allow-list.
 
 use std::{io, net::IpAddr, path::Path};
 
@@ -67,7 +68,8 @@ impl DevCa {
         &self.cert_pem
     }
 
-    /// A server certificate for `name`, also valid for `localhost` and `127.0.0.1`.
+    /// A server certificate for `name`, also valid for `localhost` and `127.0.0.1`, usable as
+    /// the service's client certificate too.
     ///
     /// # Errors
     /// When generation fails or `name` is not a valid DNS name.
@@ -76,7 +78,10 @@ impl DevCa {
         params
             .subject_alt_names
             .push(SanType::IpAddress(IpAddr::from([127, 0, 0, 1])));
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         self.issue(name, params)
     }
 

@@ -2,7 +2,10 @@
 //!
 //! Servers require a client certificate issued by the internal CA *and* named in an allow-list
 //! (by default only the gateway). The name check runs inside the TLS handshake, so a refused
-//! client never reaches a gRPC handler. TLS 1.2 and 1.3 only; HTTP/2 is negotiated by ALPN.
+//! client never reaches a gRPC handler. A server with more than one kind of client (hangout-core:
+//! the gateway and file-core) admits all of them in the handshake and puts a [`RequireClient`]
+//! in front of each service, so each kind reaches only its own services. TLS 1.2 and 1.3 only;
+//! HTTP/2 is negotiated by ALPN.
 
 use std::{
     fmt, io,
@@ -120,12 +123,7 @@ pub fn server_config(
     }
     let inner =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
-    let allowed = allowed_clients
-        .iter()
-        .map(|name| {
-            ServerName::try_from(name.clone()).map_err(|_| TlsError::InvalidName(name.clone()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let allowed = ClientNames::new(allowed_clients)?;
     let verifier = Arc::new(AllowListedClients { inner, allowed });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -206,11 +204,69 @@ fn log_refused(peer: SocketAddr, error: &io::Error) {
     tracing::debug!(%peer, %error, "TLS handshake refused");
 }
 
+/// Names a client certificate may carry (as a DNS SAN), checked as a server certificate is
+/// checked for its host name.
+#[derive(Clone, Debug)]
+struct ClientNames(Arc<[ServerName<'static>]>);
+
+impl ClientNames {
+    fn new(names: &[String]) -> Result<Self, TlsError> {
+        names
+            .iter()
+            .map(|name| {
+                ServerName::try_from(name.clone()).map_err(|_| TlsError::InvalidName(name.clone()))
+            })
+            .collect::<Result<Arc<[_]>, _>>()
+            .map(Self)
+    }
+
+    /// Whether the leaf certificate `end_entity` is valid for one of the names.
+    fn admit(&self, end_entity: &CertificateDer<'_>) -> Result<bool, webpki::Error> {
+        let certificate = webpki::EndEntityCert::try_from(end_entity)?;
+        Ok(self
+            .0
+            .iter()
+            .any(|name| certificate.verify_is_valid_for_subject_name(name).is_ok()))
+    }
+}
+
+/// A tonic interceptor that serves a call only when the client's certificate, already verified
+/// in the handshake, carries one of its names; others get PERMISSION_DENIED. For servers whose
+/// kinds of clients may each call only some of its services.
+#[derive(Clone, Debug)]
+pub struct RequireClient(ClientNames);
+
+impl RequireClient {
+    /// # Errors
+    /// When a name is not a valid DNS name.
+    pub fn new(names: &[String]) -> Result<Self, TlsError> {
+        ClientNames::new(names).map(Self)
+    }
+}
+
+impl tonic::service::Interceptor for RequireClient {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        // The chain was verified in the handshake; its leaf comes first.
+        let admitted = request.peer_certs().is_some_and(|chain| {
+            chain
+                .first()
+                .is_some_and(|leaf| self.0.admit(leaf).unwrap_or(false))
+        });
+        if admitted {
+            Ok(request)
+        } else {
+            Err(tonic::Status::permission_denied(
+                "this client certificate may not call this service",
+            ))
+        }
+    }
+}
+
 /// Verifies the client chain with webpki, then requires the leaf to be valid for one of the
 /// allow-listed names (its SAN), as a server certificate would be for its host name.
 struct AllowListedClients {
     inner: Arc<dyn ClientCertVerifier>,
-    allowed: Vec<ServerName<'static>>,
+    allowed: ClientNames,
 }
 
 impl fmt::Debug for AllowListedClients {
@@ -244,13 +300,9 @@ impl ClientCertVerifier for AllowListedClients {
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        let certificate = webpki::EndEntityCert::try_from(end_entity).map_err(|_| {
+        let allowed = self.allowed.admit(end_entity).map_err(|_| {
             rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
         })?;
-        let allowed = self
-            .allowed
-            .iter()
-            .any(|name| certificate.verify_is_valid_for_subject_name(name).is_ok());
         if allowed {
             Ok(verified)
         } else {

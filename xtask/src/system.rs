@@ -155,6 +155,10 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
                     data.join("s3").display().to_string(),
                 ),
                 ("FILE_CORE_S3_EMBEDDED_ADDR", loopback(ports.s3).to_string()),
+                (
+                    "FILE_CORE_HANGOUT_CORE_URL",
+                    format!("https://127.0.0.1:{}", ports.hangout_core),
+                ),
             ]),
         },
         Spec {

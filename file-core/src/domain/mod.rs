@@ -17,6 +17,7 @@ pub mod ids;
 pub mod image;
 pub mod objects;
 pub mod processing;
+pub mod report;
 pub mod store;
 pub mod time;
 pub mod uploads;

@@ -15,6 +15,7 @@ use crate::domain::{
     file::FileRecord,
     ids::{FileId, UserId},
     processing::{Job, JobOutcome},
+    report::ProcessedFile,
     time::Timestamp,
 };
 
@@ -137,9 +138,10 @@ pub trait JobStore: Send + Sync + 'static {
         at: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Ends a job with `outcome`: the file becomes READY with its facts, or FAILED, and the job
-    /// is removed. Returns whether the file was still UPLOADED (when not, it was deleted
-    /// meanwhile and the renditions just written must go).
+    /// Ends a job with `outcome`: the file becomes READY with its facts, or FAILED, the job is
+    /// removed and the report to hangout-core recorded (see [`crate::domain::report`]).
+    /// Returns whether the file was still UPLOADED (when not, it was deleted meanwhile and the
+    /// renditions just written must go).
     fn finish_job(
         &self,
         file: FileId,
@@ -156,7 +158,7 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Moves a job out of attempts to the dead letters (kept, DEAD, with its last error, for an
-    /// operator) and marks its file FAILED.
+    /// operator), marks its file FAILED and records the report to hangout-core.
     fn dead_letter(
         &self,
         file: FileId,
@@ -166,4 +168,17 @@ pub trait JobStore: Send + Sync + 'static {
     /// Resolves once this process has queued a job since the last time it resolved (jobs
     /// queued by other processes are found by polling).
     fn jobs_queued(&self) -> impl Future<Output = ()> + Send;
+
+    /// Up to `limit` recorded reports of ended processing, oldest first.
+    fn processing_reports(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<ProcessedFile>>> + Send;
+
+    /// Forgets the reports of these files (hangout-core has taken them).
+    fn reports_delivered(&self, files: &[FileId]) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Resolves once this process has recorded a report since the last time it resolved
+    /// (reports of worker processes are found by polling).
+    fn reports_recorded(&self) -> impl Future<Output = ()> + Send;
 }

@@ -9,8 +9,9 @@ use sql_pools::{Statement, impl_from_row};
 use crate::{
     domain::{
         file::FileStatus,
-        ids::{FileId, UserId},
+        ids::{FileId, MemoryId, UserId},
         processing::{Job, JobOutcome, Processing},
+        report::ProcessedFile,
         store::{FileScope, FileStore as _, JobStore, StoreResult},
         time::Timestamp,
     },
@@ -52,6 +53,28 @@ pub(super) fn queue_statement(owner: UserId, ids: &[FileId], now: Timestamp) -> 
     );
     insert
 }
+
+/// Records the report that `file`'s processing ended, unless one is recorded already; run in
+/// the transaction that ends it, after the file's update (a file no longer UPLOADED, deleted
+/// meanwhile, gets none).
+fn report_statement(file: FileId, now: Timestamp) -> Statement {
+    Statement::new(
+        "insert into processing_reports (file_id, memory_id, ended_at) \
+         select id, memory_id, ? from files where id = ? and status = ? \
+         and not exists (select 1 from processing_reports reported where reported.file_id = ?)",
+    )
+    .bind(now.as_millis())
+    .bind(file.to_string())
+    .bind(FileStatus::Uploaded.as_str())
+    .bind(file.to_string())
+}
+
+struct ReportRow {
+    file_id: String,
+    memory_id: String,
+}
+
+impl_from_row!(ReportRow { file_id, memory_id });
 
 struct DueRow {
     file_id: String,
@@ -212,7 +235,14 @@ impl JobStore for SqlStore {
         let drop =
             Statement::new("delete from processing_jobs where file_id = ?").bind(file.to_string());
         transaction.execute(&drop).await.map_err(store_error)?;
+        let reported = transaction
+            .execute(&report_statement(file, Timestamp::now()))
+            .await
+            .map_err(store_error)?;
         transaction.commit().await.map_err(store_error)?;
+        if reported > 0 {
+            self.reports_recorded.notify_one();
+        }
         Ok(updated > 0)
     }
 
@@ -245,10 +275,50 @@ impl JobStore for SqlStore {
             .bind(file.to_string())
             .bind(FileStatus::Uploaded.as_str());
         transaction.execute(&failed).await.map_err(store_error)?;
-        transaction.commit().await.map_err(store_error)
+        let reported = transaction
+            .execute(&report_statement(file, Timestamp::now()))
+            .await
+            .map_err(store_error)?;
+        transaction.commit().await.map_err(store_error)?;
+        if reported > 0 {
+            self.reports_recorded.notify_one();
+        }
+        Ok(())
     }
 
     async fn jobs_queued(&self) {
         self.jobs_queued.notified().await;
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql processing_reports", db.system = self.database.backend().system_name()))]
+    async fn processing_reports(&self, limit: u32) -> StoreResult<Vec<ProcessedFile>> {
+        let query = Statement::new(
+            "select file_id, memory_id from processing_reports \
+             order by ended_at, file_id limit ?",
+        )
+        .bind(i64::from(limit));
+        let rows: Vec<ReportRow> = self.database.fetch_all(&query).await.map_err(store_error)?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(ProcessedFile {
+                    file: FileId::parse(&row.file_id)
+                        .ok_or_else(|| corrupt("processing_reports.file_id"))?,
+                    memory: MemoryId::parse(&row.memory_id)
+                        .ok_or_else(|| corrupt("processing_reports.memory_id"))?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql reports_delivered", db.system = self.database.backend().system_name()))]
+    async fn reports_delivered(&self, files: &[FileId]) -> StoreResult<()> {
+        let mut delete = Statement::new("delete from processing_reports where file_id in ");
+        push_id_list(&mut delete, files);
+        self.database.execute(&delete).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn reports_recorded(&self) {
+        self.reports_recorded.notified().await;
     }
 }

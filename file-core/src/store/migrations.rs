@@ -19,6 +19,11 @@ pub(super) const MIGRATIONS: Migrations = Migrations {
             "job delivery",
             include_str!("../../migrations/sqlite/0003_job_delivery.sql"),
         ),
+        (
+            4,
+            "processing reports",
+            include_str!("../../migrations/sqlite/0004_processing_reports.sql"),
+        ),
     ],
     mysql: &[
         (
@@ -35,6 +40,11 @@ pub(super) const MIGRATIONS: Migrations = Migrations {
             3,
             "job delivery",
             include_str!("../../migrations/mysql/0003_job_delivery.sql"),
+        ),
+        (
+            4,
+            "processing reports",
+            include_str!("../../migrations/mysql/0004_processing_reports.sql"),
         ),
     ],
 };

@@ -30,6 +30,8 @@ pub struct SqlStore {
     database: Database,
     /// Woken when this process queues a processing job (see `JobStore::jobs_queued`).
     jobs_queued: Arc<Notify>,
+    /// Woken when this process records a processing report (`JobStore::reports_recorded`).
+    reports_recorded: Arc<Notify>,
 }
 
 impl SqlStore {
@@ -42,6 +44,7 @@ impl SqlStore {
         Ok(Self {
             database,
             jobs_queued: Arc::new(Notify::new()),
+            reports_recorded: Arc::new(Notify::new()),
         })
     }
 

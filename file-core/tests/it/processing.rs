@@ -71,6 +71,10 @@ async fn a_confirmed_photo_becomes_renditions_without_metadata(db: Db) {
     assert_eq!(file.processing(), Processing::Ready);
     assert_eq!((file.width, file.height), (900, 1200), "turned upright");
     assert_eq!(file.taken_at.unwrap().seconds, 1_720_974_605);
+    assert!(
+        app.db().report(&id).await.is_some(),
+        "the outcome waits to be reported to hangout-core"
+    );
 
     // The uploader downloads the exact bytes uploaded; renditions are signed when asked for.
     let (status, body) = app.download(&file.download_url).await;
@@ -169,6 +173,10 @@ async fn bad_images_end_failed_and_can_be_deleted(db: Db) {
             app.db().job(id).await,
             None,
             "a refused image is not retried"
+        );
+        assert!(
+            app.db().report(id).await.is_some(),
+            "the failure waits to be reported"
         );
     }
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -304,6 +312,10 @@ async fn object_storage_down_is_retried_then_dead_lettered(db: Db) {
     app.start_s3().await;
     let file = app.get_files(&[&first]).await.unwrap().remove(0);
     assert_eq!(file.processing(), Processing::Failed);
+    assert!(
+        app.db().report(&first).await.is_some(),
+        "dead-lettered, reported"
+    );
 
     // A job retried while S3 comes back succeeds.
     let second = upload_photo(&app, "b.jpg", "image/jpeg", &original).await;

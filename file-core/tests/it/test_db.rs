@@ -94,6 +94,23 @@ impl TestDb {
         job
     }
 
+    /// The memory id of the recorded report that `file_id`'s processing ended, if one waits.
+    pub async fn report(&self, file_id: &str) -> Option<String> {
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await
+            .expect("open the test database");
+        let report: Option<(String,)> =
+            sqlx::query_as("select memory_id from processing_reports where file_id = ?")
+                .bind(file_id)
+                .fetch_optional(&pool)
+                .await
+                .expect("read the report");
+        pool.close().await;
+        report.map(|(memory,)| memory)
+    }
+
     /// How many `files` rows exist, for one id or in all.
     pub async fn count(&self, file_id: Option<&str>) -> i64 {
         let pool = AnyPoolOptions::new()

@@ -261,11 +261,17 @@ async fn start_hangout_core(
     }
 }
 
-async fn start_file_core(dir: &Path, tls: &TlsFiles) -> Started {
+async fn start_file_core(
+    dir: &Path,
+    tls: &TlsFiles,
+    hangout_core: SocketAddr,
+    addr: &str,
+    extra_args: &[&str],
+) -> Started {
     let mut args = vec![
         "file-core".to_owned(),
         "--listen-addr".to_owned(),
-        "127.0.0.1:0".to_owned(),
+        addr.to_owned(),
         "--metrics-addr".to_owned(),
         "127.0.0.1:0".to_owned(),
         "--database-url".to_owned(),
@@ -274,8 +280,11 @@ async fn start_file_core(dir: &Path, tls: &TlsFiles) -> Started {
         dir.join("s3").display().to_string(),
         "--s3-embedded-addr".to_owned(),
         "127.0.0.1:0".to_owned(),
+        "--hangout-core-url".to_owned(),
+        format!("https://127.0.0.1:{}", hangout_core.port()),
     ];
     args.extend(tls_args(tls));
+    args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
     let config = file_core::Config::parse_from(args);
     let app = file_core::App::build(config)
         .await
@@ -431,7 +440,7 @@ impl TestSystem {
             &broker_args,
         )
         .await;
-        let file = start_file_core(dir.path(), &file_tls).await;
+        let file = start_file_core(dir.path(), &file_tls, hangout.addr, "127.0.0.1:0", &[]).await;
         let key_path = dir.path().join("jwt.key");
         let signing_key = write_signing_key(&key_path);
 
@@ -535,6 +544,27 @@ impl TestSystem {
         .await;
         self.metrics.hangout_core = started.metrics;
         self.hangout = started.running;
+    }
+
+    /// Stops file-core if it runs and starts it again on its old port, database and bucket
+    /// folder, with extra arguments (the embedded S3 server gets a new port).
+    pub async fn restart_file_core(&mut self, extra_args: &[&str]) {
+        self.file.stop().await;
+        let tls = TlsFiles {
+            ca: self.cert_dir().join("ca.pem"),
+            cert: self.cert_dir().join("file-core.pem"),
+            key: self.cert_dir().join("file-core.key"),
+        };
+        let started = start_file_core(
+            self.dir.path(),
+            &tls,
+            self.hangout_addr,
+            &self.file_addr.to_string(),
+            extra_args,
+        )
+        .await;
+        self.metrics.file_core = started.metrics;
+        self.file = started.running;
     }
 
     /// Records a `HangoutAdded` event for `user` straight into hangout-core's outbox, as a

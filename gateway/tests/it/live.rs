@@ -22,7 +22,7 @@ enum Received {
 }
 
 /// A graphql-transport-ws client.
-struct Client {
+pub(crate) struct Client {
     socket: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
@@ -46,7 +46,7 @@ impl Client {
     }
 
     /// Connected and acknowledged as `who`.
-    async fn signed_in(addr: std::net::SocketAddr, who: &Session) -> Self {
+    pub(crate) async fn signed_in(addr: std::net::SocketAddr, who: &Session) -> Self {
         let mut client = Self::connect(addr).await;
         client
             .send(json!({
@@ -65,7 +65,7 @@ impl Client {
             .unwrap();
     }
 
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+    pub(crate) async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         self.send(json!({
             "type": "subscribe",
             "id": id,
@@ -77,7 +77,7 @@ impl Client {
     /// A ping answered: the socket has handled everything sent before it, and started every
     /// subscription (the gateway polls new operations before it reads the next message, and
     /// a subscription is registered with the hub on its first poll).
-    async fn sync(&mut self) {
+    pub(crate) async fn sync(&mut self) {
         self.send(json!({ "type": "ping" })).await;
         assert_eq!(self.message().await, json!({ "type": "pong" }));
     }
@@ -104,7 +104,7 @@ impl Client {
         }
     }
 
-    async fn message(&mut self) -> Value {
+    pub(crate) async fn message(&mut self) -> Value {
         match self.receive().await {
             Received::Message(message) => message,
             closed @ Received::Closed(..) => panic!("expected a message, got {closed:?}"),
@@ -138,7 +138,7 @@ const VIEWER_EVENTS: &str = "subscription {
     }
 }";
 
-fn event(message: &Value, id: &str) -> Value {
+pub(crate) fn event(message: &Value, id: &str) -> Value {
     assert_eq!(message["type"], "next", "{message}");
     assert_eq!(message["id"], id, "{message}");
     message["payload"]["data"]

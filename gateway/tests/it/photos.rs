@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{Session, TestSystem, eventually},
+    live::{Client, event},
     memories::upload_memories,
     sharing::trip_with_a_guest,
 };
@@ -19,6 +20,21 @@ use crate::{
 mod fixtures;
 
 on_both_backends!(members_see_renditions_and_only_the_uploader_the_original);
+on_both_backends!(subscribers_hear_when_processing_ends_ready_or_failed);
+
+const MEMORY_EVENTS: &str = "subscription($id: ID!) {
+    hangoutEvents(hangoutId: $id) {
+        __typename
+        ... on MemoryUpdated { memory { id processing width } }
+    }
+}";
+
+/// The next event of subscription `id`, a `MemoryUpdated`; returns its memory.
+async fn memory_updated(client: &mut Client, id: &str) -> Value {
+    let updated = event(&client.message().await, id);
+    assert_eq!(updated["__typename"], "MemoryUpdated", "{updated}");
+    updated["memory"].clone()
+}
 
 const MEMORY: &str = "query($id: ID!, $size: ImageSize!) {
     node(id: $id) { ... on Memory {
@@ -109,4 +125,83 @@ async fn members_see_renditions_and_only_the_uploader_the_original(system: TestS
     let node = &page["data"]["hangout"]["memories"]["nodes"][0];
     let thumbnail = download(&system, &node["imageUrl"]).await;
     assert!(image::load_from_memory(&thumbnail).unwrap().width() <= 320);
+}
+
+async fn subscribers_hear_when_processing_ends_ready_or_failed(system: TestSystem) {
+    let (owner, guest, trip) = trip_with_a_guest(&system).await;
+    let mut client = Client::signed_in(system.gateway, &guest).await;
+    client
+        .subscribe("m", MEMORY_EVENTS, json!({ "id": trip }))
+        .await;
+    client.sync().await;
+    let photo = fixtures::jpeg(&fixtures::marked(640, 480), 90);
+    // Declares 60000 x 60000 pixels: refused from its header, so it ends FAILED.
+    let bomb = fixtures::jpeg_declaring(60_000, 60_000);
+    for (name, bytes, outcome) in [("beach.jpg", photo, "READY"), ("bomb.jpg", bomb, "FAILED")] {
+        let ids = upload_memories(&system, &owner, &trip, &[(name.to_owned(), bytes)]).await;
+        // One event when the upload is confirmed, one when processing ends. The payload is
+        // loaded at delivery, so the first may already show the outcome; the second must.
+        let uploaded = memory_updated(&mut client, "m").await;
+        assert_eq!(uploaded["id"], ids[0], "{uploaded}");
+        let processed = memory_updated(&mut client, "m").await;
+        assert_eq!(processed["id"], ids[0], "{processed}");
+        assert_eq!(processed["processing"], outcome, "{processed}");
+    }
+}
+
+/// How many photos file-core's workers finished as `outcome`, from its metrics endpoint.
+async fn processed(system: &TestSystem, outcome: &str) -> u64 {
+    let text = system
+        .http
+        .get(format!("http://{}/metrics", system.metrics.file_core))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("photos_processed_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processing_that_ends_while_hangout_core_is_down_is_heard_after_it_returns() {
+    let mut system = TestSystem::spawn().await;
+    let (owner, guest, trip) = trip_with_a_guest(&system).await;
+    // No worker yet: the photo waits, queued, while hangout-core goes away.
+    system
+        .restart_file_core(&["--processing-workers", "0"])
+        .await;
+    let mut client = Client::signed_in(system.gateway, &guest).await;
+    client
+        .subscribe("m", MEMORY_EVENTS, json!({ "id": trip }))
+        .await;
+    client.sync().await;
+    let photo = fixtures::jpeg(&fixtures::marked(640, 480), 90);
+    let ids = upload_memories(&system, &owner, &trip, &[("beach.jpg".to_owned(), photo)]).await;
+    let uploaded = memory_updated(&mut client, "m").await;
+    assert_eq!(
+        (&uploaded["id"], &uploaded["processing"]),
+        (&json!(ids[0]), &json!("QUEUED"))
+    );
+
+    system.stop_hangout_core().await;
+    system.restart_file_core(&[]).await;
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            processed(&system, "ready").await == 1
+        })
+        .await,
+        "the photo was never processed"
+    );
+    // The report waits in file-core's outbox until hangout-core takes it.
+    system.restart_hangout_core().await;
+    let processed = memory_updated(&mut client, "m").await;
+    assert_eq!(
+        (&processed["id"], &processed["processing"]),
+        (&json!(ids[0]), &json!("READY")),
+        "{processed}"
+    );
 }

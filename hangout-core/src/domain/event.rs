@@ -11,8 +11,8 @@
 //! - a hangout's fields changed (also by a transfer of ownership): `HangoutUpdated`;
 //! - a member joined, changed role or RSVP: `MemberUpdated` with the member as subject;
 //! - a member left or was removed: `MemberLeft` for the hangout and `HangoutRemoved` for them;
-//! - a memory became UPLOADED: `MemoryUpdated`; a memory deleted (also by the sweeper):
-//!   `MemoryDeleted`;
+//! - a memory became UPLOADED, or file-core reported that its photo's processing ended:
+//!   `MemoryUpdated`; a memory deleted (also by the sweeper): `MemoryDeleted`;
 //! - the hangout deleted: `HangoutDeleted` for the hangout and `HangoutRemoved` (DELETED) for
 //!   each member;
 //! - an invitation by email to an address with an account: `InvitationReceived` for that user;

@@ -18,6 +18,8 @@ use crate::domain::{
 pub const MAX_FILES_PER_BATCH: usize = 10;
 /// Bytes of one file, at most (10 MiB).
 pub const MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
+/// Files one report of ended processing may name.
+pub const MAX_PROCESSED_PER_REPORT: usize = 100;
 
 const MEMORIES_ORDER: &str = "memories.created_at";
 
@@ -368,6 +370,28 @@ impl<S: Store> Service<S> {
             return Ok(Vec::new());
         }
         Ok(self.store.delete_memories(&allowed).await?)
+    }
+
+    /// file-core's report that photo processing of these memories' files ended: each memory
+    /// still UPLOADED with that file gets a `MemoryUpdated` event, so its subscribers load its
+    /// new state. Not on behalf of a user; only file-core is served this call.
+    ///
+    /// # Errors
+    /// `Invalid` for more than [`MAX_PROCESSED_PER_REPORT`] files.
+    pub async fn record_memories_processed(
+        &self,
+        files: &[(MemoryId, FileId)],
+    ) -> DomainResult<u32> {
+        if files.len() > MAX_PROCESSED_PER_REPORT {
+            return Err(DomainError::invalid(
+                "files",
+                format!("must hold at most {MAX_PROCESSED_PER_REPORT} files"),
+            ));
+        }
+        if files.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.store.record_memories_processed(files).await?)
     }
 
     /// Removes PENDING memories whose upload window ended more than the grace period ago.

@@ -472,6 +472,13 @@ pub trait MemoryStore: Send + Sync + 'static {
         ids: &[MemoryId],
     ) -> impl Future<Output = StoreResult<Vec<(MemoryId, Option<FileId>)>>> + Send;
 
+    /// Records `MemoryUpdated` for each memory among `files` that is UPLOADED and holds the file
+    /// named with it (file-core's report that its processing ended); returns how many.
+    fn record_memories_processed(
+        &self,
+        files: &[(MemoryId, FileId)],
+    ) -> impl Future<Output = StoreResult<u32>> + Send;
+
     /// Deletes PENDING memories whose upload window ended before `before`, a bounded batch
     /// at a time; returns how many.
     fn delete_expired_pending_memories(

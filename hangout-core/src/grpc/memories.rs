@@ -1,6 +1,8 @@
-//! `MemoryService`.
+//! `MemoryService`, and `FileReportService` (file-core's reports about the files of memories).
 
-use proto::hangout::v1::{self as pb, memory_service_server::MemoryService};
+use proto::hangout::v1::{
+    self as pb, file_report_service_server::FileReportService, memory_service_server::MemoryService,
+};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -204,5 +206,40 @@ impl MemoryService for MemoryGrpc {
                 })
                 .collect(),
         }))
+    }
+}
+
+/// `FileReportService`: served to file-core only (the server puts a client check in front).
+#[derive(Clone)]
+pub struct FileReportGrpc {
+    service: SharedService,
+}
+
+impl FileReportGrpc {
+    #[must_use]
+    pub fn new(service: SharedService) -> Self {
+        Self { service }
+    }
+}
+
+#[tonic::async_trait]
+impl FileReportService for FileReportGrpc {
+    async fn report_processed(
+        &self,
+        request: Request<pb::ReportProcessedRequest>,
+    ) -> Result<Response<pb::ReportProcessedResponse>, Status> {
+        let files = request
+            .get_ref()
+            .files
+            .iter()
+            .map(|file| {
+                Ok((
+                    parse_id(&file.memory_id, "files.memory_id", MemoryId::parse)?,
+                    parse_id(&file.file_id, "files.file_id", FileId::parse)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let recorded = self.service.record_memories_processed(&files).await?;
+        Ok(Response::new(pb::ReportProcessedResponse { recorded }))
     }
 }

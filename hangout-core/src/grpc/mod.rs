@@ -19,7 +19,7 @@ pub use auth::{AuthGrpc, UserGrpc};
 pub use events::{EventGrpc, event_message};
 pub use hangouts::HangoutGrpc;
 pub use membership::MembershipGrpc;
-pub use memories::MemoryGrpc;
+pub use memories::{FileReportGrpc, MemoryGrpc};
 
 use crate::{
     domain::{Service, error::DomainError, ids::UserId, page::Page, time::Timestamp},

@@ -387,6 +387,45 @@ impl MemoryStore for SqlStore {
         Ok(deleted)
     }
 
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql record_memories_processed", db.system = self.database.backend().system_name()))]
+    async fn record_memories_processed(&self, files: &[(MemoryId, FileId)]) -> StoreResult<u32> {
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
+        let ids: Vec<MemoryId> = files.iter().map(|(memory, _)| *memory).collect();
+        let mut query =
+            Statement::new("select id, hangout_id, file_id from memories where status = ");
+        query
+            .push_bind(MemoryStatus::Uploaded.as_str())
+            .push(" and id in ");
+        push_id_list(&mut query, &ids);
+        let found: Vec<(String, String, Option<String>)> =
+            transaction.fetch_all(&query).await.map_err(store_error)?;
+        let reported: HashSet<(String, String)> = files
+            .iter()
+            .map(|(memory, file)| (memory.to_string(), file.to_string()))
+            .collect();
+        let now = Timestamp::now();
+        let mut updated = Vec::new();
+        for (memory, hangout, file) in found {
+            // A memory that holds another file than the one processed is not about it.
+            let Some(file) = file else { continue };
+            if !reported.contains(&(memory.clone(), file)) {
+                continue;
+            }
+            let hangout =
+                HangoutId::parse(&hangout).ok_or_else(|| corrupt("memories.hangout_id"))?;
+            updated.push(
+                Event::of_hangout(hangout, EventKind::MemoryUpdated, None, now)
+                    .with_subject(memory),
+            );
+        }
+        if updated.is_empty() {
+            return Ok(0);
+        }
+        events::record(&mut transaction, &updated).await?;
+        self.commit_recorded(transaction).await?;
+        Ok(u32::try_from(updated.len()).unwrap_or(u32::MAX))
+    }
+
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql delete_expired_pending_memories", db.system = self.database.backend().system_name()))]
     async fn delete_expired_pending_memories(&self, before: Timestamp) -> StoreResult<u64> {
         let mut transaction = self.database.begin().await.map_err(store_error)?;

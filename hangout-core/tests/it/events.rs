@@ -6,7 +6,7 @@ use proto::hangout::v1 as pb;
 use tokio_stream::StreamExt as _;
 
 use crate::{
-    helpers::{TestApp, as_user, hangout},
+    helpers::{TestApp, as_user, connect, hangout},
     sharing::{create_memory, delete_memory, invite, join, sign_up_with},
 };
 
@@ -14,6 +14,7 @@ on_both_backends!(
     changes_record_their_events_once_in_order_and_watches_resume,
     a_watch_after_pruned_events_is_out_of_range,
     an_unreadable_event_row_is_passed_not_blocking_the_rest,
+    processing_reports_record_memory_updated_for_memories_holding_the_file,
 );
 
 /// A watch from `after` (from now when `None`): where it starts and its stream.
@@ -301,4 +302,89 @@ async fn an_unreadable_event_row_is_passed_not_blocking_the_rest(app: TestApp) {
     let events = next(&mut stream, 1).await;
     assert_eq!(events[0].seq, start + 2);
     assert_eq!(events[0].hangout_id, created.id);
+}
+
+async fn processing_reports_record_memory_updated_for_memories_holding_the_file(app: TestApp) {
+    let owner = app.user("owner").await;
+    let trip = app.create_hangout(&owner, hangout("Trip", 1)).await.id;
+    let file = || uuid::Uuid::new_v4().to_string();
+    let (uploaded_file, pending_file) = (file(), file());
+    let uploaded = create_memory(&app, &owner, &trip, "a.png").await.unwrap();
+    let pending = create_memory(&app, &owner, &trip, "b.png").await.unwrap();
+    app.memories()
+        .attach_memory_files(as_user(
+            &owner,
+            pb::AttachMemoryFilesRequest {
+                links: vec![
+                    pb::MemoryFileLink {
+                        memory_id: uploaded.clone(),
+                        file_id: uploaded_file.clone(),
+                    },
+                    pb::MemoryFileLink {
+                        memory_id: pending.clone(),
+                        file_id: pending_file.clone(),
+                    },
+                ],
+            },
+        ))
+        .await
+        .unwrap();
+    app.memories()
+        .mark_memories_uploaded(as_user(
+            &owner,
+            pb::MarkMemoriesUploadedRequest {
+                ids: vec![uploaded.clone()],
+            },
+        ))
+        .await
+        .unwrap();
+    let (_, mut stream) = watch(&app, None).await;
+
+    let mut reports = pb::file_report_service_client::FileReportServiceClient::new(
+        connect(app.addr, &app.certs.client("file-core")).await,
+    );
+    let processed = |memory: &str, file: &str| pb::ProcessedFile {
+        memory_id: memory.to_owned(),
+        file_id: file.to_owned(),
+    };
+    let report = pb::ReportProcessedRequest {
+        files: vec![
+            processed(&uploaded, &uploaded_file),
+            // Another file than the memory holds, a memory still PENDING, a memory gone.
+            processed(&uploaded, &file()),
+            processed(&pending, &pending_file),
+            processed(&uuid::Uuid::now_v7().to_string(), &file()),
+        ],
+    };
+    let answer = reports.report_processed(report.clone()).await.unwrap();
+    assert_eq!(answer.into_inner().recorded, 1);
+    // Sent again (its answer lost): recorded again, delivery being at least once.
+    let again = reports.report_processed(report).await.unwrap();
+    assert_eq!(again.into_inner().recorded, 1);
+    let events = next(&mut stream, 2).await;
+    for event in &events {
+        assert_eq!(
+            summary(event),
+            (
+                pb::EventKind::MemoryUpdated,
+                trip.clone(),
+                String::new(),
+                uploaded.clone(),
+                pb::RemovalReason::Unspecified
+            )
+        );
+    }
+
+    let too_many = pb::ReportProcessedRequest {
+        files: (0..101)
+            .map(|_| processed(&uploaded, &uploaded_file))
+            .collect(),
+    };
+    let refused = reports.report_processed(too_many).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    let malformed = pb::ReportProcessedRequest {
+        files: vec![processed("not-an-id", &uploaded_file)],
+    };
+    let refused = reports.report_processed(malformed).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
 }

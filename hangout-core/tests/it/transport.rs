@@ -61,13 +61,51 @@ async fn a_certificate_from_another_ca_is_refused() {
 #[tokio::test]
 async fn a_certificate_with_a_name_not_allowed_is_refused() {
     let app = TestApp::spawn(Db::Sqlite).await.unwrap();
-    for name in ["file-core", "intruder"] {
+    for name in ["intruder", "file-core.example"] {
         let files = app.certs.client(name);
         assert!(
             health_with(&app, &files).await.is_err(),
             "{name} was served"
         );
     }
+}
+
+#[tokio::test]
+async fn each_kind_of_client_reaches_only_its_own_services() {
+    let app = TestApp::spawn(Db::Sqlite).await.unwrap();
+    let file_core = connect(app.addr, &app.certs.client("file-core")).await;
+    // file-core passes the handshake and is served health, but none of the gateway's services,
+    // even with a caller identity it might forge.
+    assert_eq!(
+        health_with(&app, &app.certs.client("file-core"))
+            .await
+            .unwrap(),
+        ServingStatus::Serving
+    );
+    let user = uuid::Uuid::now_v7().to_string();
+    let refused = pb::hangout_service_client::HangoutServiceClient::new(file_core.clone())
+        .list_hangouts(as_user(&user, pb::ListHangoutsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let refused = pb::event_service_client::EventServiceClient::new(file_core.clone())
+        .watch_events(pb::WatchEventsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let report = pb::ReportProcessedRequest::default();
+    let answer = pb::file_report_service_client::FileReportServiceClient::new(file_core)
+        .report_processed(report.clone())
+        .await
+        .unwrap();
+    assert_eq!(answer.into_inner().recorded, 0);
+    // The gateway may not report processing.
+    let gateway = connect(app.addr, &app.certs.gateway).await;
+    let refused = pb::file_report_service_client::FileReportServiceClient::new(gateway)
+        .report_processed(report)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
 }
 
 #[tokio::test]
