@@ -48,6 +48,8 @@ pub enum EventKind {
     InvitationReceived,
     HangoutAdded,
     HangoutRemoved,
+    /// A session was revoked; its subject is the session (family) id, its hangout empty.
+    SessionRevoked,
 }
 
 /// Why someone no longer sees a hangout.
@@ -62,7 +64,7 @@ pub enum RemovalReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     pub seq: u64,
-    /// The hangout's UUID.
+    /// The hangout's UUID; empty for `SessionRevoked`.
     pub hangout: String,
     /// The user (UUID) a viewer event is for; `None` for an event of the hangout.
     pub viewer: Option<String>,
@@ -88,6 +90,7 @@ impl Event {
             pb::EventKind::InvitationReceived => EventKind::InvitationReceived,
             pb::EventKind::HangoutAdded => EventKind::HangoutAdded,
             pb::EventKind::HangoutRemoved => EventKind::HangoutRemoved,
+            pb::EventKind::SessionRevoked => EventKind::SessionRevoked,
         };
         let reason = match message.reason() {
             pb::RemovalReason::Unspecified => None,
@@ -112,18 +115,21 @@ impl Event {
     }
 
     fn topic(&self) -> Topic {
-        match &self.viewer {
-            Some(viewer) => Topic::Viewer(viewer.clone()),
-            None => Topic::Hangout(self.hangout.clone()),
+        match (&self.viewer, self.kind, &self.subject) {
+            (_, EventKind::SessionRevoked, Some(session)) => Topic::Session(session.clone()),
+            (Some(viewer), _, _) => Topic::Viewer(viewer.clone()),
+            (None, _, _) => Topic::Hangout(self.hangout.clone()),
         }
     }
 }
 
-/// Who an event is delivered to: the subscribers of a hangout, or of one user.
+/// Who an event is delivered to: the subscribers of a hangout, of one user, or the sockets
+/// of one session (which close when it is revoked).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Topic {
     Hangout(String),
     Viewer(String),
+    Session(String),
 }
 
 /// Why a subscription's events stopped.
@@ -435,16 +441,27 @@ mod tests {
     use super::*;
 
     fn event(seq: u64, topic: &Topic) -> Event {
-        let (hangout, viewer) = match topic {
-            Topic::Hangout(hangout) => (hangout.clone(), None),
-            Topic::Viewer(viewer) => ("h".to_owned(), Some(viewer.clone())),
+        let (hangout, viewer, kind, subject) = match topic {
+            Topic::Hangout(hangout) => (hangout.clone(), None, EventKind::HangoutUpdated, None),
+            Topic::Viewer(viewer) => (
+                "h".to_owned(),
+                Some(viewer.clone()),
+                EventKind::HangoutUpdated,
+                None,
+            ),
+            Topic::Session(session) => (
+                String::new(),
+                Some("u1".to_owned()),
+                EventKind::SessionRevoked,
+                Some(session.clone()),
+            ),
         };
         Event {
             seq,
             hangout,
             viewer,
-            kind: EventKind::HangoutUpdated,
-            subject: None,
+            kind,
+            subject,
             reason: None,
             at_millis: 0,
         }
@@ -462,6 +479,12 @@ mod tests {
             hub.publish(event(seq, &hangout));
             assert_eq!(reader.next().await.unwrap().seq, seq);
         }
+        // A session's revocation reaches its sockets, not the user's viewer subscriptions.
+        let session = Topic::Session("s1".to_owned());
+        let mut socket = hub.subscribe(session.clone());
+        hub.publish(event(999, &session));
+        assert_eq!(socket.next().await.unwrap().seq, 999);
+        drop(socket);
         hub.publish(event(1_000, &viewer));
         assert_eq!(other.next().await.unwrap().seq, 1_000);
         // `slow` never read: its queue is full, so the next event cuts it off.

@@ -35,6 +35,19 @@ const VERIFIED_CAPACITY: usize = 10_000;
 struct Verified {
     subject: String,
     expires: u64,
+    session: Option<String>,
+}
+
+/// What a verified token says, for a WebSocket authenticated with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenHolder {
+    /// The user id.
+    pub user: String,
+    /// Until when the token is accepted (its `exp` plus the leeway): the socket closes then.
+    pub until: SystemTime,
+    /// The session (family) it was issued for, whose revocation closes the socket; `None` for
+    /// tokens issued before tokens named their session.
+    pub session: Option<String>,
 }
 
 /// The claims of an access token.
@@ -45,6 +58,9 @@ struct Claims {
     aud: String,
     iat: u64,
     exp: u64,
+    /// The session (hangout-core's session family) the token was issued for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 /// Why a presented token was refused. Clients only ever learn UNAUTHENTICATED.
@@ -157,11 +173,12 @@ impl Tokens {
         &self.jwks
     }
 
-    /// Signs an access token for `user_id`, valid for the configured lifetime.
+    /// Signs an access token for `user_id` in `session` (its session family), valid for the
+    /// configured lifetime.
     ///
     /// # Errors
     /// When signing fails (it does not with a valid key).
-    pub fn issue(&self, user_id: &str) -> Result<AccessToken, IssueError> {
+    pub fn issue(&self, user_id: &str, session: Option<&str>) -> Result<AccessToken, IssueError> {
         let now = SystemTime::now();
         let expires_at = now + self.ttl;
         let claims = Claims {
@@ -170,6 +187,7 @@ impl Tokens {
             aud: self.audience.clone(),
             iat: unix_seconds(now),
             exp: unix_seconds(expires_at),
+            sid: session.map(str::to_owned),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.signing_kid.clone());
@@ -188,15 +206,18 @@ impl Tokens {
             .map(|verified| verified.subject)
     }
 
-    /// [`Tokens::verify`], also returning until when the token is accepted (its `exp` plus
-    /// the leeway): a WebSocket authenticated with it is closed then.
+    /// [`Tokens::verify`], also returning until when the token is accepted and its session,
+    /// for a WebSocket authenticated with it.
     ///
     /// # Errors
     /// As [`Tokens::verify`].
-    pub fn verify_until(&self, token: &str) -> Result<(String, SystemTime), VerifyError> {
+    pub fn verify_holder(&self, token: &str) -> Result<TokenHolder, VerifyError> {
         let verified = self.verify_at(token, unix_seconds(SystemTime::now()))?;
-        let until = UNIX_EPOCH + Duration::from_secs(verified.expires) + LEEWAY;
-        Ok((verified.subject, until))
+        Ok(TokenHolder {
+            user: verified.subject,
+            until: UNIX_EPOCH + Duration::from_secs(verified.expires) + LEEWAY,
+            session: verified.session,
+        })
     }
 
     /// [`Tokens::verify`] at `now` (Unix seconds).
@@ -229,6 +250,7 @@ impl Tokens {
         let verified = Verified {
             subject: data.claims.sub,
             expires: data.claims.exp,
+            session: data.claims.sid,
         };
         self.verified.insert(token.into(), verified.clone());
         Ok(verified)
@@ -268,15 +290,32 @@ mod tests {
     fn issued_tokens_verify_and_name_the_user() {
         let key = keys::SigningKey::generate().expect("key");
         let tokens = tokens(&key, &[]);
-        let issued = tokens.issue("user-1").expect("issue");
+        let issued = tokens.issue("user-1", None).expect("issue");
         assert_eq!(tokens.verify(&issued.token).expect("valid"), "user-1");
+        assert_eq!(
+            tokens.verify_holder(&issued.token).expect("valid").session,
+            None
+        );
+        let in_session = tokens.issue("user-1", Some("family-1")).expect("issue");
+        let holder = tokens.verify_holder(&in_session.token).expect("valid");
+        assert_eq!(
+            (holder.user.as_str(), holder.session.as_deref()),
+            ("user-1", Some("family-1"))
+        );
+        assert!(
+            holder.until > issued.expires_at,
+            "accepted through the leeway"
+        );
     }
 
     #[test]
     fn tokens_of_a_retired_key_still_verify_after_rotation() {
         let old = keys::SigningKey::generate().expect("key");
         let new = keys::SigningKey::generate().expect("key");
-        let token = tokens(&old, &[]).issue("user-1").expect("issue").token;
+        let token = tokens(&old, &[])
+            .issue("user-1", None)
+            .expect("issue")
+            .token;
         let rotated = tokens(&new, std::slice::from_ref(&old.public));
         assert_eq!(rotated.verify(&token).expect("valid"), "user-1");
         assert_eq!(rotated.jwks()["keys"].as_array().map(Vec::len), Some(2));
@@ -305,7 +344,7 @@ mod tests {
         );
         assert!(tokens.verify(&missing_iat).is_err());
 
-        let valid = tokens.issue("user-1").expect("issue").token;
+        let valid = tokens.issue("user-1", None).expect("issue").token;
         let mut parts: Vec<&str> = valid.split('.').collect();
         let forged_claims = URL_SAFE_NO_PAD
             .encode(serde_json::to_vec(&claims(now() + 100, now(), "aud")).expect("json"));
@@ -335,7 +374,7 @@ mod tests {
     fn a_remembered_token_still_expires_on_time() {
         let key = keys::SigningKey::generate().expect("key");
         let tokens = tokens(&key, &[]);
-        let token = tokens.issue("user-1").expect("issue").token;
+        let token = tokens.issue("user-1", None).expect("issue").token;
         let expires = now() + 900;
         assert_eq!(
             tokens.verify_at(&token, now()).expect("valid").subject,
@@ -359,7 +398,7 @@ mod tests {
     fn only_tokens_that_passed_are_remembered() {
         let key = keys::SigningKey::generate().expect("key");
         let tokens = tokens(&key, &[]);
-        let token = tokens.issue("user-1").expect("issue").token;
+        let token = tokens.issue("user-1", None).expect("issue").token;
         assert!(tokens.verify(&token).is_ok());
         // The same claims under a damaged signature are another text: checked, and refused.
         let (signed, signature) = token.rsplit_once('.').expect("three parts");

@@ -358,10 +358,11 @@ impl<'a, 'b> Watch<'a, 'b> {
                     ..removed(event)
                 }))
             }
-            // Viewer events never reach a hangout's topic.
-            EventKind::InvitationReceived | EventKind::HangoutAdded | EventKind::HangoutRemoved => {
-                None
-            }
+            // Viewer and session events never reach a hangout's topic.
+            EventKind::InvitationReceived
+            | EventKind::HangoutAdded
+            | EventKind::HangoutRemoved
+            | EventKind::SessionRevoked => None,
         })
     }
 

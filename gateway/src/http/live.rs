@@ -10,8 +10,10 @@
 //!
 //! Bounds: a socket must authenticate (`connection_init`, with the token in its payload's
 //! `authorization` or the upgrade request's `Authorization` header) within
-//! `GATEWAY_WS_INIT_TIMEOUT` (else 4408); it is closed with 4401 when its token expires, 1001
-//! when the gateway shuts down, 4429 when a subscriber cannot keep up. Messages are at most
+//! `GATEWAY_WS_INIT_TIMEOUT` (else 4408); it is closed with 4401 when its token expires or
+//! the token's session is revoked (signed out, or its refresh token reused: hangout-core's
+//! `SessionRevoked` event, on the hub's topic of that session), 1001 when the gateway shuts
+//! down, 4429 when a subscriber cannot keep up. Messages are at most
 //! `GATEWAY_WS_MAX_MESSAGE_BYTES`; subscriptions per socket and per user, and sockets per user
 //! and per address, are capped; a socket is pinged every `GATEWAY_WS_PING_INTERVAL` and
 //! dropped after two intervals without a word from the client; a send that the client does
@@ -38,7 +40,7 @@ use tokio::time::Instant;
 use tokio_stream::StreamMap;
 
 use crate::{
-    events::EventHub,
+    events::{EventHub, Subscription, Topic},
     graphql::{Caller, RequestContext, error::Code, live::SocketCloser},
     http::{AppState, Charge, RequestId, charge, operation},
 };
@@ -216,7 +218,21 @@ struct Session {
     user: String,
     /// When its token stops being accepted.
     until: SystemTime,
+    /// The events of the token's session: its revocation closes the socket. `None` for a
+    /// token that names no session.
+    revocation: Option<Subscription>,
     _user_slot: Taken<String>,
+}
+
+/// Resolves when the session's revocation arrives (or the hub lost events, so it may have
+/// been missed); never without a session to watch.
+async fn revoked(session: Option<&mut Session>) {
+    match session.and_then(|session| session.revocation.as_mut()) {
+        Some(revocation) => {
+            let _ = revocation.next().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// One running operation's responses; `None` last, when it completes.
@@ -253,6 +269,7 @@ impl Connection {
                     None => (4408, "Connection initialisation timeout"),
                     Some(_) => (4401, "the access token expired; reconnect with a fresh one"),
                 }),
+                () = revoked(session.as_mut()) => break Some((4401, "the session was revoked; sign in again")),
                 Some((code, reason)) = close_requests.recv() => break Some((code, reason)),
                 _ = ping.tick() => {
                     if heard.elapsed() > ws.ping_interval * 2 {
@@ -379,8 +396,8 @@ impl Connection {
             .strip_prefix("Bearer ")
             .unwrap_or(authorization)
             .trim();
-        let (user, until) = match self.state.tokens.verify_until(token) {
-            Ok(verified) => verified,
+        let holder = match self.state.tokens.verify_holder(token) {
+            Ok(holder) => holder,
             Err(error) => {
                 tracing::info!(reason = %error, "socket token refused");
                 return Err((4403, "Forbidden: the access token is not valid"));
@@ -390,14 +407,19 @@ impl Connection {
             .state
             .live
             .sockets_by_user
-            .take(user.clone(), self.state.ws.max_sockets_per_user)
+            .take(holder.user.clone(), self.state.ws.max_sockets_per_user)
         else {
             self.state.backends.metrics().rate_limited("sockets");
             return Err((4429, "too many open sockets for this user"));
         };
+        // Watched from before the socket is acknowledged, so a revocation after that closes it.
+        let revocation = holder
+            .session
+            .map(|session| self.state.live.hub.subscribe(Topic::Session(session)));
         Ok(Session {
-            user,
-            until,
+            user: holder.user,
+            until: holder.until,
+            revocation,
             _user_slot: slot,
         })
     }

@@ -341,6 +341,55 @@ async fn sockets_must_authenticate_in_time_and_close_on_expiry_and_shutdown() {
     assert_eq!(open.closed().await.0, 1001);
 }
 
+on_both_backends!(signing_out_closes_that_sessions_sockets_and_no_other);
+
+async fn signing_out_closes_that_sessions_sockets_and_no_other(system: TestSystem) {
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    let laptop = system.sign_up_with_email("Ada", &email).await;
+    let signed_in = system
+        .graphql(
+            None,
+            "mutation($input: SignInInput!) { signIn(input: $input) {
+                accessToken refreshToken user { id } } }",
+            json!({ "input": { "email": email, "password": "correct horse battery" } }),
+        )
+        .await;
+    let phone = crate::helpers::session(&signed_in["data"]["signIn"]);
+    let mut on_laptop = Client::signed_in(system.gateway, &laptop).await;
+    on_laptop.subscribe("v", VIEWER_EVENTS, json!({})).await;
+    on_laptop.sync().await;
+    let mut on_phone = Client::signed_in(system.gateway, &phone).await;
+    on_phone.subscribe("v", VIEWER_EVENTS, json!({})).await;
+    on_phone.sync().await;
+
+    let sign_out = "mutation($input: SignOutInput!) { signOut(input: $input) { success } }";
+    mutate(
+        &system,
+        &laptop,
+        sign_out,
+        json!({ "refreshToken": laptop.refresh_token }),
+    )
+    .await;
+    let (code, reason) = on_laptop.closed().await;
+    assert_eq!(code, 4401, "{reason}");
+    // The phone's session lives on: its socket still answers and gets its events.
+    on_phone.sync().await;
+    let hangout = system
+        .create_hangout(&phone, "Picnic", "2026-08-01T10:00:00Z")
+        .await;
+    let added = event(&on_phone.message().await, "v");
+    assert_eq!(added["hangout"]["id"], hangout, "{added}");
+    // Signing out again changes nothing and closes nothing more.
+    mutate(
+        &system,
+        &laptop,
+        sign_out,
+        json!({ "refreshToken": laptop.refresh_token }),
+    )
+    .await;
+    on_phone.sync().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_reaches_a_subscriber_on_another_gateway_and_survives_a_hangout_core_restart() {
     let mut system = TestSystem::spawn().await;

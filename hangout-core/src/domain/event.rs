@@ -16,14 +16,17 @@
 //! - the hangout deleted: `HangoutDeleted` for the hangout and `HangoutRemoved` (DELETED) for
 //!   each member;
 //! - an invitation by email to an address with an account: `InvitationReceived` for that user;
-//! - someone joined or created a hangout: `HangoutAdded` for them.
+//! - someone joined or created a hangout: `HangoutAdded` for them;
+//! - a session revoked (signed out, or a rotated refresh token presented again):
+//!   `SessionRevoked` for its user, of no hangout, its subject the session family, so the
+//!   gateway closes that session's sockets.
 
 use std::{future::Future, time::Duration};
 
 use futures_util::Stream;
 
 use crate::domain::{
-    ids::{HangoutId, UserId},
+    ids::{HangoutId, SessionFamilyId, UserId},
     store::{StoreError, StoreResult},
     time::Timestamp,
 };
@@ -40,10 +43,11 @@ pub enum EventKind {
     InvitationReceived,
     HangoutAdded,
     HangoutRemoved,
+    SessionRevoked,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::HangoutUpdated,
         Self::MemberUpdated,
         Self::MemberLeft,
@@ -53,6 +57,7 @@ impl EventKind {
         Self::InvitationReceived,
         Self::HangoutAdded,
         Self::HangoutRemoved,
+        Self::SessionRevoked,
     ];
 
     /// The stored name.
@@ -68,6 +73,7 @@ impl EventKind {
             Self::InvitationReceived => "INVITATION_RECEIVED",
             Self::HangoutAdded => "HANGOUT_ADDED",
             Self::HangoutRemoved => "HANGOUT_REMOVED",
+            Self::SessionRevoked => "SESSION_REVOKED",
         }
     }
 
@@ -106,7 +112,8 @@ impl RemovalReason {
 /// One event as recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
-    pub hangout: HangoutId,
+    /// The hangout it is about; `None` only for `SessionRevoked`.
+    pub hangout: Option<HangoutId>,
     /// The one user it is addressed to (a viewer event); `None` for an event of the hangout,
     /// delivered to its members.
     pub viewer: Option<UserId>,
@@ -127,7 +134,7 @@ impl Event {
         at: Timestamp,
     ) -> Self {
         Self {
-            hangout,
+            hangout: Some(hangout),
             viewer: None,
             kind,
             subject,
@@ -140,10 +147,23 @@ impl Event {
     #[must_use]
     pub fn for_viewer(hangout: HangoutId, viewer: UserId, kind: EventKind, at: Timestamp) -> Self {
         Self {
-            hangout,
+            hangout: Some(hangout),
             viewer: Some(viewer),
             kind,
             subject: None,
+            reason: None,
+            at,
+        }
+    }
+
+    /// `viewer`'s session `family` was revoked.
+    #[must_use]
+    pub fn session_revoked(viewer: UserId, family: SessionFamilyId, at: Timestamp) -> Self {
+        Self {
+            hangout: None,
+            viewer: Some(viewer),
+            kind: EventKind::SessionRevoked,
+            subject: Some(family.to_string()),
             reason: None,
             at,
         }

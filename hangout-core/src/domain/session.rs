@@ -37,6 +37,7 @@ pub struct SessionRecord {
 pub struct IssuedSession {
     pub user: User,
     pub session: SessionId,
+    pub family: SessionFamilyId,
     pub refresh_token: String,
     pub expires_at: Timestamp,
 }
@@ -98,6 +99,7 @@ impl<S: Store> Service<S> {
         Ok(IssuedSession {
             user,
             session: record.id,
+            family,
             expires_at: record.expires_at,
             refresh_token,
         })

@@ -174,7 +174,8 @@ pub trait SessionStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
-    /// Revokes every token of the session family.
+    /// Revokes every token of the session family and, when some were still live, records
+    /// `SessionRevoked` for its user.
     fn revoke_session_family(
         &self,
         family: SessionFamilyId,

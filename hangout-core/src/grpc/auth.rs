@@ -25,6 +25,7 @@ fn auth_response(issued: IssuedSession) -> pb::AuthResponse {
         refresh_token: issued.refresh_token,
         refresh_token_expires_at: timestamp(issued.expires_at),
         session_id: issued.session.to_string(),
+        session_family_id: issued.family.to_string(),
     }
 }
 

@@ -39,7 +39,9 @@ pub fn event_message(stored: &StoredEvent) -> pb::Event {
     } = &stored.event;
     pb::Event {
         seq: stored.seq,
-        hangout_id: hangout.to_string(),
+        hangout_id: hangout
+            .map(|hangout| hangout.to_string())
+            .unwrap_or_default(),
         viewer_id: viewer.map(|viewer| viewer.to_string()).unwrap_or_default(),
         kind: kind_message(*kind).into(),
         subject_id: subject.clone().unwrap_or_default(),
@@ -61,6 +63,7 @@ const fn kind_message(kind: EventKind) -> pb::EventKind {
         EventKind::InvitationReceived => pb::EventKind::InvitationReceived,
         EventKind::HangoutAdded => pb::EventKind::HangoutAdded,
         EventKind::HangoutRemoved => pb::EventKind::HangoutRemoved,
+        EventKind::SessionRevoked => pb::EventKind::SessionRevoked,
     }
 }
 

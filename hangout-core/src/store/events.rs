@@ -41,7 +41,7 @@ pub(super) async fn record(connection: &mut Connection, events: &[Event]) -> Sto
     );
     insert.push_values(events.iter().zip(first..), |row, (event, seq)| {
         row.push_bind(seq)
-            .push_bind(event.hangout.to_string())
+            .push_bind(event.hangout.map(|hangout| hangout.to_string()))
             .push_bind(event.viewer.map(|viewer| viewer.to_string()))
             .push_bind(event.kind.as_str())
             .push_bind(event.subject.clone())
@@ -67,7 +67,7 @@ pub(super) async fn members(
 
 struct EventRow {
     seq: i64,
-    hangout_id: String,
+    hangout_id: Option<String>,
     viewer_id: Option<String>,
     kind: String,
     subject_id: Option<String>,
@@ -100,8 +100,12 @@ impl TryFrom<EventRow> for StoredEvent {
         Ok(Self {
             seq: u64::try_from(row.seq).map_err(|_| corrupt("events.seq"))?,
             event: Event {
-                hangout: HangoutId::parse(&row.hangout_id)
-                    .ok_or_else(|| corrupt("events.hangout_id"))?,
+                hangout: row
+                    .hangout_id
+                    .map(|hangout| {
+                        HangoutId::parse(&hangout).ok_or_else(|| corrupt("events.hangout_id"))
+                    })
+                    .transpose()?,
                 viewer,
                 kind: EventKind::parse(&row.kind).ok_or_else(|| corrupt("events.kind"))?,
                 subject: row.subject_id,

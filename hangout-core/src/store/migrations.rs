@@ -19,6 +19,11 @@ pub(super) const MIGRATIONS: Migrations = Migrations {
             "events",
             include_str!("../../migrations/sqlite/0003_events.sql"),
         ),
+        (
+            4,
+            "session events",
+            include_str!("../../migrations/sqlite/0004_session_events.sql"),
+        ),
     ],
     mysql: &[
         (
@@ -35,6 +40,11 @@ pub(super) const MIGRATIONS: Migrations = Migrations {
             3,
             "events",
             include_str!("../../migrations/mysql/0003_events.sql"),
+        ),
+        (
+            4,
+            "session events",
+            include_str!("../../migrations/mysql/0004_session_events.sql"),
         ),
     ],
 };

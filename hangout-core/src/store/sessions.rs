@@ -4,12 +4,13 @@ use sql_pools::Statement;
 
 use crate::{
     domain::{
-        ids::{SessionFamilyId, SessionId},
+        event::Event,
+        ids::{SessionFamilyId, SessionId, UserId},
         session::SessionRecord,
         store::{SessionStore, StoreResult},
         time::Timestamp,
     },
-    store::{SqlStore, rows::SessionRow, store_error},
+    store::{SqlStore, corrupt, events, rows::SessionRow, store_error},
 };
 
 const INSERT_SESSION: &str = "insert into sessions \
@@ -85,12 +86,25 @@ impl SessionStore for SqlStore {
         family: SessionFamilyId,
         now: Timestamp,
     ) -> StoreResult<()> {
+        let mut transaction = self.database.begin().await.map_err(store_error)?;
         let revoke = Statement::new(
             "update sessions set revoked_at = ? where family_id = ? and revoked_at is null",
         )
         .bind(now.as_millis())
         .bind(family.to_string());
-        self.database.execute(&revoke).await.map_err(store_error)?;
-        Ok(())
+        if transaction.execute(&revoke).await.map_err(store_error)? == 0 {
+            // Revoked before (or unknown): its event was recorded then.
+            return Ok(());
+        }
+        let owner = Statement::new("select user_id from sessions where family_id = ? limit 1")
+            .bind(family.to_string());
+        let (user,): (String,) = transaction.fetch_one(&owner).await.map_err(store_error)?;
+        let user = UserId::parse(&user).ok_or_else(|| corrupt("sessions.user_id"))?;
+        events::record(
+            &mut transaction,
+            &[Event::session_revoked(user, family, now)],
+        )
+        .await?;
+        self.commit_recorded(transaction).await
     }
 }

@@ -15,6 +15,7 @@ on_both_backends!(
     a_watch_after_pruned_events_is_out_of_range,
     an_unreadable_event_row_is_passed_not_blocking_the_rest,
     processing_reports_record_memory_updated_for_memories_holding_the_file,
+    a_revoked_session_records_its_event_once,
 );
 
 /// A watch from `after` (from now when `None`): where it starts and its stream.
@@ -387,4 +388,50 @@ async fn processing_reports_record_memory_updated_for_memories_holding_the_file(
     };
     let refused = reports.report_processed(malformed).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+}
+
+async fn a_revoked_session_records_its_event_once(app: TestApp) {
+    let (_, mut stream) = watch(&app, None).await;
+    let revoked = |session: &pb::AuthResponse| {
+        (
+            pb::EventKind::SessionRevoked,
+            String::new(),
+            session.user.as_ref().unwrap().id.clone(),
+            session.session_family_id.clone(),
+            pb::RemovalReason::Unspecified,
+        )
+    };
+    // Signed out, twice: one event.
+    let signed_out = app.sign_up("leaver").await;
+    for _ in 0..2 {
+        app.auth()
+            .sign_out(pb::SignOutRequest {
+                refresh_token: signed_out.refresh_token.clone(),
+            })
+            .await
+            .unwrap();
+    }
+    // A rotated refresh token presented again revokes its session.
+    let reused = app.sign_up("reuser").await;
+    let refresh = |token: &str| pb::RefreshSessionRequest {
+        refresh_token: token.to_owned(),
+    };
+    let rotated = app
+        .auth()
+        .refresh_session(refresh(&reused.refresh_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rotated.session_family_id, reused.session_family_id);
+    assert_ne!(rotated.session_id, reused.session_id);
+    app.auth()
+        .refresh_session(refresh(&reused.refresh_token))
+        .await
+        .unwrap_err();
+    let events = next(&mut stream, 2).await;
+    assert_eq!(summary(&events[0]), revoked(&signed_out));
+    assert_eq!(summary(&events[1]), revoked(&reused));
+    // Nothing else was recorded after them.
+    let (last, _) = watch(&app, None).await;
+    assert_eq!(last, events[1].seq);
 }
