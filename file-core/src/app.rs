@@ -259,6 +259,7 @@ impl App {
             workers.spawn(crate::hangout_core::report_forever(
                 Arc::clone(&self.service),
                 hangout_core,
+                self.metrics.clone(),
                 self.processing_poll,
                 stopping.clone(),
             ));

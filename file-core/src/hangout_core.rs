@@ -10,6 +10,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::{
     domain::report::{MemoryReports, ProcessedFile, ReportError},
     grpc::SharedService,
+    metrics::Metrics,
 };
 
 /// How long one report call may take.
@@ -85,6 +86,7 @@ impl MemoryReports for HangoutCore {
 pub async fn report_forever(
     service: SharedService,
     reports: HangoutCore,
+    metrics: Metrics,
     poll: Duration,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -93,6 +95,7 @@ pub async fn report_forever(
         match service.relay_reports(&reports).await {
             Ok(sent) => {
                 if sent > 0 {
+                    metrics.reports_sent(sent);
                     tracing::debug!(sent, "reported processed photos to hangout-core");
                 }
                 backoff.reset();

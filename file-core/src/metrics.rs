@@ -166,6 +166,7 @@ pub struct Metrics {
     pub uploads: UploadMetrics,
     swept: Family<ReasonLabels, Counter>,
     processed: Family<OutcomeLabels, Counter>,
+    reports_sent: Counter,
 }
 
 impl Metrics {
@@ -194,12 +195,20 @@ impl Metrics {
              dead_lettered (out of attempts), discarded (file deleted meanwhile)",
             processed.clone(),
         );
+        let reports_sent = Counter::default();
+        registry.register(
+            "processing_reports_sent",
+            "Reports of ended photo processing that hangout-core took (so the memories' \
+             subscribers heard of them)",
+            reports_sent.clone(),
+        );
         Self {
             rpc: RpcMetrics::register(registry, Side::Server),
             s3: S3Metrics::register(registry),
             uploads: UploadMetrics::register(registry),
             swept,
             processed,
+            reports_sent,
         }
     }
 
@@ -216,6 +225,12 @@ impl Metrics {
                 outcome: report.as_str(),
             })
             .inc();
+    }
+
+    /// Records reports hangout-core took.
+    pub fn reports_sent(&self, count: usize) {
+        self.reports_sent
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     /// Records one sweep.

@@ -48,6 +48,9 @@ use crate::{
 /// The subprotocol.
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
+/// Each socket's read buffer and the size at which its writes go out.
+const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
+
 /// What the sockets of one gateway share: the hub and the counts behind the caps.
 pub struct Live {
     pub hub: EventHub,
@@ -171,6 +174,12 @@ pub(super) fn upgrade(
         .protocols([PROTOCOL])
         .max_message_size(max_message)
         .max_frame_size(max_message)
+        // tungstenite allocates its read buffer whole (128 KiB by default) and keeps it for the
+        // socket's life; most sockets sit idle, and messages here are small. Reading a large
+        // message in 4 KiB chunks costs a few more reads, nothing else.
+        .read_buffer_size(SOCKET_BUFFER_BYTES)
+        .write_buffer_size(SOCKET_BUFFER_BYTES)
+        .max_write_buffer_size(SOCKET_BUFFER_BYTES + 2 * max_message)
         .on_upgrade(move |socket| async move {
             let _address_slot = address_slot;
             let connection = Connection {

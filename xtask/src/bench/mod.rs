@@ -14,6 +14,7 @@
 
 mod abuse;
 mod grpc;
+mod live;
 mod load;
 mod metrics;
 mod peer;
@@ -71,8 +72,8 @@ pub struct Bench {
     #[arg(long, default_value_t = 20)]
     memories: usize,
     /// Run only these scenarios (me, page, thumbnails, detail, upload, scaling, abuse,
-    /// process); all by default.
-    /// `abuse` runs `page` too, for its rate.
+    /// process, live); all by default.
+    /// `abuse` and `live` run `page` too, for its rate.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Use debug binaries (to develop the benchmark; the figures mean little).
@@ -169,10 +170,9 @@ impl Bench {
 
     fn wants(&self, name: &str) -> bool {
         self.only.is_empty()
-            || self
-                .only
-                .iter()
-                .any(|wanted| wanted == name || (name == "page" && wanted == "abuse"))
+            || self.only.iter().any(|wanted| {
+                wanted == name || (name == "page" && (wanted == "abuse" || wanted == "live"))
+            })
     }
 
     fn plan(&self) -> seed::Plan {
@@ -236,6 +236,10 @@ impl Bench {
         );
         let waited = process::wait_for_seeded(&http, worker_metrics, seeded.memories).await?;
         println!("the photo worker processed the seeded photos in {waited:.1} s more");
+        // Their outcomes go on to hangout-core as events; none may still be on the way when
+        // the timed runs begin.
+        let relayed = process::wait_for_reports(&http, ports.metrics[1], seeded.memories).await?;
+        println!("file-core reported them to hangout-core in {relayed:.1} s more");
         let users = sign_in_all(&http, ports.gateway, &seeded.active).await?;
         let loaded = watched
             .iter()
@@ -357,6 +361,53 @@ impl Bench {
                 .await?,
             );
         }
+        let live = if self.wants("live") {
+            println!(
+                "\n== live: {} sockets over {} hangouts…",
+                live::SOCKETS,
+                live::HANGOUTS
+            );
+            let gateway_pid = watched
+                .iter()
+                .find(|process| process.name == "gateway")
+                .context("the gateway is not watched")?
+                .pid;
+            let page_alone = runs
+                .iter()
+                .find(|run| run.scenario == Scenario::Page(20) && run.target == Target::Gateway)
+                .map(|run| run.stats.per_second());
+            let client = graphql.clone();
+            let page_load = async {
+                let (stats, _) = self
+                    .measure(&watched, ticks, move |user| {
+                        let client = client.clone();
+                        async move { client.send(Scenario::Page(20), user).await.map(drop) }
+                    })
+                    .await?;
+                print_run(Scenario::Page(20), "gateway, with live", &stats);
+                Ok(stats.per_second())
+            };
+            let settings = live::Settings {
+                gateway: ports.gateway,
+                gateway_pid,
+                users: &users,
+                page_alone,
+            };
+            let run = live::run(settings, page_load).await?;
+            println!(
+                "   {} mutations, {} of {} events delivered: p50 {:.1} ms, p99 {:.1} ms; \
+                 {:.1} kB of gateway memory per idle socket",
+                run.mutations,
+                run.delivered,
+                run.expected,
+                run.percentile_ms(0.5),
+                run.percentile_ms(0.99),
+                run.bytes_per_socket() / 1024.0
+            );
+            Some(run)
+        } else {
+            None
+        };
         let process = if self.wants("process") {
             let worker = watched
                 .iter()
@@ -440,6 +491,7 @@ impl Bench {
             peer_not_measured,
             abuse,
             process,
+            live,
         })
     }
 
@@ -723,6 +775,14 @@ fn unlimit_gateway(specs: &mut [system::Spec]) {
         ] {
             spec.env
                 .push((variable.to_owned(), "1000000/s,1000000".to_owned()));
+        }
+        // The `live` scenario's sockets all come from this machine, some 60 per user.
+        for (variable, value) in [
+            ("GATEWAY_WS_MAX_SOCKETS_PER_ADDRESS", "100000"),
+            ("GATEWAY_WS_MAX_SOCKETS_PER_USER", "10000"),
+            ("GATEWAY_WS_MAX_SUBSCRIPTIONS_PER_USER", "10000"),
+        ] {
+            spec.env.push((variable.to_owned(), value.to_owned()));
         }
         // Estimated cost: a page of 20 is about 1,300 of it.
         for variable in [

@@ -108,6 +108,32 @@ pub async fn wait_for_seeded(
     }
 }
 
+/// Waits until file-core (metrics on `metrics_port`) has reported `count` processed photos
+/// to hangout-core; returns the seconds waited.
+///
+/// # Errors
+/// When the metrics cannot be read, or the reports take more than 5 minutes.
+pub async fn wait_for_reports(
+    http: &reqwest::Client,
+    metrics_port: u16,
+    count: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    #[allow(clippy::cast_precision_loss, reason = "counts stay far below 2^52")]
+    let wanted = count as f64;
+    loop {
+        let samples = metrics::scrape(http, metrics_port).await?;
+        if samples.sum("processing_reports_sent_total", "") >= wanted {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "the processed photos were not reported to hangout-core within 5 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A photo-like JPEG of 4000 x 3000 pixels, just under 10 MiB: smooth gradients with fine
 /// detail (which JPEG cannot compress away), at the highest quality that fits.
 fn photo(seed: u32) -> anyhow::Result<Vec<u8>> {

@@ -195,6 +195,8 @@ pub struct Report {
     pub abuse: Option<super::abuse::AbuseFigures>,
     /// The `process` measurement, when it ran.
     pub process: Option<super::process::ProcessRun>,
+    /// The `live` scenario, when it ran.
+    pub live: Option<super::live::LiveRun>,
 }
 
 #[allow(
@@ -358,6 +360,41 @@ impl Report {
                     process.thumbnail_bytes as f64 / 1024.0
                 ),
                 met: Some(mib(page_bytes) < 3.0),
+            });
+        }
+        if let Some(live) = &self.live {
+            let (p50, p99) = (live.percentile_ms(0.5), live.percentile_ms(0.99));
+            checks.push(Check {
+                target: "`live`: p99 delivery < 50 ms (commit to client), every event delivered",
+                measured: format!(
+                    "p50 {p50:.1} ms, p99 {p99:.1} ms, max {:.1} ms; {} of {} events ({} \
+                     mutations, {} sockets over {} hangouts, {:.0} s)",
+                    live.percentile_ms(1.0),
+                    live.delivered,
+                    live.expected,
+                    live.mutations,
+                    live.sockets,
+                    live.hangouts,
+                    live.seconds
+                ),
+                met: Some(p99 < 50.0 && live.delivered >= live.expected),
+            });
+            checks.push(Check {
+                target: "`live`: gateway memory per idle socket < 20 KB",
+                measured: format!("{:.1} kB", live.bytes_per_socket() / 1024.0),
+                met: Some(live.bytes_per_socket() < 20.0 * 1024.0),
+            });
+            checks.push(Check {
+                target: "`live`: `page` while the sockets and mutations run (no target)",
+                measured: match live.page_alone {
+                    Some(alone) => format!(
+                        "{:.0} req/s, {:.0} % of `page` alone ({alone:.0} req/s)",
+                        live.page_with_live,
+                        live.page_with_live / alone * 100.0
+                    ),
+                    None => format!("{:.0} req/s", live.page_with_live),
+                },
+                met: None,
             });
         }
         let thumbnails = self
@@ -944,6 +981,7 @@ impl Report {
         json!({
             "abuse": abuse,
             "process": self.process.as_ref().map(super::process::ProcessRun::to_json),
+            "live": self.live.as_ref().map(super::live::LiveRun::to_json),
             "date": self.date,
             "commit": self.commit,
             "command": self.command,
