@@ -101,6 +101,24 @@ fn push_due(statement: &mut Statement, now: Timestamp) {
 }
 
 impl SqlStore {
+    /// Records the report that `file`'s processing ended in `transaction`, commits, and wakes
+    /// the relay when a report was recorded.
+    async fn commit_with_report(
+        &self,
+        mut transaction: sql_pools::Transaction,
+        file: FileId,
+    ) -> StoreResult<()> {
+        let reported = transaction
+            .execute(&report_statement(file, Timestamp::now()))
+            .await
+            .map_err(store_error)?;
+        transaction.commit().await.map_err(store_error)?;
+        if reported > 0 {
+            self.reports_recorded.notify_one();
+        }
+        Ok(())
+    }
+
     /// Claims the first of `candidates` that is still due; the others are left.
     async fn claim_first(
         &self,
@@ -235,14 +253,7 @@ impl JobStore for SqlStore {
         let drop =
             Statement::new("delete from processing_jobs where file_id = ?").bind(file.to_string());
         transaction.execute(&drop).await.map_err(store_error)?;
-        let reported = transaction
-            .execute(&report_statement(file, Timestamp::now()))
-            .await
-            .map_err(store_error)?;
-        transaction.commit().await.map_err(store_error)?;
-        if reported > 0 {
-            self.reports_recorded.notify_one();
-        }
+        self.commit_with_report(transaction, file).await?;
         Ok(updated > 0)
     }
 
@@ -275,14 +286,7 @@ impl JobStore for SqlStore {
             .bind(file.to_string())
             .bind(FileStatus::Uploaded.as_str());
         transaction.execute(&failed).await.map_err(store_error)?;
-        let reported = transaction
-            .execute(&report_statement(file, Timestamp::now()))
-            .await
-            .map_err(store_error)?;
-        transaction.commit().await.map_err(store_error)?;
-        if reported > 0 {
-            self.reports_recorded.notify_one();
-        }
+        self.commit_with_report(transaction, file).await?;
         Ok(())
     }
 

@@ -82,30 +82,19 @@ const HEIGHT: u16 = 3000;
 /// file-core's largest upload.
 const MAX_BYTES: usize = 10 * 1024 * 1024;
 
-/// Waits until file-core's workers have processed `count` photos since it started (the
-/// seeded ones), so that no scenario is timed while they work; returns the seconds waited.
+/// Waits until the worker (metrics on `metrics_port`) has processed `count` photos; returns
+/// the seconds waited.
 ///
 /// # Errors
-/// When the metrics endpoint fails, or the photos are not processed within 10 minutes.
+/// When the metrics cannot be read, or processing takes more than 10 minutes.
 pub async fn wait_for_seeded(
     http: &reqwest::Client,
     metrics_port: u16,
     count: usize,
 ) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    #[allow(clippy::cast_precision_loss, reason = "counts stay far below 2^52")]
-    let wanted = count as f64;
-    loop {
-        let samples = metrics::scrape(http, metrics_port).await?;
-        if samples.sum("photos_processed_total", "") >= wanted {
-            return Ok(started.elapsed().as_secs_f64());
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "the seeded photos were not processed within 10 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_count(http, metrics_port, "photos_processed_total", count, 600)
+        .await
+        .context("the seeded photos were not processed")
 }
 
 /// Waits until file-core (metrics on `metrics_port`) has reported `count` processed photos
@@ -118,17 +107,36 @@ pub async fn wait_for_reports(
     metrics_port: u16,
     count: usize,
 ) -> anyhow::Result<f64> {
+    wait_for_count(
+        http,
+        metrics_port,
+        "processing_reports_sent_total",
+        count,
+        300,
+    )
+    .await
+    .context("the processed photos were not reported to hangout-core")
+}
+
+/// Polls `metric` on `metrics_port` until it reaches `count`, for at most `limit_seconds`.
+async fn wait_for_count(
+    http: &reqwest::Client,
+    metrics_port: u16,
+    metric: &str,
+    count: usize,
+    limit_seconds: u64,
+) -> anyhow::Result<f64> {
     let started = Instant::now();
     #[allow(clippy::cast_precision_loss, reason = "counts stay far below 2^52")]
     let wanted = count as f64;
     loop {
         let samples = metrics::scrape(http, metrics_port).await?;
-        if samples.sum("processing_reports_sent_total", "") >= wanted {
+        if samples.sum(metric, "") >= wanted {
             return Ok(started.elapsed().as_secs_f64());
         }
         anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(300),
-            "the processed photos were not reported to hangout-core within 5 minutes"
+            started.elapsed() < Duration::from_secs(limit_seconds),
+            "{metric} stayed below {count} for {limit_seconds} s"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
