@@ -83,9 +83,9 @@ impl App {
             )?),
             None => None,
         };
+        let hub = EventHub::counting_cut_offs(metrics.subscribers_cut_off.clone());
         let backends = Backends::new(&config, metrics)?;
         let counter = backends.counter();
-        let hub = EventHub::default();
         let (stopping, stopped) = tokio::sync::watch::channel(false);
         let hangout = backends.hangout.clone();
         let schema = graphql::build(

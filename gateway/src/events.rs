@@ -26,6 +26,7 @@ use std::{
 };
 
 use proto::hangout::v1 as pb;
+use telemetry::metrics::Counter;
 use tokio::sync::mpsc;
 
 use crate::backend::hangout::HangoutCore;
@@ -155,6 +156,8 @@ struct Inner {
     next_id: AtomicU64,
     /// Whether the watch of hangout-core is open (for readiness and tests).
     connected: tokio::sync::watch::Sender<bool>,
+    /// Counts the subscriptions cut off for a full queue.
+    cut_off: Counter,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,6 +208,17 @@ impl Drop for Subscription {
 }
 
 impl EventHub {
+    /// A hub that counts the subscriptions it cuts off in `cut_off`.
+    #[must_use]
+    pub fn counting_cut_offs(cut_off: Counter) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                cut_off,
+                ..Inner::default()
+            }),
+        }
+    }
+
     /// Starts receiving the events of `topic`.
     #[must_use]
     pub fn subscribe(&self, topic: Topic) -> Subscription {
@@ -258,6 +272,7 @@ impl EventHub {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     *lock(&subscriber.ended) = Some(Ended::TooSlow);
+                    self.inner.cut_off.inc();
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,

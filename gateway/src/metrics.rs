@@ -1,6 +1,6 @@
 //! The gateway's Prometheus metrics, in the App's own registry: HTTP requests by route, GraphQL
 //! operations by name, type and outcome with their latency and backend fan-out, backend gRPC
-//! calls, dataloader batch sizes and rate-limit rejections.
+//! calls, dataloader batch sizes, rate-limit rejections, and how WebSockets close.
 //!
 //! Labels are bounded: routes are the router's own patterns, methods a closed list, outcomes
 //! the contract's error codes, and operation names only those of operations that passed
@@ -51,6 +51,24 @@ struct ScopeLabels {
     scope: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabels {
+    /// The close code sent, or `none` for a socket dropped without a close frame (the
+    /// client went away, stopped answering pings, or stopped reading).
+    code: &'static str,
+}
+
+/// Every close code the socket loop sends (`http/live.rs`), as labels.
+const CLOSE_CODES: [(u16, &str); 7] = [
+    (1001, "1001"),
+    (4400, "4400"),
+    (4401, "4401"),
+    (4403, "4403"),
+    (4408, "4408"),
+    (4409, "4409"),
+    (4429, "4429"),
+];
+
 /// Everything the gateway measures.
 #[derive(Debug)]
 pub struct GatewayMetrics {
@@ -63,6 +81,9 @@ pub struct GatewayMetrics {
     rate_limited: Family<ScopeLabels, Counter>,
     /// Limit decisions taken by this instance alone because Redis was unreachable.
     pub shared_limit_fallbacks: Counter,
+    /// Subscriptions the event hub cut off because their queue was full.
+    pub subscribers_cut_off: Counter,
+    socket_closes: Family<CloseLabels, Counter>,
     names: Mutex<HashSet<String>>,
 }
 
@@ -123,6 +144,8 @@ impl GatewayMetrics {
             batch_size: count_family(),
             rate_limited: Family::default(),
             shared_limit_fallbacks: Counter::default(),
+            subscribers_cut_off: Counter::default(),
+            socket_closes: Family::default(),
             names: Mutex::default(),
         };
         registry.register(
@@ -167,7 +190,30 @@ impl GatewayMetrics {
             "Requests refused by a rate limit, by scope (address, user, auth: sign-in, sign-up and refresh per address; cost: estimated cost per address or user; in_flight: shed at the cap of requests in flight)",
             metrics.rate_limited.clone(),
         );
+        registry.register(
+            "gateway_subscribers_cut_off",
+            "Subscriptions ended because the client did not take their events in time (the socket then closes with 4429)",
+            metrics.subscribers_cut_off.clone(),
+        );
+        registry.register(
+            "gateway_socket_closes",
+            "WebSockets closed, by the close code sent (none: dropped without a close frame)",
+            metrics.socket_closes.clone(),
+        );
         metrics
+    }
+
+    /// Records a WebSocket's end: the close code sent, if any.
+    pub fn socket_closed(&self, code: Option<u16>) {
+        let code = code.map_or("none", |code| {
+            CLOSE_CODES
+                .iter()
+                .find(|(known, _)| *known == code)
+                .map_or("other", |(_, label)| *label)
+        });
+        self.socket_closes
+            .get_or_create(&CloseLabels { code })
+            .inc();
     }
 
     /// Records one HTTP request.

@@ -300,6 +300,12 @@ impl Connection {
                         }
                         Some(response) => Some(next_message(&id, &response)),
                         None => {
+                            // A subscription that ended by asking for the socket's close (its
+                            // subscriber too slow) is not completed: `complete` would tell the
+                            // client it is over, the close tells it to reconnect and resubscribe.
+                            if let Ok(close) = close_requests.try_recv() {
+                                break Some(close);
+                            }
                             operations.remove(&id);
                             slots.remove(&id);
                             Some(json!({ "type": "complete", "id": id }).to_string())
@@ -380,6 +386,10 @@ impl Connection {
             )
             .await;
         }
+        self.state
+            .backends
+            .metrics()
+            .socket_closed(close.map(|(code, _)| code));
         tracing::debug!(close = ?close, "socket closed");
     }
 

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
 
 use crate::{
-    helpers::{Session, TestSystem},
+    helpers::{Session, TestSystem, eventually},
+    metrics::scrape,
     sharing::{accept, create_invitation, link},
 };
 
@@ -30,6 +31,12 @@ pub(crate) struct Client {
 
 impl Client {
     async fn connect(addr: std::net::SocketAddr) -> Self {
+        Self::connect_receiving(addr, None).await
+    }
+
+    /// Connected over a TCP socket whose receive buffer is `receive_buffer` bytes, if given
+    /// (so that a client that stops reading fills it soon).
+    async fn connect_receiving(addr: std::net::SocketAddr, receive_buffer: Option<u32>) -> Self {
         let mut request = format!("ws://{addr}/graphql")
             .into_client_request()
             .unwrap();
@@ -37,7 +44,17 @@ impl Client {
             "sec-websocket-protocol",
             HeaderValue::from_static("graphql-transport-ws"),
         );
-        let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(bytes) = receive_buffer {
+            tcp.set_recv_buffer_size(bytes).unwrap();
+        }
+        let stream = tcp.connect(addr).await.unwrap();
+        let (socket, response) = tokio_tungstenite::client_async(
+            request,
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             response.headers()["sec-websocket-protocol"],
             "graphql-transport-ws"
@@ -47,15 +64,18 @@ impl Client {
 
     /// Connected and acknowledged as `who`.
     pub(crate) async fn signed_in(addr: std::net::SocketAddr, who: &Session) -> Self {
-        let mut client = Self::connect(addr).await;
-        client
-            .send(json!({
-                "type": "connection_init",
-                "payload": { "authorization": format!("Bearer {}", who.access_token) },
-            }))
-            .await;
-        assert_eq!(client.message().await["type"], "connection_ack");
-        client
+        Self::connect(addr).await.init(who).await
+    }
+
+    /// Sends `connection_init` with `who`'s token and waits for the acknowledgement.
+    async fn init(mut self, who: &Session) -> Self {
+        self.send(json!({
+            "type": "connection_init",
+            "payload": { "authorization": format!("Bearer {}", who.access_token) },
+        }))
+        .await;
+        assert_eq!(self.message().await["type"], "connection_ack");
+        self
     }
 
     async fn send(&mut self, message: Value) {
@@ -267,6 +287,103 @@ async fn members_see_each_others_changes_and_a_leaver_is_removed_then_completed(
     .await;
     member.send(json!({ "type": "ping" })).await;
     assert_eq!(member.message().await, json!({ "type": "pong" }));
+}
+
+/// A subscriber that stops reading is cut off once its queue of events is full, and the
+/// socket closes with 4429 and a reason, after the events it was owed, rather than
+/// buffering without limit.
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_is_closed_with_4429() {
+    // Pings once a minute: a send waits at most one interval, and the client must be able to
+    // read again before its socket is dropped without a close frame.
+    let system = TestSystem::spawn_with(&[
+        "--ws-ping-interval",
+        "60s",
+        "--rate-limit-per-user",
+        "0",
+        "--rate-limit-per-address",
+        "0",
+    ])
+    .await;
+    let ada = system.sign_up("Ada").await;
+    let picnic = system
+        .create_hangout(&ada, "Picnic", "2027-06-01T10:00:00Z")
+        .await;
+    let update =
+        "mutation($input: UpdateHangoutInput!) { updateHangout(input: $input) { hangout { id } } }";
+    // Large events (the description and its HTML, about 20 kB) fill the socket's buffers soon.
+    mutate(
+        &system,
+        &ada,
+        update,
+        json!({ "id": picnic, "description": "a long day out ".repeat(600) }),
+    )
+    .await;
+    let mut reader = Client::connect_receiving(system.gateway, Some(4096))
+        .await
+        .init(&ada)
+        .await;
+    reader
+        .subscribe(
+            "1",
+            "subscription($id: ID!) { hangoutEvents(hangoutId: $id) {
+                ... on HangoutUpdated { hangout { title description descriptionHtml } } } }",
+            json!({ "id": picnic }),
+        )
+        .await;
+    reader.sync().await;
+
+    // The reader reads nothing now, while the hangout keeps changing.
+    let cut_off = || async {
+        scrape(&system.http, system.metrics.gateway)
+            .await
+            .sum("gateway_subscribers_cut_off_total", &[])
+    };
+    let mut changes = 0;
+    while cut_off().await < 1.0 {
+        assert!(changes < 1000, "the subscriber was never cut off");
+        changes += 1;
+        mutate(
+            &system,
+            &ada,
+            update,
+            json!({ "id": picnic, "title": format!("Picnic {changes}") }),
+        )
+        .await;
+    }
+
+    // Reading again: the events already queued, then the close. Payloads load the hangout as
+    // it is when they are resolved, so late ones show a later title, never an earlier one.
+    let mut delivered = 0;
+    let mut last_title = 0;
+    let (code, reason) = loop {
+        match reader.receive().await {
+            Received::Message(message) => {
+                delivered += 1;
+                let title = event(&message, "1")["hangout"]["title"].clone();
+                let number: u32 = title
+                    .as_str()
+                    .and_then(|title| title.strip_prefix("Picnic "))
+                    .and_then(|number| number.parse().ok())
+                    .unwrap_or_else(|| panic!("{message}"));
+                assert!(number >= last_title, "{number} after {last_title}");
+                last_title = number;
+            }
+            Received::Closed(code, reason) => break (code, reason),
+        }
+    };
+    assert_eq!(code, 4429, "{reason}");
+    assert!(reason.contains("too slow"), "{reason}");
+    assert!(delivered < changes, "{delivered} of {changes} delivered");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            scrape(&system.http, system.metrics.gateway)
+                .await
+                .sum("gateway_socket_closes_total", &["code=\"4429\""])
+                >= 1.0
+        })
+        .await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
