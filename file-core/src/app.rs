@@ -16,7 +16,7 @@ use crate::{
     domain::Service,
     embedded_s3::{EmbeddedS3, EmbeddedS3Error},
     grpc::{FileGrpc, SharedService},
-    hangout_core::{ClientError, HangoutCore},
+    hangout_core::{Cleanup, ClientError, HangoutCore},
     metrics::Metrics,
     render::ImageRenderer,
     s3::{BucketError, S3Objects},
@@ -80,6 +80,7 @@ pub struct App {
     /// hangout-core, told when processing ends; in the service role (worker processes record
     /// reports, the service relays them).
     hangout_core: Option<HangoutCore>,
+    cleanup: Cleanup,
     embedded_s3: Option<EmbeddedS3>,
     sweep_interval: Duration,
     metrics: Metrics,
@@ -175,6 +176,11 @@ impl App {
                 .map(|url| (url.to_owned(), config.broker_queue.clone())),
             service,
             hangout_core,
+            cleanup: Cleanup {
+                poll: config.deletion_poll,
+                reconcile_every: config.reconcile_interval,
+                settle: config.reconcile_settle,
+            },
             embedded_s3,
             sweep_interval: config.sweep_interval,
             metrics,
@@ -256,6 +262,13 @@ impl App {
             return Ok(());
         };
         if let Some(hangout_core) = self.hangout_core {
+            workers.spawn(crate::hangout_core::clean_up_forever(
+                Arc::clone(&self.service),
+                hangout_core.clone(),
+                self.metrics.clone(),
+                self.cleanup,
+                stopping.clone(),
+            ));
             workers.spawn(crate::hangout_core::report_forever(
                 Arc::clone(&self.service),
                 hangout_core,

@@ -243,6 +243,20 @@ pub struct Config {
     #[arg(long, env = "FILE_CORE_PROCESSING_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub processing_poll: Duration,
 
+    /// How often the deletions hangout-core owes (files of memories deleted while a call to
+    /// file-core failed, or swept) are asked for and carried out.
+    #[arg(long, env = "FILE_CORE_DELETION_POLL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub deletion_poll: Duration,
+
+    /// How often UPLOADED files are checked against the memories that hold them, and the
+    /// bucket's objects against the file records (each pass lists everything once).
+    #[arg(long, env = "FILE_CORE_RECONCILE_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub reconcile_interval: Duration,
+
+    /// How old a file or object must be before the reconciliation may delete it.
+    #[arg(long, env = "FILE_CORE_RECONCILE_SETTLE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub reconcile_settle: Duration,
+
     /// `text` or `json`. Levels come from `RUST_LOG` (default `info`). Traces are exported
     /// over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
     #[arg(long, env = "FILE_CORE_LOG_FORMAT", default_value = "text")]
@@ -459,6 +473,15 @@ impl Config {
                 "must be longer than zero",
             ));
         }
+        if self.deletion_poll.is_zero() {
+            return Err(error("FILE_CORE_DELETION_POLL", "must be longer than zero"));
+        }
+        if self.reconcile_interval.is_zero() {
+            return Err(error(
+                "FILE_CORE_RECONCILE_INTERVAL",
+                "must be longer than zero",
+            ));
+        }
         Ok(())
     }
 
@@ -568,6 +591,9 @@ impl fmt::Debug for Config {
             .field("processing_lease", &self.processing_lease)
             .field("processing_retry_delay", &self.processing_retry_delay)
             .field("processing_poll", &self.processing_poll)
+            .field("deletion_poll", &self.deletion_poll)
+            .field("reconcile_interval", &self.reconcile_interval)
+            .field("reconcile_settle", &self.reconcile_settle)
             .field(
                 "broker_url",
                 &self.broker_url.as_deref().map(proto::broker::redact),

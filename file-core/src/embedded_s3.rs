@@ -68,7 +68,10 @@ impl EmbeddedS3 {
             credentials.access_key_id.clone(),
             credentials.secret_access_key.clone(),
         ));
-        let service = WithCors(builder.build());
+        let service = WithCors {
+            s3: builder.build(),
+            root: dir.to_path_buf(),
+        };
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|error| EmbeddedS3Error::Bind(addr, error))?;
@@ -147,11 +150,86 @@ impl Drop for EmbeddedS3 {
     }
 }
 
+/// What s3s-fs leaves beside an object it deletes: its two sidecar files at the root of the
+/// folder, and the folders the key made. Depends on s3s-fs's layout (`s3s-fs` is pinned
+/// exactly for it, `FileSystem::get_metadata_path` and `get_internal_info_path`); the test
+/// `processing::deleting_a_processed_photo_leaves_nothing_in_the_bucket` fails when that layout
+/// drifts.
+#[derive(Debug)]
+struct Leftovers {
+    sidecars: [PathBuf; 2],
+    object: PathBuf,
+    bucket: PathBuf,
+}
+
+impl Leftovers {
+    /// The leftovers of deleting the object at a path-style URL path (`/{bucket}/{key}`);
+    /// `None` for any other path.
+    fn of(root: &Path, path: &str) -> Option<Self> {
+        let (bucket, key) = path.strip_prefix('/')?.split_once('/')?;
+        let decode = |text: &str| {
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8()
+                .ok()
+                .map(std::borrow::Cow::into_owned)
+        };
+        let (bucket, key) = (decode(bucket)?, decode(key)?);
+        let escapes = |text: &str| text.split('/').any(|part| part == ".." || part == ".");
+        if bucket.is_empty()
+            || key.is_empty()
+            || key.ends_with('/')
+            || escapes(&bucket)
+            || escapes(&key)
+        {
+            return None;
+        }
+        use base64::Engine as _;
+        let encode = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+        let stem = format!(".bucket-{}.object-{}", encode(&bucket), encode(&key));
+        Some(Self {
+            sidecars: [
+                root.join(format!("{stem}.metadata.json")),
+                root.join(format!("{stem}.internal.json")),
+            ],
+            object: root.join(&bucket).join(&key),
+            bucket: root.join(&bucket),
+        })
+    }
+
+    /// Removes the sidecars and every folder between the object and its bucket left empty.
+    async fn remove(self) {
+        for sidecar in &self.sidecars {
+            if let Err(error) = tokio::fs::remove_file(sidecar).await
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(%error, path = %sidecar.display(), "embedded S3: cannot remove a sidecar file");
+            }
+        }
+        let mut folder = self.object.parent();
+        while let Some(current) = folder {
+            if current == self.bucket || !current.starts_with(&self.bucket) {
+                break;
+            }
+            // Fails (and stops here) once a folder still holds something.
+            if tokio::fs::remove_dir(current).await.is_err() {
+                break;
+            }
+            folder = current.parent();
+        }
+    }
+}
+
 /// Browsers upload and download straight to this server from the app's own origin, so it
 /// answers CORS preflights and marks its responses readable cross-origin, as the CORS rule of
 /// a real bucket would. Presigned URLs are the credential, so any origin may use them.
+///
+/// It also removes what s3s-fs leaves behind a deleted object ([`Leftovers`]).
 #[derive(Clone)]
-struct WithCors(s3s::service::S3Service);
+struct WithCors {
+    s3: s3s::service::S3Service,
+    /// The folder served, where s3s-fs keeps its sidecar files.
+    root: PathBuf,
+}
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithCors {
     type Response = s3s::HttpResponse;
@@ -190,9 +268,23 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for WithCors 
             );
             return Box::pin(async move { Ok(response) });
         }
-        let inner = hyper::service::Service::call(&self.0, request);
+        // A DELETE of one object (not the abort of an upload in parts).
+        let deletes_object = request.method() == http::Method::DELETE
+            && !request
+                .uri()
+                .query()
+                .is_some_and(|query| query.contains("uploadId"));
+        let leftovers = deletes_object
+            .then(|| Leftovers::of(&self.root, request.uri().path()))
+            .flatten();
+        let inner = hyper::service::Service::call(&self.s3, request);
         Box::pin(async move {
             let mut response = inner.await?;
+            if let Some(leftovers) = leftovers
+                && response.status().is_success()
+            {
+                leftovers.remove().await;
+            }
             let headers = response.headers_mut();
             headers.insert(
                 header::ACCESS_CONTROL_ALLOW_ORIGIN,

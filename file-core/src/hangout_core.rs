@@ -1,6 +1,8 @@
 //! hangout-core as file-core reaches it: [`MemoryReports`] over gRPC with mutual TLS (file-core
 //! calls with its own certificate, which hangout-core serves `FileReportService` only), and the
-//! relay that sends the recorded reports of ended processing (see [`crate::domain::report`]).
+//! relay that sends the recorded reports of ended processing (see [`crate::domain::report`]),
+//! and [`MemoryFiles`] with the loop that cleans up after deleted memories (see
+//! [`crate::domain::cleanup`]).
 
 use std::time::Duration;
 
@@ -8,7 +10,12 @@ use proto::hangout::v1::{self as pb, file_report_service_client::FileReportServi
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{
-    domain::report::{MemoryReports, ProcessedFile, ReportError},
+    domain::{
+        cleanup::{AskError, CleanupError, MemoryFiles},
+        ids::FileId,
+        report::{MemoryReports, ProcessedFile, ReportError},
+        time::Timestamp,
+    },
     grpc::SharedService,
     metrics::Metrics,
 };
@@ -56,10 +63,19 @@ impl HangoutCore {
     }
 }
 
+/// A request of this service's own (no user), with a fresh request id and the current trace.
+fn outgoing<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    proto::metadata::set_caller(request.metadata_mut(), None, Some(&request_id));
+    telemetry::propagation::inject(&tracing::Span::current(), request.metadata_mut());
+    request
+}
+
 impl MemoryReports for HangoutCore {
     #[tracing::instrument(name = "grpc", skip_all, fields(otel.name = "hangout.v1.FileReportService/ReportProcessed", files = files.len()))]
     async fn report_processed(&self, files: &[ProcessedFile]) -> Result<(), ReportError> {
-        let mut request = tonic::Request::new(pb::ReportProcessedRequest {
+        let request = outgoing(pb::ReportProcessedRequest {
             files: files
                 .iter()
                 .map(|file| pb::ProcessedFile {
@@ -68,9 +84,6 @@ impl MemoryReports for HangoutCore {
                 })
                 .collect(),
         });
-        let request_id = uuid::Uuid::new_v4().to_string();
-        proto::metadata::set_caller(request.metadata_mut(), None, Some(&request_id));
-        telemetry::propagation::inject(&tracing::Span::current(), request.metadata_mut());
         self.reports
             .clone()
             .report_processed(request)
@@ -109,6 +122,133 @@ pub async fn report_forever(
                 tracing::warn!(
                     error = &error as &dyn std::error::Error,
                     "reporting processed photos to hangout-core failed; retrying"
+                );
+                if !backoff.wait(&mut stopping).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn ask_error(status: tonic::Status) -> AskError {
+    AskError(Box::new(status))
+}
+
+fn file_ids(files: &[FileId]) -> Vec<String> {
+    files.iter().map(ToString::to_string).collect()
+}
+
+/// Parses hangout-core's file ids; one it should never send is skipped with a warning.
+fn parse_file_ids(texts: Vec<String>) -> Vec<FileId> {
+    texts
+        .into_iter()
+        .filter_map(|text| {
+            let parsed = FileId::parse(&text);
+            if parsed.is_none() {
+                tracing::warn!(id = %text, "hangout-core sent a malformed file id");
+            }
+            parsed
+        })
+        .collect()
+}
+
+impl MemoryFiles for HangoutCore {
+    #[tracing::instrument(name = "grpc", skip_all, fields(otel.name = "hangout.v1.FileReportService/OwedFileDeletions"))]
+    async fn owed_deletions(&self, limit: u32) -> Result<Vec<FileId>, AskError> {
+        let request = outgoing(pb::OwedFileDeletionsRequest { limit });
+        let response = self
+            .reports
+            .clone()
+            .owed_file_deletions(request)
+            .await
+            .map_err(ask_error)?;
+        Ok(parse_file_ids(response.into_inner().file_ids))
+    }
+
+    #[tracing::instrument(name = "grpc", skip_all, fields(otel.name = "hangout.v1.FileReportService/ConfirmFileDeletions", files = files.len()))]
+    async fn confirm_deletions(&self, files: &[FileId]) -> Result<(), AskError> {
+        let request = outgoing(pb::ConfirmFileDeletionsRequest {
+            file_ids: file_ids(files),
+        });
+        self.reports
+            .clone()
+            .confirm_file_deletions(request)
+            .await
+            .map(|_| ())
+            .map_err(ask_error)
+    }
+
+    #[tracing::instrument(name = "grpc", skip_all, fields(otel.name = "hangout.v1.FileReportService/HeldFiles", files = files.len()))]
+    async fn held_files(&self, files: &[FileId]) -> Result<Vec<FileId>, AskError> {
+        let request = outgoing(pb::HeldFilesRequest {
+            file_ids: file_ids(files),
+        });
+        let response = self
+            .reports
+            .clone()
+            .held_files(request)
+            .await
+            .map_err(ask_error)?;
+        Ok(parse_file_ids(response.into_inner().file_ids))
+    }
+}
+
+/// What the cleanup loop is given.
+pub struct Cleanup {
+    /// How often owed deletions are asked for.
+    pub poll: Duration,
+    /// How often the reconciliation runs.
+    pub reconcile_every: Duration,
+    /// How old a file or object must be before the reconciliation may delete it.
+    pub settle: Duration,
+}
+
+/// Carries out the deletions hangout-core owes every `poll`, and reconciles every
+/// `reconcile_every` (the first time one interval after start), retrying with backoff while
+/// hangout-core does not answer, until `stopping` turns true.
+pub async fn clean_up_forever(
+    service: SharedService,
+    memories: HangoutCore,
+    metrics: Metrics,
+    cleanup: Cleanup,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut backoff = proto::process::Backoff::default();
+    let mut next_reconcile = tokio::time::Instant::now() + cleanup.reconcile_every;
+    loop {
+        let round = async {
+            let deleted = service.carry_out_owed_deletions(&memories).await?;
+            if deleted > 0 {
+                metrics.files_cleaned_up("owed", deleted);
+                tracing::info!(deleted, "deleted the files of deleted memories");
+            }
+            if tokio::time::Instant::now() >= next_reconcile {
+                let settled_before = Timestamp::now().minus(cleanup.settle);
+                let reconciled = service.reconcile(&memories, settled_before).await?;
+                metrics.files_cleaned_up("unheld", reconciled.files);
+                metrics.files_cleaned_up("unrecorded_object", reconciled.objects);
+                tracing::info!(
+                    files = reconciled.files,
+                    objects = reconciled.objects,
+                    "reconciled files with hangout-core and objects with records"
+                );
+                next_reconcile = tokio::time::Instant::now() + cleanup.reconcile_every;
+            }
+            Ok::<(), CleanupError>(())
+        };
+        match round.await {
+            Ok(()) => {
+                backoff.reset();
+                tokio::select! {
+                    () = tokio::time::sleep(cleanup.poll) => {}
+                    _ = stopping.wait_for(|stopping| *stopping) => return,
+                }
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "cleaning up files failed; retrying"
                 );
                 if !backoff.wait(&mut stopping).await {
                     return;

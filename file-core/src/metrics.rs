@@ -167,7 +167,11 @@ pub struct Metrics {
     swept: Family<ReasonLabels, Counter>,
     processed: Family<OutcomeLabels, Counter>,
     reports_sent: Counter,
+    cleaned_up: Family<ReasonLabels, Counter>,
 }
+
+/// Why files or objects were removed by the cleanup (`crate::domain::cleanup`).
+const CLEANUP_REASONS: [&str; 3] = ["owed", "unheld", "unrecorded_object"];
 
 impl Metrics {
     /// Registers every metric in `registry`.
@@ -202,6 +206,17 @@ impl Metrics {
              subscribers heard of them)",
             reports_sent.clone(),
         );
+        let cleaned_up = Family::<ReasonLabels, Counter>::default();
+        for reason in CLEANUP_REASONS {
+            cleaned_up.get_or_create(&ReasonLabels { reason }).inc_by(0);
+        }
+        registry.register(
+            "files_cleaned_up",
+            "Files and objects removed by the cleanup: owed (the file of a memory hangout-core \
+             deleted), unheld (an UPLOADED file no memory holds), unrecorded_object (an object \
+             without a file record)",
+            cleaned_up.clone(),
+        );
         Self {
             rpc: RpcMetrics::register(registry, Side::Server),
             s3: S3Metrics::register(registry),
@@ -209,6 +224,7 @@ impl Metrics {
             swept,
             processed,
             reports_sent,
+            cleaned_up,
         }
     }
 
@@ -231,6 +247,15 @@ impl Metrics {
     pub fn reports_sent(&self, count: usize) {
         self.reports_sent
             .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+    }
+
+    /// Records files or objects the cleanup removed, for one of [`CLEANUP_REASONS`].
+    pub fn files_cleaned_up(&self, reason: &'static str, count: usize) {
+        if count > 0 {
+            self.cleaned_up
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+        }
     }
 
     /// Records one sweep.

@@ -9,6 +9,7 @@
 //! a failure midway leaves a state the sweeper finishes: records are written before anyone can
 //! upload, and a deletion is recorded (DELETING) before the object is touched.
 
+pub mod cleanup;
 pub mod download;
 pub mod error;
 pub mod file;

@@ -80,4 +80,28 @@ pub trait ObjectStorage: Send + Sync + 'static {
 
     /// Deletes the object; succeeds when there is none.
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), ObjectError>> + Send;
+
+    /// One page of at most `limit` objects of the bucket in key order, from the start or from
+    /// where the page before ended (its `next`).
+    fn list(
+        &self,
+        continuation: Option<String>,
+        limit: u32,
+    ) -> impl Future<Output = Result<ObjectPage, ObjectError>> + Send;
+}
+
+/// An object as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    /// When it was last written.
+    pub modified: Timestamp,
+}
+
+/// One page of a listing of the bucket.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectPage {
+    pub objects: Vec<ListedObject>,
+    /// Where the next page starts; `None` after the last one.
+    pub next: Option<String>,
 }

@@ -93,6 +93,14 @@ pub trait FileStore: Send + Sync + 'static {
     /// Removes the record of a DELETING file (once its object is gone); no-op when it is not
     /// DELETING or not there.
     fn remove_deleted(&self, id: FileId) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Up to `limit` UPLOADED files created before `created_before`, by id, after `after`.
+    fn uploaded_files(
+        &self,
+        created_before: Timestamp,
+        after: Option<FileId>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<FileId>>> + Send;
 }
 
 /// The processing job queue, in the same database as the files (a job is queued in the

@@ -26,7 +26,9 @@ use tracing::Instrument as _;
 
 use crate::domain::{
     download::DownloadSigning,
-    objects::{ObjectError, ObjectStorage, PresignedRequest, UploadBinding},
+    objects::{
+        ListedObject, ObjectError, ObjectPage, ObjectStorage, PresignedRequest, UploadBinding,
+    },
     time::Timestamp,
 };
 use crate::metrics::S3Metrics;
@@ -378,6 +380,43 @@ impl ObjectStorage for S3Objects {
             Err(error) if is_missing(&error) => Ok(()),
             Err(error) => Err(object_error("delete object")(error)),
         }
+    }
+
+    async fn list(
+        &self,
+        continuation: Option<String>,
+        limit: u32,
+    ) -> Result<ObjectPage, ObjectError> {
+        let call = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .max_keys(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_continuation_token(continuation)
+            .send();
+        let listed = self
+            .observed("ListObjectsV2", call)
+            .await
+            .map_err(object_error("list objects"))?;
+        let objects = listed
+            .contents()
+            .iter()
+            .filter_map(|object| {
+                let key = object.key()?.to_owned();
+                // An object without a date counts as just written: left alone.
+                let modified = object
+                    .last_modified()
+                    .and_then(|at| at.to_millis().ok())
+                    .map_or_else(Timestamp::now, Timestamp::from_millis);
+                Some(ListedObject { key, modified })
+            })
+            .collect();
+        let next = if listed.is_truncated() == Some(true) {
+            listed.next_continuation_token().map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(ObjectPage { objects, next })
     }
 }
 

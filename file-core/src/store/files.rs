@@ -183,4 +183,31 @@ impl FileStore for SqlStore {
         self.database.execute(&delete).await.map_err(store_error)?;
         Ok(())
     }
+
+    #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql uploaded_files", db.system = self.database.backend().system_name()))]
+    async fn uploaded_files(
+        &self,
+        created_before: Timestamp,
+        after: Option<FileId>,
+        limit: u32,
+    ) -> StoreResult<Vec<FileId>> {
+        let mut query = Statement::new("select id from files where status = ");
+        query
+            .push_bind(FileStatus::Uploaded.as_str())
+            .push(" and created_at < ")
+            .push_bind(created_before.as_millis());
+        if let Some(after) = after {
+            query.push(" and id > ").push_bind(after.to_string());
+        }
+        query
+            .push(" order by id limit ")
+            .push_bind(i64::from(limit));
+        let rows: Vec<(String,)> = self.database.fetch_all(&query).await.map_err(store_error)?;
+        rows.into_iter()
+            .map(|(id,)| {
+                FileId::parse(&id)
+                    .ok_or_else(|| StoreError::Backend("files.id is not a UUID".into()))
+            })
+            .collect()
+    }
 }

@@ -221,6 +221,24 @@ async fn deleting_a_processed_photo_leaves_nothing_in_the_bucket(db: Db) {
     );
     app.delete_files(&[&id]).await.unwrap();
     assert_eq!(objects_named(&app, &id), Vec::<String>::new());
+    // Nor the embedded server's sidecar files of the objects, nor their folders.
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let sidecars: Vec<String> = names(&app.s3_dir)
+        .into_iter()
+        .filter(|name| name.contains(".object-"))
+        .collect();
+    assert_eq!(sidecars, Vec::<String>::new());
+    let folders: Vec<String> = names(&app.object_path(""))
+        .into_iter()
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    assert_eq!(folders, Vec::<String>::new());
     app.finish().await;
 }
 

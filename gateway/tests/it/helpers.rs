@@ -571,21 +571,9 @@ impl TestSystem {
     /// change that committed just before its process died would have left it; returns its
     /// `seq`.
     pub async fn record_event_directly(&self, user: &str, hangout: &str) -> u64 {
-        use base64::Engine as _;
-        use sqlx::{Connection as _, Executor as _, Row as _};
-        // The UUIDs behind the global ids.
-        let uuid = |id: &str| {
-            let text = base64::engine::general_purpose::STANDARD
-                .decode(id)
-                .unwrap();
-            let text = String::from_utf8(text).unwrap();
-            text.split_once(':').unwrap().1.to_owned()
-        };
-        let (user, hangout) = (uuid(user), uuid(hangout));
-        sqlx::any::install_default_drivers();
-        let mut db = sqlx::AnyConnection::connect(&self.hangout_database_url)
-            .await
-            .unwrap();
+        use sqlx::{Executor as _, Row as _};
+        let (user, hangout) = (uuid_of(user), uuid_of(hangout));
+        let mut db = self.hangout_database().await;
         db.execute("update event_sequence set last_seq = last_seq + 1 where id = 1")
             .await
             .unwrap();
@@ -610,6 +598,20 @@ impl TestSystem {
         u64::try_from(seq).unwrap()
     }
 
+    /// A connection to hangout-core's database, for tests that change it behind its back.
+    pub async fn hangout_database(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.hangout_database_url)
+            .await
+            .unwrap()
+    }
+
+    /// The folder of the embedded S3 server (`{dir}/{bucket}/{key}`).
+    pub fn s3_dir(&self) -> PathBuf {
+        self.dir.path().join("s3")
+    }
+
     /// The objects the embedded S3 server holds (`{dir}/{bucket}/{key}`), without the
     /// server's own hidden sidecar files.
     pub fn stored_objects(&self) -> Vec<PathBuf> {
@@ -625,7 +627,7 @@ impl TestSystem {
             }
         }
         let mut found = Vec::new();
-        walk(&self.dir.path().join("s3"), &mut found);
+        walk(&self.s3_dir(), &mut found);
         found
     }
 
@@ -717,6 +719,16 @@ impl TestSystem {
 }
 
 /// Reads an `AuthPayload` into a [`Session`].
+/// The UUID behind a global id (`base64("Type:uuid")`).
+pub fn uuid_of(id: &str) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD
+        .decode(id)
+        .unwrap();
+    let text = String::from_utf8(text).unwrap();
+    text.split_once(':').unwrap().1.to_owned()
+}
+
 pub fn session(payload: &Value) -> Session {
     Session {
         access_token: payload["accessToken"]

@@ -33,6 +33,7 @@ macro_rules! on_both_backends {
 
 mod abuse;
 mod auth;
+mod cleanup;
 mod hangouts;
 mod helpers;
 mod limits;

@@ -17,7 +17,7 @@ use crate::{
 /// One scrape: every sample by its series, labels sorted (`name{a="1",b="2"}`), and the
 /// metric families declared (`# TYPE` lines), with or without samples yet.
 #[derive(Debug, Default)]
-struct Samples(BTreeMap<String, f64>, BTreeSet<String>);
+pub(crate) struct Samples(BTreeMap<String, f64>, BTreeSet<String>);
 
 /// Parses one OpenMetrics text line into its canonical series and value.
 fn sample(line: &str) -> Option<(String, f64)> {
@@ -41,7 +41,7 @@ fn sample(line: &str) -> Option<(String, f64)> {
     Some((key, value))
 }
 
-async fn scrape(http: &reqwest::Client, addr: SocketAddr) -> Samples {
+pub(crate) async fn scrape(http: &reqwest::Client, addr: SocketAddr) -> Samples {
     let response = http
         .get(format!("http://{addr}/metrics"))
         .send()
@@ -73,7 +73,7 @@ impl Samples {
     }
 
     /// The sum over every series of metric `name` whose labels include all of `labels`.
-    fn sum(&self, name: &str, labels: &[&str]) -> f64 {
+    pub(crate) fn sum(&self, name: &str, labels: &[&str]) -> f64 {
         self.0
             .iter()
             .filter(|(series, _)| {
@@ -318,7 +318,8 @@ async fn metrics_move_by_exactly_the_requests_made() {
         "grpc_server_handled_total",
         &[],
     );
-    // file-core's reports of processed photos are calls too, but not the gateway's.
+    // file-core's reports of processed photos and its questions about files (the deletions
+    // owed) are calls too, but not the gateway's.
     let reports = moved(
         &before.hangout_core,
         &after.hangout_core,

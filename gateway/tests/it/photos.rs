@@ -17,7 +17,7 @@ use crate::{
     dead_code,
     reason = "shared with file-core's tests, which use all of it"
 )]
-mod fixtures;
+pub(crate) mod fixtures;
 
 on_both_backends!(members_see_renditions_and_only_the_uploader_the_original);
 on_both_backends!(subscribers_hear_when_processing_ends_ready_or_failed);

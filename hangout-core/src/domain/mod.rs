@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod error;
 pub mod event;
+pub mod file_deletion;
 pub mod hangout;
 pub mod hashing;
 pub mod ids;

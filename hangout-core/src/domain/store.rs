@@ -17,6 +17,7 @@ use std::future::Future;
 use crate::domain::{
     activity::{Activity, HangoutCounts},
     event::EventStore,
+    file_deletion::FileDeletionStore,
     hangout::{Hangout, HangoutListQuery, HangoutPatch},
     ids::{
         ActivityId, FileId, HangoutId, InvitationId, MemoryId, SessionFamilyId, SessionId, UserId,
@@ -96,6 +97,7 @@ pub struct KeysetQuery<K> {
 /// Persistence for hangout-core: one port per aggregate, implemented together.
 pub trait Store:
     EventStore
+    + FileDeletionStore
     + UserStore
     + SessionStore
     + HangoutStore
@@ -108,6 +110,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: EventStore
+        + FileDeletionStore
         + UserStore
         + SessionStore
         + HangoutStore

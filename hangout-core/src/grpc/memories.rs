@@ -242,4 +242,43 @@ impl FileReportService for FileReportGrpc {
         let recorded = self.service.record_memories_processed(&files).await?;
         Ok(Response::new(pb::ReportProcessedResponse { recorded }))
     }
+
+    async fn owed_file_deletions(
+        &self,
+        request: Request<pb::OwedFileDeletionsRequest>,
+    ) -> Result<Response<pb::OwedFileDeletionsResponse>, Status> {
+        let limit = usize::try_from(request.get_ref().limit).unwrap_or(usize::MAX);
+        let files = self.service.owed_file_deletions(limit).await?;
+        Ok(Response::new(pb::OwedFileDeletionsResponse {
+            file_ids: files.iter().map(ToString::to_string).collect(),
+        }))
+    }
+
+    async fn confirm_file_deletions(
+        &self,
+        request: Request<pb::ConfirmFileDeletionsRequest>,
+    ) -> Result<Response<pb::ConfirmFileDeletionsResponse>, Status> {
+        let files = parse_file_ids(&request.get_ref().file_ids)?;
+        self.service.confirm_file_deletions(&files).await?;
+        Ok(Response::new(pb::ConfirmFileDeletionsResponse {}))
+    }
+
+    async fn held_files(
+        &self,
+        request: Request<pb::HeldFilesRequest>,
+    ) -> Result<Response<pb::HeldFilesResponse>, Status> {
+        let files = parse_file_ids(&request.get_ref().file_ids)?;
+        let held = self.service.held_files(&files).await?;
+        Ok(Response::new(pb::HeldFilesResponse {
+            file_ids: held.iter().map(ToString::to_string).collect(),
+        }))
+    }
+}
+
+/// File ids from file-core, which only ever sends well-formed ones: a malformed id is refused.
+fn parse_file_ids(texts: &[String]) -> Result<Vec<FileId>, Status> {
+    texts
+        .iter()
+        .map(|text| parse_id(text, "file_ids", FileId::parse))
+        .collect()
 }

@@ -13,7 +13,7 @@ use crate::{
         time::Timestamp,
     },
     store::{
-        SqlStore, corrupt, count, events,
+        SqlStore, corrupt, count, events, file_deletions,
         members::check_guard,
         order_keyword, push_after_cursor, push_id_list,
         rows::{HANGOUT_COLUMNS, HangoutRow, convert},
@@ -227,6 +227,10 @@ impl HangoutStore for SqlStore {
         )
         .bind(id.to_string());
         let files: Vec<(String,)> = transaction.fetch_all(&files).await.map_err(store_error)?;
+        let files = files
+            .into_iter()
+            .map(|(file,)| FileId::parse(&file).ok_or_else(|| corrupt("memories.file_id")))
+            .collect::<StoreResult<Vec<FileId>>>()?;
         let now = Timestamp::now();
         let mut removed = vec![Event::of_hangout(id, EventKind::HangoutDeleted, None, now)];
         removed.extend(
@@ -257,12 +261,16 @@ impl HangoutStore for SqlStore {
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
+        file_deletions::owe(
+            &mut transaction,
+            self.database.backend(),
+            files.iter().copied(),
+            now,
+        )
+        .await?;
         events::record(&mut transaction, &removed).await?;
         self.commit_recorded(transaction).await?;
-        files
-            .into_iter()
-            .map(|(file,)| FileId::parse(&file).ok_or_else(|| corrupt("memories.file_id")))
-            .collect()
+        Ok(files)
     }
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql hangouts_by_ids", db.system = self.database.backend().system_name()))]

@@ -14,7 +14,8 @@ use crate::{
         time::Timestamp,
     },
     store::{
-        Backend, SqlStore, corrupt, count, events, order_keyword, push_after_cursor, push_id_list,
+        Backend, SqlStore, corrupt, count, events, file_deletions, order_keyword,
+        push_after_cursor, push_id_list,
         rows::{MEMORY_COLUMNS, MemoryRow, convert},
         store_error,
     },
@@ -382,6 +383,13 @@ impl MemoryStore for SqlStore {
             push_id_list(&mut delete, &ids);
             transaction.execute(&delete).await.map_err(store_error)?;
         }
+        file_deletions::owe(
+            &mut transaction,
+            self.database.backend(),
+            deleted.iter().filter_map(|(_, file)| *file),
+            now,
+        )
+        .await?;
         events::record(&mut transaction, &gone).await?;
         self.commit_recorded(transaction).await?;
         Ok(deleted)
@@ -431,13 +439,13 @@ impl MemoryStore for SqlStore {
         let mut transaction = self.database.begin().await.map_err(store_error)?;
         // At most a bounded batch per sweep, so one sweep's transaction stays short.
         let expired = Statement::new(
-            "select id, hangout_id from memories where status = ? and upload_expires_at < ? \
+            "select id, hangout_id, file_id from memories where status = ? and upload_expires_at < ? \
              order by upload_expires_at limit ?",
         )
         .bind(MemoryStatus::Pending.as_str())
         .bind(before.as_millis())
         .bind(SWEEP_BATCH);
-        let expired: Vec<(String, String)> =
+        let expired: Vec<(String, String, Option<String>)> =
             transaction.fetch_all(&expired).await.map_err(store_error)?;
         if expired.is_empty() {
             return Ok(0);
@@ -445,10 +453,15 @@ impl MemoryStore for SqlStore {
         let now = Timestamp::now();
         let mut gone = Vec::with_capacity(expired.len());
         let mut ids = Vec::with_capacity(expired.len());
-        for (memory, hangout) in expired {
+        // The upload may have reached file-core although its confirm never reached here.
+        let mut files = Vec::new();
+        for (memory, hangout, file) in expired {
             let memory = MemoryId::parse(&memory).ok_or_else(|| corrupt("memories.id"))?;
             let hangout =
                 HangoutId::parse(&hangout).ok_or_else(|| corrupt("memories.hangout_id"))?;
+            if let Some(file) = file {
+                files.push(FileId::parse(&file).ok_or_else(|| corrupt("memories.file_id"))?);
+            }
             gone.push(memory_deleted(hangout, memory, now));
             ids.push(memory);
         }
@@ -458,6 +471,7 @@ impl MemoryStore for SqlStore {
             .push(" and id in ");
         push_id_list(&mut delete, &ids);
         let deleted = transaction.execute(&delete).await.map_err(store_error)?;
+        file_deletions::owe(&mut transaction, self.database.backend(), files, now).await?;
         events::record(&mut transaction, &gone).await?;
         self.commit_recorded(transaction).await?;
         Ok(deleted)

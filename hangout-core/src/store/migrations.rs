@@ -24,6 +24,11 @@ pub(super) const MIGRATIONS: Migrations = Migrations {
             "session events",
             include_str!("../../migrations/sqlite/0004_session_events.sql"),
         ),
+        (
+            5,
+            "file deletions",
+            include_str!("../../migrations/sqlite/0005_file_deletions.sql"),
+        ),
     ],
     mysql: &[
         (
@@ -45,6 +50,11 @@ pub(super) const MIGRATIONS: Migrations = Migrations {
             4,
             "session events",
             include_str!("../../migrations/mysql/0004_session_events.sql"),
+        ),
+        (
+            5,
+            "file deletions",
+            include_str!("../../migrations/mysql/0005_file_deletions.sql"),
         ),
     ],
 };

@@ -15,6 +15,7 @@
 
 mod activities;
 mod events;
+mod file_deletions;
 mod hangouts;
 mod invitations;
 mod members;

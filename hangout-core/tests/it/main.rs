@@ -35,6 +35,7 @@ macro_rules! on_both_backends {
 
 mod activities;
 mod events;
+mod file_deletions;
 mod hangouts;
 mod memories;
 mod sharing;

@@ -1,0 +1,13 @@
+-- Reliability: the file deletions hangout-core owes file-core. Deleting memories (one by one,
+-- with their hangout, or by the sweeper of abandoned uploads) records their files here in the
+-- same transaction; file-core takes them over its mTLS channel (`FileReportService`), deletes
+-- the files, and confirms, which removes the rows. So no file outlives its memory because a
+-- call failed or a process died between the two services.
+create table file_deletions (
+    file_id text primary key not null,
+    owed_since integer not null
+);
+create index file_deletions_owed on file_deletions (owed_since);
+
+-- file-core's reconciliation asks which of its files a memory still holds.
+create index memories_file on memories (file_id);
