@@ -48,8 +48,13 @@ use crate::{
 /// The subprotocol.
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
-/// Each socket's read buffer and the size at which its writes go out.
+/// The size at which each socket's writes go out (tungstenite's read chunk is a fixed 4 KiB
+/// beside it).
 const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
+
+/// What each socket's read buffer holds before it grows: client messages are small (a
+/// subscribe is a few hundred bytes), and a larger one grows it up to the message cap.
+const SOCKET_READ_BUFFER_BYTES: usize = 1024;
 
 /// What the sockets of one gateway share: the hub and the counts behind the caps.
 pub struct Live {
@@ -175,9 +180,9 @@ pub(super) fn upgrade(
         .max_message_size(max_message)
         .max_frame_size(max_message)
         // tungstenite allocates its read buffer whole (128 KiB by default) and keeps it for the
-        // socket's life; most sockets sit idle, and messages here are small. Reading a large
-        // message in 4 KiB chunks costs a few more reads, nothing else.
-        .read_buffer_size(SOCKET_BUFFER_BYTES)
+        // socket's life; most sockets sit idle, and messages here are small. A large message
+        // grows the buffer as it is read, nothing else.
+        .read_buffer_size(SOCKET_READ_BUFFER_BYTES)
         .write_buffer_size(SOCKET_BUFFER_BYTES)
         .max_write_buffer_size(SOCKET_BUFFER_BYTES + 2 * max_message)
         .on_upgrade(move |socket| async move {
@@ -350,7 +355,9 @@ impl Connection {
                             if operations.contains_key(&id) {
                                 break Some((4409, "Subscriber for this id already exists"));
                             }
-                            match self.start(active, &closer, *payload, operations.len()).await {
+                            // Boxed: starting runs the whole GraphQL preparation, whose
+                            // state would otherwise sit in every idle socket's task.
+                            match Box::pin(self.start(active, &closer, *payload, operations.len())).await {
                                 Ok((operation, slot)) => {
                                     operations.insert(id.clone(), operation);
                                     slots.insert(id, slot);

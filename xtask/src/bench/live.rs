@@ -23,7 +23,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
 
-use crate::bench::{procs, scenarios::VirtualUser};
+use crate::bench::{load::Stats, procs, scenarios::VirtualUser};
 
 /// Sockets opened, each with one subscription.
 pub const SOCKETS: usize = 1000;
@@ -55,11 +55,34 @@ pub struct LiveRun {
     /// The gateway's resident bytes before the sockets opened and with them open and idle.
     pub gateway_rss_before: u64,
     pub gateway_rss_open: u64,
-    /// `page` requests per second with the sockets and mutations, and alone (the bench's own
-    /// `page` run, when it ran).
-    pub page_with_live: f64,
-    pub page_alone: Option<f64>,
+    /// `page` at half of its peak (open loop) with the sockets and mutations, and alone (the
+    /// bench's own half-peak run of `page`).
+    pub page_with_live: PageFigures,
+    pub page_alone: Option<PageFigures>,
     pub seconds: f64,
+}
+
+/// A `page` run's rate and latency.
+#[derive(Clone, Copy, Debug)]
+pub struct PageFigures {
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl PageFigures {
+    #[must_use]
+    pub fn of(stats: &Stats) -> Self {
+        Self {
+            per_second: stats.per_second(),
+            p50_ms: stats.percentile_ms(0.5),
+            p99_ms: stats.percentile_ms(0.99),
+        }
+    }
+
+    fn to_json(self) -> Value {
+        json!({ "per_second": self.per_second, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms })
+    }
 }
 
 impl LiveRun {
@@ -100,8 +123,8 @@ impl LiveRun {
             "delivery_p99_ms": self.percentile_ms(0.99),
             "delivery_max_ms": self.percentile_ms(1.0),
             "gateway_bytes_per_idle_socket": self.bytes_per_socket(),
-            "page_per_second_with_live": self.page_with_live,
-            "page_per_second_alone": self.page_alone,
+            "page_at_half_peak_with_live": self.page_with_live.to_json(),
+            "page_at_half_peak_alone": self.page_alone.map(PageFigures::to_json),
             "seconds": self.seconds,
         })
     }
@@ -331,18 +354,19 @@ pub struct Settings<'a> {
     pub gateway: u16,
     pub gateway_pid: u32,
     pub users: &'a [VirtualUser],
-    pub page_alone: Option<f64>,
+    pub page_alone: Option<PageFigures>,
 }
 
 /// Runs `live`: opens the sockets, measures their memory, then runs `page_load` (the page's
-/// timed closed loop, returning requests per second) while mutations stream, and collects
+/// open loop at half of its peak: delivery latency is measured under load the gateway can
+/// sustain, as every latency target of the bench is) while mutations stream, and collects
 /// the deliveries.
 ///
 /// # Errors
 /// When the hangouts cannot be listed, a socket cannot be opened, or the load fails.
 pub async fn run<F>(settings: Settings<'_>, page_load: F) -> anyhow::Result<LiveRun>
 where
-    F: Future<Output = anyhow::Result<f64>>,
+    F: Future<Output = anyhow::Result<PageFigures>>,
 {
     let http = reqwest::Client::new();
     let hangouts = plan(&http, settings.gateway, settings.users).await?;

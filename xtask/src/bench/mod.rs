@@ -372,20 +372,31 @@ impl Bench {
                 .find(|process| process.name == "gateway")
                 .context("the gateway is not watched")?
                 .pid;
-            let page_alone = runs
+            let peak = runs
                 .iter()
                 .find(|run| run.scenario == Scenario::Page(20) && run.target == Target::Gateway)
-                .map(|run| run.stats.per_second());
+                .map(|run| run.stats.per_second())
+                .context("`live` runs with `page`, whose peak it loads at half")?;
+            let page_alone = runs
+                .iter()
+                .find(|run| run.scenario == Scenario::Page(20) && run.target == Target::HalfPeak)
+                .map(|run| live::PageFigures::of(&run.stats));
+            let rate = (peak / 2.0).max(1.0);
             let client = graphql.clone();
-            let page_load = async {
-                let (stats, _) = self
-                    .measure(&watched, ticks, move |user| {
-                        let client = client.clone();
-                        async move { client.send(Scenario::Page(20), user).await.map(drop) }
-                    })
-                    .await?;
-                print_run(Scenario::Page(20), "gateway, with live", &stats);
-                Ok(stats.per_second())
+            let (concurrency, in_flight) = (self.concurrency, self.open_loop_connections);
+            let window = Duration::from_secs(self.seconds.min(10));
+            let page_load = async move {
+                let stats = load::open_loop(rate, concurrency, in_flight, window, move |user| {
+                    let client = client.clone();
+                    async move { client.send(Scenario::Page(20), user).await.map(drop) }
+                })
+                .await?;
+                print_run(
+                    Scenario::Page(20),
+                    &format!("gateway at half peak ({rate:.0}/s), with live"),
+                    &stats,
+                );
+                Ok(live::PageFigures::of(&stats))
             };
             let settings = live::Settings {
                 gateway: ports.gateway,
