@@ -20,7 +20,7 @@ use std::{collections::HashSet, future::Future};
 use crate::domain::{
     Service,
     error::DomainError,
-    file::{FileStatus, MAX_IDS_PER_CALL},
+    file::{FileStatus, MAX_IDS_PER_CALL, MAX_IDS_PER_READ},
     ids::FileId,
     objects::{ObjectError, ObjectStorage},
     store::{FileScope, FileStore, JobStore, StoreError},
@@ -225,7 +225,7 @@ impl<S: FileStore + JobStore, O: ObjectStorage> Service<S, O> {
         unique.sort_unstable();
         unique.dedup();
         let mut recorded = HashSet::with_capacity(unique.len());
-        for chunk in unique.chunks(500) {
+        for chunk in unique.chunks(MAX_IDS_PER_READ) {
             let records = self.store.files_by_ids(FileScope::Named, chunk).await?;
             recorded.extend(records.into_iter().map(|record| record.id));
         }

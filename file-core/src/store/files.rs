@@ -11,7 +11,7 @@ use crate::{
         time::Timestamp,
     },
     store::{
-        SqlStore, jobs, push_id_list,
+        SqlStore, corrupt, jobs, push_id_list,
         rows::{FILE_COLUMNS, FileRow, convert},
         store_error,
     },
@@ -204,10 +204,7 @@ impl FileStore for SqlStore {
             .push_bind(i64::from(limit));
         let rows: Vec<(String,)> = self.database.fetch_all(&query).await.map_err(store_error)?;
         rows.into_iter()
-            .map(|(id,)| {
-                FileId::parse(&id)
-                    .ok_or_else(|| StoreError::Backend("files.id is not a UUID".into()))
-            })
+            .map(|(id,)| FileId::parse(&id).ok_or_else(|| corrupt("files.id")))
             .collect()
     }
 }
