@@ -10,9 +10,19 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 use crate::{
     domain::{Settings, download::MAX_PRESIGN_TTL, processing::RenderLimits},
     embedded_s3::EmbeddedCredentials,
-    s3::S3Settings,
+    s3::{Encryption, S3Settings},
     store::Backend,
 };
+
+/// `FILE_CORE_S3_SERVER_SIDE_ENCRYPTION`, spelled as S3 spells it.
+fn parse_encryption(name: &str) -> Result<Encryption, String> {
+    Encryption::from_name(name.trim()).ok_or_else(|| {
+        format!(
+            "unknown server-side encryption {name:?}: one of {}",
+            Encryption::NAMES.join(", ")
+        )
+    })
+}
 
 /// Where the bucket lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -150,6 +160,17 @@ pub struct Config {
         action = clap::ArgAction::Set
     )]
     pub s3_force_path_style: bool,
+
+    /// Server-side encryption asked for every object: `none` (the bucket's default; what a
+    /// MinIO without a key-management service accepts), `AES256` (SSE-S3) or `aws:kms`.
+    /// Presigned uploads sign it, so browsers must send the header they are given.
+    #[arg(
+        long,
+        env = "FILE_CORE_S3_SERVER_SIDE_ENCRYPTION",
+        default_value = "none",
+        value_parser = parse_encryption
+    )]
+    pub s3_server_side_encryption: Encryption,
 
     /// Create the bucket at start when missing, in external mode (embedded mode always does).
     #[arg(
@@ -537,6 +558,7 @@ impl Config {
             force_path_style: self.s3_force_path_style,
             access_key_id: self.s3_access_key_id.trim().to_owned(),
             secret_access_key: self.s3_secret_access_key.clone(),
+            encryption: self.s3_server_side_encryption,
         }
     }
 
@@ -626,6 +648,25 @@ mod tests {
         assert!(!printed.contains("s3cret"), "{printed}");
         assert!(!printed.contains("very-secret-key"), "{printed}");
         assert!(!printed.contains("rabbit-secret"), "{printed}");
+    }
+
+    #[test]
+    fn server_side_encryption_is_named_as_s3_names_it() {
+        let parse = |name: &str| {
+            Config::try_parse_from(["file-core", "--s3-server-side-encryption", name])
+                .map(|config| config.s3_server_side_encryption)
+        };
+        assert_eq!(
+            Config::parse_from(["file-core"]).s3_server_side_encryption,
+            Encryption::None
+        );
+        assert_eq!(parse("none").ok(), Some(Encryption::None));
+        assert_eq!(parse("AES256").ok(), Some(Encryption::Aes256));
+        assert_eq!(parse("aws:kms").ok(), Some(Encryption::AwsKms));
+        let refused = parse("aes256")
+            .expect_err("S3 spells it AES256")
+            .to_string();
+        assert!(refused.contains("none, AES256, aws:kms"), "{refused}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct UploadBinding {
 /// Access to the bucket.
 pub trait ObjectStorage: Send + Sync + 'static {
     /// A PUT of `key` that only succeeds with the bound content type, `Content-MD5`, length and
-    /// `x-amz-server-side-encryption: AES256`, valid for `expires_in` from now.
+    /// the configured `x-amz-server-side-encryption`, if any, valid for `expires_in` from now.
     fn presign_put(
         &self,
         key: &str,

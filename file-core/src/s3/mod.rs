@@ -50,6 +50,45 @@ pub struct S3Settings {
     pub force_path_style: bool,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// What every object written and every upload presigned asks S3 to encrypt with.
+    pub encryption: Encryption,
+}
+
+/// Server-side encryption asked of S3 (`x-amz-server-side-encryption`). `None` leaves it to
+/// the bucket's default (AWS encrypts every new object with SSE-S3 anyway); MinIO refuses
+/// either header unless it has a key-management service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Encryption {
+    #[default]
+    None,
+    /// SSE-S3 (`AES256`).
+    Aes256,
+    /// SSE-KMS (`aws:kms`) with the bucket's default key.
+    AwsKms,
+}
+
+impl Encryption {
+    /// The names the setting takes.
+    pub const NAMES: [&'static str; 3] = ["none", "AES256", "aws:kms"];
+
+    /// The encryption named `name`, as S3 spells it (`none`, `AES256`, `aws:kms`).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "none" => Some(Self::None),
+            "AES256" => Some(Self::Aes256),
+            "aws:kms" => Some(Self::AwsKms),
+            _ => None,
+        }
+    }
+
+    fn header(self) -> Option<ServerSideEncryption> {
+        match self {
+            Self::None => None,
+            Self::Aes256 => Some(ServerSideEncryption::Aes256),
+            Self::AwsKms => Some(ServerSideEncryption::AwsKms),
+        }
+    }
 }
 
 /// Why the bucket could not be prepared.
@@ -67,6 +106,7 @@ pub struct S3Objects {
     client: Client,
     presigner: Client,
     bucket: String,
+    encryption: Encryption,
     metrics: S3Metrics,
     region: String,
     credentials: Credentials,
@@ -177,6 +217,7 @@ impl S3Objects {
             client: Client::from_conf(client_config(settings, endpoint)),
             presigner: Client::from_conf(client_config(settings, public_endpoint)),
             bucket: settings.bucket.clone(),
+            encryption: settings.encryption,
             metrics,
             region: settings.region.clone(),
             credentials: credentials(settings),
@@ -282,7 +323,7 @@ impl ObjectStorage for S3Objects {
             .content_type(binding.image.content_type())
             .content_md5(binding.md5.to_base64())
             .content_length(size)
-            .server_side_encryption(ServerSideEncryption::Aes256)
+            .set_server_side_encryption(self.encryption.header())
             .presigned(config)
             .await
             .map_err(object_error("presign put"))?;
@@ -359,7 +400,7 @@ impl ObjectStorage for S3Objects {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .server_side_encryption(ServerSideEncryption::Aes256)
+            .set_server_side_encryption(self.encryption.header())
             .body(bytes.into())
             .send();
         self.observed("PutObject", call)
@@ -436,6 +477,7 @@ mod tests {
                 force_path_style,
                 access_key_id: "AKIDEXAMPLE".to_owned(),
                 secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
+                encryption: Encryption::Aes256,
             },
             metrics.s3,
         )

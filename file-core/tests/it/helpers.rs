@@ -136,6 +136,7 @@ pub struct Options {
     pub processing_max_pixels: u64,
     /// Deliver jobs through this RabbitMQ (a queue of the test's own).
     pub broker_url: Option<String>,
+    pub encryption: file_core::s3::Encryption,
 }
 
 impl Default for Options {
@@ -152,6 +153,7 @@ impl Default for Options {
             processing_retry_delay: Duration::from_millis(50),
             processing_max_pixels: 40_000_000,
             broker_url: None,
+            encryption: file_core::s3::Encryption::default(),
         }
     }
 }
@@ -232,6 +234,7 @@ impl TestApp {
         config.s3_access_key_id = credentials.access_key_id.clone();
         config.s3_secret_access_key = credentials.secret_access_key.clone();
         config.s3_public_endpoint = options.public_endpoint.clone();
+        config.s3_server_side_encryption = options.encryption;
         config.upload_url_ttl = options.upload_url_ttl;
         config.download_url_ttl = options.download_url_ttl;
         config.pending_grace = options.pending_grace;

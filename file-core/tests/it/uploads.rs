@@ -82,7 +82,14 @@ async fn a_correct_upload_confirms(db: Db) {
 }
 
 async fn the_presigned_put_binds_type_md5_length_and_encryption(db: Db) {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_with(
+        db,
+        Options {
+            encryption: file_core::s3::Encryption::Aes256,
+            ..Options::default()
+        },
+    )
+    .await;
     let bytes = jpeg(100);
     let file = upload_file("a.jpeg", "image/jpeg", &bytes);
     let created = app
@@ -142,6 +149,34 @@ async fn the_presigned_put_binds_type_md5_length_and_encryption(db: Db) {
         .retain(|h| !h.name.eq_ignore_ascii_case("x-amz-server-side-encryption"));
     let response = app.put(&without_sse, bytes, &[]).await;
     assert_eq!(response.status().as_u16(), 403);
+    app.finish().await;
+
+    // By default no encryption is asked (what a MinIO without a KMS accepts): no header.
+    let app = TestApp::spawn(db).await;
+    let bytes = jpeg(100);
+    let created = app
+        .create_uploads(
+            &hangout(),
+            vec![upload_file("b.jpeg", "image/jpeg", &bytes)],
+        )
+        .await
+        .unwrap();
+    let upload = &created.uploads[0];
+    assert!(
+        upload
+            .headers
+            .iter()
+            .all(|h| !h.name.eq_ignore_ascii_case("x-amz-server-side-encryption")),
+        "{:?}",
+        upload.headers
+    );
+    assert!(
+        !upload.url.contains("x-amz-server-side-encryption"),
+        "{}",
+        upload.url
+    );
+    let response = app.put(upload, bytes, &[]).await;
+    assert!(response.status().is_success(), "{}", response.status());
     app.finish().await;
 }
 
