@@ -9,7 +9,6 @@ use proto::file::v1::file_service_server::FileServiceServer;
 use telemetry::metrics::{MetricsServer, Registry};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic_health::ServingStatus;
 
 use crate::{
     config::{Config, ConfigError, Role, S3Mode},
@@ -277,32 +276,31 @@ impl App {
                 stopping.clone(),
             ));
         }
-        let (reporter, health) = tonic_health::server::health_reporter();
-        for name in SERVICES {
-            reporter
-                .set_service_status(name, ServingStatus::Serving)
-                .await;
-        }
+        let (health, health_service) = telemetry::health::Health::start(&SERVICES).await;
+        // While the probe finds the database down, calls fail fast and health says NOT_SERVING.
+        let database = self.store.database().clone();
+        let probe = tokio::spawn(async move { database.probe_forever().await });
+        let availability = self.store.database().availability();
         let sweeper = tokio::spawn(sweep_forever(
             Arc::clone(&self.service),
             self.metrics.clone(),
             self.sweep_interval,
         ));
         let draining = async {
-            shutdown.await;
-            tracing::info!("shutting down: draining in-flight calls");
-            for name in SERVICES {
-                reporter
-                    .set_service_status(name, ServingStatus::NotServing)
-                    .await;
+            // Health follows the database until shutdown, then stays NOT_SERVING.
+            tokio::select! {
+                () = shutdown => {}
+                () = health.follow(availability) => {}
             }
+            tracing::info!("shutting down: draining in-flight calls");
+            health.stopping().await;
         };
         let result = Server::builder()
             .layer(telemetry::grpc::ServerLayer::new(
                 self.metrics.rpc.clone(),
                 MEASURED_SERVICES,
             ))
-            .add_service(health)
+            .add_service(health_service)
             .add_service(FileServiceServer::new(FileGrpc::new(
                 Arc::clone(&self.service),
                 self.metrics.uploads.clone(),
@@ -310,6 +308,7 @@ impl App {
             .serve_with_incoming_shutdown(proto::tls::incoming(grpc.listener, grpc.tls), draining)
             .await;
         sweeper.abort();
+        probe.abort();
         let _ = stop_broker.send(true);
         workers.shutdown().await;
         metrics_server.abort();

@@ -14,7 +14,6 @@ use proto::tls::RequireClient;
 use telemetry::metrics::{MetricsServer, Registry};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic_health::ServingStatus;
 
 use crate::{
     config::{Config, ConfigError},
@@ -183,12 +182,11 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let (reporter, health) = tonic_health::server::health_reporter();
-        for name in SERVICES {
-            reporter
-                .set_service_status(name, ServingStatus::Serving)
-                .await;
-        }
+        let (health, health_service) = telemetry::health::Health::start(&SERVICES).await;
+        // While the probe finds the database down, calls fail fast and health says NOT_SERVING.
+        let database = self.store.database().clone();
+        let probe = tokio::spawn(async move { database.probe_forever().await });
+        let availability = self.store.database().availability();
         let sweeper = tokio::spawn(sweep_forever(
             Arc::clone(&self.service),
             self.metrics.clone(),
@@ -208,15 +206,15 @@ impl App {
             ))
         });
         let draining = async {
-            shutdown.await;
+            // Health follows the database until shutdown, then stays NOT_SERVING.
+            tokio::select! {
+                () = shutdown => {}
+                () = health.follow(availability) => {}
+            }
             tracing::info!("shutting down: draining in-flight calls");
             // Event streams never end by themselves: they end now, so the drain can finish.
             let _ = stopping.send(true);
-            for name in SERVICES {
-                reporter
-                    .set_service_status(name, ServingStatus::NotServing)
-                    .await;
-            }
+            health.stopping().await;
         };
         let service = &self.service;
         let gateway = &self.gateway_clients;
@@ -225,7 +223,7 @@ impl App {
                 self.metrics.rpc.clone(),
                 MEASURED_SERVICES,
             ))
-            .add_service(health)
+            .add_service(health_service)
             .add_service(AuthServiceServer::with_interceptor(
                 AuthGrpc::new(Arc::clone(service)),
                 gateway.clone(),
@@ -261,6 +259,7 @@ impl App {
             .serve_with_incoming_shutdown(proto::tls::incoming(self.listener, self.tls), draining)
             .await;
         sweeper.abort();
+        probe.abort();
         if let Some(relay) = relay {
             let _ = relay.await;
         }

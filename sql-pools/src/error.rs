@@ -13,6 +13,8 @@ pub enum DbError {
     PoolTimedOut,
     #[error("the database pool is closed")]
     PoolClosed,
+    #[error("the database did not answer its last probe")]
+    Unreachable,
 }
 
 impl DbError {
@@ -22,7 +24,7 @@ impl DbError {
     #[must_use]
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::PoolTimedOut | Self::PoolClosed => true,
+            Self::PoolTimedOut | Self::PoolClosed | Self::Unreachable => true,
             Self::MySql(error) => matches!(
                 error,
                 sqlx::Error::Io(_)
@@ -87,6 +89,7 @@ mod tests {
     fn unreachable_databases_are_told_from_refused_statements() {
         assert!(DbError::PoolTimedOut.is_unavailable());
         assert!(DbError::PoolClosed.is_unavailable());
+        assert!(DbError::Unreachable.is_unavailable());
         let reset = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert!(DbError::from(sqlx::Error::Io(reset)).is_unavailable());
         assert!(!DbError::RowNotFound.is_unavailable());

@@ -7,6 +7,7 @@
 //! types ([`Statement`], [`FromRow`]) that let one `store` module serve both backends. The
 //! services' `store` modules hold the SQL.
 
+mod availability;
 mod error;
 mod mysql;
 mod row;
@@ -21,6 +22,7 @@ use sqlx::{
     pool::PoolConnection,
 };
 
+pub use availability::{PROBE_INTERVAL, PROBE_TIMEOUT, RECOVERY_PROBE_INTERVAL};
 pub use error::DbError;
 pub use row::{Column, Columns, FromRow};
 pub use statement::{Statement, Tuple, Value};
@@ -129,6 +131,7 @@ enum Pools {
 #[derive(Clone, Debug)]
 pub struct Database {
     pools: Pools,
+    availability: availability::Availability,
 }
 
 impl Database {
@@ -145,7 +148,48 @@ impl Database {
             Backend::MySql => mysql::open(url, max_connections, migrations).await?,
             Backend::Sqlite => sqlite::open(url, max_connections, migrations).await?,
         };
-        Ok(Self { pools })
+        Ok(Self {
+            pools,
+            availability: availability::Availability::default(),
+        })
+    }
+
+    /// Whether the database answers, as the last probe found (`true` until a probe says
+    /// otherwise; always `true` for embedded SQLite, which has no server to lose). Follows
+    /// [`probe_forever`](Self::probe_forever)'s findings.
+    #[must_use]
+    pub fn availability(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.availability.subscribe()
+    }
+
+    /// Probes the database for as long as it is polled (run it beside the server): while a
+    /// probe finds it down, checkouts fail at once as unavailable. Never completes; on SQLite
+    /// it only waits.
+    pub async fn probe_forever(&self) {
+        match &self.pools {
+            Pools::MySql(pool) => self.availability.probe_mysql(pool).await,
+            Pools::Sqlite { .. } => std::future::pending().await,
+        }
+    }
+
+    /// Fails at once while the probe finds the database down; a checkout that fails as
+    /// unavailable asks for a probe now.
+    fn checked<T>(&self, checkout: Result<T, sqlx::Error>) -> Result<T, DbError> {
+        checkout.map_err(|error| {
+            let error = DbError::from(error);
+            if error.is_unavailable() {
+                self.availability.suspect();
+            }
+            error
+        })
+    }
+
+    fn fail_fast(&self) -> Result<(), DbError> {
+        if self.availability.is_up() {
+            Ok(())
+        } else {
+            Err(DbError::Unreachable)
+        }
     }
 
     /// The backend in use.
@@ -164,7 +208,10 @@ impl Database {
     /// When no connection becomes free in time or the pool is closed.
     pub async fn read(&self) -> Result<Connection, DbError> {
         Ok(Connection(match &self.pools {
-            Pools::MySql(pool) => Link::MySql(pool.acquire().await?),
+            Pools::MySql(pool) => {
+                self.fail_fast()?;
+                Link::MySql(self.checked(pool.acquire().await)?)
+            }
             Pools::Sqlite { read, .. } => Link::Sqlite(read.acquire().await?),
         }))
     }
@@ -176,7 +223,10 @@ impl Database {
     /// When no connection becomes free in time or the pool is closed.
     pub async fn write(&self) -> Result<Connection, DbError> {
         Ok(Connection(match &self.pools {
-            Pools::MySql(pool) => Link::MySql(pool.acquire().await?),
+            Pools::MySql(pool) => {
+                self.fail_fast()?;
+                Link::MySql(self.checked(pool.acquire().await)?)
+            }
             Pools::Sqlite { write, .. } => Link::Sqlite(write.acquire().await?),
         }))
     }
@@ -187,7 +237,10 @@ impl Database {
     /// When no connection becomes free in time, the pool is closed or `begin` fails.
     pub async fn begin(&self) -> Result<Transaction, DbError> {
         Ok(Transaction(Connection(match &self.pools {
-            Pools::MySql(pool) => Link::MySqlTransaction(pool.begin().await?),
+            Pools::MySql(pool) => {
+                self.fail_fast()?;
+                Link::MySqlTransaction(self.checked(pool.begin().await)?)
+            }
             Pools::Sqlite { write, .. } => {
                 let mut connection = write.acquire().await?;
                 connection.begin()?;

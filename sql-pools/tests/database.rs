@@ -242,3 +242,64 @@ async fn a_percent_encoded_sqlite_path_names_one_file() {
     assert!(dir.path().join("my things.db").exists());
     assert!(!dir.path().join("my%20things.db").exists());
 }
+
+/// Waits (bounded) until the probe's finding is `up`.
+async fn until_availability(database: &Database, up: bool) {
+    let mut availability = database.availability();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        availability.wait_for(|now| *now == up),
+    )
+    .await
+    .expect("the probe never saw the change")
+    .expect("the database is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_mysql_fails_fast_while_down_and_recovers() {
+    let Ok(server) = std::env::var("TEST_MYSQL_URL") else {
+        return;
+    };
+    let name = format!("sqlpools_down_{}", std::process::id());
+    admin(&server, &format!("create database {name}")).await;
+    let link = test_support::CuttableLink::to_server_of(&server).await;
+    let database = Database::open(&format!("{}/{name}", link.url_for(&server)), 4, &MIGRATIONS)
+        .await
+        .expect("open MariaDB through the link");
+    let probing = tokio::spawn({
+        let database = database.clone();
+        async move { database.probe_forever().await }
+    });
+    database
+        .execute(&insert(&[("a", None, 1)]))
+        .await
+        .expect("up");
+
+    link.cut();
+    // A checkout that finds the database gone wakes the probe at once.
+    let first = database.read().await.expect_err("the link is cut");
+    assert!(first.is_unavailable(), "{first}");
+    until_availability(&database, false).await;
+    // While the probe finds it down, checkouts fail at once, without waiting for the pool.
+    for checkout in [
+        database.read().await.map(drop),
+        database.write().await.map(drop),
+        database.begin().await.map(drop),
+    ] {
+        assert!(
+            matches!(checkout, Err(DbError::Unreachable)),
+            "{checkout:?}"
+        );
+    }
+
+    link.restore();
+    until_availability(&database, true).await;
+    let things: Vec<Thing> = database
+        .fetch_all(&Statement::new("select id, label, size from things"))
+        .await
+        .expect("the pool reconnects");
+    assert_eq!(things.len(), 1);
+    probing.abort();
+    database.close().await;
+    drop_database(&server, &name).await;
+}

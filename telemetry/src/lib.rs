@@ -8,6 +8,7 @@
 //! codes, outcome enums), never from ids, emails, paths or other client input.
 
 pub mod grpc;
+pub mod health;
 mod logs;
 pub mod metrics;
 pub mod propagation;

@@ -19,6 +19,7 @@ use async_graphql::{Context, Enum, ID, SimpleObject, Subscription, Union, future
 use proto::hangout::v1 as pb;
 
 use crate::{
+    backend::BackendError,
     events::{Ended, Event, EventHub, EventKind, Subscription as Events, Topic},
     graphql::{
         RequestContext, backends,
@@ -278,7 +279,9 @@ impl<'a, 'b> Watch<'a, 'b> {
                 Ok(event) => event,
                 Err(error) => return Some(Err(error)),
             };
-            match self.hangout_event(&event).await {
+            // Boxed: what an event takes to resolve (a loader or a backend call) would otherwise
+            // sit in every idle subscription's state, which waits only for the next event.
+            match Box::pin(self.hangout_event(&event)).await {
                 Ok(Some(item)) => return Some(Ok(item)),
                 // Not visible (any more): left out.
                 Ok(None) => {}
@@ -372,41 +375,46 @@ impl<'a, 'b> Watch<'a, 'b> {
                 Ok(event) => event,
                 Err(error) => return Some(Err(error)),
             };
-            let loader = &self.request.loader;
-            let item = match event.kind {
-                EventKind::InvitationReceived => match &event.subject {
-                    Some(invitation) => loader
-                        .load_one(InvitationKey(invitation.clone()))
-                        .await
-                        .map(|found| {
-                            found.map(|invitation| {
-                                ViewerEvent::InvitationReceived(InvitationReceived {
-                                    invitation,
-                                    at: at(&event),
-                                })
-                            })
-                        }),
-                    None => Ok(None),
-                },
-                EventKind::HangoutAdded => loader
-                    .load_one(HangoutKey(event.hangout.clone()))
-                    .await
-                    .map(|found| {
-                        found.map(|hangout| {
-                            ViewerEvent::HangoutAdded(HangoutAdded {
-                                hangout,
-                                at: at(&event),
-                            })
-                        })
-                    }),
-                EventKind::HangoutRemoved => Ok(Some(ViewerEvent::HangoutRemoved(removed(&event)))),
-                _ => Ok(None),
-            };
+            // Boxed, as in `next_hangout_event`.
+            let item = Box::pin(self.viewer_event(&event)).await;
             match item {
                 Ok(Some(item)) => return Some(Ok(item)),
                 Ok(None) => {}
                 Err(error) => return Some(Err(error.into())),
             }
+        }
+    }
+
+    async fn viewer_event(&self, event: &Event) -> Result<Option<ViewerEvent>, BackendError> {
+        let loader = &self.request.loader;
+        match event.kind {
+            EventKind::InvitationReceived => match &event.subject {
+                Some(invitation) => loader
+                    .load_one(InvitationKey(invitation.clone()))
+                    .await
+                    .map(|found| {
+                        found.map(|invitation| {
+                            ViewerEvent::InvitationReceived(InvitationReceived {
+                                invitation,
+                                at: at(event),
+                            })
+                        })
+                    }),
+                None => Ok(None),
+            },
+            EventKind::HangoutAdded => loader
+                .load_one(HangoutKey(event.hangout.clone()))
+                .await
+                .map(|found| {
+                    found.map(|hangout| {
+                        ViewerEvent::HangoutAdded(HangoutAdded {
+                            hangout,
+                            at: at(event),
+                        })
+                    })
+                }),
+            EventKind::HangoutRemoved => Ok(Some(ViewerEvent::HangoutRemoved(removed(event)))),
+            _ => Ok(None),
         }
     }
 }

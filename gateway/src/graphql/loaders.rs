@@ -20,7 +20,10 @@ use crate::{
         membership::{
             self, HangoutMemberConnection, Invitation, InvitationConnection, RsvpCounts, RsvpStatus,
         },
-        memory::{self, FileUrls, Memory, MemoryConnection, MemoryOrder, MemoryStatus},
+        memory::{
+            self, FileUrls, FilesUnavailable, Memory, MemoryConnection, MemoryOrder, MemoryStatus,
+            PageFiles,
+        },
         user::User,
     },
 };
@@ -178,15 +181,23 @@ pub struct BackendLoader {
     call: CallContext,
     /// The renditions every file load signs (the operation's `imageUrl` sizes).
     file_urls: FileUrls,
+    /// Noted when a page of memories is answered without its files.
+    files_unavailable: FilesUnavailable,
 }
 
 impl BackendLoader {
     #[must_use]
-    pub fn new(backends: Backends, call: CallContext, file_urls: FileUrls) -> Self {
+    pub fn new(
+        backends: Backends,
+        call: CallContext,
+        file_urls: FileUrls,
+        files_unavailable: FilesUnavailable,
+    ) -> Self {
         Self {
             backends,
             call,
             file_urls,
+            files_unavailable,
         }
     }
 
@@ -671,7 +682,8 @@ impl Loader<MemoriesPageKey> for BackendLoader {
                     .filter(|(_, wants)| **wants)
                     .filter_map(|(page, _)| page.as_ref()),
             )
-            .await?;
+            .await;
+            let files = degrade_unavailable(files, &self.files_unavailable)?;
             let mut connections = HashMap::with_capacity(keys.len());
             for (key, &shape) in keys.iter().zip(&shape_of) {
                 uses[shape] -= 1;
@@ -682,16 +694,36 @@ impl Loader<MemoriesPageKey> for BackendLoader {
                 };
                 if let Some(page) = page {
                     let had_after = !key.page.after.is_empty();
-                    let files = key.with_files.then_some(&files);
+                    let files = PageFiles::of(key.with_files, files.as_ref());
                     connections.insert(
                         key.clone(),
-                        memory::memory_connection(page, had_after, files),
+                        memory::memory_connection(page, had_after, &files),
                     );
                 }
             }
             Ok(connections)
         }
         .instrument(span)
+    }
+}
+
+/// The files of pages when file-core answered, `None` when it is unavailable (noted in
+/// `unavailable`: the pages are answered without their files and the response says so once).
+///
+/// # Errors
+/// Any other failure of the call.
+pub(super) fn degrade_unavailable<T>(
+    files: Result<T, BackendError>,
+    unavailable: &FilesUnavailable,
+) -> Result<Option<T>, BackendError> {
+    match files {
+        Ok(files) => Ok(Some(files)),
+        Err(BackendError::Unavailable { service }) => {
+            tracing::warn!(service, "answering pages of memories without their files");
+            unavailable.note();
+            Ok(None)
+        }
+        Err(error) => Err(error),
     }
 }
 

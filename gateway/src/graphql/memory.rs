@@ -205,9 +205,70 @@ pub struct Memory {
     pub status: MemoryStatus,
     pub file_id: String,
     pub created_at: DateTime,
-    /// The stored file when it was fetched with the page: `Some(None)` means fetched and
-    /// absent, `None` means not fetched (then it is loaded on demand).
-    pub prefetched_file: Option<Option<Arc<proto::file::v1::File>>>,
+    /// The stored file, as far as the page that carried the memory fetched it.
+    pub prefetched_file: PrefetchedFile,
+}
+
+/// A memory's stored file, as far as the page that carried the memory fetched it.
+#[derive(Clone, Debug)]
+pub enum PrefetchedFile {
+    /// Not fetched with the page: loaded on demand.
+    NotFetched,
+    /// Fetched: the file, or `None` when file-core has none.
+    Fetched(Option<Arc<proto::file::v1::File>>),
+    /// file-core could not be asked: the file's fields are null, and the response says once
+    /// that its URLs are missing ([`FilesUnavailable`]).
+    Unavailable,
+}
+
+/// The files of a page of memories, as [`memory_connection`] attaches them.
+pub(super) enum PageFiles<'a> {
+    NotFetched,
+    Fetched(&'a HashMap<String, Arc<proto::file::v1::File>>),
+    Unavailable,
+}
+
+impl<'a> PageFiles<'a> {
+    /// What a key that does or does not want files gets of `fetched` (`None`: file-core
+    /// was unavailable).
+    pub(super) fn of(
+        wanted: bool,
+        fetched: Option<&'a HashMap<String, Arc<proto::file::v1::File>>>,
+    ) -> Self {
+        match (wanted, fetched) {
+            (false, _) => Self::NotFetched,
+            (true, Some(files)) => Self::Fetched(files),
+            (true, None) => Self::Unavailable,
+        }
+    }
+}
+
+/// Whether a page's files could not be fetched during the request (file-core unavailable):
+/// the page is answered without them, and the response gets one SERVICE_UNAVAILABLE error
+/// for the missing URLs rather than losing the page, or an error per memory.
+#[derive(Clone, Debug, Default)]
+pub struct FilesUnavailable(Arc<std::sync::atomic::AtomicBool>);
+
+impl FilesUnavailable {
+    pub(super) fn note(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Adds the one error for the missing URLs to `response`, when a page lacked its files
+    /// since the last response (a subscription reports once per response it affects).
+    pub fn report(&self, response: &mut async_graphql::Response) {
+        if self.0.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            let mut error = async_graphql::ServerError::new(
+                "file storage is unavailable: file URLs and photo details are null; the rest \
+                 of the data is complete",
+                None,
+            );
+            let mut extensions = async_graphql::ErrorExtensionValues::default();
+            extensions.set("code", super::error::Code::ServiceUnavailable.as_str());
+            error.extensions = Some(extensions);
+            response.errors.push(error);
+        }
+    }
 }
 
 impl From<pb::Memory> for Memory {
@@ -222,7 +283,7 @@ impl From<pb::Memory> for Memory {
             content_type: memory.content_type,
             size: memory.size,
             file_id: memory.file_id,
-            prefetched_file: None,
+            prefetched_file: PrefetchedFile::NotFetched,
         }
     }
 }
@@ -234,7 +295,11 @@ impl Memory {
         if self.status != MemoryStatus::Uploaded || self.file_id.is_empty() {
             return Some(None);
         }
-        self.prefetched_file.as_ref().map(Option::as_ref)
+        match &self.prefetched_file {
+            PrefetchedFile::NotFetched => None,
+            PrefetchedFile::Fetched(file) => Some(file.as_ref()),
+            PrefetchedFile::Unavailable => Some(None),
+        }
     }
 
     /// The stored file, when the memory is uploaded.
@@ -440,21 +505,24 @@ impl ReadyFields for Memory {
 
 connection!(MemoryConnection, MemoryEdge, Memory);
 
-/// A backend page of memories as a connection; `files`, when given, are the prefetched files
-/// by id.
+/// A backend page of memories as a connection, with the files fetched with it.
 pub(super) fn memory_connection(
     page: pb::HangoutMemoriesPage,
     had_after: bool,
-    files: Option<&HashMap<String, Arc<proto::file::v1::File>>>,
+    files: &PageFiles<'_>,
 ) -> MemoryConnection {
     let edges = page
         .edges
         .into_iter()
         .filter_map(|edge| {
             let mut memory = Memory::from(edge.memory?);
-            if let Some(files) = files {
-                memory.prefetched_file = Some(files.get(&memory.file_id).cloned());
-            }
+            memory.prefetched_file = match files {
+                PageFiles::NotFetched => PrefetchedFile::NotFetched,
+                PageFiles::Fetched(files) => {
+                    PrefetchedFile::Fetched(files.get(&memory.file_id).cloned())
+                }
+                PageFiles::Unavailable => PrefetchedFile::Unavailable,
+            };
             Some((edge.cursor, memory))
         })
         .collect();

@@ -152,6 +152,8 @@ pub struct RequestContext {
     pub tasks: batch::LoaderTasks,
     /// The renditions the operation's `imageUrl` fields ask for.
     pub file_urls: memory::FileUrls,
+    /// Whether a page of memories was answered without its files: see [`Self::finish`].
+    pub files_unavailable: memory::FilesUnavailable,
 }
 
 impl RequestContext {
@@ -170,8 +172,14 @@ impl RequestContext {
         };
         let call = CallContext::new(user_id, request_id);
         let tasks = batch::LoaderTasks::default();
+        let files_unavailable = memory::FilesUnavailable::default();
         let loader = batch::BatchLoader::new(
-            loaders::BackendLoader::new(backends.clone(), call.clone(), file_urls),
+            loaders::BackendLoader::new(
+                backends.clone(),
+                call.clone(),
+                file_urls,
+                files_unavailable.clone(),
+            ),
             tasks.clone(),
         );
         Self {
@@ -180,6 +188,17 @@ impl RequestContext {
             loader,
             tasks,
             file_urls,
+            files_unavailable,
+        }
+    }
+
+    /// What finishes every response of the request, over any transport: one error for URLs
+    /// a page had to go without, then a code on every error.
+    pub fn finisher(&self) -> impl Fn(&mut async_graphql::Response) + Send + Sync + 'static {
+        let files_unavailable = self.files_unavailable.clone();
+        move |response| {
+            files_unavailable.report(response);
+            error::code_response_errors(response);
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::{
         RequestContext,
         activity::Activity,
         loaders::{self, ActivitiesOfHangoutKey, MemoriesPageKey, UserKey},
-        memory::{self, MemoryOrder, MemoryStatus},
+        memory::{self, MemoryOrder, MemoryStatus, PageFiles},
         user::User,
     },
 };
@@ -133,9 +133,11 @@ impl PageIncludes {
         if pages.is_empty() {
             return;
         }
+        // `Some(None)`: file-core unavailable, so the pages go without their files.
         let files = if self.memories.iter().any(|key| key.with_files) {
-            match loaders::files_of_pages(backends, &request.call, request.file_urls, &pages).await
-            {
+            let files =
+                loaders::files_of_pages(backends, &request.call, request.file_urls, &pages).await;
+            match loaders::degrade_unavailable(files, &request.files_unavailable) {
                 Ok(files) => Some(files),
                 Err(error) => {
                     // Not cached, so the memories fields load again and report it in place.
@@ -152,8 +154,8 @@ impl PageIncludes {
         let templates = self.memories.len();
         for (index, template) in self.memories.into_iter().enumerate() {
             let files = match (template.with_files, &files) {
-                (false, _) => None,
-                (true, Some(files)) => Some(files),
+                (false, _) => PageFiles::NotFetched,
+                (true, Some(fetched)) => PageFiles::of(true, fetched.as_ref()),
                 (true, None) => continue,
             };
             // Usually there is one template: it takes the pages rather than a copy.
@@ -168,7 +170,7 @@ impl PageIncludes {
                     ..template.clone()
                 };
                 // The key's `after` is empty (see `first_memories_page`).
-                loader.prime(key, memory::memory_connection(memories, false, files));
+                loader.prime(key, memory::memory_connection(memories, false, &files));
             }
         }
     }

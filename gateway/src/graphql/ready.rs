@@ -237,7 +237,7 @@ mod tests {
     use crate::graphql::{
         activity::Activity,
         hangout::{Hangout, HangoutStatus},
-        memory::{Memory, MemoryStatus},
+        memory::{Memory, MemoryStatus, PrefetchedFile},
         node::Node,
         scalars::DateTime,
         user::User,
@@ -275,7 +275,7 @@ mod tests {
         }
     }
 
-    fn memory(prefetched: Option<Option<Arc<proto::file::v1::File>>>) -> Memory {
+    fn memory(prefetched: PrefetchedFile) -> Memory {
         Memory {
             id: "0190c4c1-0000-7000-8000-000000000001".into(),
             hangout_id: "0190c4c1-0000-7000-8000-000000000002".into(),
@@ -433,8 +433,12 @@ mod tests {
 
     #[tokio::test]
     async fn ready_objects_answer_exactly_as_their_resolvers() {
-        let prefetched = Some(Some(Arc::new(file())));
-        let schema = schema(vec![memory(prefetched), memory(Some(None))]);
+        let prefetched = PrefetchedFile::Fetched(Some(Arc::new(file())));
+        let schema = schema(vec![
+            memory(prefetched),
+            memory(PrefetchedFile::Fetched(None)),
+            memory(PrefetchedFile::Unavailable),
+        ]);
         for (field, selection, fragments) in [
             ("Memories", MEMORY_FIELDS, MEMORY_FRAGMENT),
             ("Memory", MEMORY_FIELDS, MEMORY_FRAGMENT),
@@ -497,7 +501,10 @@ mod tests {
     async fn a_field_that_must_be_loaded_sends_the_object_the_ordinary_way() {
         // Not prefetched: the URL would be loaded through the request's loader, which this
         // schema lacks, so both answers are the same error at the same path.
-        let schema = schema(vec![memory(Some(None)), memory(None)]);
+        let schema = schema(vec![
+            memory(PrefetchedFile::Fetched(None)),
+            memory(PrefetchedFile::NotFetched),
+        ]);
         for (field, selection) in [
             ("Memories", "{ id downloadUrl }"),
             ("Memory", "{ id hangout { id } }"),

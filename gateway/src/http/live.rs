@@ -33,7 +33,10 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures_util::SinkExt as _;
+use futures_util::{
+    SinkExt as _,
+    stream::{SplitSink, SplitStream},
+};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
@@ -185,15 +188,24 @@ pub(super) fn upgrade(
         .read_buffer_size(SOCKET_READ_BUFFER_BYTES)
         .write_buffer_size(SOCKET_BUFFER_BYTES)
         .max_write_buffer_size(SOCKET_BUFFER_BYTES + 2 * max_message)
-        .on_upgrade(move |socket| async move {
-            let _address_slot = address_slot;
+        .on_upgrade(move |socket| {
+            // Split before the future is made, and handed in as halves: a `WebSocket` moved
+            // into an async block keeps its room in the future's state after it is moved on
+            // (a few hundred bytes each time, in every idle socket's task).
+            let (sink, incoming) = socket.split();
             let connection = Connection {
                 state,
                 request_id: request_id.0,
                 address,
                 header_token,
             };
-            connection.serve(socket).await;
+            // A task of its own rather than the rest of axum's upgrade task, whose state (room
+            // for the handshake, about 2 kB) would stay with every socket for its life.
+            tokio::spawn(async move {
+                let _address_slot = address_slot;
+                connection.serve(sink, incoming).await;
+            });
+            std::future::ready(())
         })
 }
 
@@ -249,16 +261,51 @@ async fn revoked(session: Option<&mut Session>) {
     }
 }
 
+/// A close that the socket's operations asked for (a subscriber cut off for being too slow):
+/// the first one asked wins. A mutex and a `Notify` rather than a channel: every socket has
+/// one, and a channel's queue and blocks cost each idle socket far more.
+#[derive(Default)]
+struct CloseRequest {
+    asked: Mutex<Option<(u16, &'static str)>>,
+    wake: tokio::sync::Notify,
+}
+
+impl CloseRequest {
+    fn ask(&self, code: u16, reason: &'static str) {
+        lock(&self.asked).get_or_insert((code, reason));
+        // Stores a permit when the socket is not waiting yet, so no request is missed.
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Option<(u16, &'static str)> {
+        lock(&self.asked).take()
+    }
+
+    /// The close asked for, once there is one.
+    async fn asked(&self) -> (u16, &'static str) {
+        loop {
+            if let Some(close) = self.take() {
+                return close;
+            }
+            self.wake.notified().await;
+        }
+    }
+}
+
 /// One running operation's responses; `None` last, when it completes.
 type Operation = BoxStream<'static, Option<async_graphql::Response>>;
 
 impl Connection {
-    async fn serve(self, socket: WebSocket) {
-        let (mut sink, mut incoming) = socket.split();
+    async fn serve(
+        self,
+        mut sink: SplitSink<WebSocket, Message>,
+        mut incoming: SplitStream<WebSocket>,
+    ) {
         let ws = &self.state.ws;
-        let (close_sender, mut close_requests) = tokio::sync::mpsc::unbounded_channel();
-        let closer = SocketCloser(Arc::new(move |code, reason| {
-            let _ = close_sender.send((code, reason));
+        let close_request = Arc::new(CloseRequest::default());
+        let closer = SocketCloser(Arc::new({
+            let close_request = Arc::clone(&close_request);
+            move |code, reason| close_request.ask(code, reason)
         }));
         let mut stop = std::pin::pin!(stopped(self.state.live.stopping.clone()));
         let mut session: Option<Session> = None;
@@ -284,7 +331,7 @@ impl Connection {
                     Some(_) => (4401, "the access token expired; reconnect with a fresh one"),
                 }),
                 () = revoked(session.as_mut()) => break Some((4401, "the session was revoked; sign in again")),
-                Some((code, reason)) = close_requests.recv() => break Some((code, reason)),
+                close = close_request.asked() => break Some(close),
                 _ = ping.tick() => {
                     if heard.elapsed() > ws.ping_interval * 2 {
                         break None;
@@ -308,7 +355,7 @@ impl Connection {
                             // A subscription that ended by asking for the socket's close (its
                             // subscriber too slow) is not completed: `complete` would tell the
                             // client it is over, the close tells it to reconnect and resubscribe.
-                            if let Ok(close) = close_requests.try_recv() {
+                            if let Some(close) = close_request.take() {
                                 break Some(close);
                             }
                             operations.remove(&id);
@@ -505,11 +552,12 @@ impl Connection {
         let context =
             RequestContext::new(&state.backends, caller, self.request_id.clone(), file_urls);
         let tasks = context.tasks.clone();
+        let finish = context.finisher();
         let request = request.data(context).data(closer.clone());
         let responses = tasks
             .drive_stream(state.schema.execute_stream(request))
-            .map(|mut response| {
-                crate::graphql::error::code_response_errors(&mut response);
+            .map(move |mut response| {
+                finish(&mut response);
                 Some(response)
             })
             .chain(async_graphql::futures_util::stream::once(async { None }));
@@ -533,7 +581,7 @@ fn too_many(message: &str) -> async_graphql::Response {
 
 /// Sends `message`, unless the client does not take it within `timeout`.
 async fn send(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    sink: &mut SplitSink<WebSocket, Message>,
     message: Message,
     timeout: Duration,
 ) -> Result<(), ()> {

@@ -161,11 +161,12 @@ pub(super) async fn execute(
             );
             let calls = context.call.clone();
             let tasks = context.tasks.clone();
+            let finish = context.finisher();
             let mut response = tasks
                 .drive(state.schema.execute(request.data(context)))
                 .instrument(span)
                 .await;
-            crate::graphql::error::code_response_errors(&mut response);
+            finish(&mut response);
             (response, kind, calls.calls_made())
         }
     };

@@ -87,10 +87,12 @@ pub struct TestSystem {
     /// Each process's metrics endpoint.
     pub metrics: Metrics,
     hangout_addr: SocketAddr,
+    /// The path the gateway reaches hangout-core by, when a test stalls or cuts it.
+    hangout_link: Option<test_support::CuttableLink>,
     hangout_database_url: String,
     /// The broker flags both services get, when the system runs with a broker.
     broker_args: Vec<String>,
-    _mysql: Option<MysqlDatabase>,
+    mysql: Option<MysqlDatabase>,
     file_addr: SocketAddr,
     hangout: Running,
     file: Running,
@@ -173,6 +175,8 @@ pub enum Db {
 struct MysqlDatabase {
     admin_url: String,
     name: String,
+    /// The path hangout-core reaches the server by, when a test cuts it.
+    link: Option<test_support::CuttableLink>,
 }
 
 impl MysqlDatabase {
@@ -190,11 +194,25 @@ impl MysqlDatabase {
             .execute(format!("create database `{name}`").as_str())
             .await
             .expect("create the test database");
-        Some(Self { admin_url, name })
+        Some(Self {
+            admin_url,
+            name,
+            link: None,
+        })
+    }
+
+    /// The same database, reached through a link that a test can cut.
+    async fn linked(mut self) -> Self {
+        self.link = Some(test_support::CuttableLink::to_server_of(&self.admin_url).await);
+        self
     }
 
     fn url(&self) -> String {
-        format!("{}/{}", self.admin_url.trim_end_matches('/'), self.name)
+        let server = match &self.link {
+            Some(link) => link.url_for(&self.admin_url),
+            None => self.admin_url.clone(),
+        };
+        format!("{}/{}", server.trim_end_matches('/'), self.name)
     }
 }
 
@@ -401,6 +419,20 @@ impl TestSystem {
         }
     }
 
+    /// As [`TestSystem::spawn_on`] MySQL, with hangout-core reaching MariaDB through a link
+    /// that [`database_link`](Self::database_link) cuts; `None` when `TEST_MYSQL_URL` is unset.
+    pub async fn spawn_with_database_link() -> Option<Self> {
+        let database = MysqlDatabase::create().await?.linked().await;
+        Some(Self::start(&[], Some(database), Vec::new()).await)
+    }
+
+    /// The link between hangout-core and its database, when the system was spawned with one.
+    pub fn database_link(&self) -> Option<&test_support::CuttableLink> {
+        self.mysql
+            .as_ref()
+            .and_then(|database| database.link.as_ref())
+    }
+
     /// As [`TestSystem::spawn`], with extra gateway command-line arguments.
     pub async fn spawn_with(extra_args: &[&str]) -> Self {
         Self::start(extra_args, None, Vec::new()).await
@@ -421,10 +453,30 @@ impl TestSystem {
         Some(Self::start(&[], None, broker_args).await)
     }
 
+    /// As [`TestSystem::spawn`], with the gateway reaching hangout-core through a link that
+    /// [`hangout_link`](Self::hangout_link) stalls and cuts.
+    pub async fn spawn_with_hangout_link() -> Self {
+        Self::start_linked(&[], None, Vec::new(), true).await
+    }
+
+    /// The link between the gateway and hangout-core, when the system was spawned with one.
+    pub fn hangout_link(&self) -> Option<&test_support::CuttableLink> {
+        self.hangout_link.as_ref()
+    }
+
     async fn start(
         extra_args: &[&str],
         mysql: Option<MysqlDatabase>,
         broker_args: Vec<String>,
+    ) -> Self {
+        Self::start_linked(extra_args, mysql, broker_args, false).await
+    }
+
+    async fn start_linked(
+        extra_args: &[&str],
+        mysql: Option<MysqlDatabase>,
+        broker_args: Vec<String>,
+        link_hangout_core: bool,
     ) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
@@ -446,8 +498,15 @@ impl TestSystem {
 
         let mut gateway_args = extra_args.to_vec();
         gateway_args.extend(broker_args.iter().map(String::as_str));
+        let hangout_link = if link_hangout_core {
+            Some(test_support::CuttableLink::to(hangout.addr).await)
+        } else {
+            None
+        };
         let app = start_gateway(
-            hangout.addr,
+            hangout_link
+                .as_ref()
+                .map_or(hangout.addr, test_support::CuttableLink::addr),
             file.addr,
             &key_path,
             &gateway_tls,
@@ -479,9 +538,10 @@ impl TestSystem {
             signing_key,
             metrics,
             hangout_addr: hangout.addr,
+            hangout_link,
             hangout_database_url,
             broker_args,
-            _mysql: mysql,
+            mysql,
             file_addr: file.addr,
             hangout: hangout.running,
             file: file.running,
@@ -646,6 +706,11 @@ impl TestSystem {
     }
 
     /// How many calls of `rpc` (e.g. `AuthService/SignIn`) the gateway has made.
+    /// Backend calls the gateway has issued, all RPCs together.
+    pub fn backend_calls_made(&self) -> u64 {
+        self.backend_calls.by_rpc().values().sum()
+    }
+
     pub fn calls_of(&self, rpc: &str) -> u64 {
         self.backend_calls
             .by_rpc()

@@ -75,6 +75,12 @@ impl SqlStore {
         self.database.snapshots()
     }
 
+    /// The database, for its availability probe.
+    #[must_use]
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
     /// Closes both pools, waiting for connections to be returned.
     pub async fn close(&self) {
         self.database.close().await;
