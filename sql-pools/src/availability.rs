@@ -5,9 +5,10 @@
 //! The probe runs on its own connection, not one of the pool's, so a pool busy with load is
 //! not taken for a database that is down; when that connection cannot be had, the pool is
 //! asked too, so a server refusing new connections (its `max_connections` reached) while the
-//! pool's still work is not taken for one that is down either. A checkout that fails as unavailable wakes it at
-//! once; it also runs every [`PROBE_INTERVAL`] while the database is up, and more often while
-//! it is down, so recovery is seen within [`RECOVERY_PROBE_INTERVAL`].
+//! pool's still work is not taken for one that is down either. A checkout that fails as
+//! unavailable wakes the probe at once; it also runs every [`PROBE_INTERVAL`] while the
+//! database is up, and more often while it is down, so recovery is seen within
+//! [`RECOVERY_PROBE_INTERVAL`].
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,12 +18,12 @@ use sqlx::{
 use tokio::sync::{Notify, watch};
 
 /// How often a database that answered is asked again.
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a database that did not answer is asked again.
-pub const RECOVERY_PROBE_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const RECOVERY_PROBE_INTERVAL: Duration = Duration::from_millis(250);
 /// How long one probe (connect or ping) may take before the database counts as down: the
 /// pool's acquire timeout, so a database slow enough to fail requests is the one called down.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The shared state: up or down, and a way to ask for a probe now.
 #[derive(Clone, Debug)]

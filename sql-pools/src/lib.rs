@@ -22,7 +22,6 @@ use sqlx::{
     pool::PoolConnection,
 };
 
-pub use availability::{PROBE_INTERVAL, PROBE_TIMEOUT, RECOVERY_PROBE_INTERVAL};
 pub use error::DbError;
 pub use row::{Column, Columns, FromRow};
 pub use statement::{Statement, Tuple, Value};
@@ -172,8 +171,8 @@ impl Database {
         }
     }
 
-    /// Fails at once while the probe finds the database down; a checkout that fails as
-    /// unavailable asks for a probe now.
+    /// A checkout's error as a `DbError`; one that says the database is unreachable asks for
+    /// a probe now.
     fn checked<T>(&self, checkout: Result<T, sqlx::Error>) -> Result<T, DbError> {
         checkout.map_err(|error| {
             let error = DbError::from(error);
@@ -184,6 +183,7 @@ impl Database {
         })
     }
 
+    /// Fails at once while the probe finds the database down.
     fn fail_fast(&self) -> Result<(), DbError> {
         if self.availability.is_up() {
             Ok(())

@@ -204,6 +204,14 @@ fn mark_bad_input(error: &mut ServerError) {
     }
 }
 
+/// A request-level error (no path) with `code`.
+#[must_use]
+pub fn coded_error(message: &str, code: Code) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    stamp(std::slice::from_mut(&mut error), code);
+    error
+}
+
 fn stamp(errors: &mut [ServerError], code: Code) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);

@@ -258,15 +258,11 @@ impl FilesUnavailable {
     /// since the last response (a subscription reports once per response it affects).
     pub fn report(&self, response: &mut async_graphql::Response) {
         if self.0.swap(false, std::sync::atomic::Ordering::Relaxed) {
-            let mut error = async_graphql::ServerError::new(
+            response.errors.push(super::error::coded_error(
                 "file storage is unavailable: file URLs and photo details are null; the rest \
                  of the data is complete",
-                None,
-            );
-            let mut extensions = async_graphql::ErrorExtensionValues::default();
-            extensions.set("code", super::error::Code::ServiceUnavailable.as_str());
-            error.extensions = Some(extensions);
-            response.errors.push(error);
+                super::error::Code::ServiceUnavailable,
+            ));
         }
     }
 }

@@ -152,7 +152,7 @@ pub struct RequestContext {
     pub tasks: batch::LoaderTasks,
     /// The renditions the operation's `imageUrl` fields ask for.
     pub file_urls: memory::FileUrls,
-    /// Whether a page of memories was answered without its files: see [`Self::finish`].
+    /// Whether a page of memories was answered without its files: see [`Self::finisher`].
     pub files_unavailable: memory::FilesUnavailable,
 }
 

@@ -384,11 +384,7 @@ fn not_acceptable() -> Response {
 
 /// A GraphQL error response holding one error with `code`.
 pub(super) fn error_response(message: &str, code: Code) -> async_graphql::Response {
-    let mut error = async_graphql::ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code.as_str());
-    error.extensions = Some(extensions);
-    async_graphql::Response::from_errors(vec![error])
+    async_graphql::Response::from_errors(vec![crate::graphql::error::coded_error(message, code)])
 }
 
 /// A rate-limit refusal as a GraphQL response: TOO_MANY_REQUESTS with `retryAfter`.
