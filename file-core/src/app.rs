@@ -135,6 +135,10 @@ impl App {
         if embedded_s3.is_some() || config.s3_create_bucket {
             objects.ensure_bucket(&s3_settings.region).await?;
         }
+        let cors_origins = config.s3_cors_origins();
+        if embedded_s3.is_none() && !cors_origins.is_empty() {
+            objects.apply_cors(&cors_origins).await?;
+        }
         let store = SqlStore::open(&config.database_url, config.database_max_connections).await?;
         tracing::info!(backend = ?store.backend(), "database migrated");
         Metrics::watch_pools(&mut registry, &store);

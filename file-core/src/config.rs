@@ -181,6 +181,13 @@ pub struct Config {
     )]
     pub s3_create_bucket: bool,
 
+    /// Comma-separated origins whose pages may upload and download from the bucket
+    /// (`https://app.example.com`), written as the bucket's CORS rules at start, in external
+    /// mode. Empty leaves the bucket's CORS as it is (MinIO has no bucket CORS and allows any
+    /// origin; the embedded server does too: presigned URLs are the credential).
+    #[arg(long, env = "FILE_CORE_S3_CORS_ORIGINS", value_delimiter = ',')]
+    pub s3_cors_origins: Vec<String>,
+
     /// S3 access key id (in embedded mode, the one key the embedded server accepts).
     #[arg(
         long,
@@ -326,6 +333,22 @@ fn check_endpoint(variable: &'static str, value: Option<&String>) -> Result<(), 
     }
 }
 
+/// An origin as browsers send it: `http(s)://host[:port]`, nothing after; S3 allows one `*`
+/// in the host (`https://*.example.com`).
+fn valid_origin(origin: &str) -> bool {
+    let Some(authority) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !authority.is_empty()
+        && authority.matches('*').count() <= 1
+        && authority.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'*' | b'[' | b']')
+        })
+}
+
 /// S3's bucket naming rules, in short: 3 to 63 lower-case letters, digits, dots and hyphens,
 /// starting and ending with a letter or digit.
 fn valid_bucket(name: &str) -> bool {
@@ -412,6 +435,18 @@ impl Config {
             return Err(error(
                 "FILE_CORE_S3_BUCKET",
                 "must be 3 to 63 lower-case letters, digits, dots or hyphens",
+            ));
+        }
+        if let Some(origin) = self
+            .s3_cors_origins()
+            .iter()
+            .find(|origin| !valid_origin(origin))
+        {
+            return Err(error(
+                "FILE_CORE_S3_CORS_ORIGINS",
+                format!(
+                    "{origin:?} is not an origin such as https://app.example.com (scheme, host and port only)"
+                ),
             ));
         }
         if self.s3_access_key_id.trim().is_empty() {
@@ -562,6 +597,16 @@ impl Config {
         }
     }
 
+    /// The origins of `FILE_CORE_S3_CORS_ORIGINS`, trimmed, blanks left out.
+    #[must_use]
+    pub fn s3_cors_origins(&self) -> Vec<String> {
+        self.s3_cors_origins
+            .iter()
+            .map(|origin| origin.trim().to_owned())
+            .filter(|origin| !origin.is_empty())
+            .collect()
+    }
+
     /// The key the embedded server accepts.
     #[must_use]
     pub fn embedded_credentials(&self) -> EmbeddedCredentials {
@@ -600,6 +645,7 @@ impl fmt::Debug for Config {
             .field("s3_bucket", &self.s3_bucket)
             .field("s3_force_path_style", &self.s3_force_path_style)
             .field("s3_create_bucket", &self.s3_create_bucket)
+            .field("s3_cors_origins", &self.s3_cors_origins)
             .field("s3_access_key_id", &self.s3_access_key_id)
             .field("s3_secret_access_key", &"***")
             .field("upload_url_ttl", &self.upload_url_ttl)
@@ -681,6 +727,31 @@ mod tests {
         // A worker serves nothing: no TLS material needed.
         config.tls_ca = "/nonexistent/ca.pem".into();
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn bucket_cors_origins_are_exact_origins() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = valid_config(dir.path());
+        assert!(config.s3_cors_origins().is_empty(), "none by default");
+        config.s3_cors_origins = vec![
+            " https://app.example.com".to_owned(),
+            String::new(),
+            "http://localhost:5173".to_owned(),
+            "https://*.example.com".to_owned(),
+        ];
+        assert!(config.validate().is_ok());
+        assert_eq!(config.s3_cors_origins().len(), 3);
+        for refused in [
+            "https://app.example.com/",
+            "app.example.com",
+            "https://",
+            "*",
+        ] {
+            config.s3_cors_origins = vec![refused.to_owned()];
+            let error = config.validate().expect_err(refused).to_string();
+            assert!(error.contains("FILE_CORE_S3_CORS_ORIGINS"), "{error}");
+        }
     }
 
     /// A default configuration whose TLS files exist (validate only checks they are files).

@@ -1,5 +1,7 @@
 //! What the crates' tests share. Dev-only: no service depends on it.
 
 mod cut;
+mod moto;
 
 pub use cut::CuttableLink;
+pub use moto::MotoServer;

@@ -18,6 +18,9 @@ use crate::domain::{
 pub struct ObjectError {
     /// What was attempted, for logs (`delete`, `presign put`, …).
     pub operation: &'static str,
+    /// Storage could not be reached or did not answer in time (not a refusal): the caller
+    /// may try again shortly.
+    pub unreachable: bool,
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }

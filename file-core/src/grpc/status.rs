@@ -3,7 +3,7 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-use crate::domain::error::DomainError;
+use crate::domain::{error::DomainError, objects::ObjectError};
 
 impl From<DomainError> for Status {
     fn from(error: DomainError) -> Self {
@@ -24,6 +24,15 @@ impl From<DomainError> for Status {
                 );
                 Status::unavailable("the database is unavailable; try again shortly")
             }
+            DomainError::Objects(ObjectError {
+                unreachable: true, ..
+            }) => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "object storage unavailable"
+                );
+                Status::unavailable("object storage is unavailable; try again shortly")
+            }
             DomainError::Store(_) | DomainError::Objects(_) => {
                 tracing::error!(error = &error as &dyn std::error::Error, "request failed");
                 Status::internal("internal error")
@@ -35,7 +44,7 @@ impl From<DomainError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{objects::ObjectError, store::StoreError};
+    use crate::domain::store::StoreError;
 
     #[test]
     fn invalid_input_names_the_field() {
@@ -67,9 +76,17 @@ mod tests {
         assert_eq!(status.message(), "internal error");
         let status = Status::from(DomainError::Objects(ObjectError {
             operation: "delete",
+            unreachable: false,
             source: "secret-key=abc".into(),
         }));
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal error");
+        let status = Status::from(DomainError::Objects(ObjectError {
+            operation: "head object",
+            unreachable: true,
+            source: "connection refused to s3.internal".into(),
+        }));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("s3.internal"), "{status:?}");
     }
 }

@@ -19,7 +19,10 @@ use aws_sdk_s3::{
     },
     error::SdkError,
     presigning::{PresignedRequest as SdkPresignedRequest, PresigningConfig},
-    types::{BucketLocationConstraint, CreateBucketConfiguration, ServerSideEncryption},
+    types::{
+        BucketLocationConstraint, CorsConfiguration, CorsRule, CreateBucketConfiguration,
+        ServerSideEncryption,
+    },
 };
 use aws_smithy_http_client::tls;
 use tracing::Instrument as _;
@@ -36,6 +39,10 @@ use crate::metrics::S3Metrics;
 mod presign;
 
 use presign::{GetPresigner, PROBE_KEY};
+
+/// How long browsers may cache the bucket's answer to a CORS preflight (an hour, as the
+/// embedded server answers).
+const CORS_MAX_AGE_SECONDS: i32 = 3600;
 
 /// How to reach the bucket.
 #[derive(Clone)]
@@ -120,6 +127,23 @@ where
 {
     move |error| ObjectError {
         operation,
+        unreachable: false,
+        source: Box::new(error),
+    }
+}
+
+/// As [`object_error`], for a failed call: unreachable when the request never got an answer
+/// (connection refused or cut, a timeout), rather than an answer refusing it.
+fn call_error<E>(operation: &'static str) -> impl FnOnce(SdkError<E, HttpResponse>) -> ObjectError
+where
+    SdkError<E, HttpResponse>: StdError + Send + Sync + 'static,
+{
+    move |error| ObjectError {
+        operation,
+        unreachable: matches!(
+            error,
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+        ),
         source: Box::new(error),
     }
 }
@@ -287,7 +311,7 @@ impl S3Objects {
         {
             Ok(_) => return Ok(()),
             Err(error) if is_missing(&error) => {}
-            Err(error) => return Err(bucket_error(object_error("head bucket")(error))),
+            Err(error) => return Err(bucket_error(call_error("head bucket")(error))),
         }
         let mut create = self.client.create_bucket().bucket(&self.bucket);
         // us-east-1 is the default location and must not be named.
@@ -300,8 +324,47 @@ impl S3Objects {
         }
         self.observed("CreateBucket", create.send())
             .await
-            .map_err(|error| bucket_error(object_error("create bucket")(error)))?;
+            .map_err(|error| bucket_error(call_error("create bucket")(error)))?;
         tracing::info!(bucket = %self.bucket, "created the bucket");
+        Ok(())
+    }
+
+    /// Writes the bucket's CORS rules: pages of `origins` may PUT presigned uploads and GET or
+    /// HEAD presigned downloads, with any request header (the upload's signed ones vary) and
+    /// the `ETag` readable. Replaces any rules the bucket had.
+    ///
+    /// # Errors
+    /// When S3 is unreachable or refuses (MinIO, which has no bucket CORS, refuses).
+    pub async fn apply_cors(&self, origins: &[String]) -> Result<(), BucketError> {
+        let bucket_error = |source| BucketError {
+            bucket: self.bucket.clone(),
+            source,
+        };
+        let rule = CorsRule::builder()
+            .set_allowed_origins(Some(origins.to_vec()))
+            .allowed_methods("PUT")
+            .allowed_methods("GET")
+            .allowed_methods("HEAD")
+            .allowed_headers("*")
+            .expose_headers("ETag")
+            .max_age_seconds(CORS_MAX_AGE_SECONDS)
+            .build()
+            .map_err(|error| bucket_error(object_error("bucket CORS rule")(error)))?;
+        let cors = CorsConfiguration::builder()
+            .cors_rules(rule)
+            .build()
+            .map_err(|error| bucket_error(object_error("bucket CORS rule")(error)))?;
+        self.observed(
+            "PutBucketCors",
+            self.client
+                .put_bucket_cors()
+                .bucket(&self.bucket)
+                .cors_configuration(cors)
+                .send(),
+        )
+        .await
+        .map_err(|error| bucket_error(call_error("put bucket CORS")(error)))?;
+        tracing::info!(bucket = %self.bucket, ?origins, "bucket CORS rules written");
         Ok(())
     }
 }
@@ -363,7 +426,7 @@ impl ObjectStorage for S3Objects {
                     .unwrap_or(0),
             )),
             Err(error) if is_missing(&error) => Ok(None),
-            Err(error) => Err(object_error("head object")(error)),
+            Err(error) => Err(call_error("head object")(error)),
         }
     }
 
@@ -377,7 +440,7 @@ impl ObjectStorage for S3Objects {
         let object = match self.observed("GetObject", call).await {
             Ok(object) => object,
             Err(error) if is_missing(&error) => return Ok(None),
-            Err(error) => return Err(object_error("get object")(error)),
+            Err(error) => return Err(call_error("get object")(error)),
         };
         let bytes = object
             .body
@@ -406,7 +469,7 @@ impl ObjectStorage for S3Objects {
         self.observed("PutObject", call)
             .await
             .map(|_| ())
-            .map_err(object_error("put object"))
+            .map_err(call_error("put object"))
     }
 
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {
@@ -419,7 +482,7 @@ impl ObjectStorage for S3Objects {
         match self.observed("DeleteObject", call).await {
             Ok(_) => Ok(()),
             Err(error) if is_missing(&error) => Ok(()),
-            Err(error) => Err(object_error("delete object")(error)),
+            Err(error) => Err(call_error("delete object")(error)),
         }
     }
 
@@ -438,7 +501,7 @@ impl ObjectStorage for S3Objects {
         let listed = self
             .observed("ListObjectsV2", call)
             .await
-            .map_err(object_error("list objects"))?;
+            .map_err(call_error("list objects"))?;
         let objects = listed
             .contents()
             .iter()

@@ -137,6 +137,10 @@ pub struct Options {
     /// Deliver jobs through this RabbitMQ (a queue of the test's own).
     pub broker_url: Option<String>,
     pub encryption: file_core::s3::Encryption,
+    /// Use the S3 server at this endpoint (moto's, say) instead of the test's own embedded one.
+    pub external_s3: Option<String>,
+    /// `FILE_CORE_S3_CORS_ORIGINS`.
+    pub s3_cors_origins: Vec<String>,
 }
 
 impl Default for Options {
@@ -154,6 +158,8 @@ impl Default for Options {
             processing_max_pixels: 40_000_000,
             broker_url: None,
             encryption: file_core::s3::Encryption::default(),
+            external_s3: None,
+            s3_cors_origins: Vec::new(),
         }
     }
 }
@@ -248,7 +254,17 @@ impl TestApp {
         config.broker_url = options.broker_url.clone();
         config.broker_queue = format!("test.processing.{}", uuid::Uuid::new_v4().simple());
 
-        let (s3, s3_addr) = if options.embedded_mode {
+        config.s3_cors_origins = options.s3_cors_origins.clone();
+        let (s3, s3_addr) = if let Some(endpoint) = &options.external_s3 {
+            config.s3_mode = S3Mode::External;
+            config.s3_endpoint = Some(endpoint.clone());
+            config.s3_create_bucket = true;
+            let addr = endpoint
+                .trim_start_matches("http://")
+                .parse()
+                .expect("an http://address endpoint");
+            (None, addr)
+        } else if options.embedded_mode {
             config.s3_mode = S3Mode::Embedded;
             config.s3_embedded_dir = s3_dir.clone();
             config.s3_embedded_addr = "127.0.0.1:0".parse().expect("address");
@@ -365,7 +381,8 @@ impl TestApp {
         }
     }
 
-    /// Starts the test's S3 server again, on the same address and folder.
+    /// Starts the test's S3 server again, on the same address and folder (not for an
+    /// [`Options::external_s3`], which its test starts).
     pub async fn start_s3(&mut self) {
         let server = EmbeddedS3::start(&self.s3_dir, self.s3_addr, &self.credentials)
             .await

@@ -11,6 +11,7 @@ mod photos;
 mod processing;
 mod rendering;
 mod samples;
+mod second_s3;
 mod test_db;
 mod transport;
 mod uploads;
