@@ -53,6 +53,12 @@ impl MotoServer {
         format!("http://{}", self.addr)
     }
 
+    /// The port it listens on (on 127.0.0.1).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// Kills the server: connections are refused until [`start_again`](Self::start_again).
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -191,6 +191,114 @@ pub fn specs(ports: Ports, data: &Path) -> Vec<Spec> {
     ]
 }
 
+/// Adds a photo worker named `name` to `specs` (file-core in the worker role, running `jobs`
+/// at once), on file-core's database and the S3 server at `s3_port`, and leaves processing to
+/// it; returns the worker's metrics port.
+///
+/// # Errors
+/// When there is no file-core spec, or no port is free.
+pub fn add_photo_worker(
+    specs: &mut Vec<Spec>,
+    name: &'static str,
+    s3_port: u16,
+    jobs: u32,
+) -> anyhow::Result<u16> {
+    let metrics_port = free_port()?;
+    let file_core = specs
+        .iter_mut()
+        .find(|spec| spec.package == "file-core")
+        .context("no file-core to add a worker to")?;
+    file_core
+        .env
+        .push(("FILE_CORE_PROCESSING_WORKERS".to_owned(), "0".to_owned()));
+    let database = file_core
+        .env
+        .iter()
+        .find(|(variable, _)| variable == "FILE_CORE_DATABASE_URL")
+        .map(|(_, url)| url.clone())
+        .context("file-core has no database URL")?;
+    let metrics = loopback(metrics_port);
+    let env = [
+        ("FILE_CORE_ROLE", "worker".to_owned()),
+        ("FILE_CORE_DATABASE_URL", database),
+        ("FILE_CORE_S3_MODE", "external".to_owned()),
+        (
+            "FILE_CORE_S3_ENDPOINT",
+            format!("http://127.0.0.1:{s3_port}"),
+        ),
+        ("FILE_CORE_PROCESSING_WORKERS", jobs.to_string()),
+        ("FILE_CORE_WORKER_THREADS", "1".to_owned()),
+        ("FILE_CORE_METRICS_ADDR", metrics.to_string()),
+    ];
+    specs.push(Spec {
+        package: "file-core",
+        name,
+        listens_on: metrics,
+        describe: "photo worker (file-core in the worker role)".to_owned(),
+        env: env
+            .into_iter()
+            .map(|(variable, value)| (variable.to_owned(), value))
+            .collect(),
+    });
+    Ok(metrics_port)
+}
+
+/// Sets `variable` of `spec` to `value`, replacing what it had.
+pub fn set_env(spec: &mut Spec, variable: &str, value: impl Into<String>) {
+    spec.env.retain(|(key, _)| key != variable);
+    spec.env.push((variable.to_owned(), value.into()));
+}
+
+/// The MariaDB this machine runs for tests and benchmarks.
+pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
+
+/// Fresh MariaDB databases on [`MARIADB`], one per backend, dropped by [`Self::drop`].
+pub struct MariaDbDatabases {
+    names: Vec<String>,
+}
+
+impl MariaDbDatabases {
+    /// Creates `<prefix>_hangout_<pid>` and `<prefix>_file_<pid>` and points hangout-core's
+    /// and file-core's specs at them.
+    ///
+    /// # Errors
+    /// When the `mariadb` client cannot create them.
+    pub fn create(shell: &Shell, specs: &mut [Spec], prefix: &str) -> anyhow::Result<Self> {
+        let suffix = std::process::id();
+        let mut databases = Self { names: Vec::new() };
+        for spec in specs.iter_mut() {
+            let (variable, name) = match spec.package {
+                "hangout-core" => (
+                    "HANGOUT_CORE_DATABASE_URL",
+                    format!("{prefix}_hangout_{suffix}"),
+                ),
+                "file-core" if spec.name == "file-core" => {
+                    ("FILE_CORE_DATABASE_URL", format!("{prefix}_file_{suffix}"))
+                }
+                _ => continue,
+            };
+            let sql = format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}");
+            cmd!(shell, "mariadb -h 127.0.0.1 -u root -e {sql}")
+                .quiet()
+                .run()
+                .with_context(|| format!("cannot create a database on {MARIADB}"))?;
+            set_env(spec, variable, format!("{MARIADB}/{name}"));
+            databases.names.push(name);
+        }
+        Ok(databases)
+    }
+
+    /// Drops the databases.
+    pub fn drop(self, shell: &Shell) {
+        for name in self.names {
+            let sql = format!("DROP DATABASE IF EXISTS {name}");
+            let _ = cmd!(shell, "mariadb -h 127.0.0.1 -u root -e {sql}")
+                .quiet()
+                .run();
+        }
+    }
+}
+
 /// Builds the service binaries and the GraphiQL assets; returns the folder of the binaries.
 pub fn build(shell: &Shell, root: &Path, release: bool) -> anyhow::Result<PathBuf> {
     let mut arguments = vec!["build".to_owned()];

@@ -14,6 +14,7 @@ mod operation;
 mod persisted;
 mod protocol;
 mod rate_limit;
+mod request_log;
 mod server;
 mod settings;
 
@@ -64,6 +65,8 @@ pub struct AppState {
     /// Permits for GraphQL requests being read or executed (`GATEWAY_MAX_IN_FLIGHT`).
     in_flight: tokio::sync::Semaphore,
     requests: std::sync::atomic::AtomicU64,
+    /// Which requests get their INFO line (`GATEWAY_REQUEST_LOG`).
+    request_log: request_log::RequestLogger,
     /// Subscriptions: the event hub and the sockets' counts.
     live: live::Live,
     ws: WsLimits,
@@ -131,6 +134,7 @@ impl AppState {
             in_flight: tokio::sync::Semaphore::new(settings.max_in_flight),
             refusal_delay: settings.rate_limit_delay,
             requests: std::sync::atomic::AtomicU64::new(0),
+            request_log: request_log::RequestLogger::new(settings.request_log),
             live,
             ws: WsLimits {
                 init_timeout: settings.ws_init_timeout,

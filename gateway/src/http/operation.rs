@@ -186,14 +186,16 @@ pub(super) async fn execute(
             backend_calls: calls,
         });
     // Operation names and counts only: variables and tokens are never logged.
-    tracing::info!(
-        operation = operation.as_deref().unwrap_or_default(),
-        signed_in = matches!(caller, Caller::User(_)),
-        errors = response.errors.len(),
-        backend_calls = calls,
-        elapsed_ms = elapsed.as_millis(),
-        "graphql request"
-    );
+    if state.request_log.should_log(response.errors.len()) {
+        tracing::info!(
+            operation = operation.as_deref().unwrap_or_default(),
+            signed_in = matches!(caller, Caller::User(_)),
+            errors = response.errors.len(),
+            backend_calls = calls,
+            elapsed_ms = elapsed.as_millis(),
+            "graphql request"
+        );
+    }
     response
 }
 

@@ -3,7 +3,7 @@
 
 use std::{net::IpAddr, path::PathBuf};
 
-use crate::http::rate_limit::Rate;
+use crate::http::{rate_limit::Rate, request_log::RequestLog};
 
 /// How the gateway protects itself from expensive or abusive requests.
 #[derive(Clone, Debug, clap::Args)]
@@ -126,6 +126,12 @@ pub struct EdgeSettings {
     /// allows any port of `http://localhost` and `http://127.0.0.1`. Never `*`.
     #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Which GraphQL requests get an INFO log line (`graphql request`: operation name, error
+    /// count, backend calls, time): `all`, `errors`, `off`, or `1/N` for one in N; a request
+    /// with errors is logged unless `off`, wherever it is sampled. Metrics count every one.
+    #[arg(long, env = "GATEWAY_REQUEST_LOG", default_value = "all", value_parser = RequestLog::parse)]
+    pub request_log: RequestLog,
 
     /// Comma-separated proxy addresses or CIDR ranges (nginx; e.g. a container network's
     /// `172.28.0.0/16`) whose `X-Real-IP` / `X-Forwarded-For` name the client.

@@ -107,12 +107,15 @@ impl Bench {
         let mut specs = system::specs(ports, &data);
         unlimit_gateway(&mut specs);
         let databases = if self.mysql {
-            Some(mysql_databases(shell, &mut specs)?)
+            Some(system::MariaDbDatabases::create(
+                shell, &mut specs, "bench",
+            )?)
         } else {
             None
         };
         // After the databases: the worker uses file-core's.
-        let worker_metrics = process::add_photo_worker(&mut specs, ports.s3)?;
+        let worker_metrics =
+            system::add_photo_worker(&mut specs, process::WORKER, ports.s3, process::WORKER_JOBS)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -133,10 +136,7 @@ impl Bench {
             outcome
         });
         if let Some(databases) = databases {
-            for database in databases {
-                let sql = format!("DROP DATABASE IF EXISTS {database}");
-                let _ = cmd!(shell, "mariadb -h 127.0.0.1 -u root -e {sql}").run();
-            }
+            databases.drop(shell);
         }
         let written = outcome.and_then(|mut report| {
             report.commit = commit(shell);
@@ -804,33 +804,6 @@ fn unlimit_gateway(specs: &mut [system::Spec]) {
                 .push((variable.to_owned(), "1000000000/s,1000000000".to_owned()));
         }
     }
-}
-
-/// Creates two fresh MariaDB databases and points the services at them; returns their names.
-fn mysql_databases(shell: &Shell, specs: &mut [system::Spec]) -> anyhow::Result<Vec<String>> {
-    let suffix = std::process::id();
-    let mut names = Vec::new();
-    for spec in specs.iter_mut() {
-        let (variable, name) = match spec.package {
-            "hangout-core" => (
-                "HANGOUT_CORE_DATABASE_URL",
-                format!("bench_hangout_{suffix}"),
-            ),
-            "file-core" => ("FILE_CORE_DATABASE_URL", format!("bench_file_{suffix}")),
-            _ => continue,
-        };
-        let sql = format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}");
-        cmd!(shell, "mariadb -h 127.0.0.1 -u root -e {sql}")
-            .run()
-            .context("cannot create a database on mysql://root@127.0.0.1:3306")?;
-        for (key, value) in &mut spec.env {
-            if key == variable {
-                *value = format!("mysql://root@127.0.0.1:3306/{name}");
-            }
-        }
-        names.push(name);
-    }
-    Ok(names)
 }
 
 fn commit(shell: &Shell) -> String {

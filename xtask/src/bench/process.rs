@@ -3,21 +3,15 @@
 //! `process` measurement: 12-megapixel JPEGs of about 10 MiB through the worker, one at a
 //! time, with its CPU time and peak resident size per photo.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use proto::file::v1 as file_pb;
 
-use crate::{
-    bench::{
-        grpc::{Backends, as_user},
-        metrics, procs,
-        seed::{content_md5, put_bytes},
-    },
-    system::Spec,
+use crate::bench::{
+    grpc::{Backends, as_user},
+    metrics, procs,
+    seed::{content_md5, put_bytes},
 };
 
 /// The photo worker's name among the watched processes.
@@ -26,53 +20,7 @@ pub const WORKER: &str = "photo worker";
 /// Jobs the worker process runs at once: seeding queues thousands of tiny photos, whose jobs
 /// wait mostly on the embedded S3 server's disk writes. The `process` photos go one at a time
 /// all the same (each is confirmed after the one before is done).
-const WORKER_JOBS: &str = "4";
-
-/// Adds the photo worker to `specs`, on file-core's database and the embedded S3 server at
-/// `s3_port`, and leaves processing to it; returns the worker's metrics port.
-///
-/// # Errors
-/// When there is no file-core spec, or no port is free.
-pub fn add_photo_worker(specs: &mut Vec<Spec>, s3_port: u16) -> anyhow::Result<u16> {
-    let metrics_port = crate::system::free_port()?;
-    let file_core = specs
-        .iter_mut()
-        .find(|spec| spec.package == "file-core")
-        .context("no file-core to add a worker to")?;
-    file_core
-        .env
-        .push(("FILE_CORE_PROCESSING_WORKERS".to_owned(), "0".to_owned()));
-    let database = file_core
-        .env
-        .iter()
-        .find(|(variable, _)| variable == "FILE_CORE_DATABASE_URL")
-        .map(|(_, url)| url.clone())
-        .context("file-core has no database URL")?;
-    let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
-    let env = [
-        ("FILE_CORE_ROLE", "worker".to_owned()),
-        ("FILE_CORE_DATABASE_URL", database),
-        ("FILE_CORE_S3_MODE", "external".to_owned()),
-        (
-            "FILE_CORE_S3_ENDPOINT",
-            format!("http://127.0.0.1:{s3_port}"),
-        ),
-        ("FILE_CORE_PROCESSING_WORKERS", WORKER_JOBS.to_owned()),
-        ("FILE_CORE_WORKER_THREADS", "1".to_owned()),
-        ("FILE_CORE_METRICS_ADDR", metrics.to_string()),
-    ];
-    specs.push(Spec {
-        package: "file-core",
-        name: WORKER,
-        listens_on: metrics,
-        describe: "photo worker (file-core in the worker role)".to_owned(),
-        env: env
-            .into_iter()
-            .map(|(variable, value)| (variable.to_owned(), value))
-            .collect(),
-    });
-    Ok(metrics_port)
-}
+pub const WORKER_JOBS: u32 = 4;
 
 /// Photos of one `process` run.
 const PHOTOS: usize = 6;

