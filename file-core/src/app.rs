@@ -344,7 +344,7 @@ async fn process_forever(
             Ok(None) => {}
             Err(error) => {
                 tracing::error!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     "processing photos failed"
                 );
             }
@@ -373,7 +373,7 @@ async fn sweep_forever(service: SharedService, metrics: Metrics, interval: Durat
             }
             Err(error) => {
                 tracing::error!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     "sweeping files failed"
                 );
             }

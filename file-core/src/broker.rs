@@ -80,7 +80,7 @@ async fn reconnecting<F, Fut>(
         match ran {
             Ok(()) => backoff.reset(),
             Err(error) => tracing::warn!(
-                error = &error as &dyn std::error::Error,
+                error = %telemetry::ErrorChain(&error),
                 broker = %proto::broker::redact(url),
                 "{what} stopped; retrying"
             ),

@@ -120,7 +120,7 @@ pub async fn report_forever(
             }
             Err(error) => {
                 tracing::warn!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     "reporting processed photos to hangout-core failed; retrying"
                 );
                 if !backoff.wait(&mut stopping).await {
@@ -247,7 +247,7 @@ pub async fn clean_up_forever(
             }
             Err(error) => {
                 tracing::warn!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     "cleaning up files failed; retrying"
                 );
                 if !backoff.wait(&mut stopping).await {

@@ -343,7 +343,7 @@ impl EventHub {
             self.inner.connected.send_replace(false);
             if let Err(error) = consumed {
                 tracing::warn!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     broker = %proto::broker::redact(&url),
                     "event queue on the broker failed; reconnecting"
                 );

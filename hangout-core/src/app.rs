@@ -284,7 +284,7 @@ async fn sweep_forever(service: SharedService, metrics: Metrics, interval: std::
             }
             Err(error) => {
                 tracing::error!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     "sweeping memories failed"
                 );
             }
@@ -294,7 +294,7 @@ async fn sweep_forever(service: SharedService, metrics: Metrics, interval: std::
             Ok(pruned) => tracing::info!(pruned, "pruned events past their retention"),
             Err(error) => {
                 tracing::error!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     "pruning events failed"
                 );
             }

@@ -50,7 +50,7 @@ pub async fn relay_forever(
         };
         if let Err(error) = ran {
             tracing::warn!(
-                error = &error as &dyn std::error::Error,
+                error = %telemetry::ErrorChain(&error),
                 broker = %proto::broker::redact(&url),
                 "event relay to the broker stopped; retrying"
             );

@@ -43,6 +43,20 @@ impl DbError {
         }
     }
 
+    /// Whether MySQL rolled the transaction back because it waited on another one (a
+    /// deadlock, 1213, or a lock wait timeout, 1205): InnoDB picks one of two transactions
+    /// that lock rows in opposite orders and asks the client to run it again. SQLite has one
+    /// writer, so it never reports this.
+    #[must_use]
+    pub fn is_retryable_conflict(&self) -> bool {
+        match self {
+            Self::MySql(sqlx::Error::Database(database)) => database
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|mysql| matches!(mysql.number(), 1205 | 1213)),
+            _ => false,
+        }
+    }
+
     /// The database's message when a unique index or primary key refused the change.
     #[must_use]
     pub fn unique_violation(&self) -> Option<String> {

@@ -384,6 +384,42 @@ impl Connection {
 #[derive(Debug)]
 pub struct Transaction(Connection);
 
+/// Tries of [`retry_conflicts`]: a deadlock twice in a row is rare, three times a sign of a
+/// real problem worth its error.
+const CONFLICT_TRIES: u32 = 3;
+
+/// Runs `attempt` (a whole transaction: begin, statements, commit) again when MySQL rolled it
+/// back for a deadlock or a lock wait timeout ([`DbError::is_retryable_conflict`]), up to
+/// three tries, after a short random pause so the two transactions do not meet again.
+///
+/// # Errors
+/// The last attempt's error.
+pub async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(error) if error.is_retryable_conflict() && tries < CONFLICT_TRIES => {
+                tracing::debug!(error = %error, tries, "transaction rolled back by a conflict; again");
+                let pause = 5 + u64::from(rand_below(20));
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                tries += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// A number below `bound`, from the clock: only to spread retries apart.
+fn rand_below(bound: u32) -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos() % bound.max(1))
+}
+
 impl Transaction {
     /// Commits the changes.
     ///

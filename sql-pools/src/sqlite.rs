@@ -240,7 +240,7 @@ impl Drop for Pooled {
             && let Err(error) = connection.execute_batch("rollback")
         {
             // The connection's state is unknown: close it; the next checkout opens another.
-            tracing::warn!(error = &error as &dyn std::error::Error, "rollback failed");
+            tracing::warn!(error = %telemetry::ErrorChain(&error), "rollback failed");
             return;
         }
         let mut idle = self

@@ -303,3 +303,66 @@ async fn an_unreachable_mysql_fails_fast_while_down_and_recovers() {
     database.close().await;
     drop_database(&server, &name).await;
 }
+
+/// Two transactions that lock the same rows in opposite orders: InnoDB rolls one back as a
+/// deadlock, and `retry_conflicts` runs it again, so both end committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlocked_transaction_is_run_again() {
+    let Ok(server) = std::env::var("TEST_MYSQL_URL") else {
+        return;
+    };
+    let name = format!("sqlpools_deadlock_{}", std::process::id());
+    admin(&server, &format!("create database {name}")).await;
+    let database = Database::open(&format!("{server}/{name}"), 4, &MIGRATIONS)
+        .await
+        .expect("open MariaDB");
+    database
+        .execute(&insert(&[("a", None, 0), ("b", None, 0)]))
+        .await
+        .expect("rows");
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let attempts = std::sync::Arc::new(AtomicU32::new(0));
+    let transfer = |first: &'static str, second: &'static str| {
+        let (database, barrier, attempts) = (database.clone(), barrier.clone(), attempts.clone());
+        async move {
+            sql_pools::retry_conflicts(|| async {
+                let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+                let mut transaction = database.begin().await?;
+                let bump = |id: &str| {
+                    let mut statement =
+                        Statement::new("update things set size = size + 1 where id = ");
+                    statement.push_bind(id.to_owned());
+                    statement
+                };
+                transaction.execute(&bump(first)).await?;
+                // Only the first two attempts meet: each holds one row and asks for the other.
+                if attempt < 2 {
+                    barrier.wait().await;
+                }
+                transaction.execute(&bump(second)).await?;
+                transaction.commit().await
+            })
+            .await
+        }
+    };
+    let (one, two) = tokio::join!(transfer("a", "b"), transfer("b", "a"));
+    one.expect("the first transfer commits");
+    two.expect("the second transfer commits");
+    assert_eq!(attempts.load(Ordering::SeqCst), 3, "one of them ran twice");
+    let things: Vec<Thing> = database
+        .fetch_all(&Statement::new(
+            "select id, label, size from things order by id",
+        ))
+        .await
+        .expect("read");
+    assert!(things.iter().all(|thing| thing.size == 2), "{things:?}");
+    database.close().await;
+    drop_database(&server, &name).await;
+}
+
+#[test]
+fn only_mysql_lock_conflicts_are_retried() {
+    assert!(!DbError::PoolTimedOut.is_retryable_conflict());
+    assert!(!DbError::RowNotFound.is_retryable_conflict());
+    assert!(!DbError::from(sqlx::Error::ColumnNotFound("x".to_owned())).is_retryable_conflict());
+}

@@ -103,7 +103,20 @@ impl Test {
             require_all,
             only: Vec::new(),
         }
-        .run(shell, root)
+        .run(shell, root)?;
+        // The short chaos run: every fault once, then the consistency check.
+        match crate::chaos::missing_parts() {
+            Some(missing) if !require_all => {
+                println!("chaos skipped: {missing}");
+                Ok(())
+            }
+            _ => crate::chaos::Chaos {
+                short: true,
+                only: Vec::new(),
+                users: 4,
+            }
+            .run(shell, root),
+        }
     }
 }
 

@@ -5,10 +5,12 @@
 
 mod bench;
 mod certs;
+mod chaos;
 mod ci;
 mod dev;
 mod e2e;
 mod hooks;
+mod mixed;
 mod schema;
 mod system;
 mod trusted;
@@ -44,6 +46,10 @@ enum Command {
     Ci(ci::Ci),
     /// Speed and memory of the release build against its floor; writes `BENCHMARKS.md`.
     Bench(bench::Bench),
+    /// Break each part of the production topology under a mixed load (kill and restart the
+    /// services, the database, cut S3, stop the broker), then check both databases and the
+    /// bucket agree; `--short` for CI.
+    Chaos(chaos::Chaos),
     /// Install (or `--remove`) an optional git pre-commit hook: fmt check, clippy on the
     /// crates a commit touches.
     Hooks(hooks::Hooks),
@@ -64,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         Command::TrustedDocuments(command) => command.run(),
         Command::Ci(command) => command.run(&shell, &root),
         Command::Bench(command) => command.run(&shell, &root),
+        Command::Chaos(command) => command.run(&shell, &root),
         Command::Hooks(command) => command.run(&root),
     }
 }

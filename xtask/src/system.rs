@@ -249,6 +249,76 @@ pub fn set_env(spec: &mut Spec, variable: &str, value: impl Into<String>) {
     spec.env.push((variable.to_owned(), value.into()));
 }
 
+/// The RabbitMQ and Redis this machine runs for tests (CI starts them).
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// compose.yaml's production settings on loopback, where they differ from `cargo xtask dev`:
+/// no dev mode (a JWT signing key from `.certs/`, so tokens outlive a gateway restart; no
+/// GraphiQL), JSON logs, live updates through RabbitMQ, rate limits in Redis, and file-core on
+/// the external S3 at `s3_endpoint` (creating its bucket, as compose's job does).
+pub fn production_settings(specs: &mut [Spec], root: &Path, s3_endpoint: &str) {
+    let signing_key = root.join(".certs/jwt-ed25519.pem");
+    for spec in specs.iter_mut() {
+        match spec.package {
+            "hangout-core" => {
+                set_env(spec, "HANGOUT_CORE_LOG_FORMAT", "json");
+                set_env(spec, "HANGOUT_CORE_BROKER_URL", AMQP_URL);
+            }
+            "file-core" => {
+                spec.env
+                    .retain(|(key, _)| !key.starts_with("FILE_CORE_S3_EMBEDDED_"));
+                set_env(spec, "FILE_CORE_LOG_FORMAT", "json");
+                set_env(spec, "FILE_CORE_S3_MODE", "external");
+                set_env(spec, "FILE_CORE_S3_ENDPOINT", s3_endpoint);
+                set_env(spec, "FILE_CORE_S3_CREATE_BUCKET", "true");
+                set_env(spec, "FILE_CORE_S3_SERVER_SIDE_ENCRYPTION", "none");
+            }
+            _ => {
+                spec.env.retain(|(key, _)| key != "GATEWAY_DEV_MODE");
+                set_env(
+                    spec,
+                    "GATEWAY_JWT_SIGNING_KEY",
+                    signing_key.display().to_string(),
+                );
+                set_env(spec, "GATEWAY_LOG_FORMAT", "json");
+                set_env(spec, "GATEWAY_REDIS_URL", REDIS_URL);
+                set_env(spec, "GATEWAY_BROKER_URL", AMQP_URL);
+                set_env(spec, "GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32,::1/128");
+            }
+        }
+    }
+}
+
+/// Raises the gateway's rate limits far above what one load generator sends (all from one
+/// address): the limiter still runs, and its cost is measured, but it never refuses.
+pub fn unlimit_gateway(specs: &mut [Spec]) {
+    for spec in specs.iter_mut().filter(|spec| spec.package == "gateway") {
+        for variable in [
+            "GATEWAY_RATE_LIMIT_PER_ADDRESS",
+            "GATEWAY_RATE_LIMIT_PER_USER",
+            "GATEWAY_RATE_LIMIT_AUTH_PER_ADDRESS",
+        ] {
+            set_env(spec, variable, "1000000/s,1000000");
+        }
+        // The `live` scenario's sockets all come from this machine, some 60 per user.
+        for (variable, value) in [
+            ("GATEWAY_WS_MAX_SOCKETS_PER_ADDRESS", "100000"),
+            ("GATEWAY_WS_MAX_SOCKETS_PER_USER", "10000"),
+            ("GATEWAY_WS_MAX_SUBSCRIPTIONS_PER_USER", "10000"),
+        ] {
+            set_env(spec, variable, value);
+        }
+        // Estimated cost: a page of 20 is about 1,300 of it.
+        for variable in [
+            "GATEWAY_COST_LIMIT_PER_ADDRESS",
+            "GATEWAY_COST_LIMIT_PER_USER",
+        ] {
+            set_env(spec, variable, "1000000000/s,1000000000");
+        }
+    }
+}
+
 /// The MariaDB this machine runs for tests and benchmarks.
 pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
 
@@ -354,27 +424,42 @@ impl System {
             children: Vec::new(),
         };
         for spec in specs {
-            let mut command = Command::new(binaries.join(spec.package));
-            command.envs(spec.env.iter().cloned()).kill_on_drop(true);
-            match &output {
-                Output::Inherit => {}
-                Output::Quiet => {
-                    command
-                        .stdout(std::process::Stdio::null())
-                        .env("RUST_LOG", "warn");
-                }
-                Output::Files(dir) => {
-                    let log = std::fs::File::create(dir.join(format!("{}.log", spec.name)))?;
-                    command.stderr(log.try_clone()?).stdout(log);
-                }
-            }
-            let child = command
-                .spawn()
-                .with_context(|| format!("cannot start {}", spec.name))?;
+            let child = spawn(spec, binaries, &output)?;
             system.children.push((spec.name, child));
             wait_until_listening(spec).await?;
         }
         Ok(system)
+    }
+
+    /// Kills the process of `spec` with SIGKILL, as a crash would: no drain, nothing flushed.
+    pub async fn kill(&mut self, spec: &Spec) {
+        if let Some((_, child)) = self
+            .children
+            .iter_mut()
+            .find(|(name, _)| *name == spec.name)
+        {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts the process of `spec` again (after [`System::kill`]) and waits until it listens;
+    /// its output goes where `output` says, after what the killed one wrote.
+    pub async fn restart(
+        &mut self,
+        spec: &Spec,
+        binaries: &Path,
+        output: &Output,
+    ) -> anyhow::Result<()> {
+        let child = spawn(spec, binaries, output)?;
+        match self
+            .children
+            .iter_mut()
+            .find(|(name, _)| *name == spec.name)
+        {
+            Some((_, slot)) => *slot = child,
+            None => self.children.push((spec.name, child)),
+        }
+        wait_until_listening(spec).await
     }
 
     /// The process id of each running process, with its name, in start order.
@@ -403,6 +488,29 @@ impl System {
             stop(name, &mut child).await;
         }
     }
+}
+
+fn spawn(spec: &Spec, binaries: &Path, output: &Output) -> anyhow::Result<Child> {
+    let mut command = Command::new(binaries.join(spec.package));
+    command.envs(spec.env.iter().cloned()).kill_on_drop(true);
+    match output {
+        Output::Inherit => {}
+        Output::Quiet => {
+            command
+                .stdout(std::process::Stdio::null())
+                .env("RUST_LOG", "warn");
+        }
+        Output::Files(dir) => {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{}.log", spec.name)))?;
+            command.stderr(log.try_clone()?).stdout(log);
+        }
+    }
+    command
+        .spawn()
+        .with_context(|| format!("cannot start {}", spec.name))
 }
 
 async fn wait_until_listening(spec: &Spec) -> anyhow::Result<()> {

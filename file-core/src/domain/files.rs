@@ -148,7 +148,7 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
                 // Most likely S3 is unreachable, and each further attempt would wait for the
                 // same timeouts: leave the rest to the sweeper and answer now.
                 tracing::warn!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     file = %file.id,
                     left = claimed.len() - index,
                     "removing files failed; the sweeper will retry"
@@ -205,7 +205,7 @@ impl<S: FileStore, O: ObjectStorage> Service<S, O> {
                     report.failed += 1;
                     failed_in_a_row += 1;
                     tracing::warn!(
-                        error = &error as &dyn std::error::Error,
+                        error = %telemetry::ErrorChain(&error),
                         file = %file.id,
                         "removing a file failed; will retry"
                     );

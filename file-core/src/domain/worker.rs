@@ -135,7 +135,7 @@ impl<S: FileStore + JobStore, O: ObjectStorage> Service<S, O> {
                 JobReport::Failed
             }
             Err(error) => {
-                let text = error_chain(&error);
+                let text = telemetry::ErrorChain(&error).to_string();
                 tracing::warn!(file = %id, attempt = job.attempt, error = %text, "processing attempt failed");
                 match retry_at(Timestamp::now(), job.attempt, self.settings.job_retry_delay) {
                     Some(at) => {
@@ -191,24 +191,11 @@ impl<S: FileStore + JobStore, O: ObjectStorage> Service<S, O> {
         for size in crate::domain::processing::ImageSize::ALL {
             if let Err(error) = self.objects.delete(&rendition_key(file, size)).await {
                 tracing::warn!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     file = %file.id,
                     "removing a rendition of a deleted file failed"
                 );
             }
         }
     }
-}
-
-/// An error and its causes, for the job's record (no secrets: object-storage and database
-/// errors carry operations and codes, not credentials).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -19,7 +19,7 @@ impl From<DomainError> for Status {
             DomainError::NotFound => Status::not_found("not found"),
             DomainError::Store(crate::domain::store::StoreError::Unavailable(_)) => {
                 tracing::warn!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     "database unavailable"
                 );
                 Status::unavailable("the database is unavailable; try again shortly")
@@ -28,13 +28,13 @@ impl From<DomainError> for Status {
                 unreachable: true, ..
             }) => {
                 tracing::warn!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     "object storage unavailable"
                 );
                 Status::unavailable("object storage is unavailable; try again shortly")
             }
             DomainError::Store(_) | DomainError::Objects(_) => {
-                tracing::error!(error = &error as &dyn std::error::Error, "request failed");
+                tracing::error!(error = %telemetry::ErrorChain(&error), "request failed");
                 Status::internal("internal error")
             }
         }

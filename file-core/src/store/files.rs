@@ -94,26 +94,33 @@ impl FileStore for SqlStore {
 
     #[tracing::instrument(name = "sql", skip_all, fields(otel.name = "sql mark_uploaded", db.system = self.database.backend().system_name()))]
     async fn mark_uploaded(&self, owner: UserId, ids: &[FileId]) -> StoreResult<()> {
-        let mut transaction = self.database.begin().await.map_err(store_error)?;
-        let mut update = Statement::new("update files set status = ");
-        update
-            .push_bind(FileStatus::Uploaded.as_str())
-            .push(", processing = ")
-            .push_bind(Processing::Queued.as_str())
-            .push(" where status = ")
-            .push_bind(FileStatus::Pending.as_str())
-            .push(" and owner_id = ")
-            .push_bind(owner.to_string())
-            .push(" and id in ");
-        push_id_list(&mut update, ids);
-        let marked = transaction.execute(&update).await.map_err(store_error)?;
-        if marked > 0 {
-            transaction
-                .execute(&jobs::queue_statement(owner, ids, Timestamp::now()))
-                .await
-                .map_err(store_error)?;
-        }
-        transaction.commit().await.map_err(store_error)?;
+        // Marking files and queueing their jobs can deadlock on MySQL with a worker claiming
+        // jobs (their row locks meet in the other order): InnoDB rolls one back, so run it
+        // again.
+        let marked = sql_pools::retry_conflicts(|| async {
+            let mut transaction = self.database.begin().await?;
+            let mut update = Statement::new("update files set status = ");
+            update
+                .push_bind(FileStatus::Uploaded.as_str())
+                .push(", processing = ")
+                .push_bind(Processing::Queued.as_str())
+                .push(" where status = ")
+                .push_bind(FileStatus::Pending.as_str())
+                .push(" and owner_id = ")
+                .push_bind(owner.to_string())
+                .push(" and id in ");
+            push_id_list(&mut update, ids);
+            let marked = transaction.execute(&update).await?;
+            if marked > 0 {
+                transaction
+                    .execute(&jobs::queue_statement(owner, ids, Timestamp::now()))
+                    .await?;
+            }
+            transaction.commit().await?;
+            Ok(marked)
+        })
+        .await
+        .map_err(store_error)?;
         if marked > 0 {
             self.jobs_queued.notify_one();
         }
@@ -126,24 +133,27 @@ impl FileStore for SqlStore {
         scope: FileScope,
         ids: &[FileId],
     ) -> StoreResult<Vec<FileRecord>> {
-        let mut transaction = self.database.begin().await.map_err(store_error)?;
-        let mut update = Statement::new("update files set status = ");
-        update
-            .push_bind(FileStatus::Deleting.as_str())
-            .push(" where ");
-        push_scope(&mut update, scope);
-        update.push("id in ");
-        push_id_list(&mut update, ids);
-        transaction.execute(&update).await.map_err(store_error)?;
-        let rows: Vec<FileRow> = transaction
-            .fetch_all(&files_query(scope, ids))
-            .await
-            .map_err(store_error)?;
-        let claimed: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
-        let mut drop_jobs = Statement::new("delete from processing_jobs where file_id in ");
-        push_id_list(&mut drop_jobs, &claimed);
-        transaction.execute(&drop_jobs).await.map_err(store_error)?;
-        transaction.commit().await.map_err(store_error)?;
+        // As `mark_uploaded`: a deadlock with a worker's claim is run again.
+        let rows: Vec<FileRow> = sql_pools::retry_conflicts(|| async {
+            let mut transaction = self.database.begin().await?;
+            let mut update = Statement::new("update files set status = ");
+            update
+                .push_bind(FileStatus::Deleting.as_str())
+                .push(" where ");
+            push_scope(&mut update, scope);
+            update.push("id in ");
+            push_id_list(&mut update, ids);
+            transaction.execute(&update).await?;
+            let rows: Vec<FileRow> = transaction.fetch_all(&files_query(scope, ids)).await?;
+            let claimed: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+            let mut drop_jobs = Statement::new("delete from processing_jobs where file_id in ");
+            push_id_list(&mut drop_jobs, &claimed);
+            transaction.execute(&drop_jobs).await?;
+            transaction.commit().await?;
+            Ok(rows)
+        })
+        .await
+        .map_err(store_error)?;
         convert(rows)
     }
 

@@ -69,7 +69,7 @@ fn payload(ctx: &Context<'_>, response: pb::AuthResponse) -> ApiResult<AuthPaylo
     // Tokens name their session, so its revocation closes the sockets opened with them.
     let session = Some(response.session_family_id.as_str()).filter(|id| !id.is_empty());
     let token = tokens.issue(&user.id, session).map_err(|error| {
-        tracing::error!(%request_id, error = &error as &dyn std::error::Error, "signing failed");
+        tracing::error!(%request_id, error = %telemetry::ErrorChain(&error), "signing failed");
         ApiError::internal()
     })?;
     Ok(AuthPayload {

@@ -493,9 +493,10 @@ impl HangoutMutation {
     }
 }
 
-/// Removes stored files whose memories are already gone. The records are deleted either way,
-/// so a failure here cannot be reported as the mutation failing; it is logged with the ids
-/// for file-core's sweeper or an operator.
+/// Removes stored files whose memories are already gone, so their URLs stop working at once.
+/// This is the fast path only: hangout-core recorded the same deletions as owed in the
+/// deleting transaction, and file-core carries them out from there when this call fails
+/// (ARCHITECTURE.md, decision 20), so a failure is a warning, not the mutation failing.
 pub(super) async fn delete_files(
     backends: &crate::backend::Backends,
     call: &crate::backend::CallContext,
@@ -507,12 +508,12 @@ pub(super) async fn delete_files(
         .delete_files_by_ids(call, file_ids.clone())
         .await
     {
-        tracing::error!(
+        tracing::warn!(
             request_id = %call.request_id,
             count,
             ?file_ids,
-            error = &error as &dyn std::error::Error,
-            "stored files of deleted memories could not be removed"
+            error = %telemetry::ErrorChain(&error),
+            "stored files of deleted memories not removed yet: left to the deletions hangout-core owes"
         );
     }
 }

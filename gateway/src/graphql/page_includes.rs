@@ -142,7 +142,7 @@ impl PageIncludes {
                 Err(error) => {
                     // Not cached, so the memories fields load again and report it in place.
                     tracing::debug!(
-                        error = &error as &dyn std::error::Error,
+                        error = %telemetry::ErrorChain(&error),
                         "files of the page's memories not loaded ahead"
                     );
                     None

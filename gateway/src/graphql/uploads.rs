@@ -122,7 +122,7 @@ async fn undo_memories(backends: &Backends, call: &CallContext, memory_ids: Vec<
     {
         tracing::error!(
             request_id = %call.request_id,
-            error = &error as &dyn std::error::Error,
+            error = %telemetry::ErrorChain(&error),
             "undoing the memories of a failed upload batch failed; the sweeper will remove them"
         );
     }

@@ -282,7 +282,7 @@ fn best_effort<T>(part: &'static str, result: DomainResult<Vec<T>>) -> Result<Ve
         Err(DomainError::Store(error)) => {
             tracing::warn!(
                 part,
-                error = &error as &dyn std::error::Error,
+                error = %telemetry::ErrorChain(&error),
                 "an included part of a hangouts page was not read; left empty"
             );
             Ok(Vec::new())

@@ -35,13 +35,13 @@ impl From<DomainError> for Status {
             DomainError::Overloaded => Status::resource_exhausted("too busy; try again shortly"),
             DomainError::Store(crate::domain::store::StoreError::Unavailable(_)) => {
                 tracing::warn!(
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     "database unavailable"
                 );
                 Status::unavailable("the database is unavailable; try again shortly")
             }
             DomainError::Store(_) | DomainError::Hashing(_) => {
-                tracing::error!(error = &error as &dyn std::error::Error, "request failed");
+                tracing::error!(error = %telemetry::ErrorChain(&error), "request failed");
                 Status::internal("internal error")
             }
         }

@@ -141,7 +141,7 @@ impl EventStore for SqlStore {
                 Ok(event) => batch.events.push(event),
                 Err(error) => tracing::error!(
                     seq,
-                    error = &error as &dyn std::error::Error,
+                    error = %telemetry::ErrorChain(&error),
                     "an event row cannot be read; it is skipped"
                 ),
             }

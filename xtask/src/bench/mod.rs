@@ -23,6 +23,9 @@ mod procs;
 mod report;
 mod scenarios;
 mod seed;
+mod soak;
+
+pub use seed::content_md5;
 
 use std::{
     future::Future,
@@ -86,9 +89,14 @@ pub struct Bench {
     /// The binaries the debug build of xtask built before it handed over to its release build.
     #[arg(long, hide = true)]
     built: Option<PathBuf>,
-    /// Where to write the report; `BENCHMARKS.md` at the workspace root by default.
+    /// Where to write the report; `BENCHMARKS.md` at the workspace root by default (the
+    /// soak's report is printed, and written only here).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Instead of the scenarios: the mixed load at half of its peak for this many minutes,
+    /// each process's resident size sampled (see `bench/soak.rs`).
+    #[arg(long, value_name = "MINUTES")]
+    soak: Option<u64>,
 }
 
 impl Bench {
@@ -101,11 +109,14 @@ impl Bench {
         if cfg!(debug_assertions) && !self.debug {
             return rerun_released(shell, root, &binaries);
         }
+        if let Some(minutes) = self.soak {
+            return self.soak(shell, &binaries, minutes);
+        }
         let data = std::env::temp_dir().join(format!("hangout-bench-{}", std::process::id()));
         std::fs::create_dir_all(&data)?;
         let ports = Ports::free()?;
         let mut specs = system::specs(ports, &data);
-        unlimit_gateway(&mut specs);
+        system::unlimit_gateway(&mut specs);
         let databases = if self.mysql {
             Some(system::MariaDbDatabases::create(
                 shell, &mut specs, "bench",
@@ -702,6 +713,44 @@ impl Bench {
 /// The load generator shares the machine's two cores with the system it measures: unoptimised,
 /// it took about an eighth of the CPU during `page` (parsing every response), and so stole it
 /// from the services and the peer alike.
+impl Bench {
+    /// The soak: the bench's system with its photo worker, on SQLite or `--mysql`.
+    fn soak(&self, shell: &Shell, binaries: &Path, minutes: u64) -> anyhow::Result<()> {
+        let data = std::env::temp_dir().join(format!("hangout-soak-{}", std::process::id()));
+        std::fs::create_dir_all(&data)?;
+        let ports = Ports::free()?;
+        let mut specs = system::specs(ports, &data);
+        system::unlimit_gateway(&mut specs);
+        let databases = if self.mysql {
+            Some(system::MariaDbDatabases::create(shell, &mut specs, "soak")?)
+        } else {
+            None
+        };
+        system::add_photo_worker(&mut specs, process::WORKER, ports.s3, 1)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let outcome = runtime.block_on(async {
+            let mut system = System::start(&specs, binaries, system::Output::Quiet).await?;
+            crate::e2e::wait_ready(ports.gateway).await?;
+            let database = if self.mysql { "MariaDB" } else { "SQLite" };
+            let report = soak::run(&system, ports, minutes, database).await;
+            system.stop().await;
+            report
+        });
+        if let Some(databases) = databases {
+            databases.drop(shell);
+        }
+        let _ = std::fs::remove_dir_all(&data);
+        let report = outcome?;
+        println!("\n{report}");
+        if let Some(output) = &self.output {
+            std::fs::write(output, &report)?;
+        }
+        Ok(())
+    }
+}
+
 fn rerun_released(shell: &Shell, root: &Path, binaries: &Path) -> anyhow::Result<()> {
     // Built on its own, so that xtask's dependency features do not change the services' build.
     cmd!(shell, "cargo build --quiet --release -p xtask").run()?;
@@ -772,37 +821,6 @@ async fn wait_ready(http: &reqwest::Client, port: u16) -> anyhow::Result<()> {
             "the gateway did not become ready"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Raises the gateway's rate limits far above what one load generator sends (all from one
-/// address): the limiter still runs, and its cost is measured, but it never refuses.
-fn unlimit_gateway(specs: &mut [system::Spec]) {
-    for spec in specs.iter_mut().filter(|spec| spec.package == "gateway") {
-        for variable in [
-            "GATEWAY_RATE_LIMIT_PER_ADDRESS",
-            "GATEWAY_RATE_LIMIT_PER_USER",
-            "GATEWAY_RATE_LIMIT_AUTH_PER_ADDRESS",
-        ] {
-            spec.env
-                .push((variable.to_owned(), "1000000/s,1000000".to_owned()));
-        }
-        // The `live` scenario's sockets all come from this machine, some 60 per user.
-        for (variable, value) in [
-            ("GATEWAY_WS_MAX_SOCKETS_PER_ADDRESS", "100000"),
-            ("GATEWAY_WS_MAX_SOCKETS_PER_USER", "10000"),
-            ("GATEWAY_WS_MAX_SUBSCRIPTIONS_PER_USER", "10000"),
-        ] {
-            spec.env.push((variable.to_owned(), value.to_owned()));
-        }
-        // Estimated cost: a page of 20 is about 1,300 of it.
-        for variable in [
-            "GATEWAY_COST_LIMIT_PER_ADDRESS",
-            "GATEWAY_COST_LIMIT_PER_USER",
-        ] {
-            spec.env
-                .push((variable.to_owned(), "1000000000/s,1000000000".to_owned()));
-        }
     }
 }
 

@@ -157,7 +157,7 @@ fn tempdir() -> anyhow::Result<PathBuf> {
 }
 
 /// Polls `GET /readyz` until the gateway says both backends answer.
-async fn wait_ready(port: u16) -> anyhow::Result<()> {
+pub async fn wait_ready(port: u16) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(status) = http_status(port, "/readyz").await

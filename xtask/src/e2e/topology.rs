@@ -20,10 +20,6 @@ use xshell::Shell;
 use super::{Outcome, node_script, start_nginx, stop_nginx, which, write_nginx_config};
 use crate::system::{self, MariaDbDatabases, Ports, System, free_ports, set_env};
 
-/// The machine's RabbitMQ and Redis, as CI starts them.
-const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
-
 pub async fn run(shell: &Shell, root: &Path, binaries: &Path, data: &Path) -> Outcome {
     if let Some(missing) = missing_parts().await {
         return Outcome::Skipped(missing);
@@ -93,7 +89,7 @@ async fn run_with(
         write_nginx_config(root, &prefix, ports.gateway, https, http)?;
         let mut edge = start_nginx(nginx, &prefix).await?;
         let photo = dir.join("photo.jpg");
-        std::fs::write(&photo, photo_jpeg()?)?;
+        std::fs::write(&photo, crate::mixed::photo_jpeg()?)?;
         let driven = node_script(
             root,
             "topology.mjs",
@@ -123,70 +119,24 @@ async fn run_with(
     outcome
 }
 
-/// compose.yaml's settings, on loopback: what differs from `cargo xtask dev`.
+/// compose.yaml's settings, plus what this check looks at: the bucket's CORS rules for the
+/// edge's origin, deletions carried out within a second, and only failed requests logged.
 fn production_settings(specs: &mut [system::Spec], root: &Path, moto: &MotoServer, https: u16) {
-    let certs = root.join(".certs");
+    system::production_settings(specs, root, &moto.endpoint());
     for spec in specs.iter_mut() {
         match spec.package {
-            "hangout-core" => {
-                set_env(spec, "HANGOUT_CORE_LOG_FORMAT", "json");
-                set_env(spec, "HANGOUT_CORE_BROKER_URL", AMQP_URL);
-            }
             "file-core" => {
-                spec.env
-                    .retain(|(key, _)| !key.starts_with("FILE_CORE_S3_EMBEDDED_"));
-                set_env(spec, "FILE_CORE_LOG_FORMAT", "json");
-                set_env(spec, "FILE_CORE_S3_MODE", "external");
-                set_env(spec, "FILE_CORE_S3_ENDPOINT", moto.endpoint());
-                // compose's s3-bucket job makes the bucket; moto starts empty, so file-core does.
-                set_env(spec, "FILE_CORE_S3_CREATE_BUCKET", "true");
-                set_env(spec, "FILE_CORE_S3_SERVER_SIDE_ENCRYPTION", "none");
                 set_env(
                     spec,
                     "FILE_CORE_S3_CORS_ORIGINS",
                     format!("https://localhost:{https}"),
                 );
-                // Deleted photos' objects go within a second, so the check need not wait.
                 set_env(spec, "FILE_CORE_DELETION_POLL", "1s");
             }
-            _ => {
-                spec.env.retain(|(key, _)| key != "GATEWAY_DEV_MODE");
-                set_env(
-                    spec,
-                    "GATEWAY_JWT_SIGNING_KEY",
-                    path(&certs.join("jwt-ed25519.pem")),
-                );
-                set_env(spec, "GATEWAY_LOG_FORMAT", "json");
-                set_env(spec, "GATEWAY_REDIS_URL", REDIS_URL);
-                set_env(spec, "GATEWAY_BROKER_URL", AMQP_URL);
-                set_env(spec, "GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32,::1/128");
-                set_env(spec, "GATEWAY_REQUEST_LOG", "errors");
-            }
+            "gateway" => set_env(spec, "GATEWAY_REQUEST_LOG", "errors"),
+            _ => {}
         }
     }
-}
-
-fn path(path: &Path) -> String {
-    path.display().to_string()
-}
-
-/// A small real photo (the worker decodes it): 320 x 240 pixels of a gradient.
-fn photo_jpeg() -> anyhow::Result<Vec<u8>> {
-    const WIDTH: u16 = 320;
-    const HEIGHT: u16 = 240;
-    let mut pixels = Vec::with_capacity(usize::from(WIDTH) * usize::from(HEIGHT) * 3);
-    for y in 0..HEIGHT {
-        for x in 0..WIDTH {
-            let red = u8::try_from(x % 256).unwrap_or(0);
-            let green = u8::try_from(y % 256).unwrap_or(0);
-            pixels.extend_from_slice(&[red, green, 128]);
-        }
-    }
-    let mut encoded = Vec::new();
-    jpeg_encoder::Encoder::new(&mut encoded, 85)
-        .encode(&pixels, WIDTH, HEIGHT, jpeg_encoder::ColorType::Rgb)
-        .context("encode the photo")?;
-    Ok(encoded)
 }
 
 /// With `GATEWAY_REQUEST_LOG=errors`, the gateway's `graphql request` lines are those of the
