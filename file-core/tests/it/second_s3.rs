@@ -11,7 +11,7 @@ use file_core::{
     metrics::Metrics,
     s3::{S3Objects, S3Settings},
 };
-use proto::file::v1::{FileStatus, UploadFailureReason};
+use proto::file::v1::{self as pb, FileStatus, UploadFailureReason};
 use test_support::MotoServer;
 use tonic::Code;
 
@@ -58,6 +58,24 @@ fn bucket(moto: &MotoServer) -> S3Objects {
     };
     let mut registry = prometheus_client::registry::Registry::default();
     S3Objects::new(&settings, Metrics::register(&mut registry).s3)
+}
+
+/// A presigned upload of `bytes` as one JPEG named `name`, to a new hangout.
+async fn one_upload(app: &TestApp, name: &str, bytes: &[u8]) -> pb::Upload {
+    let created = app
+        .create_uploads(&hangout(), vec![upload_file(name, "image/jpeg", bytes)])
+        .await
+        .expect("presigning needs no S3");
+    created.uploads.into_iter().next().expect("one upload")
+}
+
+/// The reasons of a confirm's failures, in order.
+fn reasons(confirmed: &pb::ConfirmUploadsResponse) -> Vec<UploadFailureReason> {
+    confirmed
+        .failures
+        .iter()
+        .map(pb::UploadFailure::reason)
+        .collect()
 }
 
 async fn uploads_confirm_download_and_delete_on_moto(db: Db) {
@@ -143,12 +161,7 @@ async fn bytes_that_do_not_match_the_signed_md5_never_confirm(db: Db) {
     };
     let app = TestApp::spawn_with(db, on(&moto)).await;
     let declared = jpeg(2000);
-    let file = upload_file("a.jpg", "image/jpeg", &declared);
-    let created = app
-        .create_uploads(&hangout(), vec![file.clone()])
-        .await
-        .unwrap();
-    let upload = &created.uploads[0];
+    let upload = &one_upload(&app, "a.jpg", &declared).await;
     // Same length and type, other bytes: the Content-MD5 sent no longer matches them.
     let mut other = declared.clone();
     other[1500] ^= 0xff;
@@ -161,14 +174,7 @@ async fn bytes_that_do_not_match_the_signed_md5_never_confirm(db: Db) {
     } else {
         UploadFailureReason::NotUploaded
     };
-    assert_eq!(
-        confirmed
-            .failures
-            .iter()
-            .map(|failure| failure.reason())
-            .collect::<Vec<_>>(),
-        [expected],
-    );
+    assert_eq!(reasons(&confirmed), [expected]);
     // The right bytes still go through the same URL.
     assert!(app.put(upload, declared, &[]).await.status().is_success());
     let confirmed = app.confirm(&[&upload.file_id]).await.unwrap();
@@ -182,11 +188,7 @@ async fn the_bucket_cors_rules_let_the_apps_origin_upload(db: Db) {
     };
     let app = TestApp::spawn_with(db, on(&moto)).await;
     let bytes = jpeg(300);
-    let created = app
-        .create_uploads(&hangout(), vec![upload_file("a.jpg", "image/jpeg", &bytes)])
-        .await
-        .unwrap();
-    let upload = &created.uploads[0];
+    let upload = &one_upload(&app, "a.jpg", &bytes).await;
     let preflight = |origin: &'static str| {
         app.http
             .request(reqwest::Method::OPTIONS, &upload.url)
@@ -239,11 +241,7 @@ async fn while_moto_is_down_confirm_is_unavailable_and_recovers(db: Db) {
     };
     let app = TestApp::spawn_with(db, on(&moto)).await;
     let bytes = jpeg(500);
-    let created = app
-        .create_uploads(&hangout(), vec![upload_file("a.jpg", "image/jpeg", &bytes)])
-        .await
-        .unwrap();
-    let upload = &created.uploads[0];
+    let upload = &one_upload(&app, "a.jpg", &bytes).await;
     assert!(
         app.put(upload, bytes.clone(), &[])
             .await
@@ -253,11 +251,8 @@ async fn while_moto_is_down_confirm_is_unavailable_and_recovers(db: Db) {
 
     moto.kill().await;
     // Presigning is local: new uploads are still handed out.
-    let more = app
-        .create_uploads(&hangout(), vec![upload_file("b.jpg", "image/jpeg", &bytes)])
-        .await
-        .expect("presigning needs no S3");
-    assert_eq!(more.uploads.len(), 1);
+    let more = one_upload(&app, "b.jpg", &bytes).await;
+    assert_eq!(more.method, "PUT");
     let status = app
         .confirm(&[&upload.file_id])
         .await
@@ -279,13 +274,6 @@ async fn while_moto_is_down_confirm_is_unavailable_and_recovers(db: Db) {
     .await;
     assert!(recovered, "confirm answers once S3 is back");
     let confirmed = app.confirm(&[&upload.file_id]).await.unwrap();
-    assert_eq!(
-        confirmed
-            .failures
-            .iter()
-            .map(|failure| failure.reason())
-            .collect::<Vec<_>>(),
-        [UploadFailureReason::NotUploaded]
-    );
+    assert_eq!(reasons(&confirmed), [UploadFailureReason::NotUploaded]);
     app.finish().await;
 }

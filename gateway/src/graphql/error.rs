@@ -7,7 +7,7 @@
 //! by the HTTP handler) still stamps any error that arrives without a code (from validation or
 //! input coercion) so no error leaves without one.
 
-use async_graphql::{ErrorExtensionValues, ServerError};
+use async_graphql::{ErrorExtensionValues, Pos, ServerError};
 
 use crate::backend::BackendError;
 
@@ -206,13 +206,20 @@ fn mark_bad_input(error: &mut ServerError) {
 
 /// A request-level error (no path) with `code`.
 #[must_use]
-pub fn coded_error(message: &str, code: Code) -> ServerError {
-    let mut error = ServerError::new(message, None);
+pub fn coded_error(message: impl Into<String>, code: Code) -> ServerError {
+    coded_error_at(message, code, None)
+}
+
+/// A request-level error with `code`, at `pos` of the document when it points somewhere.
+#[must_use]
+pub fn coded_error_at(message: impl Into<String>, code: Code, pos: Option<Pos>) -> ServerError {
+    let mut error = ServerError::new(message, pos);
     stamp(std::slice::from_mut(&mut error), code);
     error
 }
 
-fn stamp(errors: &mut [ServerError], code: Code) {
+/// Gives `code` to every error of `errors` that has none yet.
+pub fn stamp(errors: &mut [ServerError], code: Code) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {

@@ -255,15 +255,13 @@ fn check_cost(
 
 /// COST_ESTIMATED_TOO_EXPENSIVE with `extensions.cost` = `{ estimated, limit }`.
 fn too_expensive(estimated: u64, limit: u64) -> Box<async_graphql::Response> {
-    let mut error = async_graphql::ServerError::new(
+    let mut error = crate::graphql::error::coded_error(
         format!(
             "the operation's estimated cost {estimated} is over the limit of {limit}: ask for \
              smaller pages (`first`) or fewer nested lists"
         ),
-        None,
+        Code::CostEstimatedTooExpensive,
     );
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", Code::CostEstimatedTooExpensive.as_str());
     let mut cost = async_graphql::indexmap::IndexMap::new();
     cost.insert(
         async_graphql::Name::new("estimated"),
@@ -273,8 +271,10 @@ fn too_expensive(estimated: u64, limit: u64) -> Box<async_graphql::Response> {
         async_graphql::Name::new("limit"),
         async_graphql::Value::from(limit),
     );
-    extensions.set("cost", async_graphql::Value::Object(cost));
-    error.extensions = Some(extensions);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("cost", async_graphql::Value::Object(cost));
     Box::new(async_graphql::Response::from_errors(vec![error]))
 }
 

@@ -21,7 +21,7 @@
 
 use crate::graphql::error::Code;
 use async_graphql::{
-    BatchRequest, BatchResponse, ErrorExtensionValues, Pos, Request, Response, ServerError,
+    BatchRequest, BatchResponse, Pos, Request, Response, ServerError,
     parser::types::{
         DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
     },
@@ -288,11 +288,9 @@ pub fn read_get(headers: &HeaderMap, query: Option<&str>) -> Result<Request, Ref
 
 /// A request error (nothing executed) with `code`.
 fn request_error(message: impl Into<String>, code: Code, pos: Option<Pos>) -> Response {
-    let mut error = ServerError::new(message, pos);
-    let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", code.as_str());
-    error.extensions = Some(extensions);
-    Response::from_errors(vec![error])
+    Response::from_errors(vec![crate::graphql::error::coded_error_at(
+        message, code, pos,
+    )])
 }
 
 /// The operation a request will execute, if the document names one unambiguously.
@@ -568,11 +566,8 @@ fn label_request_errors(response: &mut Response) {
     }
     for error in &mut response.errors {
         truncate(&mut error.message, MAX_ERROR_MESSAGE_CHARS);
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", Code::GraphqlValidationFailed.as_str());
-        }
     }
+    crate::graphql::error::stamp(&mut response.errors, Code::GraphqlValidationFailed);
 }
 
 /// A body that fails to be written once it would pass its cap.

@@ -5,6 +5,15 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Session, TestSystem, error_code};
 
+on_both_backends!(
+    chains_of_three_or_more_lists_are_refused_before_they_run,
+    the_estimate_follows_variables_and_the_limit_is_configurable with ["--max-cost", "50"],
+    unbounded_lists_are_bounded,
+    batched_and_aliased_sign_ins_are_charged_each with ["--max-batch", "10"],
+    failed_sign_ins_for_one_email_are_limited_the_same_whether_it_exists_or_not,
+    expensive_documents_are_charged_their_estimated_cost with ["--cost-limit-per-user", "100/s,2000"],
+);
+
 /// `depth` list fields chained through activities and hangouts, at the default page sizes.
 fn chain(depth: usize) -> String {
     let mut inner = String::from("id");
@@ -32,9 +41,7 @@ async fn honest_page(system: &TestSystem, session: &Session) {
     assert_eq!(body["data"]["hangouts"]["totalCount"], 1);
 }
 
-#[tokio::test]
-async fn chains_of_three_or_more_lists_are_refused_before_they_run() {
-    let system = TestSystem::spawn().await;
+async fn chains_of_three_or_more_lists_are_refused_before_they_run(system: TestSystem) {
     let attacker = system.sign_up("Mallory").await;
     let honest = system.sign_up("Alice").await;
     system
@@ -79,9 +86,7 @@ async fn chains_of_three_or_more_lists_are_refused_before_they_run() {
     assert!(allowed["errors"].is_null(), "{allowed}");
 }
 
-#[tokio::test]
-async fn the_estimate_follows_variables_and_the_limit_is_configurable() {
-    let system = TestSystem::spawn_with(&["--max-cost", "50"]).await;
+async fn the_estimate_follows_variables_and_the_limit_is_configurable(system: TestSystem) {
     let user = system.sign_up("Bob").await;
     let query = "query($n: Int) { activities(first: $n) { nodes { id } } }";
     let small = system
@@ -112,9 +117,7 @@ async fn the_estimate_follows_variables_and_the_limit_is_configurable() {
     }
 }
 
-#[tokio::test]
-async fn unbounded_lists_are_bounded() {
-    let system = TestSystem::spawn().await;
+async fn unbounded_lists_are_bounded(system: TestSystem) {
     let user = system.sign_up("Carol").await;
     let ids: Vec<Value> = (0..101).map(|index| json!(format!("id{index}"))).collect();
     let body = system
@@ -184,9 +187,7 @@ async fn post_from(
 
 const SIGN_IN: &str = "mutation($input: SignInInput!) { signIn(input: $input) { accessToken } }";
 
-#[tokio::test]
-async fn batched_and_aliased_sign_ins_are_charged_each() {
-    let system = TestSystem::spawn_with(&["--max-batch", "10"]).await;
+async fn batched_and_aliased_sign_ins_are_charged_each(system: TestSystem) {
     let honest = system.sign_up("Alice").await;
     let aliases: Vec<String> = (0..20)
         .map(|index| format!("a{index}: signIn(input: $input) {{ accessToken }}"))
@@ -227,9 +228,9 @@ async fn batched_and_aliased_sign_ins_are_charged_each() {
     assert_eq!(me["data"]["me"]["name"], "Alice", "{me}");
 }
 
-#[tokio::test]
-async fn failed_sign_ins_for_one_email_are_limited_the_same_whether_it_exists_or_not() {
-    let system = TestSystem::spawn().await;
+async fn failed_sign_ins_for_one_email_are_limited_the_same_whether_it_exists_or_not(
+    system: TestSystem,
+) {
     let body = system
         .graphql(
             None,
@@ -271,9 +272,7 @@ async fn failed_sign_ins_for_one_email_are_limited_the_same_whether_it_exists_or
     assert!(!other.access_token.is_empty());
 }
 
-#[tokio::test]
-async fn expensive_documents_are_charged_their_estimated_cost() {
-    let system = TestSystem::spawn_with(&["--cost-limit-per-user", "100/s,2000"]).await;
+async fn expensive_documents_are_charged_their_estimated_cost(system: TestSystem) {
     let attacker = system.sign_up("Mallory").await;
     let honest = system.sign_up("Alice").await;
     // 801 each: two fit the burst, the third does not.

@@ -407,19 +407,19 @@ impl TestSystem {
         Self::spawn_with(&[]).await
     }
 
-    /// As [`TestSystem::spawn`], with hangout-core on `db`; `None` for MySQL when
+    /// As [`TestSystem::spawn_with`], with hangout-core on `db`; `None` for MySQL when
     /// `TEST_MYSQL_URL` is unset (CI always sets it, so CI never skips).
-    pub async fn spawn_on(db: Db) -> Option<Self> {
+    pub async fn spawn_on_with(db: Db, extra_args: &[&str]) -> Option<Self> {
         match db {
-            Db::Sqlite => Some(Self::spawn().await),
+            Db::Sqlite => Some(Self::spawn_with(extra_args).await),
             Db::Mysql => {
                 let database = MysqlDatabase::create().await?;
-                Some(Self::start(&[], Some(database), Vec::new()).await)
+                Some(Self::start(extra_args, Some(database), Vec::new()).await)
             }
         }
     }
 
-    /// As [`TestSystem::spawn_on`] MySQL, with hangout-core reaching MariaDB through a link
+    /// As [`TestSystem::spawn_on_with`] MySQL, with hangout-core reaching MariaDB through a link
     /// that [`database_link`](Self::database_link) cuts; `None` when `TEST_MYSQL_URL` is unset.
     pub async fn spawn_with_database_link() -> Option<Self> {
         let database = MysqlDatabase::create().await?.linked().await;

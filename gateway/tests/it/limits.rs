@@ -12,6 +12,15 @@ use tokio::{
 
 use crate::helpers::{TestSystem, error_code};
 
+on_both_backends!(
+    silent_and_trickling_connections_are_closed with ["--header-read-timeout", "300ms"],
+    a_request_past_its_deadline_is_cancelled_with_a_clear_error with ["--request-timeout", "1ns"],
+    an_over_large_response_is_refused_never_cut with ["--max-response-bytes", "2000"],
+    requests_past_the_in_flight_cap_are_shed_at_once with ["--max-in-flight", "1", "--body-read-timeout", "2s"],
+    shutdown_ends_within_its_drain_deadline_while_a_request_hangs with ["--shutdown-drain", "500ms"],
+    refusals_of_a_client_over_its_limit_are_paced_and_others_are_not_held_up with ["--rate-limit-per-address", "1/s,1", "--rate-limit-delay", "400ms"],
+);
+
 /// Reads until the server closes the connection; how long that took. Fails after `limit`.
 async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Duration {
     let started = Instant::now();
@@ -25,9 +34,7 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Duration {
     }
 }
 
-#[tokio::test]
-async fn silent_and_trickling_connections_are_closed() {
-    let system = TestSystem::spawn_with(&["--header-read-timeout", "300ms"]).await;
+async fn silent_and_trickling_connections_are_closed(system: TestSystem) {
     // Sends nothing at all.
     let mut silent = TcpStream::connect(system.gateway).await.unwrap();
     closed_within(&mut silent, Duration::from_secs(5)).await;
@@ -57,10 +64,8 @@ async fn silent_and_trickling_connections_are_closed() {
     assert!(status.is_success());
 }
 
-#[tokio::test]
-async fn a_request_past_its_deadline_is_cancelled_with_a_clear_error() {
-    // Anything that calls a backend takes longer than a nanosecond.
-    let system = TestSystem::spawn_with(&["--request-timeout", "1ns"]).await;
+// Anything that calls a backend takes longer than a nanosecond.
+async fn a_request_past_its_deadline_is_cancelled_with_a_clear_error(system: TestSystem) {
     let response = system
         .post_graphql(&json!({ "query": "mutation { signIn(input: {email: \"a@example.com\", password: \"p\"}) { accessToken } }" }))
         .await;
@@ -79,9 +84,7 @@ async fn a_request_past_its_deadline_is_cancelled_with_a_clear_error() {
     assert_eq!(typename["data"]["__typename"], "Query");
 }
 
-#[tokio::test]
-async fn an_over_large_response_is_refused_never_cut() {
-    let system = TestSystem::spawn_with(&["--max-response-bytes", "2000"]).await;
+async fn an_over_large_response_is_refused_never_cut(system: TestSystem) {
     let user = system.sign_up("Dana").await;
     for index in 0..30 {
         system
@@ -118,10 +121,7 @@ async fn an_over_large_response_is_refused_never_cut() {
     assert!(small["errors"].is_null(), "{small}");
 }
 
-#[tokio::test]
-async fn requests_past_the_in_flight_cap_are_shed_at_once() {
-    let system =
-        TestSystem::spawn_with(&["--max-in-flight", "1", "--body-read-timeout", "2s"]).await;
+async fn requests_past_the_in_flight_cap_are_shed_at_once(system: TestSystem) {
     // Holds the only permit: its body never finishes arriving.
     let mut holder = TcpStream::connect(system.gateway).await.unwrap();
     holder
@@ -164,9 +164,7 @@ async fn requests_past_the_in_flight_cap_are_shed_at_once() {
     assert_eq!(after["data"]["__typename"], "Query");
 }
 
-#[tokio::test]
-async fn shutdown_ends_within_its_drain_deadline_while_a_request_hangs() {
-    let mut system = TestSystem::spawn_with(&["--shutdown-drain", "500ms"]).await;
+async fn shutdown_ends_within_its_drain_deadline_while_a_request_hangs(mut system: TestSystem) {
     let mut half_sent = TcpStream::connect(system.gateway).await.unwrap();
     half_sent
         .write_all(
@@ -193,15 +191,9 @@ async fn shutdown_ends_within_its_drain_deadline_while_a_request_hangs() {
     closed_within(&mut half_sent, Duration::from_secs(2)).await;
 }
 
-#[tokio::test]
-async fn refusals_of_a_client_over_its_limit_are_paced_and_others_are_not_held_up() {
-    let system = TestSystem::spawn_with(&[
-        "--rate-limit-per-address",
-        "1/s,1",
-        "--rate-limit-delay",
-        "400ms",
-    ])
-    .await;
+async fn refusals_of_a_client_over_its_limit_are_paced_and_others_are_not_held_up(
+    system: TestSystem,
+) {
     let as_client = |address: &'static str| {
         system
             .http

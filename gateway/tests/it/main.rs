@@ -4,23 +4,30 @@
 #![allow(clippy::unwrap_used, reason = "test helpers may unwrap")]
 
 /// Runs each listed `async fn(TestSystem)` with hangout-core on SQLite and on MariaDB, as
-/// `<name>::sqlite` and `<name>::mysql`.
+/// `<name>::sqlite` and `<name>::mysql`; `name with ["--flag", "value"]` starts the gateway
+/// with those arguments.
 macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
+    ($($test:ident $(with [$($arg:expr),* $(,)?])?),* $(,)?) => {
         $(
             mod $test {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let system = crate::helpers::TestSystem::spawn_on(crate::helpers::Db::Sqlite)
-                        .await
-                        .expect("SQLite always runs");
+                    let system = crate::helpers::TestSystem::spawn_on_with(
+                        crate::helpers::Db::Sqlite,
+                        &[$($($arg),*)?],
+                    )
+                    .await
+                    .expect("SQLite always runs");
                     super::$test(system).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql() {
-                    let Some(system) =
-                        crate::helpers::TestSystem::spawn_on(crate::helpers::Db::Mysql).await
+                    let Some(system) = crate::helpers::TestSystem::spawn_on_with(
+                        crate::helpers::Db::Mysql,
+                        &[$($($arg),*)?],
+                    )
+                    .await
                     else {
                         return;
                     };

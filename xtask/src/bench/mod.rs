@@ -112,21 +112,13 @@ impl Bench {
         if let Some(minutes) = self.soak {
             return self.soak(shell, &binaries, minutes);
         }
-        let data = std::env::temp_dir().join(format!("hangout-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&data)?;
-        let ports = Ports::free()?;
-        let mut specs = system::specs(ports, &data);
-        system::unlimit_gateway(&mut specs);
-        let databases = if self.mysql {
-            Some(system::MariaDbDatabases::create(
-                shell, &mut specs, "bench",
-            )?)
-        } else {
-            None
-        };
-        // After the databases: the worker uses file-core's.
-        let worker_metrics =
-            system::add_photo_worker(&mut specs, process::WORKER, ports.s3, process::WORKER_JOBS)?;
+        let Prepared {
+            data,
+            ports,
+            specs,
+            databases,
+            worker_metrics,
+        } = self.prepare(shell, "bench", process::WORKER_JOBS)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -708,25 +700,55 @@ impl Bench {
     }
 }
 
-/// Runs this same command again from a release build of xtask, with the binaries just built.
-///
-/// The load generator shares the machine's two cores with the system it measures: unoptimised,
-/// it took about an eighth of the CPU during `page` (parsing every response), and so stole it
-/// from the services and the peer alike.
+/// The bench's system before it starts.
+struct Prepared {
+    /// Where its data lives (removed afterwards).
+    data: PathBuf,
+    ports: Ports,
+    specs: Vec<system::Spec>,
+    databases: Option<system::MariaDbDatabases>,
+    /// The photo worker's metrics port.
+    worker_metrics: u16,
+}
+
 impl Bench {
-    /// The soak: the bench's system with its photo worker, on SQLite or `--mysql`.
-    fn soak(&self, shell: &Shell, binaries: &Path, minutes: u64) -> anyhow::Result<()> {
-        let data = std::env::temp_dir().join(format!("hangout-soak-{}", std::process::id()));
+    /// The three services with their rate limits raised and a photo worker running
+    /// `worker_jobs` at once, on SQLite or `--mysql`, with their data in a fresh folder named
+    /// for `purpose`.
+    fn prepare(&self, shell: &Shell, purpose: &str, worker_jobs: u32) -> anyhow::Result<Prepared> {
+        let data = std::env::temp_dir().join(format!("hangout-{purpose}-{}", std::process::id()));
         std::fs::create_dir_all(&data)?;
         let ports = Ports::free()?;
         let mut specs = system::specs(ports, &data);
         system::unlimit_gateway(&mut specs);
         let databases = if self.mysql {
-            Some(system::MariaDbDatabases::create(shell, &mut specs, "soak")?)
+            Some(system::MariaDbDatabases::create(
+                shell, &mut specs, purpose,
+            )?)
         } else {
             None
         };
-        system::add_photo_worker(&mut specs, process::WORKER, ports.s3, 1)?;
+        // After the databases: the worker uses file-core's.
+        let worker_metrics =
+            system::add_photo_worker(&mut specs, process::WORKER, ports.s3, worker_jobs)?;
+        Ok(Prepared {
+            data,
+            ports,
+            specs,
+            databases,
+            worker_metrics,
+        })
+    }
+
+    /// The soak: the bench's system with its photo worker, on SQLite or `--mysql`.
+    fn soak(&self, shell: &Shell, binaries: &Path, minutes: u64) -> anyhow::Result<()> {
+        let Prepared {
+            data,
+            ports,
+            specs,
+            databases,
+            ..
+        } = self.prepare(shell, "soak", 1)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -751,6 +773,11 @@ impl Bench {
     }
 }
 
+/// Runs this same command again from a release build of xtask, with the binaries just built.
+///
+/// The load generator shares the machine's two cores with the system it measures: unoptimised,
+/// it took about an eighth of the CPU during `page` (parsing every response), and so stole it
+/// from the services and the peer alike.
 fn rerun_released(shell: &Shell, root: &Path, binaries: &Path) -> anyhow::Result<()> {
     // Built on its own, so that xtask's dependency features do not change the services' build.
     cmd!(shell, "cargo build --quiet --release -p xtask").run()?;
