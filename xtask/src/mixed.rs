@@ -20,14 +20,21 @@ use serde_json::{Value, json};
 const SESSION: Duration = Duration::from_secs(5 * 60);
 const PASSWORD: &str = "mixed load password 1";
 
+/// What the load generator itself could not do, rather than an answer of the system: an
+/// open-loop start skipped because every user was still busy with their last flow.
+pub const SKIPPED: &str = "skipped: all users busy";
+
 /// Outcomes by phase, then by what happened.
 #[derive(Default)]
 pub struct Tally {
     phase: Mutex<String>,
     counts: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
-    /// Flows that ran with every step `ok`, and when the last one ended.
+    /// Flows that ran, those with every step `ok`, and when the last of those ended.
+    flows: AtomicU64,
     clean_flows: AtomicU64,
     last_clean: Mutex<Option<Instant>>,
+    /// The last photo confirmed and kept, with its uploader's token.
+    last_kept: Mutex<Option<(String, String)>>,
 }
 
 impl Tally {
@@ -50,6 +57,11 @@ impl Tally {
         lock(&self.counts).clone()
     }
 
+    /// Flows that ran.
+    pub fn flows(&self) -> u64 {
+        self.flows.load(Ordering::Relaxed)
+    }
+
     /// Flows that ended with every step `ok`.
     pub fn clean_flows(&self) -> u64 {
         self.clean_flows.load(Ordering::Relaxed)
@@ -58,6 +70,11 @@ impl Tally {
     /// When the last flow with every step `ok` ended.
     pub fn last_clean(&self) -> Option<Instant> {
         *lock(&self.last_clean)
+    }
+
+    /// The last photo confirmed and not deleted again, with its uploader's access token.
+    pub fn last_kept(&self) -> Option<(String, String)> {
+        lock(&self.last_kept).clone()
     }
 }
 
@@ -159,7 +176,7 @@ impl MixedLoad {
                 .map(|offset| (next + offset) % self.users.len())
                 .find(|index| !self.users[*index].busy.load(Ordering::Relaxed));
             let Some(index) = idle else {
-                self.tally.record("skipped: all users busy");
+                self.tally.record(SKIPPED);
                 continue;
             };
             next = index + 1;
@@ -213,6 +230,9 @@ impl MixedLoad {
                 &mut clean,
             )
             .await;
+            if let Some(memory) = memory.as_ref().filter(|_| !turn.is_multiple_of(3)) {
+                *lock(&self.tally.last_kept) = Some((memory.clone(), token.clone()));
+            }
             if let Some(memory) = memory.filter(|_| turn.is_multiple_of(3)) {
                 self.op(
                     "mutation($input: DeleteMemoryInput!) { deleteMemory(input: $input) { deletedId } }",
@@ -240,10 +260,28 @@ impl MixedLoad {
             )
             .await;
         }
+        self.tally.flows.fetch_add(1, Ordering::Relaxed);
         if clean {
             self.tally.clean_flows.fetch_add(1, Ordering::Relaxed);
             *lock(&self.tally.last_clean) = Some(Instant::now());
         }
+    }
+
+    /// The processing state of the memory `id` (`QUEUED`, `READY`, `FAILED`…), as its
+    /// uploader sees it; `None` when the question fails.
+    pub async fn processing(&self, id: &str, token: &str) -> Option<String> {
+        let answer = post(
+            &self.http,
+            &self.url,
+            Some(token),
+            "query($id: ID!) { memory(id: $id) { processing } }",
+            json!({ "id": id }),
+        )
+        .await
+        .ok()?;
+        answer["data"]["memory"]["processing"]
+            .as_str()
+            .map(str::to_owned)
     }
 
     /// The user's access token, signing in again when it is old.

@@ -78,6 +78,7 @@ pub async fn run(
     println!("soak: peak {peak:.1} flows/s; {minutes} minutes at {rate:.1} flows/s");
 
     load.tally.set_phase("soak");
+    let flows_before = load.tally.flows();
     let stop = Arc::new(AtomicBool::new(false));
     let soak_run = tokio::spawn({
         let (load, stop) = (Arc::clone(&load), Arc::clone(&stop));
@@ -110,28 +111,49 @@ pub async fn run(
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = soak_run.await;
-    Ok(report(
-        &load, &series, peak, rate, minutes, length, database,
-    ))
+    let run = Run {
+        peak,
+        rate,
+        minutes,
+        length,
+        database,
+        flows: load.tally.flows() - flows_before,
+    };
+    Ok(report(&load, &series, &run))
 }
 
-fn report(
-    load: &MixedLoad,
-    series: &[Series],
+/// What the soak was.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    /// Flows per second, closed loop, and the open-loop rate (half of it).
     peak: f64,
     rate: f64,
     minutes: u64,
     length: Duration,
-    database: &str,
-) -> String {
+    database: &'a str,
+    /// Flows run during the soak.
+    flows: u64,
+}
+
+fn report(load: &MixedLoad, series: &[Series], run: &Run<'_>) -> String {
     let counts = load.tally.counts();
     let soak = counts.get("soak").cloned().unwrap_or_default();
     let ok = soak.get("ok").copied().unwrap_or(0);
     let unexpected: Vec<String> = soak
         .iter()
-        .filter(|(outcome, _)| outcome.as_str() != "ok")
+        .filter(|(outcome, _)| !matches!(outcome.as_str(), "ok" | crate::mixed::SKIPPED))
         .map(|(outcome, count)| format!("{outcome} {count}"))
         .collect();
+    let skipped = soak.get(crate::mixed::SKIPPED).copied().unwrap_or(0);
+    let Run {
+        peak,
+        rate,
+        minutes,
+        length,
+        database,
+        flows,
+    } = *run;
+    let achieved = flows as f64 / length.as_secs_f64();
     let from = length.saturating_sub(WINDOW).max(length / 2).as_secs_f64();
     let window_minutes = (length.as_secs_f64() - from) / 60.0;
     let mut text = String::new();
@@ -146,6 +168,11 @@ fn report(
          hangouts with their photos' URLs, every third photo deleted, the oldest hangout \
          deleted once there are four.\n",
         PEAK_RUN.as_secs()
+    );
+    let _ = writeln!(
+        text,
+        "Flows run: {flows} ({achieved:.1}/s; starts skipped because all {USERS} users were \
+         still busy: {skipped}).\n"
     );
     let _ = writeln!(
         text,
