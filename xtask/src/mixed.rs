@@ -33,8 +33,6 @@ pub struct Tally {
     flows: AtomicU64,
     clean_flows: AtomicU64,
     last_clean: Mutex<Option<Instant>>,
-    /// The last photo confirmed and kept, with its uploader's token.
-    last_kept: Mutex<Option<(String, String)>>,
 }
 
 impl Tally {
@@ -70,11 +68,6 @@ impl Tally {
     /// When the last flow with every step `ok` ended.
     pub fn last_clean(&self) -> Option<Instant> {
         *lock(&self.last_clean)
-    }
-
-    /// The last photo confirmed and not deleted again, with its uploader's access token.
-    pub fn last_kept(&self) -> Option<(String, String)> {
-        lock(&self.last_kept).clone()
     }
 }
 
@@ -230,9 +223,6 @@ impl MixedLoad {
                 &mut clean,
             )
             .await;
-            if let Some(memory) = memory.as_ref().filter(|_| !turn.is_multiple_of(3)) {
-                *lock(&self.tally.last_kept) = Some((memory.clone(), token.clone()));
-            }
             if let Some(memory) = memory.filter(|_| turn.is_multiple_of(3)) {
                 self.op(
                     "mutation($input: DeleteMemoryInput!) { deleteMemory(input: $input) { deletedId } }",
@@ -265,23 +255,6 @@ impl MixedLoad {
             self.tally.clean_flows.fetch_add(1, Ordering::Relaxed);
             *lock(&self.tally.last_clean) = Some(Instant::now());
         }
-    }
-
-    /// The processing state of the memory `id` (`QUEUED`, `READY`, `FAILED`…), as its
-    /// uploader sees it; `None` when the question fails.
-    pub async fn processing(&self, id: &str, token: &str) -> Option<String> {
-        let answer = post(
-            &self.http,
-            &self.url,
-            Some(token),
-            "query($id: ID!) { memory(id: $id) { processing } }",
-            json!({ "id": id }),
-        )
-        .await
-        .ok()?;
-        answer["data"]["memory"]["processing"]
-            .as_str()
-            .map(str::to_owned)
     }
 
     /// The user's access token, signing in again when it is old.

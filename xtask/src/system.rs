@@ -208,19 +208,22 @@ pub fn add_photo_worker(
         .iter_mut()
         .find(|spec| spec.package == "file-core")
         .context("no file-core to add a worker to")?;
-    file_core
-        .env
-        .push(("FILE_CORE_PROCESSING_WORKERS".to_owned(), "0".to_owned()));
-    let database = file_core
-        .env
-        .iter()
-        .find(|(variable, _)| variable == "FILE_CORE_DATABASE_URL")
-        .map(|(_, url)| url.clone())
-        .context("file-core has no database URL")?;
-    let metrics = loopback(metrics_port);
-    let env = [
+    set_env(file_core, "FILE_CORE_PROCESSING_WORKERS", "0");
+    // file-core's own settings (database, bucket, credentials, windows), then the worker's.
+    let mut worker = Spec {
+        package: "file-core",
+        name,
+        listens_on: loopback(metrics_port),
+        describe: "photo worker (file-core in the worker role)".to_owned(),
+        env: file_core.env.clone(),
+    };
+    worker.env.retain(|(key, _)| {
+        !key.starts_with("FILE_CORE_S3_EMBEDDED_")
+            && key != "FILE_CORE_S3_CREATE_BUCKET"
+            && key != "FILE_CORE_S3_CORS_ORIGINS"
+    });
+    for (variable, value) in [
         ("FILE_CORE_ROLE", "worker".to_owned()),
-        ("FILE_CORE_DATABASE_URL", database),
         ("FILE_CORE_S3_MODE", "external".to_owned()),
         (
             "FILE_CORE_S3_ENDPOINT",
@@ -228,18 +231,11 @@ pub fn add_photo_worker(
         ),
         ("FILE_CORE_PROCESSING_WORKERS", jobs.to_string()),
         ("FILE_CORE_WORKER_THREADS", "1".to_owned()),
-        ("FILE_CORE_METRICS_ADDR", metrics.to_string()),
-    ];
-    specs.push(Spec {
-        package: "file-core",
-        name,
-        listens_on: metrics,
-        describe: "photo worker (file-core in the worker role)".to_owned(),
-        env: env
-            .into_iter()
-            .map(|(variable, value)| (variable.to_owned(), value))
-            .collect(),
-    });
+        ("FILE_CORE_METRICS_ADDR", loopback(metrics_port).to_string()),
+    ] {
+        set_env(&mut worker, variable, value);
+    }
+    specs.push(worker);
     Ok(metrics_port)
 }
 

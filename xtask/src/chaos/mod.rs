@@ -106,7 +106,7 @@ struct FaultReport {
 /// What the recovery time of `fault` measures.
 fn measured_by(fault: &str) -> &'static str {
     match fault {
-        "photo-worker" => " (a photo confirmed while it was down rendered)",
+        "photo-worker" => " (the new worker's first photo rendered)",
         // The flows use no live updates; their return after a broker restart is the gateway's
         // broker tests' (`rabbitmqctl stop_app`/`start_app`).
         "broker" => " (flows only: they use no live updates)",
@@ -215,9 +215,12 @@ impl Chaos {
             restore(parts, fault).await?;
             let restored = Instant::now();
             let recovery = match fault {
-                // No flow waits for the worker: recovered when a photo confirmed while it was
-                // down has been rendered.
-                "photo-worker" => processed(&load, restored, Duration::from_secs(60)).await,
+                // No flow waits for the worker: recovered when the new process has rendered a
+                // photo (the queue it finds holds those confirmed while it was down).
+                "photo-worker" => {
+                    let metrics = spec_named(parts.specs, fault)?.listens_on;
+                    rendered(metrics, restored, Duration::from_secs(60)).await
+                }
                 _ => recovered(&load, restored, Duration::from_secs(60)).await,
             };
             match recovery {
@@ -363,12 +366,26 @@ async fn rabbitmqctl(action: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long after `restored` the last photo kept before it was rendered; `None` when it was
-/// not within `limit`.
-async fn processed(load: &MixedLoad, restored: Instant, limit: Duration) -> Option<Duration> {
-    let (memory, token) = load.tally.last_kept()?;
+/// How long after `restored` the photo worker whose metrics are at `metrics` counted its
+/// first photo rendered; `None` when it did not within `limit`.
+async fn rendered(
+    metrics: std::net::SocketAddr,
+    restored: Instant,
+    limit: Duration,
+) -> Option<Duration> {
+    let http = reqwest::Client::new();
+    let url = format!("http://{metrics}/metrics");
     loop {
-        if load.processing(&memory, &token).await.as_deref() == Some("READY") {
+        let text = match http.get(&url).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let rendered = text
+            .lines()
+            .find_map(|line| line.strip_prefix("photos_processed_total{outcome=\"ready\"} "))
+            .and_then(|count| count.trim().parse::<f64>().ok())
+            .is_some_and(|count| count > 0.0);
+        if rendered {
             return Some(restored.elapsed());
         }
         if restored.elapsed() > limit {
