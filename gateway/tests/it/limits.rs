@@ -168,18 +168,23 @@ async fn shutdown_ends_within_its_drain_deadline_while_a_request_hangs(mut syste
     let mut half_sent = TcpStream::connect(system.gateway).await.unwrap();
     half_sent
         .write_all(
-            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
         )
         .await
         .unwrap();
-    // Let the gateway read the head and start on the body.
-    let ready = system
-        .http
-        .get(system.url("/healthz"))
-        .send()
+    // The interim 100 Continue comes once the handler reads the body: the request is running
+    // (a connection whose head was not read yet would just be closed, with nothing to drain).
+    let mut interim = [0_u8; 25];
+    tokio::time::timeout(Duration::from_secs(5), half_sent.read_exact(&mut interim))
         .await
+        .expect("the gateway asks for the body")
         .unwrap();
-    assert!(ready.status().is_success());
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+    half_sent.write_all(b"{").await.unwrap();
     let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(5), system.stop_gateway())
         .await
