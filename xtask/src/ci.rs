@@ -104,19 +104,23 @@ impl Test {
             only: Vec::new(),
         }
         .run(shell, root)?;
-        // The short chaos run: every fault once, then the consistency check.
-        match crate::chaos::missing_parts() {
-            Some(missing) if !require_all => {
-                println!("chaos skipped: {missing}");
-                Ok(())
-            }
-            _ => crate::chaos::Chaos {
+        // The short chaos run on each backend: every fault once, then the consistency check.
+        if let Some(missing) = crate::chaos::missing_parts()
+            && !require_all
+        {
+            println!("chaos skipped: {missing}");
+            return Ok(());
+        }
+        for sqlite in [false, true] {
+            crate::chaos::Chaos {
                 short: true,
                 only: Vec::new(),
                 users: 4,
+                sqlite,
             }
-            .run(shell, root),
+            .run(shell, root)?;
         }
+        Ok(())
     }
 }
 

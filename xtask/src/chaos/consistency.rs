@@ -16,7 +16,7 @@ use std::{
 
 use test_support::MotoServer;
 
-use super::mariadb::PrivateMariaDb;
+use super::databases::Databases;
 
 /// What one look found.
 #[derive(Debug, Default)]
@@ -72,7 +72,7 @@ impl fmt::Display for Found {
 /// # Errors
 /// When a database or the bucket cannot be read.
 pub async fn settle(
-    database: &PrivateMariaDb,
+    database: &Databases,
     moto: &MotoServer,
     bucket: &str,
     limit: Duration,
@@ -90,7 +90,7 @@ pub async fn settle(
 }
 
 async fn look(
-    database: &PrivateMariaDb,
+    database: &Databases,
     http: &reqwest::Client,
     moto: &MotoServer,
     bucket: &str,

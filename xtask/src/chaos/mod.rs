@@ -2,7 +2,8 @@
 //! (`crate::mixed`), one after the other, then checks that nothing was left inconsistent.
 //!
 //! The system: the services with compose's production settings and a photo worker, on a
-//! MariaDB of their own (a private `mariadbd` on a temporary folder, so it can be killed),
+//! MariaDB of their own (a private `mariadbd` on a temporary folder, so it can be killed; with
+//! `--sqlite`, on SQLite files instead, and no `mariadb` fault),
 //! moto's S3 server behind a TCP link that can be cut, this machine's RabbitMQ and Redis.
 //! The faults, each for a few seconds after a calm stretch:
 //! - hangout-core, file-core, the photo worker and the gateway: SIGKILL, then started again;
@@ -34,9 +35,10 @@ use crate::{
 };
 
 mod consistency;
+mod databases;
 mod mariadb;
 
-use mariadb::PrivateMariaDb;
+use databases::Databases;
 
 #[derive(clap::Args)]
 pub struct Chaos {
@@ -50,6 +52,10 @@ pub struct Chaos {
     /// Users of the mixed load.
     #[arg(long, default_value_t = 4)]
     pub users: usize,
+    /// Both services on SQLite files (the embedded default) instead of a private MariaDB;
+    /// the `mariadb` fault is left out.
+    #[arg(long)]
+    pub sqlite: bool,
 }
 
 /// What a chaos run needs that this machine lacks, if anything: moto, MariaDB's server
@@ -61,6 +67,7 @@ pub fn missing_parts() -> Option<String> {
         "moto_server",
         "mariadb-install-db",
         "mariadbd",
+        "sqlite3",
         "mariadb",
         &broker_control,
     ] {
@@ -120,7 +127,7 @@ struct Parts<'a> {
     specs: &'a [Spec],
     binaries: &'a Path,
     output: system::Output,
-    database: PrivateMariaDb,
+    database: Databases,
     link: CuttableLink,
 }
 
@@ -151,7 +158,8 @@ impl Chaos {
         let Some(moto) = MotoServer::start().await else {
             anyhow::bail!("chaos needs moto: pip install 'moto[server]'");
         };
-        let database = PrivateMariaDb::start(&dir.join("mariadb")).await?;
+        let database = Databases::start(&dir.join("databases"), self.sqlite).await?;
+        println!("chaos: on {}", database.backend());
         let link = CuttableLink::to(([127, 0, 0, 1], moto.port()).into()).await;
         let s3 = format!("http://{}", link.addr());
         let ports = Ports::free()?;
@@ -176,7 +184,9 @@ impl Chaos {
         };
         let outcome = self.break_things(&mut parts, ports, &moto).await;
         parts.system.stop().await;
-        parts.database.stop().await;
+        if let Some(server) = parts.database.server() {
+            server.stop().await;
+        }
         outcome
     }
 
@@ -204,6 +214,10 @@ impl Chaos {
         let mut reports = Vec::new();
         for fault in FAULTS {
             if !self.only.is_empty() && !self.only.iter().any(|name| name == fault) {
+                continue;
+            }
+            // SQLite has no server: nothing to kill.
+            if fault == "mariadb" && self.sqlite {
                 continue;
             }
             load.tally.set_phase("calm");
@@ -275,7 +289,7 @@ impl Chaos {
 /// Windows short enough that the sweepers and the reconciliation finish within the settle
 /// time: uploads expire after 10 s and are swept 5 s later, and files without a memory are
 /// found by a reconciliation every 5 s once 20 s old.
-fn short_windows(specs: &mut [Spec], database: &PrivateMariaDb) -> anyhow::Result<()> {
+fn short_windows(specs: &mut [Spec], database: &Databases) -> anyhow::Result<()> {
     for spec in specs.iter_mut() {
         match spec.name {
             "hangout-core" => {
@@ -306,7 +320,11 @@ fn short_windows(specs: &mut [Spec], database: &PrivateMariaDb) -> anyhow::Resul
 
 async fn inject(parts: &mut Parts<'_>, fault: &str) -> anyhow::Result<()> {
     match fault {
-        "mariadb" => parts.database.kill().await,
+        "mariadb" => {
+            if let Some(server) = parts.database.server() {
+                server.kill().await;
+            }
+        }
         "s3" => parts.link.cut(),
         "broker" => rabbitmqctl("stop_app").await?,
         name => {
@@ -319,7 +337,11 @@ async fn inject(parts: &mut Parts<'_>, fault: &str) -> anyhow::Result<()> {
 
 async fn restore(parts: &mut Parts<'_>, fault: &str) -> anyhow::Result<()> {
     match fault {
-        "mariadb" => parts.database.restart().await?,
+        "mariadb" => {
+            if let Some(server) = parts.database.server() {
+                server.restart().await?;
+            }
+        }
         "s3" => parts.link.restore(),
         "broker" => rabbitmqctl("start_app").await?,
         name => {
