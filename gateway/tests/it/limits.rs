@@ -126,12 +126,24 @@ async fn requests_past_the_in_flight_cap_are_shed_at_once(system: TestSystem) {
     let mut holder = TcpStream::connect(system.gateway).await.unwrap();
     holder
         .write_all(
-            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":",
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
         )
         .await
         .unwrap();
-    // The holder is admitted once its head is read; poll until the next request is shed.
-    let shed = crate::helpers::eventually(Duration::from_secs(5), || async {
+    // The permit is taken before the body is read, and the interim 100 Continue comes when
+    // reading starts: from then on the holder has it (until its body times out, 2 s).
+    let mut interim = [0_u8; 25];
+    tokio::time::timeout(Duration::from_secs(5), holder.read_exact(&mut interim))
+        .await
+        .expect("the gateway asks for the body")
+        .unwrap();
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+    holder.write_all(b"{\"query\":").await.unwrap();
+    let shed = crate::helpers::eventually(Duration::from_secs(1), || async {
         let response = system
             .post_graphql(&json!({ "query": "{ __typename }" }))
             .await;
