@@ -22,6 +22,21 @@ on_both_backends!(
 );
 
 /// Reads until the server closes the connection; how long that took. Fails after `limit`.
+/// Waits for the interim `100 Continue` a request with `Expect: 100-continue` gets once its
+/// handler starts reading the body.
+async fn body_asked_for(stream: &mut TcpStream) {
+    let mut interim = [0_u8; 25];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut interim))
+        .await
+        .expect("the gateway asks for the body")
+        .unwrap();
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+}
+
 async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Duration {
     let started = Instant::now();
     let mut buffer = [0_u8; 1024];
@@ -130,18 +145,9 @@ async fn requests_past_the_in_flight_cap_are_shed_at_once(system: TestSystem) {
         )
         .await
         .unwrap();
-    // The permit is taken before the body is read, and the interim 100 Continue comes when
-    // reading starts: from then on the holder has it (until its body times out, 2 s).
-    let mut interim = [0_u8; 25];
-    tokio::time::timeout(Duration::from_secs(5), holder.read_exact(&mut interim))
-        .await
-        .expect("the gateway asks for the body")
-        .unwrap();
-    assert!(
-        interim.starts_with(b"HTTP/1.1 100 Continue"),
-        "{}",
-        String::from_utf8_lossy(&interim)
-    );
+    // The permit is taken before the body is read: from the 100 Continue on, the holder has it
+    // (until its body times out, 2 s).
+    body_asked_for(&mut holder).await;
     holder.write_all(b"{\"query\":").await.unwrap();
     let shed = crate::helpers::eventually(Duration::from_secs(1), || async {
         let response = system
@@ -184,18 +190,9 @@ async fn shutdown_ends_within_its_drain_deadline_while_a_request_hangs(mut syste
         )
         .await
         .unwrap();
-    // The interim 100 Continue comes once the handler reads the body: the request is running
-    // (a connection whose head was not read yet would just be closed, with nothing to drain).
-    let mut interim = [0_u8; 25];
-    tokio::time::timeout(Duration::from_secs(5), half_sent.read_exact(&mut interim))
-        .await
-        .expect("the gateway asks for the body")
-        .unwrap();
-    assert!(
-        interim.starts_with(b"HTTP/1.1 100 Continue"),
-        "{}",
-        String::from_utf8_lossy(&interim)
-    );
+    // The request is running (a connection whose head was not read yet would just be closed,
+    // with nothing to drain).
+    body_asked_for(&mut half_sent).await;
     half_sent.write_all(b"{").await.unwrap();
     let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(5), system.stop_gateway())
