@@ -2,8 +2,8 @@
 //!
 //! [`BatchLoader::load_one`] records a key and waits; the keys of one type requested while the
 //! execution runs are loaded together by one `Loader::load` call, started by
-//! [`LoaderTasks::drive`] (wrapped around every execution by the HTTP handler) only once the
-//! execution can make no more progress. So every key of a resolver level is in its batch however busy the machine is, no timer delays a request, and a
+//! [`LoaderTasks::drive`] (wrapped around every execution by [`crate::graphql::execute`], the
+//! one way the schema runs) only once the execution can make no more progress. So every key of a resolver level is in its batch however busy the machine is, no timer delays a request, and a
 //! cancelled request cancels its loads. Results are cached for the rest of the request, shared
 //! (`Arc`): a page's memories, files and activities reach their resolvers without a deep copy.
 //!
@@ -44,6 +44,29 @@ struct Inner<L> {
     tasks: LoaderTasks,
     /// One [`Batches`] per key type.
     batches: Mutex<HashMap<TypeId, Box<dyn TypeBatches>>>,
+}
+
+/// Why a load has no answer of its own: a broken invariant of this module, never a backend's
+/// answer, so an internal error (as `Ok(None)` a client would see NOT_FOUND).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BatchBroken {
+    /// The batch was dropped before it answered its keys.
+    #[error("a batch was dropped before it answered")]
+    Dropped,
+    /// The batches kept for a key type are of another type.
+    #[error("the batches of a key type hold another type")]
+    WrongType,
+    /// A load was queued on tasks that no [`LoaderTasks::drive`] runs: it would wait forever.
+    #[error("a load was queued outside LoaderTasks::drive and would never run")]
+    NotDriven,
+}
+
+/// Logs `why` and turns it into the loader's error. An undriven load is a bug in the caller
+/// that would hang the request: debug builds and tests panic on it.
+fn broken<E: From<BatchBroken>>(why: BatchBroken) -> E {
+    tracing::error!(%why, "batch loader failed");
+    debug_assert!(why != BatchBroken::NotDriven, "{why}");
+    E::from(why)
 }
 
 type Waiter<V, E> = oneshot::Sender<Result<Option<Arc<V>>, E>>;
@@ -96,19 +119,23 @@ impl<L: Send + Sync + 'static> BatchLoader<L> {
     /// The value of `key`, `None` when the loader found none.
     ///
     /// # Errors
-    /// The batch's error.
+    /// The batch's error, or a [`BatchBroken`] one.
     pub async fn load_one<K>(&self, key: K) -> Result<Option<Arc<L::Value>>, L::Error>
     where
         K: Send + Sync + Hash + Eq + Clone + 'static,
         L: Loader<K>,
+        L::Error: From<BatchBroken>,
     {
         let receiver = {
             let mut types = lock(&self.inner.batches);
             let Some(batches) = batches_of::<K, L>(&mut types) else {
-                return Ok(None);
+                return Err(broken(BatchBroken::WrongType));
             };
             if let Some(value) = batches.cache.get(&key) {
                 return Ok(Some(Arc::clone(value)));
+            }
+            if !self.inner.tasks.is_driven() {
+                return Err(broken(BatchBroken::NotDriven));
             }
             let (sender, receiver) = oneshot::channel();
             let first = batches.waiting.is_empty();
@@ -120,8 +147,10 @@ impl<L: Send + Sync + 'static> BatchLoader<L> {
             }
             receiver
         };
-        // The batch is dropped unfinished only when the request is cancelled.
-        receiver.await.unwrap_or(Ok(None))
+        // The batch and this receiver live in the same execution and are dropped together.
+        receiver
+            .await
+            .unwrap_or_else(|_| Err(broken(BatchBroken::Dropped)))
     }
 
     /// Forgets every cached value, for a subscription between two events: each event
@@ -217,16 +246,27 @@ impl<L: Send + Sync + 'static> Inner<L> {
 
 /// Batch loads waiting to run on the request's task.
 #[derive(Clone, Default)]
-pub struct LoaderTasks(Arc<Mutex<Vec<BoxFuture<'static, ()>>>>);
+pub struct LoaderTasks(Arc<Queue>);
+
+#[derive(Default)]
+struct Queue {
+    waiting: Mutex<Vec<BoxFuture<'static, ()>>>,
+    /// Whether a [`Driver`] runs what is queued.
+    driven: AtomicBool,
+}
 
 impl LoaderTasks {
     /// Queues a batch for [`LoaderTasks::drive`].
     fn spawn(&self, task: BoxFuture<'static, ()>) {
-        lock(&self.0).push(task);
+        lock(&self.0.waiting).push(task);
     }
 
     fn take(&self) -> Vec<BoxFuture<'static, ()>> {
-        std::mem::take(&mut *lock(&self.0))
+        std::mem::take(&mut *lock(&self.0.waiting))
+    }
+
+    fn is_driven(&self) -> bool {
+        self.0.driven.load(Ordering::Relaxed)
     }
 
     /// Runs `execution` with the batch loads it queues, on the current task: the execution is
@@ -237,7 +277,7 @@ impl LoaderTasks {
     /// itself when two children yield, to be fair to other tasks. Starting the batches then
     /// would split one resolver level into several backend calls, so such a poll is repeated
     /// first (at most [`MAX_SELF_WAKES`] times in a row).
-    pub async fn drive<F: Future>(&self, execution: F) -> F::Output {
+    pub(super) async fn drive<F: Future>(&self, execution: F) -> F::Output {
         let mut execution = pin!(execution);
         let mut driver = Driver::new(self.clone());
         std::future::poll_fn(|context| {
@@ -248,7 +288,10 @@ impl LoaderTasks {
 
     /// [`LoaderTasks::drive`] for a subscription: each item of `execution` (one event's
     /// response) is produced with the batch loads it queues.
-    pub fn drive_stream<S>(&self, execution: S) -> impl Stream<Item = S::Item> + Send + use<S>
+    pub(super) fn drive_stream<S>(
+        &self,
+        execution: S,
+    ) -> impl Stream<Item = S::Item> + Send + use<S>
     where
         S: Stream + Send + Unpin,
     {
@@ -269,6 +312,7 @@ struct Driver {
 
 impl Driver {
     fn new(tasks: LoaderTasks) -> Self {
+        tasks.0.driven.store(true, Ordering::Relaxed);
         Self {
             tasks,
             running: FuturesUnordered::new(),
@@ -351,9 +395,9 @@ mod tests {
 
     impl Loader<u32> for Echo {
         type Value = u32;
-        type Error = String;
+        type Error = BatchBroken;
 
-        async fn load(&self, keys: &[u32]) -> Result<HashMap<u32, u32>, String> {
+        async fn load(&self, keys: &[u32]) -> Result<HashMap<u32, u32>, BatchBroken> {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(keys.iter().map(|key| (*key, key * 10)).collect())
         }
@@ -420,5 +464,18 @@ mod tests {
             "the first primed value, not a load"
         );
         assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+
+    /// Without a driver the load would wait forever; it must fail at once and loudly.
+    #[cfg(debug_assertions)]
+    #[tokio::test]
+    #[should_panic(expected = "outside LoaderTasks::drive")]
+    async fn a_load_nobody_drives_panics_in_debug_builds() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let loader = BatchLoader::new(Echo(calls), LoaderTasks::default());
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription).finish();
+        let _ = schema
+            .execute(async_graphql::Request::new("{ echo(values: [1]) }").data(loader))
+            .await;
     }
 }

@@ -356,4 +356,61 @@ mod tests {
             "the cause is logged, not sent"
         );
     }
+
+    struct Inputs;
+
+    #[async_graphql::Object]
+    impl Inputs {
+        async fn int(&self, n: i32) -> i32 {
+            n
+        }
+        async fn text(&self, list: Vec<String>) -> usize {
+            list.len()
+        }
+    }
+
+    /// `code_response_errors` tells bad input by async-graphql's wording; these errors are
+    /// async-graphql's own, so a change of wording in an upgrade fails here, not in production.
+    #[tokio::test]
+    async fn async_graphql_input_errors_are_coded_bad_user_input() {
+        let schema = async_graphql::Schema::new(
+            Inputs,
+            async_graphql::EmptyMutation,
+            async_graphql::EmptySubscription,
+        );
+        let cases = [
+            ("{ int(n: 99999999999) }", serde_json::json!({})),
+            ("{ int(n: \"seven\") }", serde_json::json!({})),
+            (
+                "query($n: Int!) { int(n: $n) }",
+                serde_json::json!({ "n": 99_999_999_999_i64 }),
+            ),
+            (
+                "query($l: [String!]!) { text(list: $l) }",
+                serde_json::json!({ "l": [1, 2] }),
+            ),
+        ];
+        for (query, variables) in cases {
+            let request = async_graphql::Request::new(query)
+                .variables(async_graphql::Variables::from_json(variables));
+            let mut response = schema.execute(request).await;
+            assert!(!response.errors.is_empty(), "{query}");
+            code_response_errors(&mut response);
+            for error in &response.errors {
+                assert_eq!(
+                    extension_of(error, "code").as_deref(),
+                    Some("BAD_USER_INPUT"),
+                    "{query}: {}",
+                    error.message
+                );
+            }
+        }
+    }
+
+    fn extension_of(error: &ServerError, name: &str) -> Option<String> {
+        match error.extensions.as_ref()?.get(name)? {
+            async_graphql::Value::String(text) => Some(text.clone()),
+            _ => None,
+        }
+    }
 }

@@ -217,6 +217,13 @@ fn ids<'a>(keys: impl IntoIterator<Item = &'a String>) -> Vec<String> {
     keys.into_iter().cloned().collect()
 }
 
+impl From<super::batch::BatchBroken> for BackendError {
+    /// A broken batch is the gateway's own fault, already logged by `batch`.
+    fn from(_: super::batch::BatchBroken) -> Self {
+        Self::Internal
+    }
+}
+
 impl Loader<UserKey> for BackendLoader {
     type Value = User;
     type Error = BackendError;

@@ -78,7 +78,7 @@ fn builder() -> SchemaBuilder<Query, Mutation, live::LiveSubscription> {
         ["DateTime"],
     )
     // No extension: with one, every field resolves through it (see `error::code_response_errors`).
-    // The HTTP handler drives the batch loads and stamps the error codes instead.
+    // `execute` drives the batch loads and stamps the error codes instead.
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
 }
@@ -143,13 +143,69 @@ pub enum Caller {
     Refused,
 }
 
+/// What a transport knows of the request an operation belongs to.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    pub caller: Caller,
+    pub request_id: String,
+    /// The renditions the operation's `imageUrl` fields ask for (from its cost check).
+    pub file_urls: memory::FileUrls,
+}
+
+/// An executed query or mutation.
+pub struct Executed {
+    /// The response, every error of it coded.
+    pub response: async_graphql::Response,
+    /// Backend calls the execution made.
+    pub backend_calls: u64,
+}
+
+/// Executes a query or mutation: the one way any transport runs one. The request's batch
+/// loads are driven around the execution, and the response leaves with its error codes.
+pub async fn execute(
+    schema: &AppSchema,
+    backends: &Backends,
+    request: async_graphql::Request,
+    invocation: Invocation,
+) -> Executed {
+    let context = RequestContext::new(backends, invocation);
+    let calls = context.call.clone();
+    let tasks = context.tasks.clone();
+    let finish = context.finisher();
+    let mut response = tasks.drive(schema.execute(request.data(context))).await;
+    finish(&mut response);
+    Executed {
+        response,
+        backend_calls: calls.calls_made(),
+    }
+}
+
+/// Executes a subscription: [`execute`] for a stream, one coded response per event.
+pub fn execute_stream(
+    schema: &AppSchema,
+    backends: &Backends,
+    request: async_graphql::Request,
+    invocation: Invocation,
+) -> impl async_graphql::futures_util::Stream<Item = async_graphql::Response> + Send + use<> {
+    use async_graphql::futures_util::StreamExt as _;
+    let context = RequestContext::new(backends, invocation);
+    let tasks = context.tasks.clone();
+    let finish = context.finisher();
+    tasks
+        .drive_stream(schema.execute_stream(request.data(context)))
+        .map(move |mut response| {
+            finish(&mut response);
+            response
+        })
+}
+
 /// Per-request data: the caller and a dataloader bound to the caller's identity.
 pub struct RequestContext {
     pub caller: Caller,
     pub call: CallContext,
     pub loader: batch::BatchLoader<loaders::BackendLoader>,
-    /// The loader's batches, driven around the execution by the HTTP handler.
-    pub tasks: batch::LoaderTasks,
+    /// The loader's batches, driven around the execution by [`execute`].
+    tasks: batch::LoaderTasks,
     /// The renditions the operation's `imageUrl` fields ask for.
     pub file_urls: memory::FileUrls,
     /// Whether a page of memories was answered without its files: see [`Self::finisher`].
@@ -159,13 +215,12 @@ pub struct RequestContext {
 impl RequestContext {
     /// A fresh context; its loader caches only for this request, and signs the renditions of
     /// `file_urls` with every file it loads.
-    #[must_use]
-    pub fn new(
-        backends: &Backends,
-        caller: Caller,
-        request_id: String,
-        file_urls: memory::FileUrls,
-    ) -> Self {
+    fn new(backends: &Backends, invocation: Invocation) -> Self {
+        let Invocation {
+            caller,
+            request_id,
+            file_urls,
+        } = invocation;
         let user_id = match &caller {
             Caller::User(id) => Some(id.clone()),
             Caller::Anonymous | Caller::Refused => None,
@@ -192,9 +247,9 @@ impl RequestContext {
         }
     }
 
-    /// What finishes every response of the request, over any transport: one error for URLs
-    /// a page had to go without, then a code on every error.
-    pub fn finisher(&self) -> impl Fn(&mut async_graphql::Response) + Send + Sync + 'static {
+    /// What finishes every response of the request: one error for URLs a page had to go
+    /// without, then a code on every error.
+    fn finisher(&self) -> impl Fn(&mut async_graphql::Response) + Send + Sync + use<> {
         let files_unavailable = self.files_unavailable.clone();
         move |response| {
             files_unavailable.report(response);

@@ -5,8 +5,8 @@
 //! One task per socket runs [`serve_socket`]'s loop over the client's messages, the running
 //! operations' responses and the socket's deadlines. Operations go through the same
 //! preparation as over HTTP (document limits, cost limit, rate limits), run with their own
-//! [`RequestContext`], and resolve through the request's loader, driven by
-//! [`LoaderTasks::drive_stream`](crate::graphql::batch::LoaderTasks::drive_stream).
+//! [`RequestContext`](crate::graphql::RequestContext), and resolve through the request's loader, driven by
+//! [`graphql::execute_stream`].
 //!
 //! Bounds: a socket must authenticate (`connection_init`, with the token in its payload's
 //! `authorization` or the upgrade request's `Authorization` header) within
@@ -44,7 +44,7 @@ use tokio_stream::StreamMap;
 
 use crate::{
     events::{EventHub, Subscription, Topic},
-    graphql::{Caller, RequestContext, error::Code, live::SocketCloser},
+    graphql::{self, Caller, Invocation, error::Code, live::SocketCloser},
     http::{AppState, Charge, RequestId, charge, operation},
 };
 
@@ -549,18 +549,16 @@ impl Connection {
             ));
         }
         let (request, file_urls) = prepared.into_request().map_err(|refusal| *refusal)?;
-        let context =
-            RequestContext::new(&state.backends, caller, self.request_id.clone(), file_urls);
-        let tasks = context.tasks.clone();
-        let finish = context.finisher();
-        let request = request.data(context).data(closer.clone());
-        let responses = tasks
-            .drive_stream(state.schema.execute_stream(request))
-            .map(move |mut response| {
-                finish(&mut response);
-                Some(response)
-            })
-            .chain(async_graphql::futures_util::stream::once(async { None }));
+        let invocation = Invocation {
+            caller,
+            request_id: self.request_id.clone(),
+            file_urls,
+        };
+        let request = request.data(closer.clone());
+        let responses =
+            graphql::execute_stream(&state.schema, &state.backends, request, invocation)
+                .map(Some)
+                .chain(async_graphql::futures_util::stream::once(async { None }));
         Ok((responses.boxed(), slot))
     }
 }

@@ -7,7 +7,7 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use tracing::Instrument as _;
 
 use crate::{
-    graphql::{Caller, FileUrls, RequestContext, cost::CostError, error::Code},
+    graphql::{self, Caller, FileUrls, Invocation, cost::CostError, error::Code},
     http::{AppState, documents, error_response, protocol},
 };
 
@@ -153,21 +153,15 @@ pub(super) async fn execute(
                 graphql.operation.name = operation.as_deref().unwrap_or_default(),
                 graphql.operation.type = kind.unwrap_or("unknown"),
             );
-            let context = RequestContext::new(
-                &state.backends,
-                caller.clone(),
-                request_id.to_owned(),
+            let invocation = Invocation {
+                caller: caller.clone(),
+                request_id: request_id.to_owned(),
                 file_urls,
-            );
-            let calls = context.call.clone();
-            let tasks = context.tasks.clone();
-            let finish = context.finisher();
-            let mut response = tasks
-                .drive(state.schema.execute(request.data(context)))
+            };
+            let executed = graphql::execute(&state.schema, &state.backends, request, invocation)
                 .instrument(span)
                 .await;
-            finish(&mut response);
-            (response, kind, calls.calls_made())
+            (executed.response, kind, executed.backend_calls)
         }
     };
     let outcome = match response.errors.first() {
