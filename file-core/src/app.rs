@@ -45,12 +45,8 @@ pub enum StartupError {
     Store(#[from] OpenError),
     #[error("cannot serve metrics")]
     Metrics(#[from] telemetry::metrics::BindError),
-    #[error("cannot bind {addr}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] service_kit::listen::BindError),
 }
 
 /// Why serving stopped with an error.
@@ -139,7 +135,11 @@ impl App {
         if embedded_s3.is_none() && !cors_origins.is_empty() {
             objects.apply_cors(&cors_origins).await?;
         }
-        let store = SqlStore::open(&config.database_url, config.database_max_connections).await?;
+        let store = SqlStore::open(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .await?;
         tracing::info!(backend = ?store.backend(), "database migrated");
         Metrics::watch_pools(&mut registry, &store);
         let service = Arc::new(Service::new(
@@ -149,16 +149,7 @@ impl App {
         ));
         let grpc = match tls {
             Some(tls) => {
-                let listener = TcpListener::bind(config.listen_addr)
-                    .await
-                    .map_err(|source| StartupError::Bind {
-                        addr: config.listen_addr,
-                        source,
-                    })?;
-                let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-                    addr: config.listen_addr,
-                    source,
-                })?;
+                let (listener, local_addr) = service_kit::listen::bind(config.listen_addr).await?;
                 Some(Grpc {
                     listener,
                     local_addr,

@@ -5,7 +5,10 @@
 //! `data/s3`. Production sets `FILE_CORE_S3_MODE=external` and points `FILE_CORE_S3_ENDPOINT`
 //! (or nothing, for AWS) at a real S3.
 
-use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+pub use service_kit::config::ConfigError;
+use service_kit::config::{self as checks, Secret, SecretUrl};
 
 use crate::{
     domain::{Settings, download::MAX_PRESIGN_TTL, processing::RenderLimits},
@@ -43,7 +46,8 @@ pub enum Role {
 }
 
 /// Everything file-core needs to start.
-#[derive(Clone, clap::Parser)]
+/// `Debug` shows no secret: the URLs and the S3 key are [`SecretUrl`]s and [`Secret`]s.
+#[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "file-core",
     version,
@@ -66,7 +70,7 @@ pub struct Config {
         default_value = "sqlite:data/file-core.db",
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: SecretUrl,
 
     /// Most database connections in the pool.
     #[arg(long, env = "FILE_CORE_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
@@ -204,7 +208,7 @@ pub struct Config {
         hide_env_values = true,
         hide_default_value = true
     )]
-    pub s3_secret_access_key: String,
+    pub s3_secret_access_key: Secret,
 
     /// How long a presigned upload stays valid: the upload window (e.g. `15m`).
     #[arg(long, env = "FILE_CORE_UPLOAD_URL_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
@@ -260,7 +264,7 @@ pub struct Config {
     /// workers; unset, workers find jobs by polling the database. The jobs themselves stay in
     /// the database either way.
     #[arg(long, env = "FILE_CORE_BROKER_URL", hide_env_values = true)]
-    pub broker_url: Option<String>,
+    pub broker_url: Option<SecretUrl>,
 
     /// The broker's queue of processing jobs (durable).
     #[arg(long, env = "FILE_CORE_BROKER_QUEUE", default_value = crate::broker::DEFAULT_QUEUE)]
@@ -302,21 +306,6 @@ pub struct Config {
     pub worker_threads: Option<std::num::NonZeroUsize>,
 }
 
-/// A configuration value is unusable; the message names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {message}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub message: String,
-}
-
-fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        message: message.into(),
-    }
-}
-
 /// `None` for an absent or blank optional value.
 fn non_blank(value: Option<&String>) -> Option<String> {
     value
@@ -326,9 +315,9 @@ fn non_blank(value: Option<&String>) -> Option<String> {
 
 fn check_endpoint(variable: &'static str, value: Option<&String>) -> Result<(), ConfigError> {
     match non_blank(value) {
-        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-            Err(error(variable, "must start with http:// or https://"))
-        }
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(
+            ConfigError::new(variable, "must start with http:// or https://"),
+        ),
         _ => Ok(()),
     }
 }
@@ -367,52 +356,44 @@ impl Config {
     /// # Errors
     /// The first problem found, naming its variable.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if Backend::of_url(&self.database_url).is_none() {
-            return Err(error(
+        if Backend::of_url(self.database_url.expose()).is_none() {
+            return Err(ConfigError::new(
                 "FILE_CORE_DATABASE_URL",
                 "must start with mysql:// or sqlite:",
             ));
         }
         if self.database_max_connections == 0 {
-            return Err(error(
+            return Err(ConfigError::new(
                 "FILE_CORE_DATABASE_MAX_CONNECTIONS",
                 "must be at least 1",
             ));
         }
-        for (variable, path) in [
-            ("FILE_CORE_TLS_CA", &self.tls_ca),
-            ("FILE_CORE_TLS_CERT", &self.tls_cert),
-            ("FILE_CORE_TLS_KEY", &self.tls_key),
-        ] {
-            // A worker serves nothing, so it needs no TLS material.
-            if self.role == Role::Service && !path.is_file() {
-                return Err(error(
-                    variable,
-                    format!(
-                        "{} is not a file (run `cargo xtask certs` for development certificates)",
-                        path.display()
-                    ),
-                ));
-            }
+        // A worker serves nothing, so it needs no TLS material.
+        if self.role == Role::Service {
+            checks::require_tls_files([
+                ("FILE_CORE_TLS_CA", self.tls_ca.as_path()),
+                ("FILE_CORE_TLS_CERT", self.tls_cert.as_path()),
+                ("FILE_CORE_TLS_KEY", self.tls_key.as_path()),
+            ])?;
         }
         if self
             .allowed_clients
             .iter()
             .all(|name| name.trim().is_empty())
         {
-            return Err(error(
+            return Err(ConfigError::new(
                 "FILE_CORE_ALLOWED_CLIENTS",
                 "must name at least one client",
             ));
         }
         if !self.hangout_core_url.starts_with("https://") {
-            return Err(error(
+            return Err(ConfigError::new(
                 "FILE_CORE_HANGOUT_CORE_URL",
                 "must start with https:// (hangout-core is reached with mutual TLS)",
             ));
         }
         if self.hangout_core_tls_name.trim().is_empty() {
-            return Err(error(
+            return Err(ConfigError::new(
                 "FILE_CORE_HANGOUT_CORE_TLS_NAME",
                 "must not be empty",
             ));
@@ -423,16 +404,16 @@ impl Config {
             self.s3_public_endpoint.as_ref(),
         )?;
         if self.s3_mode == S3Mode::Embedded && non_blank(self.s3_endpoint.as_ref()).is_some() {
-            return Err(error(
+            return Err(ConfigError::new(
                 "FILE_CORE_S3_ENDPOINT",
                 "is set but FILE_CORE_S3_MODE is embedded; set FILE_CORE_S3_MODE=external to use it",
             ));
         }
         if self.s3_region.trim().is_empty() {
-            return Err(error("FILE_CORE_S3_REGION", "must not be empty"));
+            return Err(ConfigError::new("FILE_CORE_S3_REGION", "must not be empty"));
         }
         if !valid_bucket(&self.s3_bucket) {
-            return Err(error(
+            return Err(ConfigError::new(
                 "FILE_CORE_S3_BUCKET",
                 "must be 3 to 63 lower-case letters, digits, dots or hyphens",
             ));
@@ -442,7 +423,7 @@ impl Config {
             .iter()
             .find(|origin| !valid_origin(origin))
         {
-            return Err(error(
+            return Err(ConfigError::new(
                 "FILE_CORE_S3_CORS_ORIGINS",
                 format!(
                     "{origin:?} is not an origin such as https://app.example.com (scheme, host and port only)"
@@ -450,27 +431,31 @@ impl Config {
             ));
         }
         if self.s3_access_key_id.trim().is_empty() {
-            return Err(error("FILE_CORE_S3_ACCESS_KEY_ID", "must not be empty"));
+            return Err(ConfigError::new(
+                "FILE_CORE_S3_ACCESS_KEY_ID",
+                "must not be empty",
+            ));
         }
-        if self.s3_secret_access_key.is_empty() {
-            return Err(error("FILE_CORE_S3_SECRET_ACCESS_KEY", "must not be empty"));
+        if self.s3_secret_access_key.expose().is_empty() {
+            return Err(ConfigError::new(
+                "FILE_CORE_S3_SECRET_ACCESS_KEY",
+                "must not be empty",
+            ));
         }
         for (variable, duration) in [
             ("FILE_CORE_UPLOAD_URL_TTL", self.upload_url_ttl),
             ("FILE_CORE_DOWNLOAD_URL_TTL", self.download_url_ttl),
         ] {
             if duration < Duration::from_secs(1) || duration > MAX_PRESIGN_TTL {
-                return Err(error(variable, "must be between 1s and 7days"));
+                return Err(ConfigError::new(variable, "must be between 1s and 7days"));
             }
         }
-        if self.sweep_interval.is_zero() {
-            return Err(error(
-                "FILE_CORE_SWEEP_INTERVAL",
-                "must be longer than zero",
-            ));
-        }
+        checks::require_nonzero_durations([("FILE_CORE_SWEEP_INTERVAL", self.sweep_interval)])?;
         if self.sweep_batch == 0 {
-            return Err(error("FILE_CORE_SWEEP_BATCH", "must be at least 1"));
+            return Err(ConfigError::new(
+                "FILE_CORE_SWEEP_BATCH",
+                "must be at least 1",
+            ));
         }
         self.validate_processing()
     }
@@ -478,66 +463,55 @@ impl Config {
     fn validate_processing(&self) -> Result<(), ConfigError> {
         if self.role == Role::Worker {
             if self.s3_mode == S3Mode::Embedded {
-                return Err(error(
+                return Err(ConfigError::new(
                     "FILE_CORE_ROLE",
                     "is worker, which needs FILE_CORE_S3_MODE=external (the embedded S3 server \
                      lives in the service process)",
                 ));
             }
             if self.processing_workers == 0 {
-                return Err(error(
+                return Err(ConfigError::new(
                     "FILE_CORE_PROCESSING_WORKERS",
                     "must be at least 1 in a worker process",
                 ));
             }
         }
         if self.processing_workers > 64 {
-            return Err(error("FILE_CORE_PROCESSING_WORKERS", "must be at most 64"));
+            return Err(ConfigError::new(
+                "FILE_CORE_PROCESSING_WORKERS",
+                "must be at most 64",
+            ));
         }
         if !(1_000_000..=200_000_000).contains(&self.processing_max_pixels) {
-            return Err(error(
+            return Err(ConfigError::new(
                 "FILE_CORE_PROCESSING_MAX_PIXELS",
                 "must be between 1000000 and 200000000",
             ));
         }
         if !(16..=4096).contains(&self.processing_decoder_mib) {
-            return Err(error(
+            return Err(ConfigError::new(
                 "FILE_CORE_PROCESSING_DECODER_MIB",
                 "must be between 16 and 4096",
             ));
         }
         if self.processing_lease < Duration::from_secs(1) {
-            return Err(error("FILE_CORE_PROCESSING_LEASE", "must be at least 1s"));
-        }
-        if let Some(url) = self.broker()
-            && !url.starts_with("amqp://")
-        {
-            return Err(error(
-                "FILE_CORE_BROKER_URL",
-                format!(
-                    "{} must start with amqp:// (TLS to the broker is not supported)",
-                    proto::broker::redact(url)
-                ),
+            return Err(ConfigError::new(
+                "FILE_CORE_PROCESSING_LEASE",
+                "must be at least 1s",
             ));
         }
+        checks::require_amqp("FILE_CORE_BROKER_URL", self.broker())?;
         if self.broker_queue.trim().is_empty() {
-            return Err(error("FILE_CORE_BROKER_QUEUE", "must not be empty"));
-        }
-        if self.processing_poll.is_zero() {
-            return Err(error(
-                "FILE_CORE_PROCESSING_POLL",
-                "must be longer than zero",
+            return Err(ConfigError::new(
+                "FILE_CORE_BROKER_QUEUE",
+                "must not be empty",
             ));
         }
-        if self.deletion_poll.is_zero() {
-            return Err(error("FILE_CORE_DELETION_POLL", "must be longer than zero"));
-        }
-        if self.reconcile_interval.is_zero() {
-            return Err(error(
-                "FILE_CORE_RECONCILE_INTERVAL",
-                "must be longer than zero",
-            ));
-        }
+        checks::require_nonzero_durations([
+            ("FILE_CORE_PROCESSING_POLL", self.processing_poll),
+            ("FILE_CORE_DELETION_POLL", self.deletion_poll),
+            ("FILE_CORE_RECONCILE_INTERVAL", self.reconcile_interval),
+        ])?;
         Ok(())
     }
 
@@ -545,8 +519,8 @@ impl Config {
     #[must_use]
     pub fn broker(&self) -> Option<&str> {
         self.broker_url
-            .as_deref()
-            .map(str::trim)
+            .as_ref()
+            .map(|url| url.expose().trim())
             .filter(|url| !url.is_empty())
     }
 
@@ -592,7 +566,7 @@ impl Config {
             bucket: self.s3_bucket.clone(),
             force_path_style: self.s3_force_path_style,
             access_key_id: self.s3_access_key_id.trim().to_owned(),
-            secret_access_key: self.s3_secret_access_key.clone(),
+            secret_access_key: self.s3_secret_access_key.expose().to_owned(),
             encryption: self.s3_server_side_encryption,
         }
     }
@@ -612,65 +586,8 @@ impl Config {
     pub fn embedded_credentials(&self) -> EmbeddedCredentials {
         EmbeddedCredentials {
             access_key_id: self.s3_access_key_id.trim().to_owned(),
-            secret_access_key: self.s3_secret_access_key.clone(),
+            secret_access_key: self.s3_secret_access_key.expose().to_owned(),
         }
-    }
-}
-
-/// The database URL with any password replaced, for logs.
-fn redact_url(url: &str) -> String {
-    proto::redact_url(url)
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("Config")
-            .field("role", &self.role)
-            .field("listen_addr", &self.listen_addr)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("database_max_connections", &self.database_max_connections)
-            .field("tls_ca", &self.tls_ca)
-            .field("tls_cert", &self.tls_cert)
-            .field("tls_key", &self.tls_key)
-            .field("allowed_clients", &self.allowed_clients)
-            .field("hangout_core_url", &self.hangout_core_url)
-            .field("hangout_core_tls_name", &self.hangout_core_tls_name)
-            .field("s3_mode", &self.s3_mode)
-            .field("s3_embedded_dir", &self.s3_embedded_dir)
-            .field("s3_embedded_addr", &self.s3_embedded_addr)
-            .field("s3_endpoint", &self.s3_endpoint)
-            .field("s3_public_endpoint", &self.s3_public_endpoint)
-            .field("s3_region", &self.s3_region)
-            .field("s3_bucket", &self.s3_bucket)
-            .field("s3_force_path_style", &self.s3_force_path_style)
-            .field("s3_create_bucket", &self.s3_create_bucket)
-            .field("s3_cors_origins", &self.s3_cors_origins)
-            .field("s3_access_key_id", &self.s3_access_key_id)
-            .field("s3_secret_access_key", &"***")
-            .field("upload_url_ttl", &self.upload_url_ttl)
-            .field("download_url_ttl", &self.download_url_ttl)
-            .field("pending_grace", &self.pending_grace)
-            .field("sweep_interval", &self.sweep_interval)
-            .field("sweep_batch", &self.sweep_batch)
-            .field("processing_workers", &self.processing_workers)
-            .field("processing_max_pixels", &self.processing_max_pixels)
-            .field("processing_decoder_mib", &self.processing_decoder_mib)
-            .field("processing_lease", &self.processing_lease)
-            .field("processing_retry_delay", &self.processing_retry_delay)
-            .field("processing_poll", &self.processing_poll)
-            .field("deletion_poll", &self.deletion_poll)
-            .field("reconcile_interval", &self.reconcile_interval)
-            .field("reconcile_settle", &self.reconcile_settle)
-            .field(
-                "broker_url",
-                &self.broker_url.as_deref().map(proto::broker::redact),
-            )
-            .field("broker_queue", &self.broker_queue)
-            .field("log_format", &self.log_format)
-            .field("metrics_addr", &self.metrics_addr)
-            .field("worker_threads", &self.worker_threads)
-            .finish()
     }
 }
 
@@ -719,7 +636,7 @@ mod tests {
     fn an_empty_broker_url_is_none_and_a_worker_needs_external_s3() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = valid_config(dir.path());
-        config.broker_url = Some("  ".to_owned());
+        config.broker_url = Some("  ".into());
         assert_eq!(config.broker(), None);
         assert!(config.validate().is_ok());
         config.role = Role::Worker;
@@ -797,11 +714,11 @@ mod tests {
                 "FILE_CORE_PROCESSING_LEASE",
             ),
             (
-                |c| c.broker_url = Some("amqps://rabbit:5671".to_owned()),
+                |c| c.broker_url = Some("amqps://rabbit:5671".into()),
                 "FILE_CORE_BROKER_URL",
             ),
             (
-                |c| c.database_url = "postgres://x".to_owned(),
+                |c| c.database_url = "postgres://x".into(),
                 "FILE_CORE_DATABASE_URL",
             ),
             (

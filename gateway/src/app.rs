@@ -34,12 +34,8 @@ pub enum StartupError {
     Redis(#[from] crate::shared_limits::InvalidUrl),
     #[error("cannot serve metrics")]
     Metrics(#[from] telemetry::metrics::BindError),
-    #[error("cannot bind {addr}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] service_kit::listen::BindError),
 }
 
 /// Why serving stopped with an error.
@@ -78,7 +74,7 @@ impl App {
         let metrics = Arc::new(GatewayMetrics::register(&mut registry));
         let shared = match &config.redis_url {
             Some(url) => Some(SharedLimits::new(
-                url,
+                url.expose(),
                 metrics.shared_limit_fallbacks.clone(),
             )?),
             None => None,
@@ -109,16 +105,7 @@ impl App {
             shared,
             http::Live::new(hub.clone(), stopped),
         )?);
-        let listener = TcpListener::bind(config.listen_addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.listen_addr,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.listen_addr,
-            source,
-        })?;
+        let (listener, local_addr) = service_kit::listen::bind(config.listen_addr).await?;
         let metrics_server = MetricsServer::bind(config.metrics_addr).await?;
         Ok(Self {
             listener,
@@ -139,8 +126,8 @@ impl App {
             hangout,
             broker: config
                 .broker_url
-                .clone()
-                .map(|url| (url, config.broker_exchange.clone())),
+                .as_ref()
+                .map(|url| (url.expose().to_owned(), config.broker_exchange.clone())),
             stopping,
         })
     }

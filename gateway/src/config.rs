@@ -3,6 +3,9 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
+pub use service_kit::config::ConfigError;
+use service_kit::config::{self as checks, SecretUrl};
+
 /// Everything the gateway needs to start.
 #[derive(Clone, clap::Parser)]
 #[command(
@@ -120,14 +123,14 @@ pub struct Config {
     /// Unset: each instance limits on its own. When Redis is unreachable, the instance falls
     /// back to its own limits (logged once, counted in `gateway_shared_limit_fallbacks`).
     #[arg(long, env = "GATEWAY_REDIS_URL")]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<SecretUrl>,
 
     /// RabbitMQ to receive live-update events from (`amqp://user:password@host:5672/vhost`,
     /// the broker hangout-core relays to with `HANGOUT_CORE_BROKER_URL`); each instance
     /// consumes its own durable queue. Unset: events come straight from hangout-core's
     /// `EventService` (the embedded default).
     #[arg(long, env = "GATEWAY_BROKER_URL")]
-    pub broker_url: Option<String>,
+    pub broker_url: Option<SecretUrl>,
 
     /// The broker's exchange for the events.
     #[arg(long, env = "GATEWAY_BROKER_EXCHANGE", default_value = proto::broker::DEFAULT_EXCHANGE)]
@@ -135,14 +138,6 @@ pub struct Config {
 
     #[command(flatten)]
     pub edge: crate::http::EdgeSettings,
-}
-
-/// A configuration value is unusable; the message names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {message}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub message: String,
 }
 
 /// Why a key variable does not name a key file, without its value: it may be the key itself
@@ -159,13 +154,6 @@ fn not_a_key_file(path: &std::path::Path) -> String {
     }
 }
 
-fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        message: message.into(),
-    }
-}
-
 impl Config {
     /// Checks what parsing cannot: URL schemes, files present, sane durations, a signing key
     /// outside dev mode.
@@ -178,36 +166,22 @@ impl Config {
             ("GATEWAY_FILE_CORE_URL", &self.file_core_url),
         ] {
             if !url.starts_with("https://") {
-                return Err(error(variable, "must be an https:// URL (mutual TLS)"));
-            }
-        }
-        for (variable, path) in [
-            ("GATEWAY_TLS_CA", &self.tls_ca),
-            ("GATEWAY_TLS_CERT", &self.tls_cert),
-            ("GATEWAY_TLS_KEY", &self.tls_key),
-        ] {
-            if !path.is_file() {
-                return Err(error(
+                return Err(ConfigError::new(
                     variable,
-                    format!(
-                        "{} is not a file (run `cargo xtask certs` for development certificates)",
-                        path.display()
-                    ),
+                    "must be an https:// URL (mutual TLS)",
                 ));
             }
         }
-        if let Some(url) = &self.broker_url
-            && !url.starts_with("amqp://")
-        {
-            return Err(error(
-                "GATEWAY_BROKER_URL",
-                format!(
-                    "{} must start with amqp:// (TLS to the broker is not supported)",
-                    proto::broker::redact(url)
-                ),
-            ));
-        }
-        for (variable, duration) in [
+        checks::require_tls_files([
+            ("GATEWAY_TLS_CA", self.tls_ca.as_path()),
+            ("GATEWAY_TLS_CERT", self.tls_cert.as_path()),
+            ("GATEWAY_TLS_KEY", self.tls_key.as_path()),
+        ])?;
+        checks::require_amqp(
+            "GATEWAY_BROKER_URL",
+            self.broker_url.as_ref().map(SecretUrl::expose),
+        )?;
+        checks::require_nonzero_durations([
             ("GATEWAY_BACKEND_TIMEOUT", self.backend_timeout),
             (
                 "GATEWAY_BACKEND_CONNECT_TIMEOUT",
@@ -217,20 +191,19 @@ impl Config {
             ("GATEWAY_HEADER_READ_TIMEOUT", self.edge.header_read_timeout),
             ("GATEWAY_BODY_READ_TIMEOUT", self.edge.body_read_timeout),
             ("GATEWAY_REQUEST_TIMEOUT", self.edge.request_timeout),
-        ] {
-            if duration.is_zero() {
-                return Err(error(variable, "must be longer than zero"));
-            }
-        }
+        ])?;
         match &self.jwt_signing_key {
             None if !self.dev_mode => {
-                return Err(error(
+                return Err(ConfigError::new(
                     "GATEWAY_JWT_SIGNING_KEY",
                     "is required outside dev mode (GATEWAY_DEV_MODE=true generates an ephemeral key)",
                 ));
             }
             Some(path) if !path.is_file() => {
-                return Err(error("GATEWAY_JWT_SIGNING_KEY", not_a_key_file(path)));
+                return Err(ConfigError::new(
+                    "GATEWAY_JWT_SIGNING_KEY",
+                    not_a_key_file(path),
+                ));
             }
             _ => {}
         }
@@ -239,17 +212,20 @@ impl Config {
             .iter()
             .find(|path| !path.is_file())
         {
-            return Err(error("GATEWAY_JWT_VERIFICATION_KEYS", not_a_key_file(path)));
+            return Err(ConfigError::new(
+                "GATEWAY_JWT_VERIFICATION_KEYS",
+                not_a_key_file(path),
+            ));
         }
         for (variable, value) in [
             ("GATEWAY_JWT_ISSUER", &self.jwt_issuer),
             ("GATEWAY_JWT_AUDIENCE", &self.jwt_audience),
         ] {
             if value.trim().is_empty() {
-                return Err(error(variable, "must not be empty"));
+                return Err(ConfigError::new(variable, "must not be empty"));
             }
         }
-        for (variable, value) in [
+        checks::require_nonzero_counts([
             ("GATEWAY_MAX_BODY_BYTES", self.edge.max_body_bytes),
             ("GATEWAY_MAX_DOCUMENT_BYTES", self.edge.max_document_bytes),
             ("GATEWAY_MAX_CONNECTIONS", self.edge.max_connections),
@@ -257,17 +233,13 @@ impl Config {
             ("GATEWAY_MAX_RESPONSE_BYTES", self.edge.max_response_bytes),
             ("GATEWAY_MAX_ROOT_FIELDS", self.edge.max_root_fields),
             ("GATEWAY_MAX_DIRECTIVES", self.edge.max_directives),
-        ] {
-            if value == 0 {
-                return Err(error(variable, "must be at least 1"));
-            }
-        }
+        ])?;
         crate::http::validate_cors_origins(&self.edge.cors_origins)
-            .map_err(|message| error("GATEWAY_CORS_ORIGINS", message))?;
+            .map_err(|message| ConfigError::new("GATEWAY_CORS_ORIGINS", message))?;
         if let Some(path) = &self.edge.trusted_documents
             && !path.is_file()
         {
-            return Err(error(
+            return Err(ConfigError::new(
                 "GATEWAY_TRUSTED_DOCUMENTS",
                 format!("{} is not a file", path.display()),
             ));
@@ -298,8 +270,8 @@ impl Config {
     }
 }
 
-/// Only paths and public settings are printed: the signing key's contents never are, and
-/// nothing here holds a secret value itself.
+/// Only paths and public settings are printed, URLs without their passwords, and not even the
+/// signing key's path: the variable may hold the key's PEM text by mistake.
 impl fmt::Debug for Config {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
@@ -327,14 +299,8 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("metrics_addr", &self.metrics_addr)
             .field("worker_threads", &self.worker_threads)
-            .field(
-                "redis_url",
-                &self.redis_url.as_ref().map(|_| "<configured, redacted>"),
-            )
-            .field(
-                "broker_url",
-                &self.broker_url.as_deref().map(proto::broker::redact),
-            )
+            .field("redis_url", &self.redis_url)
+            .field("broker_url", &self.broker_url)
             .field("broker_exchange", &self.broker_exchange)
             .field("edge", &self.edge)
             .finish()

@@ -70,12 +70,8 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot bind {addr}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] service_kit::listen::BindError),
 }
 
 /// Why serving stopped with an error.
@@ -115,7 +111,11 @@ impl App {
         )?;
         let gateway_clients = RequireClient::new(&gateway)?;
         let file_core_clients = RequireClient::new(&file_core)?;
-        let store = SqlStore::open(&config.database_url, config.database_max_connections).await?;
+        let store = SqlStore::open(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .await?;
         tracing::info!(backend = ?store.backend(), "database migrated");
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry, &store);
@@ -135,16 +135,7 @@ impl App {
             })?),
         };
         let service = Arc::new(Service::new(store.clone(), settings)?);
-        let listener = TcpListener::bind(config.listen_addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.listen_addr,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.listen_addr,
-            source,
-        })?;
+        let (listener, local_addr) = service_kit::listen::bind(config.listen_addr).await?;
         let metrics_server = MetricsServer::bind(config.metrics_addr).await?;
         Ok(Self {
             listener,
@@ -197,10 +188,10 @@ impl App {
                 .serve(Arc::clone(&self.registry), std::future::pending()),
         );
         let (stopping, stopped) = tokio::sync::watch::channel(false);
-        let relay = self.config.broker_url.clone().map(|url| {
+        let relay = self.config.broker_url.as_ref().map(|url| {
             tokio::spawn(crate::broker::relay_forever(
                 Arc::clone(&self.service),
-                url,
+                url.expose().to_owned(),
                 self.config.broker_exchange.clone(),
                 stopped.clone(),
             ))

@@ -1,12 +1,16 @@
 //! Configuration from environment variables (or the matching flags), validated at start-up.
 //! `hangout-core --help` lists every variable with its default.
 
-use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+pub use service_kit::config::ConfigError;
+use service_kit::config::{self as checks, SecretUrl};
 
 use crate::store::Backend;
 
 /// Everything hangout-core needs to start.
-#[derive(Clone, clap::Parser)]
+/// `Debug` shows no secret: the URLs are [`SecretUrl`]s.
+#[derive(Clone, Debug, clap::Parser)]
 #[command(
     name = "hangout-core",
     version,
@@ -28,7 +32,7 @@ pub struct Config {
         default_value = "sqlite:data/hangout-core.db",
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: SecretUrl,
 
     /// Most database connections in the pool.
     #[arg(
@@ -105,7 +109,7 @@ pub struct Config {
     /// any number of gateways get them from the broker; unset, gateways read them from
     /// `EventService.WatchEvents` alone (the embedded default).
     #[arg(long, env = "HANGOUT_CORE_BROKER_URL")]
-    pub broker_url: Option<String>,
+    pub broker_url: Option<SecretUrl>,
 
     /// The broker's exchange for the events (a durable fanout exchange).
     #[arg(long, env = "HANGOUT_CORE_BROKER_EXCHANGE", default_value = proto::broker::DEFAULT_EXCHANGE)]
@@ -136,60 +140,35 @@ pub struct Config {
     pub worker_threads: Option<std::num::NonZeroUsize>,
 }
 
-/// A configuration value is unusable; the message names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {message}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub message: String,
-}
-
-fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        message: message.into(),
-    }
-}
-
 impl Config {
     /// Checks what parsing cannot: URL scheme, files present, sane durations.
     ///
     /// # Errors
     /// The first problem found, naming its variable.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if Backend::of_url(&self.database_url).is_none() {
-            return Err(error(
+        if Backend::of_url(self.database_url.expose()).is_none() {
+            return Err(ConfigError::new(
                 "HANGOUT_CORE_DATABASE_URL",
                 "must start with mysql:// or sqlite:",
             ));
         }
         if self.database_max_connections == 0 {
-            return Err(error(
+            return Err(ConfigError::new(
                 "HANGOUT_CORE_DATABASE_MAX_CONNECTIONS",
                 "must be at least 1",
             ));
         }
-        for (variable, path) in [
-            ("HANGOUT_CORE_TLS_CA", &self.tls_ca),
-            ("HANGOUT_CORE_TLS_CERT", &self.tls_cert),
-            ("HANGOUT_CORE_TLS_KEY", &self.tls_key),
-        ] {
-            if !path.is_file() {
-                return Err(error(
-                    variable,
-                    format!(
-                        "{} is not a file (run `cargo xtask certs` for development certificates)",
-                        path.display()
-                    ),
-                ));
-            }
-        }
+        checks::require_tls_files([
+            ("HANGOUT_CORE_TLS_CA", self.tls_ca.as_path()),
+            ("HANGOUT_CORE_TLS_CERT", self.tls_cert.as_path()),
+            ("HANGOUT_CORE_TLS_KEY", self.tls_key.as_path()),
+        ])?;
         if self
             .allowed_clients
             .iter()
             .all(|name| name.trim().is_empty())
         {
-            return Err(error(
+            return Err(ConfigError::new(
                 "HANGOUT_CORE_ALLOWED_CLIENTS",
                 "must name at least one client",
             ));
@@ -200,33 +179,22 @@ impl Config {
             .into_iter()
             .find(|name| file_core.contains(name))
         {
-            return Err(error(
+            return Err(ConfigError::new(
                 "HANGOUT_CORE_FILE_CORE_CLIENTS",
                 format!(
                     "{name} is also in HANGOUT_CORE_ALLOWED_CLIENTS; a client is one or the other"
                 ),
             ));
         }
-        if let Some(url) = &self.broker_url
-            && !url.starts_with("amqp://")
-        {
-            return Err(error(
-                "HANGOUT_CORE_BROKER_URL",
-                format!(
-                    "{} must start with amqp:// (TLS to the broker is not supported)",
-                    proto::broker::redact(url)
-                ),
-            ));
-        }
-        for (variable, duration) in [
+        checks::require_amqp(
+            "HANGOUT_CORE_BROKER_URL",
+            self.broker_url.as_ref().map(SecretUrl::expose),
+        )?;
+        checks::require_nonzero_durations([
             ("HANGOUT_CORE_REFRESH_TOKEN_TTL", self.refresh_token_ttl),
             ("HANGOUT_CORE_SWEEP_INTERVAL", self.sweep_interval),
             ("HANGOUT_CORE_EVENT_RETENTION", self.event_retention),
-        ] {
-            if duration.is_zero() {
-                return Err(error(variable, "must be longer than zero"));
-            }
-        }
+        ])?;
         Ok(())
     }
 
@@ -260,41 +228,6 @@ fn names(list: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The database URL with any password replaced, for logs.
-fn redact_url(url: &str) -> String {
-    proto::redact_url(url)
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("Config")
-            .field("listen_addr", &self.listen_addr)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("database_max_connections", &self.database_max_connections)
-            .field("tls_ca", &self.tls_ca)
-            .field("tls_cert", &self.tls_cert)
-            .field("tls_key", &self.tls_key)
-            .field("allowed_clients", &self.allowed_clients)
-            .field("file_core_clients", &self.file_core_clients)
-            .field("refresh_token_ttl", &self.refresh_token_ttl)
-            .field("upload_window", &self.upload_window)
-            .field("pending_grace", &self.pending_grace)
-            .field("hashing_queue", &self.hashing_queue)
-            .field("event_retention", &self.event_retention)
-            .field(
-                "broker_url",
-                &self.broker_url.as_deref().map(proto::broker::redact),
-            )
-            .field("broker_exchange", &self.broker_exchange)
-            .field("sweep_interval", &self.sweep_interval)
-            .field("log_format", &self.log_format)
-            .field("metrics_addr", &self.metrics_addr)
-            .field("worker_threads", &self.worker_threads)
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,11 +235,6 @@ mod tests {
 
     #[test]
     fn database_passwords_are_redacted() {
-        assert_eq!(
-            redact_url("mysql://app:s3cret@db:3306/hangout"),
-            "mysql://app:***@db:3306/hangout"
-        );
-        assert_eq!(redact_url("sqlite:data/h.db"), "sqlite:data/h.db");
         let config = Config::parse_from([
             "hangout-core",
             "--database-url",
@@ -319,7 +247,7 @@ mod tests {
     fn defaults_parse_and_unknown_schemes_are_refused() {
         let mut config = Config::parse_from(["hangout-core"]);
         assert_eq!(config.allowed_clients, vec!["gateway".to_owned()]);
-        config.database_url = "postgres://x".to_owned();
+        config.database_url = "postgres://x".into();
         let problem = config.validate().expect_err("postgres is not supported");
         assert_eq!(problem.variable, "HANGOUT_CORE_DATABASE_URL");
     }

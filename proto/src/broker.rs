@@ -95,7 +95,7 @@ pub fn decode(body: &[u8]) -> Result<pb::Event, prost::DecodeError> {
 /// `url` with its password replaced, for logs and errors.
 #[must_use]
 pub fn redact(url: &str) -> String {
-    crate::redact_url(url)
+    service_kit::config::redact_url(url)
 }
 
 #[cfg(test)]

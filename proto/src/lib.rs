@@ -31,24 +31,6 @@ pub mod file {
     }
 }
 
-/// A service URL (database, broker) with any password replaced, for logs and errors: what
-/// every service's configuration prints instead of the URL itself.
-#[must_use]
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{path}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 /// Converts milliseconds since the Unix epoch to a protobuf timestamp.
 #[must_use]
 pub fn timestamp_from_millis(millis: i64) -> prost_types::Timestamp {

@@ -226,7 +226,7 @@ impl TestApp {
         let mut config = Config::parse_from(["file-core"]);
         config.listen_addr = "127.0.0.1:0".parse().expect("address");
         config.metrics_addr = "127.0.0.1:0".parse().expect("address");
-        config.database_url = db_handle.url.clone();
+        config.database_url = db_handle.url.clone().into();
         config.database_max_connections = 5;
         config.tls_ca = server_files.ca;
         config.tls_cert = server_files.cert;
@@ -238,7 +238,7 @@ impl TestApp {
         config.s3_region = "us-east-1".to_owned();
         config.s3_force_path_style = true;
         config.s3_access_key_id = credentials.access_key_id.clone();
-        config.s3_secret_access_key = credentials.secret_access_key.clone();
+        config.s3_secret_access_key = credentials.secret_access_key.clone().into();
         config.s3_public_endpoint = options.public_endpoint.clone();
         config.s3_server_side_encryption = options.encryption;
         config.upload_url_ttl = options.upload_url_ttl;
@@ -251,7 +251,7 @@ impl TestApp {
         config.processing_max_pixels = options.processing_max_pixels;
         // Workers look for jobs of other processes often, so tests need not wait.
         config.processing_poll = Duration::from_millis(50);
-        config.broker_url = options.broker_url.clone();
+        config.broker_url = options.broker_url.clone().map(Into::into);
         config.broker_queue = format!("test.processing.{}", uuid::Uuid::new_v4().simple());
 
         config.s3_cors_origins = options.s3_cors_origins.clone();

@@ -171,7 +171,7 @@ impl TestApp {
         let mut config = Config::parse_from(["hangout-core"]);
         config.listen_addr = "127.0.0.1:0".parse().unwrap();
         config.metrics_addr = "127.0.0.1:0".parse().unwrap();
-        config.database_url = database_url.clone();
+        config.database_url = database_url.clone().into();
         config.database_max_connections = 4;
         config.tls_ca = certs.server.ca.clone();
         config.tls_cert = certs.server.cert.clone();
