@@ -14,7 +14,6 @@ use crate::{
     domain::{Settings, download::MAX_PRESIGN_TTL, processing::RenderLimits},
     embedded_s3::EmbeddedCredentials,
     s3::{Encryption, S3Settings},
-    store::Backend,
 };
 
 /// `FILE_CORE_S3_SERVER_SIDE_ENCRYPTION`, spelled as S3 spells it.
@@ -356,18 +355,13 @@ impl Config {
     /// # Errors
     /// The first problem found, naming its variable.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if Backend::of_url(self.database_url.expose()).is_none() {
-            return Err(ConfigError::new(
-                "FILE_CORE_DATABASE_URL",
-                "must start with mysql:// or sqlite:",
-            ));
-        }
-        if self.database_max_connections == 0 {
-            return Err(ConfigError::new(
+        sql_pools::check_settings(
+            ("FILE_CORE_DATABASE_URL", self.database_url.expose()),
+            (
                 "FILE_CORE_DATABASE_MAX_CONNECTIONS",
-                "must be at least 1",
-            ));
-        }
+                self.database_max_connections,
+            ),
+        )?;
         // A worker serves nothing, so it needs no TLS material.
         if self.role == Role::Service {
             checks::require_tls_files([

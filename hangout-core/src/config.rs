@@ -6,8 +6,6 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 pub use service_kit::config::ConfigError;
 use service_kit::config::{self as checks, SecretUrl};
 
-use crate::store::Backend;
-
 /// Everything hangout-core needs to start.
 /// `Debug` shows no secret: the URLs are [`SecretUrl`]s.
 #[derive(Clone, Debug, clap::Parser)]
@@ -146,18 +144,13 @@ impl Config {
     /// # Errors
     /// The first problem found, naming its variable.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if Backend::of_url(self.database_url.expose()).is_none() {
-            return Err(ConfigError::new(
-                "HANGOUT_CORE_DATABASE_URL",
-                "must start with mysql:// or sqlite:",
-            ));
-        }
-        if self.database_max_connections == 0 {
-            return Err(ConfigError::new(
+        sql_pools::check_settings(
+            ("HANGOUT_CORE_DATABASE_URL", self.database_url.expose()),
+            (
                 "HANGOUT_CORE_DATABASE_MAX_CONNECTIONS",
-                "must be at least 1",
-            ));
-        }
+                self.database_max_connections,
+            ),
+        )?;
         checks::require_tls_files([
             ("HANGOUT_CORE_TLS_CA", self.tls_ca.as_path()),
             ("HANGOUT_CORE_TLS_CERT", self.tls_cert.as_path()),

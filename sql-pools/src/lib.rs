@@ -56,6 +56,29 @@ impl Backend {
     }
 }
 
+/// The checks every service's `Config::validate` makes of its database settings: a URL of a
+/// known backend, and a pool of at least one connection. `url_variable` and `max_variable`
+/// name the settings; the URL itself is never in the error (it may hold a password).
+///
+/// # Errors
+/// The first setting that is unusable.
+pub fn check_settings(
+    (url_variable, url): (&'static str, &str),
+    (max_variable, max_connections): (&'static str, u32),
+) -> Result<(), service_kit::config::ConfigError> {
+    use service_kit::config::ConfigError;
+    if Backend::of_url(url).is_none() {
+        return Err(ConfigError::new(
+            url_variable,
+            "must start with mysql:// or sqlite:",
+        ));
+    }
+    if max_connections == 0 {
+        return Err(ConfigError::new(max_variable, "must be at least 1"));
+    }
+    Ok(())
+}
+
 /// Why the pools could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
