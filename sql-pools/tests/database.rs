@@ -3,9 +3,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sqlx::{Connection as _, Executor as _};
-
 use sql_pools::{Backend, Database, DbError, Migrations, Statement, impl_from_row};
+use test_support::MariaDbDatabase;
 
 const SQLITE_SCHEMA: &[(i64, &str, &str)] = &[(
     1,
@@ -20,8 +19,6 @@ const MYSQL_SCHEMA: &[(i64, &str, &str)] = &[(
      label varchar(64) null, size bigint not null) engine = InnoDB default charset = utf8mb4 \
      collate = utf8mb4_bin;",
 )];
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
 
 const MIGRATIONS: Migrations = Migrations {
     sqlite: SQLITE_SCHEMA,
@@ -38,7 +35,7 @@ struct Thing {
 impl_from_row!(Thing { id, label, size });
 
 /// A fresh database of each backend available here, with what removes it afterwards.
-async fn databases() -> Vec<(Database, Option<(String, String)>, tempfile::TempDir)> {
+async fn databases() -> Vec<(Database, Option<MariaDbDatabase>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = Database::open(
         &format!("sqlite:{}", dir.path().join("things.db").display()),
@@ -48,36 +45,13 @@ async fn databases() -> Vec<(Database, Option<(String, String)>, tempfile::TempD
     .await
     .expect("open SQLite");
     let mut databases = vec![(sqlite, None, dir)];
-    if let Ok(server) = std::env::var("TEST_MYSQL_URL") {
-        let name = format!(
-            "sqlpools_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        admin(&server, &format!("create database {name}")).await;
-        let mysql = Database::open(&format!("{server}/{name}"), 4, &MIGRATIONS)
+    if let Some(mariadb) = MariaDbDatabase::create("sqlpools").await {
+        let mysql = Database::open(&mariadb.url(), 4, &MIGRATIONS)
             .await
             .expect("open MariaDB");
-        databases.push((
-            mysql,
-            Some((server, name)),
-            tempfile::tempdir().expect("dir"),
-        ));
+        databases.push((mysql, Some(mariadb), tempfile::tempdir().expect("dir")));
     }
     databases
-}
-
-/// Runs one statement on the server, outside any database.
-async fn admin(server: &str, sql: &str) {
-    let mut connection = sqlx::MySqlConnection::connect(server)
-        .await
-        .expect("connect to TEST_MYSQL_URL");
-    connection.execute(sql).await.expect(sql);
-    connection.close().await.expect("close");
-}
-
-async fn drop_database(server: &str, name: &str) {
-    admin(server, &format!("drop database {name}")).await;
 }
 
 fn insert(things: &[(&str, Option<&str>, i64)]) -> Statement {
@@ -90,7 +64,7 @@ fn insert(things: &[(&str, Option<&str>, i64)]) -> Statement {
 
 #[tokio::test]
 async fn statements_round_trip_text_integers_and_nulls() {
-    for (database, mysql, _dir) in databases().await {
+    for (database, _mariadb, _dir) in databases().await {
         let changed = database
             .execute(&insert(&[("a", Some("first"), 1), ("b", None, -7)]))
             .await
@@ -129,15 +103,14 @@ async fn statements_round_trip_text_integers_and_nulls() {
             .await
             .expect("select none");
         assert_eq!(none, None);
-        if let Some((server, name)) = mysql {
-            drop_database(&server, &name).await;
-        }
+        // Closed first: a rollback still owed would hold the table the drop needs.
+        database.close().await;
     }
 }
 
 #[tokio::test]
 async fn unique_violations_are_recognised() {
-    for (database, mysql, _dir) in databases().await {
+    for (database, _mariadb, _dir) in databases().await {
         database
             .execute(&insert(&[("a", None, 1)]))
             .await
@@ -152,15 +125,14 @@ async fn unique_violations_are_recognised() {
             .await
             .expect_err("no such table");
         assert!(other.unique_violation().is_none());
-        if let Some((server, name)) = mysql {
-            drop_database(&server, &name).await;
-        }
+        // Closed first: a rollback still owed would hold the table the drop needs.
+        database.close().await;
     }
 }
 
 #[tokio::test]
 async fn transactions_apply_on_commit_only() {
-    for (database, mysql, _dir) in databases().await {
+    for (database, _mariadb, _dir) in databases().await {
         let mut committed = database.begin().await.expect("begin");
         committed
             .execute(&insert(&[("kept", None, 1)]))
@@ -191,15 +163,14 @@ async fn transactions_apply_on_commit_only() {
             .expect("select");
         assert_eq!(ids, [("kept".to_owned(),)], "{:?}", database.backend());
         again.commit().await.expect("commit");
-        if let Some((server, name)) = mysql {
-            drop_database(&server, &name).await;
-        }
+        // Closed first: a rollback still owed would hold the table the drop needs.
+        database.close().await;
     }
 }
 
 #[tokio::test]
 async fn a_row_of_another_shape_is_an_error_not_a_panic() {
-    for (database, mysql, _dir) in databases().await {
+    for (database, _mariadb, _dir) in databases().await {
         database
             .execute(&insert(&[("a", Some("x"), 1)]))
             .await
@@ -212,9 +183,8 @@ async fn a_row_of_another_shape_is_an_error_not_a_panic() {
             .fetch_all(&Statement::new("select id, label from things"))
             .await;
         assert!(short.is_err());
-        if let Some((server, name)) = mysql {
-            drop_database(&server, &name).await;
-        }
+        // Closed first: a rollback still owed would hold the table the drop needs.
+        database.close().await;
     }
 }
 
@@ -257,13 +227,12 @@ async fn until_availability(database: &Database, up: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_mysql_fails_fast_while_down_and_recovers() {
-    let Ok(server) = std::env::var("TEST_MYSQL_URL") else {
+    let Some(mariadb) = MariaDbDatabase::create("sqlpools_down").await else {
         return;
     };
-    let name = format!("sqlpools_down_{}", std::process::id());
-    admin(&server, &format!("create database {name}")).await;
-    let link = test_support::CuttableLink::to_server_of(&server).await;
-    let database = Database::open(&format!("{}/{name}", link.url_for(&server)), 4, &MIGRATIONS)
+    let mariadb = mariadb.linked().await;
+    let link = mariadb.link().expect("linked");
+    let database = Database::open(&mariadb.url(), 4, &MIGRATIONS)
         .await
         .expect("open MariaDB through the link");
     let probing = tokio::spawn({
@@ -301,19 +270,16 @@ async fn an_unreachable_mysql_fails_fast_while_down_and_recovers() {
     assert_eq!(things.len(), 1);
     probing.abort();
     database.close().await;
-    drop_database(&server, &name).await;
 }
 
 /// Two transactions that lock the same rows in opposite orders: InnoDB rolls one back as a
 /// deadlock, and `retry_conflicts` runs it again, so both end committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadlocked_transaction_is_run_again() {
-    let Ok(server) = std::env::var("TEST_MYSQL_URL") else {
+    let Some(mariadb) = MariaDbDatabase::create("sqlpools_deadlock").await else {
         return;
     };
-    let name = format!("sqlpools_deadlock_{}", std::process::id());
-    admin(&server, &format!("create database {name}")).await;
-    let database = Database::open(&format!("{server}/{name}"), 4, &MIGRATIONS)
+    let database = Database::open(&mariadb.url(), 4, &MIGRATIONS)
         .await
         .expect("open MariaDB");
     database
@@ -357,7 +323,6 @@ async fn a_deadlocked_transaction_is_run_again() {
         .expect("read");
     assert!(things.iter().all(|thing| thing.size == 2), "{things:?}");
     database.close().await;
-    drop_database(&server, &name).await;
 }
 
 #[test]

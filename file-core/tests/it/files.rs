@@ -8,11 +8,10 @@ use tonic::Code;
 
 use crate::{
     helpers::{Db, Options, TestApp, eventually},
-    on_both_backends,
     samples::{hangout, jpeg, object_key, png, upload_file},
 };
 
-on_both_backends!(
+test_support::on_both_backends!(
     presigned_downloads_return_the_exact_bytes,
     presigning_needs_no_round_trip_to_s3,
     download_urls_stay_the_same_between_reads,

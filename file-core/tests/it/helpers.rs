@@ -6,8 +6,7 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::Once,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use clap::Parser as _;
@@ -33,91 +32,7 @@ use tonic_health::pb::{
 pub const BUCKET: &str = "test-files";
 pub const MIB: usize = 1024 * 1024;
 
-/// Which database a test runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    MySql,
-}
-
-/// The MariaDB server URL for tests (`mysql://root@127.0.0.1:3306`), when configured.
-pub fn mysql_url() -> Option<String> {
-    std::env::var("TEST_MYSQL_URL")
-        .ok()
-        .map(|url| url.trim_end_matches('/').to_owned())
-        .filter(|url| !url.is_empty())
-}
-
-/// The RabbitMQ the tests use: `TEST_AMQP_URL` (CI sets it, so a broker that is down fails
-/// the run), else the default one on 127.0.0.1:5672 when it answers; `None` (the test is
-/// skipped, with a message) when neither.
-pub async fn amqp_url() -> Option<String> {
-    if let Ok(url) = std::env::var("TEST_AMQP_URL") {
-        return Some(url);
-    }
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(1),
-        tokio::net::TcpStream::connect("127.0.0.1:5672"),
-    )
-    .await
-    .is_ok_and(|connected| connected.is_ok());
-    if reachable {
-        Some("amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-    } else {
-        eprintln!("skipped: no RabbitMQ (set TEST_AMQP_URL or run one on 127.0.0.1:5672)");
-        None
-    }
-}
-
-/// Stops or starts the local RabbitMQ's application (`rabbitmqctl stop_app` / `start_app`),
-/// keeping its durable queues and persistent messages.
-pub async fn rabbitmq(action: &'static str) {
-    let status = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("rabbitmqctl")
-            .arg(action)
-            .status()
-    })
-    .await
-    .expect("rabbitmqctl ran")
-    .expect("rabbitmqctl runs");
-    assert!(status.success(), "rabbitmqctl {action}");
-}
-
-/// Runs each named `async fn(Db)` on SQLite, and on MariaDB when `TEST_MYSQL_URL` is set
-/// (otherwise the MariaDB variant returns at once).
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::helpers::Db::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                if $crate::helpers::mysql_url().is_none() {
-                    return;
-                }
-                super::$name($crate::helpers::Db::MySql).await;
-            }
-        }
-    )*};
-}
-
-fn init_logs() {
-    static LOGS: Once = Once::new();
-    LOGS.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new(
-                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
-                ))
-                .with_test_writer()
-                .try_init();
-        }
-    });
-}
+pub use test_support::{Db, amqp_url, eventually, rabbitmq};
 
 /// Tunables a test may change; the rest are the production defaults.
 #[derive(Clone, Debug)]
@@ -185,31 +100,13 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 impl TestApp {
     pub async fn spawn(db: Db) -> Self {
         Self::spawn_with(db, Options::default()).await
     }
 
     pub async fn spawn_with(db: Db, options: Options) -> Self {
-        init_logs();
+        test_support::init_logs("info");
         let dir = tempfile::tempdir().expect("temp dir");
         let cert_dir = dir.path().join("certs");
         let ca = DevCa::new("file-core test CA").expect("CA");
@@ -226,7 +123,7 @@ impl TestApp {
         let mut config = Config::parse_from(["file-core"]);
         config.listen_addr = "127.0.0.1:0".parse().expect("address");
         config.metrics_addr = "127.0.0.1:0".parse().expect("address");
-        config.database_url = db_handle.url.clone().into();
+        config.database_url = db_handle.url().into();
         config.database_max_connections = 5;
         config.tls_ca = server_files.ca;
         config.tls_cert = server_files.cert;
@@ -352,8 +249,7 @@ impl TestApp {
         }
     }
 
-    /// Stops the app and removes the MariaDB database. Not called when a test fails, so the
-    /// database stays for inspection.
+    /// Stops the app; its MariaDB database is dropped with it.
     pub async fn finish(mut self) {
         self.kill_workers();
         if let Some(shutdown) = self.shutdown.take() {
@@ -365,7 +261,6 @@ impl TestApp {
         if let Some(server) = self.s3.take() {
             server.shutdown().await;
         }
-        self.db.drop_database().await;
     }
 
     /// A channel presenting a client certificate named `name`, from the test CA.

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use crate::{
     helpers::{Db, Options, TestApp, eventually},
-    on_both_backends,
     samples::{hangout, jpeg, object_key, upload_file},
 };
 
-on_both_backends!(
+test_support::on_both_backends!(
     the_sweeper_removes_expired_pending_files_and_their_objects,
     an_s3_outage_during_delete_loses_nothing,
 );

@@ -7,12 +7,11 @@ use proto::file::v1::{self as pb, ImageSize, Processing};
 
 use crate::{
     helpers::{Db, Options, TestApp, amqp_url, eventually, rabbitmq},
-    on_both_backends,
     photos::{assert_no_metadata, jpeg_declaring, marked, phone_jpeg, two_frame_gif},
     samples::{hangout, jpeg, upload_file},
 };
 
-on_both_backends!(
+test_support::on_both_backends!(
     a_confirmed_photo_becomes_renditions_without_metadata,
     others_see_nothing_of_a_photo_until_it_is_ready,
     bad_images_end_failed_and_can_be_deleted,

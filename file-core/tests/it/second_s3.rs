@@ -17,11 +17,10 @@ use tonic::Code;
 
 use crate::{
     helpers::{BUCKET, Db, Options, TestApp, eventually},
-    on_both_backends,
     samples::{hangout, jpeg, object_key, png, upload_file},
 };
 
-on_both_backends!(
+test_support::on_both_backends!(
     uploads_confirm_download_and_delete_on_moto,
     bytes_that_do_not_match_the_signed_md5_never_confirm,
     the_bucket_cors_rules_let_the_apps_origin_upload,

@@ -1,71 +1,37 @@
-//! A fresh database per test: a SQLite file in the test's temp folder, or a `fc_test_<uuid>`
-//! database on the MariaDB server of `TEST_MYSQL_URL`, dropped when the test succeeds (and kept
-//! for inspection when it fails).
+//! A fresh database per test (`test_support::TestDatabase`: a SQLite file in the test's temp
+//! folder, or an `fc_test_<uuid>` database on `TEST_MYSQL_URL`, dropped with the test), and
+//! the statements the tests read it with.
 
 use std::path::Path;
 
 use sqlx::any::AnyPoolOptions;
+use test_support::{Db, TestDatabase};
 
-use crate::helpers::{Db, mysql_url};
-
-/// A fresh database: where it lives and how to remove it.
+/// A fresh database, dropped with it on MariaDB.
 pub struct TestDb {
-    pub url: String,
-    /// `(server URL, database name)` on MariaDB.
-    pub mysql: Option<(String, String)>,
+    database: TestDatabase,
 }
 
 impl TestDb {
     pub async fn create(db: Db, dir: &Path) -> Self {
         // The tests reach the database through sqlx's `Any`; the service does not use it.
         sqlx::any::install_default_drivers();
-        match db {
-            Db::Sqlite => Self {
-                url: format!("sqlite:{}", dir.join("file-core.db").display()),
-                mysql: None,
-            },
-            Db::MySql => {
-                let server = mysql_url().expect("TEST_MYSQL_URL is set");
-                let name = format!("fc_test_{}", uuid::Uuid::new_v4().simple());
-                let pool = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&server)
-                    .await
-                    .expect("connect to TEST_MYSQL_URL");
-                sqlx::query(&format!("create database {name}"))
-                    .execute(&pool)
-                    .await
-                    .expect("create the test database");
-                pool.close().await;
-                Self {
-                    url: format!("{server}/{name}"),
-                    mysql: Some((server, name)),
-                }
-            }
-        }
+        let database = TestDatabase::create(db, dir, "file-core.db", "fc_test")
+            .await
+            .expect("TEST_MYSQL_URL is set for a MariaDB test");
+        Self { database }
     }
 
-    /// Drops the MariaDB database (SQLite files go with the temp folder).
-    pub async fn drop_database(&self) {
-        if let Some((server, name)) = &self.mysql {
-            let pool = AnyPoolOptions::new()
-                .max_connections(1)
-                .connect(server)
-                .await
-                .expect("connect to TEST_MYSQL_URL");
-            sqlx::query(&format!("drop database {name}"))
-                .execute(&pool)
-                .await
-                .expect("drop the test database");
-            pool.close().await;
-        }
+    /// The URL the service opens.
+    pub fn url(&self) -> &str {
+        self.database.url()
     }
 
     /// Runs `sql` (with `?` for each of `texts`), as an operator or a dying process would.
     pub async fn execute(&self, sql: &str, texts: &[&str]) {
         let pool = AnyPoolOptions::new()
             .max_connections(1)
-            .connect(&self.url)
+            .connect(self.url())
             .await
             .expect("open the test database");
         let mut query = sqlx::query(sql);
@@ -80,7 +46,7 @@ impl TestDb {
     pub async fn job(&self, file_id: &str) -> Option<(String, i64, Option<String>)> {
         let pool = AnyPoolOptions::new()
             .max_connections(1)
-            .connect(&self.url)
+            .connect(self.url())
             .await
             .expect("open the test database");
         let job = sqlx::query_as(
@@ -98,7 +64,7 @@ impl TestDb {
     pub async fn report(&self, file_id: &str) -> Option<String> {
         let pool = AnyPoolOptions::new()
             .max_connections(1)
-            .connect(&self.url)
+            .connect(self.url())
             .await
             .expect("open the test database");
         let report: Option<(String,)> =
@@ -115,7 +81,7 @@ impl TestDb {
     pub async fn count(&self, file_id: Option<&str>) -> i64 {
         let pool = AnyPoolOptions::new()
             .max_connections(1)
-            .connect(&self.url)
+            .connect(self.url())
             .await
             .expect("open the test database");
         let (count,): (i64,) = match file_id {

@@ -6,11 +6,10 @@ use proto::file::v1::{self as pb, file_service_client::FileServiceClient};
 
 use crate::{
     helpers::{Db, Options, TestApp},
-    on_both_backends,
     samples::{hangout, jpeg, upload_file},
 };
 
-on_both_backends!(
+test_support::on_both_backends!(
     a_client_outside_the_allow_list_is_refused,
     embedded_mode_runs_the_whole_flow,
     browsers_may_upload_to_the_embedded_server_cross_origin,

@@ -8,11 +8,10 @@ use proto::file::v1::{self as pb, FileStatus, UploadFailureReason};
 
 use crate::{
     helpers::{Db, MIB, Options, TestApp},
-    on_both_backends,
     samples::{hangout, jpeg, object_key, png, upload_file},
 };
 
-on_both_backends!(
+test_support::on_both_backends!(
     a_correct_upload_confirms,
     the_presigned_put_binds_type_md5_length_and_encryption,
     wrong_bytes_are_caught,

@@ -5,11 +5,10 @@ use tonic::Code;
 
 use crate::{
     helpers::{Db, MIB, TestApp},
-    on_both_backends,
     samples::{hangout, jpeg, upload_file},
 };
 
-on_both_backends!(
+test_support::on_both_backends!(
     batch_sizes_from_one_to_ten,
     size_limits,
     file_name_rules,

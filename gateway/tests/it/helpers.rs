@@ -5,8 +5,7 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::Once,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
@@ -19,19 +18,8 @@ use ring::signature::Ed25519KeyPair;
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-fn init_logs() {
-    static LOGS: Once = Once::new();
-    LOGS.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new(
-                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
-                ))
-                .with_test_writer()
-                .try_init();
-        }
-    });
-}
+use test_support::MariaDbDatabase;
+pub use test_support::{Db, amqp_url, eventually, redis_url};
 
 /// A service task with its shutdown trigger.
 struct Running {
@@ -92,7 +80,7 @@ pub struct TestSystem {
     hangout_database_url: String,
     /// The broker flags both services get, when the system runs with a broker.
     broker_args: Vec<String>,
-    mysql: Option<MysqlDatabase>,
+    mysql: Option<MariaDbDatabase>,
     file_addr: SocketAddr,
     hangout: Running,
     file: Running,
@@ -162,84 +150,6 @@ struct Started {
     addr: SocketAddr,
     metrics: SocketAddr,
     running: Running,
-}
-
-/// Which database hangout-core runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    Mysql,
-}
-
-/// A MariaDB database made for one test, dropped with it (kept when the test failed).
-struct MysqlDatabase {
-    admin_url: String,
-    name: String,
-    /// The path hangout-core reaches the server by, when a test cuts it.
-    link: Option<test_support::CuttableLink>,
-}
-
-impl MysqlDatabase {
-    /// A fresh database on `TEST_MYSQL_URL`; `None` when it is unset (CI always sets it).
-    async fn create() -> Option<Self> {
-        use sqlx::{Connection as _, Executor as _};
-        let admin_url = std::env::var("TEST_MYSQL_URL")
-            .ok()
-            .filter(|url| !url.is_empty())?;
-        let name = format!("gw_test_{}", uuid::Uuid::new_v4().simple());
-        let mut connection = sqlx::MySqlConnection::connect(&admin_url)
-            .await
-            .expect("TEST_MYSQL_URL is set but MySQL is unreachable");
-        connection
-            .execute(format!("create database `{name}`").as_str())
-            .await
-            .expect("create the test database");
-        Some(Self {
-            admin_url,
-            name,
-            link: None,
-        })
-    }
-
-    /// The same database, reached through a link that a test can cut.
-    async fn linked(mut self) -> Self {
-        self.link = Some(test_support::CuttableLink::to_server_of(&self.admin_url).await);
-        self
-    }
-
-    fn url(&self) -> String {
-        let server = match &self.link {
-            Some(link) => link.url_for(&self.admin_url),
-            None => self.admin_url.clone(),
-        };
-        format!("{}/{}", server.trim_end_matches('/'), self.name)
-    }
-}
-
-impl Drop for MysqlDatabase {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("keeping database {} of the failed test", self.name);
-            return;
-        }
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime, which cannot be blocked on: use a fresh one.
-        let dropped = std::thread::spawn(move || {
-            use sqlx::{Connection as _, Executor as _};
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(mut connection) = sqlx::MySqlConnection::connect(&admin_url).await {
-                    let _ = connection
-                        .execute(format!("drop database if exists `{name}`").as_str())
-                        .await;
-                }
-            });
-        });
-        let _ = dropped.join();
-    }
 }
 
 async fn start_hangout_core(
@@ -413,7 +323,7 @@ impl TestSystem {
         match db {
             Db::Sqlite => Some(Self::spawn_with(extra_args).await),
             Db::Mysql => {
-                let database = MysqlDatabase::create().await?;
+                let database = MariaDbDatabase::create("gw_test").await?;
                 Some(Self::start(extra_args, Some(database), Vec::new()).await)
             }
         }
@@ -422,15 +332,13 @@ impl TestSystem {
     /// As [`TestSystem::spawn_on_with`] MySQL, with hangout-core reaching MariaDB through a link
     /// that [`database_link`](Self::database_link) cuts; `None` when `TEST_MYSQL_URL` is unset.
     pub async fn spawn_with_database_link() -> Option<Self> {
-        let database = MysqlDatabase::create().await?.linked().await;
+        let database = MariaDbDatabase::create("gw_test").await?.linked().await;
         Some(Self::start(&[], Some(database), Vec::new()).await)
     }
 
     /// The link between hangout-core and its database, when the system was spawned with one.
     pub fn database_link(&self) -> Option<&test_support::CuttableLink> {
-        self.mysql
-            .as_ref()
-            .and_then(|database| database.link.as_ref())
+        self.mysql.as_ref().and_then(MariaDbDatabase::link)
     }
 
     /// As [`TestSystem::spawn`], with extra gateway command-line arguments.
@@ -466,7 +374,7 @@ impl TestSystem {
 
     async fn start(
         extra_args: &[&str],
-        mysql: Option<MysqlDatabase>,
+        mysql: Option<MariaDbDatabase>,
         broker_args: Vec<String>,
     ) -> Self {
         Self::start_linked(extra_args, mysql, broker_args, false).await
@@ -474,16 +382,16 @@ impl TestSystem {
 
     async fn start_linked(
         extra_args: &[&str],
-        mysql: Option<MysqlDatabase>,
+        mysql: Option<MariaDbDatabase>,
         broker_args: Vec<String>,
         link_hangout_core: bool,
     ) -> Self {
-        init_logs();
+        test_support::init_logs("info");
         let dir = tempfile::tempdir().expect("temp dir");
         let (hangout_tls, file_tls, gateway_tls) = certs(dir.path());
         let hangout_database_url = mysql.as_ref().map_or_else(
             || format!("sqlite:{}", dir.path().join("hangout-core.db").display()),
-            MysqlDatabase::url,
+            MariaDbDatabase::url,
         );
         let hangout = start_hangout_core(
             &hangout_database_url,
@@ -820,66 +728,4 @@ pub fn error_field(body: &Value) -> &str {
     body["errors"][0]["extensions"]["field"]
         .as_str()
         .unwrap_or_else(|| panic!("no error field in {body}"))
-}
-
-/// The Redis the tests use: `TEST_REDIS_URL` (CI sets it, so a Redis that is down fails the
-/// run), else one on 127.0.0.1:6379 when it answers; `None` (the test is skipped, with a
-/// message) when neither.
-pub async fn redis_url() -> Option<String> {
-    service_url(
-        "Redis",
-        "TEST_REDIS_URL",
-        "127.0.0.1:6379",
-        "redis://127.0.0.1:6379",
-    )
-    .await
-}
-
-/// The RabbitMQ the tests use, as [`redis_url`]: `TEST_AMQP_URL`, else the default one on
-/// 127.0.0.1:5672.
-pub async fn amqp_url() -> Option<String> {
-    service_url(
-        "RabbitMQ",
-        "TEST_AMQP_URL",
-        "127.0.0.1:5672",
-        "amqp://guest:guest@127.0.0.1:5672/%2f",
-    )
-    .await
-}
-
-/// `variable`'s URL, else `local` when `address` answers, else `None` with a message.
-async fn service_url(name: &str, variable: &str, address: &str, local: &str) -> Option<String> {
-    if let Ok(url) = std::env::var(variable) {
-        return Some(url);
-    }
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(1),
-        tokio::net::TcpStream::connect(address),
-    )
-    .await
-    .is_ok_and(|connected| connected.is_ok());
-    if reachable {
-        Some(local.to_owned())
-    } else {
-        eprintln!("skipped: no {name} (set {variable} or run one on {address})");
-        None
-    }
-}
-
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -7,34 +7,11 @@
 /// `<name>::sqlite` and `<name>::mysql`; `name with ["--flag", "value"]` starts the gateway
 /// with those arguments.
 macro_rules! on_both_backends {
-    ($($test:ident $(with [$($arg:expr),* $(,)?])?),* $(,)?) => {
-        $(
-            mod $test {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let system = crate::helpers::TestSystem::spawn_on_with(
-                        crate::helpers::Db::Sqlite,
-                        &[$($($arg),*)?],
-                    )
-                    .await
-                    .expect("SQLite always runs");
-                    super::$test(system).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql() {
-                    let Some(system) = crate::helpers::TestSystem::spawn_on_with(
-                        crate::helpers::Db::Mysql,
-                        &[$($($arg),*)?],
-                    )
-                    .await
-                    else {
-                        return;
-                    };
-                    super::$test(system).await;
-                }
-            }
-        )*
+    ($($test:tt)*) => {
+        test_support::on_both_backends!(
+            fixture = crate::helpers::TestSystem::spawn_on_with;
+            $($test)*
+        );
     };
 }
 

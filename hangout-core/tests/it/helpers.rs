@@ -16,7 +16,7 @@ use proto::{
     },
     tls::TlsFiles,
 };
-use sqlx::{Connection as _, Executor as _};
+use sqlx::Connection as _;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tonic::{
@@ -27,12 +27,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-/// Which database a test runs on.
-#[derive(Clone, Copy, Debug)]
-pub enum Db {
-    Sqlite,
-    Mysql,
-}
+pub use test_support::Db;
 
 /// Certificates of one test: a CA, the server's, the gateway client's.
 pub struct Certs {
@@ -74,38 +69,6 @@ impl Certs {
     }
 }
 
-/// A MariaDB database made for one test, dropped when the test passes.
-struct MysqlDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for MysqlDatabase {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("keeping database {} of the failed test", self.name);
-            return;
-        }
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime, which cannot be blocked on: use a fresh one.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut connection = sqlx::MySqlConnection::connect(&admin_url).await.unwrap();
-                connection
-                    .execute(format!("drop database if exists `{name}`").as_str())
-                    .await
-                    .unwrap();
-            });
-        });
-        let _ = dropped.join();
-    }
-}
-
 /// A running hangout-core.
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
@@ -114,27 +77,8 @@ pub struct TestApp {
     channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    _mysql: Option<MysqlDatabase>,
+    _database: test_support::TestDatabase,
     _dir: TempDir,
-}
-
-/// `TEST_MYSQL_URL`, e.g. `mysql://root@127.0.0.1:3306`, or `None` to skip MySQL variants.
-pub fn mysql_admin_url() -> Option<String> {
-    std::env::var("TEST_MYSQL_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-}
-
-fn init_test_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter("debug,h2=info,hyper=info,rustls=info,sqlx=warn")
-                .with_test_writer()
-                .try_init();
-        }
-    });
 }
 
 impl TestApp {
@@ -144,29 +88,18 @@ impl TestApp {
         Self::spawn_with(db, |_| {}).await
     }
 
+    /// The fixture of `on_both_backends!`: [`TestApp::spawn`]; it takes no arguments.
+    pub async fn fixture(db: Db, _args: &[&str]) -> Option<Self> {
+        Self::spawn(db).await
+    }
+
     /// As [`TestApp::spawn`], letting the test adjust the configuration.
     pub async fn spawn_with(db: Db, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
-        init_test_logs();
+        test_support::init_logs("debug,h2=info,hyper=info,rustls=info,sqlx=warn");
         let dir = tempfile::tempdir().unwrap();
-        let (database_url, mysql) = match db {
-            Db::Sqlite => (
-                format!("sqlite:{}", dir.path().join("hangout.db").display()),
-                None,
-            ),
-            Db::Mysql => {
-                let admin_url = mysql_admin_url()?;
-                let name = format!("hc_test_{}", uuid::Uuid::new_v4().simple());
-                let mut connection = sqlx::MySqlConnection::connect(&admin_url)
-                    .await
-                    .expect("TEST_MYSQL_URL is set but MySQL is unreachable");
-                connection
-                    .execute(format!("create database `{name}`").as_str())
-                    .await
-                    .unwrap();
-                let url = format!("{}/{name}", admin_url.trim_end_matches('/'));
-                (url, Some(MysqlDatabase { admin_url, name }))
-            }
-        };
+        let database =
+            test_support::TestDatabase::create(db, dir.path(), "hangout.db", "hc_test").await?;
+        let database_url = database.url().to_owned();
         let certs = Certs::new(dir.path().join("certs"));
         let mut config = Config::parse_from(["hangout-core"]);
         config.listen_addr = "127.0.0.1:0".parse().unwrap();
@@ -195,7 +128,7 @@ impl TestApp {
             channel,
             shutdown: Some(shutdown),
             server: Some(server),
-            _mysql: mysql,
+            _database: database,
             _dir: dir,
         };
         app.wait_until_serving().await;
@@ -372,7 +305,5 @@ pub fn violated_field(status: &tonic::Status) -> String {
 
 /// Runs `future` with a deadline so a hang fails the test instead of blocking CI.
 pub async fn within<T>(future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), future)
-        .await
-        .expect("timed out")
+    test_support::within(Duration::from_secs(30), future).await
 }

@@ -9,27 +9,7 @@ mod helpers;
 /// `.ci/run` always sets it, so CI never skips it.
 macro_rules! on_both_backends {
     ($($test:ident),* $(,)?) => {
-        $(
-            mod $test {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let app = crate::helpers::TestApp::spawn(crate::helpers::Db::Sqlite)
-                        .await
-                        .expect("SQLite always runs");
-                    crate::helpers::within(super::$test(app)).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql() {
-                    let Some(app) =
-                        crate::helpers::TestApp::spawn(crate::helpers::Db::Mysql).await
-                    else {
-                        return;
-                    };
-                    crate::helpers::within(super::$test(app)).await;
-                }
-            }
-        )*
+        test_support::on_both_backends!(fixture = crate::helpers::TestApp::fixture; $($test),*);
     };
 }
 
