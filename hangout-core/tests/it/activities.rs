@@ -37,14 +37,13 @@ async fn names_are_unique_per_user_case_insensitively(app: TestApp) {
 
     let swim = app.create_activity(&ann, "Swim").await;
     let taken = app
-        .activities()
-        .rename_activity(as_user(
+        .rename_activity(
             &ann,
             pb::RenameActivityRequest {
                 id: swim.id.clone(),
                 name: "climbing".to_owned(),
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(taken.code(), Code::AlreadyExists);
@@ -52,17 +51,15 @@ async fn names_are_unique_per_user_case_insensitively(app: TestApp) {
     // Changing only the case of one's own name is fine, and renaming to itself too.
     for name in ["SWIM", "SWIM"] {
         let renamed = app
-            .activities()
-            .rename_activity(as_user(
+            .rename_activity(
                 &ann,
                 pb::RenameActivityRequest {
                     id: swim.id.clone(),
                     name: name.to_owned(),
                 },
-            ))
+            )
             .await
-            .unwrap()
-            .into_inner();
+            .unwrap();
         assert_eq!(renamed.name, "SWIM");
     }
 
@@ -91,8 +88,7 @@ async fn activities_are_listed_by_name_with_pagination(app: TestApp) {
     let mut after = String::new();
     loop {
         let page = app
-            .activities()
-            .list_activities(as_user(
+            .list_activities(
                 &owner,
                 pb::ListActivitiesRequest {
                     page: Some(pb::PageRequest {
@@ -100,10 +96,9 @@ async fn activities_are_listed_by_name_with_pagination(app: TestApp) {
                         after: after.clone(),
                     }),
                 },
-            ))
+            )
             .await
-            .unwrap()
-            .into_inner();
+            .unwrap();
         let info = page.page_info.unwrap();
         assert_eq!(info.total_count, 5);
         names.extend(page.edges.into_iter().map(|e| e.activity.unwrap().name));
@@ -131,33 +126,29 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
     }
 
     let counted = app
-        .activities()
-        .get_activities(as_user(
+        .get_activities(
             &owner,
             pb::GetActivitiesRequest {
                 ids: vec![darts.id.clone(), pool.id.clone()],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .activities;
     let count_of = |id: &str| counted.iter().find(|a| a.id == id).unwrap().hangout_count;
     assert_eq!(count_of(&darts.id), Some(3));
     assert_eq!(count_of(&pool.id), Some(1));
 
     let of_hangouts = app
-        .activities()
-        .list_activities_of_hangouts(as_user(
+        .list_activities_of_hangouts(
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: hangout_ids.clone(),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .hangouts;
     assert_eq!(of_hangouts.len(), 3);
     let first = of_hangouts
@@ -169,17 +160,15 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
     let counts: Vec<_> = first.activities.iter().map(|a| a.hangout_count).collect();
     assert_eq!(counts, [Some(3), Some(1)]);
     let alone = app
-        .activities()
-        .list_activities_of_hangouts(as_user(
+        .list_activities_of_hangouts(
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: vec![hangout_ids[0].clone()],
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .hangouts;
     let counts: Vec<_> = alone[0]
         .activities
@@ -192,17 +181,15 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
         "counts of all hangouts, not of those asked"
     );
     let uncounted = app
-        .activities()
-        .list_activities_of_hangouts(as_user(
+        .list_activities_of_hangouts(
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: hangout_ids.clone(),
                 without_hangout_counts: true,
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .hangouts;
     let counted_away = |mut entries: Vec<pb::HangoutActivities>| {
         entries.sort_by(|a, b| a.hangout_id.cmp(&b.hangout_id));
@@ -227,8 +214,7 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
     );
 
     let pages = app
-        .activities()
-        .list_hangouts_of_activities(as_user(
+        .list_hangouts_of_activities(
             &owner,
             pb::ListHangoutsOfActivitiesRequest {
                 pages: vec![
@@ -245,10 +231,9 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
                     },
                 ],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .pages;
     assert_eq!(pages.len(), 2);
     let darts_page = pages[0].page.clone().unwrap();
@@ -266,8 +251,7 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
         [hangout_ids[2].clone(), hangout_ids[1].clone()]
     );
     let rest = app
-        .activities()
-        .list_hangouts_of_activities(as_user(
+        .list_hangouts_of_activities(
             &owner,
             pb::ListHangoutsOfActivitiesRequest {
                 pages: vec![pb::ActivityHangoutsPageRequest {
@@ -278,10 +262,9 @@ async fn activities_link_hangouts_both_ways(app: TestApp) {
                     }),
                 }],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .pages;
     let last = rest[0].page.clone().unwrap();
     assert_eq!(last.edges.len(), 1);
@@ -295,39 +278,31 @@ async fn deleting_an_activity_unlinks_it(app: TestApp) {
     let mut request = hangout("Club", 1);
     request.activity_ids = vec![chess.id.clone()];
     let club = app.create_hangout(&owner, request).await;
-    app.activities()
-        .delete_activity(as_user(
-            &owner,
-            pb::DeleteActivityRequest {
-                id: chess.id.clone(),
-            },
-        ))
-        .await
-        .unwrap();
+    app.delete_activity(
+        &owner,
+        pb::DeleteActivityRequest {
+            id: chess.id.clone(),
+        },
+    )
+    .await
+    .unwrap();
     let of_club = app
-        .activities()
-        .list_activities_of_hangouts(as_user(
+        .list_activities_of_hangouts(
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: vec![club.id.clone()],
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .hangouts;
     assert!(of_club[0].activities.is_empty());
     // The hangout itself stays, and the name is free again.
     let still = app
-        .hangouts()
-        .get_hangouts(as_user(
-            &owner,
-            pb::GetHangoutsRequest { ids: vec![club.id] },
-        ))
+        .get_hangouts(&owner, pb::GetHangoutsRequest { ids: vec![club.id] })
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(still.hangouts.len(), 1);
     app.create_activity(&owner, "chess").await;
 }
@@ -337,50 +312,43 @@ async fn activities_of_other_users_are_not_found(app: TestApp) {
     let intruder = app.user("Gia").await;
     let secret = app.create_activity(&owner, "Secret").await;
     let rename = app
-        .activities()
-        .rename_activity(as_user(
+        .rename_activity(
             &intruder,
             pb::RenameActivityRequest {
                 id: secret.id.clone(),
                 name: "Hacked".to_owned(),
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(rename.code(), Code::NotFound);
     let delete = app
-        .activities()
-        .delete_activity(as_user(
+        .delete_activity(
             &intruder,
             pb::DeleteActivityRequest {
                 id: secret.id.clone(),
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(delete.code(), Code::NotFound);
     let fetched = app
-        .activities()
-        .get_activities(as_user(
+        .get_activities(
             &intruder,
             pb::GetActivitiesRequest {
                 ids: vec![secret.id.clone()],
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(fetched.activities.is_empty());
     let listed = app
-        .activities()
-        .list_activities(as_user(&intruder, pb::ListActivitiesRequest::default()))
+        .list_activities(&intruder, pb::ListActivitiesRequest::default())
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(listed.page_info.unwrap().total_count, 0);
     let pages = app
-        .activities()
-        .list_hangouts_of_activities(as_user(
+        .list_hangouts_of_activities(
             &intruder,
             pb::ListHangoutsOfActivitiesRequest {
                 pages: vec![pb::ActivityHangoutsPageRequest {
@@ -388,10 +356,9 @@ async fn activities_of_other_users_are_not_found(app: TestApp) {
                     page: None,
                 }],
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(pages.pages.is_empty());
     // Attaching it to the intruder's own hangout is NotFound too.
     let mut request = hangout("Sneaky", 1);
@@ -404,8 +371,7 @@ async fn activities_of_other_users_are_not_found(app: TestApp) {
     assert_eq!(attach.code(), Code::NotFound);
     let own = app.create_hangout(&intruder, hangout("Own", 1)).await;
     let update = app
-        .hangouts()
-        .update_hangout(as_user(
+        .update_hangout(
             &intruder,
             pb::UpdateHangoutRequest {
                 id: own.id,
@@ -414,7 +380,7 @@ async fn activities_of_other_users_are_not_found(app: TestApp) {
                 }),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(update.code(), Code::NotFound);

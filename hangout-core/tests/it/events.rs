@@ -82,16 +82,15 @@ async fn changes_record_their_events_once_in_order_and_watches_resume(mut app: T
         .await
         .unwrap_err();
     join(&app, &owner, &id, &guest, pb::HangoutRole::Guest).await;
-    app.membership()
-        .set_rsvp(as_user(
-            &guest,
-            pb::SetRsvpRequest {
-                hangout_id: id.clone(),
-                rsvp: pb::RsvpStatus::Going as i32,
-            },
-        ))
-        .await
-        .unwrap();
+    app.set_rsvp(
+        &guest,
+        pb::SetRsvpRequest {
+            hangout_id: id.clone(),
+            rsvp: pb::RsvpStatus::Going as i32,
+        },
+    )
+    .await
+    .unwrap();
     let invitation = invite(
         &app,
         &owner,
@@ -132,17 +131,15 @@ async fn changes_record_their_events_once_in_order_and_watches_resume(mut app: T
         .await
         .unwrap();
     delete_memory(&app, &guest, &memory).await.unwrap();
-    app.membership()
-        .leave_hangout(as_user(
-            &guest,
-            pb::LeaveHangoutRequest {
-                hangout_id: id.clone(),
-            },
-        ))
-        .await
-        .unwrap();
-    app.hangouts()
-        .delete_hangout(as_user(&owner, pb::DeleteHangoutRequest { id: id.clone() }))
+    app.leave_hangout(
+        &guest,
+        pb::LeaveHangoutRequest {
+            hangout_id: id.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    app.delete_hangout(&owner, pb::DeleteHangoutRequest { id: id.clone() })
         .await
         .unwrap();
 
@@ -312,33 +309,31 @@ async fn processing_reports_record_memory_updated_for_memories_holding_the_file(
     let (uploaded_file, pending_file) = (file(), file());
     let uploaded = create_memory(&app, &owner, &trip, "a.png").await.unwrap();
     let pending = create_memory(&app, &owner, &trip, "b.png").await.unwrap();
-    app.memories()
-        .attach_memory_files(as_user(
-            &owner,
-            pb::AttachMemoryFilesRequest {
-                links: vec![
-                    pb::MemoryFileLink {
-                        memory_id: uploaded.clone(),
-                        file_id: uploaded_file.clone(),
-                    },
-                    pb::MemoryFileLink {
-                        memory_id: pending.clone(),
-                        file_id: pending_file.clone(),
-                    },
-                ],
-            },
-        ))
-        .await
-        .unwrap();
-    app.memories()
-        .mark_memories_uploaded(as_user(
-            &owner,
-            pb::MarkMemoriesUploadedRequest {
-                ids: vec![uploaded.clone()],
-            },
-        ))
-        .await
-        .unwrap();
+    app.attach_memory_files(
+        &owner,
+        pb::AttachMemoryFilesRequest {
+            links: vec![
+                pb::MemoryFileLink {
+                    memory_id: uploaded.clone(),
+                    file_id: uploaded_file.clone(),
+                },
+                pb::MemoryFileLink {
+                    memory_id: pending.clone(),
+                    file_id: pending_file.clone(),
+                },
+            ],
+        },
+    )
+    .await
+    .unwrap();
+    app.mark_memories_uploaded(
+        &owner,
+        pb::MarkMemoriesUploadedRequest {
+            ids: vec![uploaded.clone()],
+        },
+    )
+    .await
+    .unwrap();
     let (_, mut stream) = watch(&app, None).await;
 
     let mut reports = pb::file_report_service_client::FileReportServiceClient::new(

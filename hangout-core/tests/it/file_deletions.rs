@@ -7,7 +7,7 @@ use proto::hangout::v1::{self as pb, file_report_service_client::FileReportServi
 use tonic::{Code, transport::Channel};
 
 use crate::{
-    helpers::{TestApp, as_user, connect, hangout, within},
+    helpers::{TestApp, connect, hangout, within},
     sharing::{create_memory, delete_memory},
 };
 
@@ -27,18 +27,17 @@ async fn memory_with_file(
 ) -> (String, String) {
     let memory = create_memory(app, user, hangout_id, name).await.unwrap();
     let file = uuid::Uuid::new_v4().to_string();
-    app.memories()
-        .attach_memory_files(as_user(
-            user,
-            pb::AttachMemoryFilesRequest {
-                links: vec![pb::MemoryFileLink {
-                    memory_id: memory.clone(),
-                    file_id: file.clone(),
-                }],
-            },
-        ))
-        .await
-        .unwrap();
+    app.attach_memory_files(
+        user,
+        pb::AttachMemoryFilesRequest {
+            links: vec![pb::MemoryFileLink {
+                memory_id: memory.clone(),
+                file_id: file.clone(),
+            }],
+        },
+    )
+    .await
+    .unwrap();
     (memory, file)
 }
 
@@ -105,8 +104,7 @@ async fn deleted_memories_owe_their_files_until_file_core_confirms(app: TestApp)
     assert!(owed(&mut reports).await.is_empty());
 
     delete_memory(&app, &owner, &photo).await.unwrap();
-    app.hangouts()
-        .delete_hangout(as_user(&owner, pb::DeleteHangoutRequest { id: party }))
+    app.delete_hangout(&owner, pb::DeleteHangoutRequest { id: party })
         .await
         .unwrap();
     let both = set(&[&photo_file, &party_file]);

@@ -63,8 +63,7 @@ async fn hangouts_are_created_read_and_updated_field_by_field(app: TestApp) {
     assert_eq!(bare.status, pb::HangoutStatus::Planning as i32);
 
     let updated = app
-        .hangouts()
-        .update_hangout(as_user(
+        .update_hangout(
             &owner,
             pb::UpdateHangoutRequest {
                 id: created.id.clone(),
@@ -74,10 +73,9 @@ async fn hangouts_are_created_read_and_updated_field_by_field(app: TestApp) {
                 }),
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(updated.title, "Renamed");
     assert_eq!(
         updated.description, created.description,
@@ -90,8 +88,7 @@ async fn hangouts_are_created_read_and_updated_field_by_field(app: TestApp) {
     );
 
     let cleared = app
-        .hangouts()
-        .update_hangout(as_user(
+        .update_hangout(
             &owner,
             pb::UpdateHangoutRequest {
                 id: created.id.clone(),
@@ -99,26 +96,23 @@ async fn hangouts_are_created_read_and_updated_field_by_field(app: TestApp) {
                 status: pb::HangoutStatus::Executed as i32,
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(cleared.description, None);
     assert_eq!(cleared.title, "Renamed");
     assert_eq!(cleared.status, pb::HangoutStatus::Executed as i32);
 
     let activities = app
-        .activities()
-        .list_activities_of_hangouts(as_user(
+        .list_activities_of_hangouts(
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: vec![created.id.clone(), bare.id.clone()],
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .hangouts;
     let of_created = activities
         .iter()
@@ -137,16 +131,14 @@ async fn hangouts_are_created_read_and_updated_field_by_field(app: TestApp) {
     assert!(of_bare.activities.is_empty());
 
     let fetched = app
-        .hangouts()
-        .get_hangouts(as_user(
+        .get_hangouts(
             &owner,
             pb::GetHangoutsRequest {
                 ids: vec![created.id.clone(), bare.id.clone(), "junk".to_owned()],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .hangouts;
     assert_eq!(fetched.len(), 2);
 }
@@ -193,16 +185,13 @@ async fn hangout_input_is_validated(app: TestApp) {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     let page = app
-        .hangouts()
-        .list_hangouts(as_user(&owner, pb::ListHangoutsRequest::default()))
+        .list_hangouts(&owner, pb::ListHangoutsRequest::default())
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(page.page_info.unwrap().total_count, 1);
 
     let status = app
-        .hangouts()
-        .list_hangouts(as_user(
+        .list_hangouts(
             &owner,
             list(
                 101,
@@ -210,7 +199,7 @@ async fn hangout_input_is_validated(app: TestApp) {
                 pb::HangoutOrderField::Date,
                 pb::OrderDirection::Asc,
             ),
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(violated_field(&status), "first");
@@ -225,56 +214,49 @@ async fn hangouts_of_other_users_are_not_found(app: TestApp) {
     let private = app.create_hangout(&owner, request).await;
 
     let fetched = app
-        .hangouts()
-        .get_hangouts(as_user(
+        .get_hangouts(
             &intruder,
             pb::GetHangoutsRequest {
                 ids: vec![private.id.clone()],
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(fetched.hangouts.is_empty());
 
     let update = app
-        .hangouts()
-        .update_hangout(as_user(
+        .update_hangout(
             &intruder,
             pb::UpdateHangoutRequest {
                 id: private.id.clone(),
                 title: Some("Mine now".to_owned()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(update.code(), Code::NotFound);
     let delete = app
-        .hangouts()
-        .delete_hangout(as_user(
+        .delete_hangout(
             &intruder,
             pb::DeleteHangoutRequest {
                 id: private.id.clone(),
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(delete.code(), Code::NotFound);
 
     let listed = app
-        .hangouts()
-        .list_hangouts(as_user(&intruder, pb::ListHangoutsRequest::default()))
+        .list_hangouts(&intruder, pb::ListHangoutsRequest::default())
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(listed.edges.is_empty());
     assert_eq!(listed.page_info.unwrap().total_count, 0);
 
     // A cursor made by the owner positions nothing for the intruder: lists stay scoped.
     let owners_page = app
-        .hangouts()
-        .list_hangouts(as_user(
+        .list_hangouts(
             &owner,
             list(
                 1,
@@ -282,15 +264,13 @@ async fn hangouts_of_other_users_are_not_found(app: TestApp) {
                 pb::HangoutOrderField::CreatedAt,
                 pb::OrderDirection::Desc,
             ),
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let _ = app.create_hangout(&owner, hangout("Older?", 1)).await;
     let cursor = owners_page.page_info.unwrap().end_cursor;
     let stolen = app
-        .hangouts()
-        .list_hangouts(as_user(
+        .list_hangouts(
             &intruder,
             list(
                 10,
@@ -298,38 +278,33 @@ async fn hangouts_of_other_users_are_not_found(app: TestApp) {
                 pb::HangoutOrderField::CreatedAt,
                 pb::OrderDirection::Desc,
             ),
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(stolen.edges.is_empty());
 
     let activities = app
-        .activities()
-        .list_activities_of_hangouts(as_user(
+        .list_activities_of_hangouts(
             &intruder,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: vec![private.id.clone()],
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(activities.hangouts.is_empty());
 
     // The owner still sees it unchanged.
     let fetched = app
-        .hangouts()
-        .get_hangouts(as_user(
+        .get_hangouts(
             &owner,
             pb::GetHangoutsRequest {
                 ids: vec![private.id.clone()],
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(fetched.hangouts[0].title, "Private");
 }
 
@@ -346,8 +321,7 @@ async fn pagination_is_continuous_in_every_order(app: TestApp) {
     app.create_hangout(&other, hangout("Not mine", 4)).await;
 
     let all = app
-        .hangouts()
-        .list_hangouts(as_user(
+        .list_hangouts(
             &owner,
             list(
                 100,
@@ -355,10 +329,9 @@ async fn pagination_is_continuous_in_every_order(app: TestApp) {
                 pb::HangoutOrderField::CreatedAt,
                 pb::OrderDirection::Asc,
             ),
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(all.edges.len(), 8);
     let rows: Vec<pb::Hangout> = all
         .edges
@@ -395,11 +368,9 @@ async fn pagination_is_continuous_in_every_order(app: TestApp) {
             let mut pages = 0;
             loop {
                 let page = app
-                    .hangouts()
-                    .list_hangouts(as_user(&owner, list(3, &after, field, direction)))
+                    .list_hangouts(&owner, list(3, &after, field, direction))
                     .await
-                    .unwrap()
-                    .into_inner();
+                    .unwrap();
                 let info = page.page_info.unwrap();
                 assert_eq!(info.total_count, 8);
                 seen.extend(
@@ -419,19 +390,16 @@ async fn pagination_is_continuous_in_every_order(app: TestApp) {
 
             // A cursor of one ordering is refused by another.
             let first = app
-                .hangouts()
-                .list_hangouts(as_user(&owner, list(1, "", field, direction)))
+                .list_hangouts(&owner, list(1, "", field, direction))
                 .await
-                .unwrap()
-                .into_inner();
+                .unwrap();
             let other_direction = if direction == pb::OrderDirection::Asc {
                 pb::OrderDirection::Desc
             } else {
                 pb::OrderDirection::Asc
             };
             let status = app
-                .hangouts()
-                .list_hangouts(as_user(
+                .list_hangouts(
                     &owner,
                     list(
                         1,
@@ -439,7 +407,7 @@ async fn pagination_is_continuous_in_every_order(app: TestApp) {
                         field,
                         other_direction,
                     ),
-                ))
+                )
                 .await
                 .unwrap_err();
             assert_eq!(violated_field(&status), "after");
@@ -480,14 +448,12 @@ async fn filters_select_by_status_and_date(app: TestApp) {
         )
     };
     let confirmed = app
-        .hangouts()
-        .list_hangouts(as_user(
+        .list_hangouts(
             &owner,
             query(vec![pb::HangoutStatus::Confirmed], None, None),
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(
         titles(confirmed),
         (vec!["day 2".to_owned(), "day 5".to_owned()], 2)
@@ -495,37 +461,32 @@ async fn filters_select_by_status_and_date(app: TestApp) {
 
     // dateFrom is inclusive, dateTo exclusive.
     let window = app
-        .hangouts()
-        .list_hangouts(as_user(&owner, query(vec![], Some(2), Some(4))))
+        .list_hangouts(&owner, query(vec![], Some(2), Some(4)))
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(
         titles(window),
         (vec!["day 2".to_owned(), "day 3".to_owned()], 2)
     );
 
     let both = app
-        .hangouts()
-        .list_hangouts(as_user(
+        .list_hangouts(
             &owner,
             query(
                 vec![pb::HangoutStatus::Confirmed, pb::HangoutStatus::Cancelled],
                 Some(3),
                 None,
             ),
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(
         titles(both),
         (vec!["day 4".to_owned(), "day 5".to_owned()], 2)
     );
 
     let status = app
-        .hangouts()
-        .list_hangouts(as_user(&owner, query(vec![], Some(4), Some(2))))
+        .list_hangouts(&owner, query(vec![], Some(4), Some(2)))
         .await
         .unwrap_err();
     assert_eq!(violated_field(&status), "filter.dateTo");
@@ -538,8 +499,7 @@ async fn deleting_a_hangout_removes_its_memories_and_names_their_files(app: Test
     request.activity_ids = vec![activity.id.clone()];
     let doomed = app.create_hangout(&owner, request).await;
     let memories = app
-        .memories()
-        .create_memories(as_user(
+        .create_memories(
             &owner,
             pb::CreateMemoriesRequest {
                 hangout_id: doomed.id.clone(),
@@ -556,62 +516,54 @@ async fn deleting_a_hangout_removes_its_memories_and_names_their_files(app: Test
                     },
                 ],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .memories;
     let file_id = uuid::Uuid::now_v7().to_string();
-    app.memories()
-        .attach_memory_files(as_user(
-            &owner,
-            pb::AttachMemoryFilesRequest {
-                links: vec![pb::MemoryFileLink {
-                    memory_id: memories[0].id.clone(),
-                    file_id: file_id.clone(),
-                }],
-            },
-        ))
-        .await
-        .unwrap();
+    app.attach_memory_files(
+        &owner,
+        pb::AttachMemoryFilesRequest {
+            links: vec![pb::MemoryFileLink {
+                memory_id: memories[0].id.clone(),
+                file_id: file_id.clone(),
+            }],
+        },
+    )
+    .await
+    .unwrap();
 
     let deleted = app
-        .hangouts()
-        .delete_hangout(as_user(
+        .delete_hangout(
             &owner,
             pb::DeleteHangoutRequest {
                 id: doomed.id.clone(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(deleted.id, doomed.id);
     assert_eq!(deleted.deleted_file_ids, vec![file_id]);
 
     let left = app
-        .memories()
-        .get_memories(as_user(
+        .get_memories(
             &owner,
             pb::GetMemoriesRequest {
                 ids: memories.iter().map(|m| m.id.clone()).collect(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(left.memories.is_empty());
     let activity = app
-        .activities()
-        .get_activities(as_user(
+        .get_activities(
             &owner,
             pb::GetActivitiesRequest {
                 ids: vec![activity.id.clone()],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .activities;
     assert_eq!(
         activity[0].hangout_count,
@@ -620,8 +572,7 @@ async fn deleting_a_hangout_removes_its_memories_and_names_their_files(app: Test
     );
 
     let again = app
-        .hangouts()
-        .delete_hangout(as_user(&owner, pb::DeleteHangoutRequest { id: doomed.id }))
+        .delete_hangout(&owner, pb::DeleteHangoutRequest { id: doomed.id })
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::NotFound);
@@ -640,22 +591,21 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
         }
         let created = app.create_hangout(&owner, request).await;
         if memories > 0 {
-            app.memories()
-                .create_memories(as_user(
-                    &owner,
-                    pb::CreateMemoriesRequest {
-                        hangout_id: created.id.clone(),
-                        files: (0..memories)
-                            .map(|file| pb::MemoryFile {
-                                file_name: format!("{file}.png"),
-                                content_type: "image/png".to_owned(),
-                                size: 10,
-                            })
-                            .collect(),
-                    },
-                ))
-                .await
-                .unwrap();
+            app.create_memories(
+                &owner,
+                pb::CreateMemoriesRequest {
+                    hangout_id: created.id.clone(),
+                    files: (0..memories)
+                        .map(|file| pb::MemoryFile {
+                            file_name: format!("{file}.png"),
+                            content_type: "image/png".to_owned(),
+                            size: 10,
+                        })
+                        .collect(),
+                },
+            )
+            .await
+            .unwrap();
         }
         hangout_ids.push(created.id);
     }
@@ -707,31 +657,27 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
         .map(|edge| edge.hangout.as_ref().unwrap().id.clone())
         .collect();
     let users = app
-        .users()
-        .get_users(as_user(
+        .get_users(
             &owner,
             pb::GetUsersRequest {
                 ids: vec![owner.clone()],
                 visible_only: false,
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .users;
     assert_eq!(full.owners, users);
     let activities = app
-        .activities()
-        .list_activities_of_hangouts(as_user(
+        .list_activities_of_hangouts(
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: listed.clone(),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .hangouts;
     assert_eq!(full.activities, activities);
     assert_eq!(
@@ -748,17 +694,15 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
     .unwrap()
     .into_inner();
     let activities_uncounted = app
-        .activities()
-        .list_activities_of_hangouts(as_user(
+        .list_activities_of_hangouts(
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: listed.clone(),
                 without_hangout_counts: true,
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .hangouts;
     assert_eq!(uncounted.activities, activities_uncounted);
     assert!(
@@ -769,8 +713,7 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
             .all(|activity| activity.hangout_count.is_none())
     );
     let pages = app
-        .memories()
-        .list_memories_of_hangouts(as_user(
+        .list_memories_of_hangouts(
             &owner,
             pb::ListMemoriesOfHangoutsRequest {
                 pages: listed
@@ -783,10 +726,9 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
                     })
                     .collect(),
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .pages;
     assert_eq!(full.memory_pages, pages);
     let first = full
@@ -854,14 +796,13 @@ async fn a_page_carries_what_its_include_asks_for(app: TestApp) {
     assert_eq!(degraded.owners, users);
     assert!(degraded.activities.is_empty());
     let status = app
-        .activities()
-        .list_activities_of_hangouts(as_user(
+        .list_activities_of_hangouts(
             &owner,
             pb::ListActivitiesOfHangoutsRequest {
                 hangout_ids: listed,
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Internal);

@@ -255,6 +255,64 @@ impl Drop for TestApp {
     }
 }
 
+/// One `TestApp` method per unary RPC a user calls: `app.update_hangout(&user, request)` is
+/// the RPC made as `user`, its message or its status.
+macro_rules! rpcs {
+    ($($client:ident . $rpc:ident ($request:ident) -> $response:ident;)*) => {
+        #[allow(dead_code, reason = "a method for every RPC, whether a test calls it yet or not")]
+        impl TestApp {
+            $(
+                pub async fn $rpc(
+                    &self,
+                    user: &str,
+                    request: pb::$request,
+                ) -> Result<pb::$response, tonic::Status> {
+                    self.$client()
+                        .$rpc(as_user(user, request))
+                        .await
+                        .map(tonic::Response::into_inner)
+                }
+            )*
+        }
+    };
+}
+
+rpcs! {
+    users.get_users(GetUsersRequest) -> GetUsersResponse;
+    hangouts.update_hangout(UpdateHangoutRequest) -> Hangout;
+    hangouts.delete_hangout(DeleteHangoutRequest) -> DeleteHangoutResponse;
+    hangouts.get_hangouts(GetHangoutsRequest) -> GetHangoutsResponse;
+    hangouts.list_hangouts(ListHangoutsRequest) -> HangoutPage;
+    activities.rename_activity(RenameActivityRequest) -> Activity;
+    activities.delete_activity(DeleteActivityRequest) -> DeleteActivityResponse;
+    activities.get_activities(GetActivitiesRequest) -> GetActivitiesResponse;
+    activities.list_activities(ListActivitiesRequest) -> ActivityPage;
+    activities.list_activities_of_hangouts(ListActivitiesOfHangoutsRequest) -> ListActivitiesOfHangoutsResponse;
+    activities.list_hangouts_of_activities(ListHangoutsOfActivitiesRequest) -> ListHangoutsOfActivitiesResponse;
+    memories.create_memories(CreateMemoriesRequest) -> CreateMemoriesResponse;
+    memories.attach_memory_files(AttachMemoryFilesRequest) -> AttachMemoryFilesResponse;
+    memories.mark_memories_uploaded(MarkMemoriesUploadedRequest) -> MarkMemoriesUploadedResponse;
+    memories.get_memories(GetMemoriesRequest) -> GetMemoriesResponse;
+    memories.list_memories_of_hangouts(ListMemoriesOfHangoutsRequest) -> ListMemoriesOfHangoutsResponse;
+    memories.delete_memories(DeleteMemoriesRequest) -> DeleteMemoriesResponse;
+    membership.list_members_of_hangouts(ListMembersOfHangoutsRequest) -> ListMembersOfHangoutsResponse;
+    membership.get_rsvp_counts(GetRsvpCountsRequest) -> GetRsvpCountsResponse;
+    membership.get_members(GetMembersRequest) -> GetMembersResponse;
+    membership.set_rsvp(SetRsvpRequest) -> Member;
+    membership.update_member_role(UpdateMemberRoleRequest) -> Member;
+    membership.remove_member(RemoveMemberRequest) -> RemoveMemberResponse;
+    membership.leave_hangout(LeaveHangoutRequest) -> LeaveHangoutResponse;
+    membership.transfer_hangout_ownership(TransferHangoutOwnershipRequest) -> Hangout;
+    membership.create_invitation(CreateInvitationRequest) -> Invitation;
+    membership.accept_invitation(AcceptInvitationRequest) -> Hangout;
+    membership.decline_invitation(InvitationIdRequest) -> Invitation;
+    membership.revoke_invitation(InvitationIdRequest) -> Invitation;
+    membership.get_invitations(GetInvitationsRequest) -> GetInvitationsResponse;
+    membership.list_invitations_of_hangouts(ListInvitationsOfHangoutsRequest) -> ListInvitationsOfHangoutsResponse;
+    membership.list_my_invitations(PageRequest) -> InvitationPage;
+    membership.get_invitation_preview(GetInvitationPreviewRequest) -> InvitationPreview;
+}
+
 /// Opens a channel to `addr` with client certificate files `client`.
 pub async fn connect(addr: std::net::SocketAddr, client: &TlsFiles) -> Channel {
     let tls = proto::tls::client_config(client, "hangout-core").unwrap();

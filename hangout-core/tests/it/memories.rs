@@ -3,7 +3,7 @@
 use proto::hangout::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{Db, TestApp, as_user, hangout, violated_field, within};
+use crate::helpers::{Db, TestApp, hangout, violated_field, within};
 
 on_both_backends!(
     a_batch_is_created_pending_all_or_nothing,
@@ -28,16 +28,15 @@ async fn create(
     hangout_id: &str,
     files: Vec<pb::MemoryFile>,
 ) -> Result<Vec<pb::Memory>, tonic::Status> {
-    app.memories()
-        .create_memories(as_user(
-            user,
-            pb::CreateMemoriesRequest {
-                hangout_id: hangout_id.to_owned(),
-                files,
-            },
-        ))
-        .await
-        .map(|response| response.into_inner().memories)
+    app.create_memories(
+        user,
+        pb::CreateMemoriesRequest {
+            hangout_id: hangout_id.to_owned(),
+            files,
+        },
+    )
+    .await
+    .map(|response| response.memories)
 }
 
 async fn list(
@@ -71,8 +70,7 @@ async fn list_in(
     direction: pb::OrderDirection,
 ) -> pb::HangoutMemoriesPage {
     let mut pages = app
-        .memories()
-        .list_memories_of_hangouts(as_user(
+        .list_memories_of_hangouts(
             user,
             pb::ListMemoriesOfHangoutsRequest {
                 pages: vec![pb::HangoutMemoriesPageRequest {
@@ -85,10 +83,9 @@ async fn list_in(
                     direction: direction as i32,
                 }],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .pages;
     pages.pop().unwrap_or_default()
 }
@@ -101,28 +98,26 @@ async fn first_pages(
     first: u32,
     direction: pb::OrderDirection,
 ) -> Vec<pb::HangoutMemoriesPage> {
-    app.memories()
-        .list_memories_of_hangouts(as_user(
-            user,
-            pb::ListMemoriesOfHangoutsRequest {
-                pages: hangout_ids
-                    .iter()
-                    .map(|id| pb::HangoutMemoriesPageRequest {
-                        hangout_id: id.clone(),
-                        page: Some(pb::PageRequest {
-                            first,
-                            after: String::new(),
-                        }),
-                        status: pb::MemoryStatus::Pending as i32,
-                        direction: direction as i32,
-                    })
-                    .collect(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .pages
+    app.list_memories_of_hangouts(
+        user,
+        pb::ListMemoriesOfHangoutsRequest {
+            pages: hangout_ids
+                .iter()
+                .map(|id| pb::HangoutMemoriesPageRequest {
+                    hangout_id: id.clone(),
+                    page: Some(pb::PageRequest {
+                        first,
+                        after: String::new(),
+                    }),
+                    status: pb::MemoryStatus::Pending as i32,
+                    direction: direction as i32,
+                })
+                .collect(),
+        },
+    )
+    .await
+    .unwrap()
+    .pages
 }
 
 async fn a_batch_is_created_pending_all_or_nothing(app: TestApp) {
@@ -248,16 +243,14 @@ async fn file_names_are_unique_among_live_memories_only(app: TestApp) {
 
     // Once deleted, the name is free again (the Go system kept it forever).
     let deleted = app
-        .memories()
-        .delete_memories(as_user(
+        .delete_memories(
             &owner,
             pb::DeleteMemoriesRequest {
                 ids: vec![first[0].id.clone()],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .deleted;
     assert_eq!(deleted.len(), 1);
     assert_eq!(deleted[0].file_id, "");
@@ -285,32 +278,29 @@ async fn memories_are_confirmed_listed_and_paged(app: TestApp) {
     .await
     .unwrap();
     let file_ids: Vec<String> = (0..5).map(|_| uuid::Uuid::now_v7().to_string()).collect();
-    app.memories()
-        .attach_memory_files(as_user(
-            &owner,
-            pb::AttachMemoryFilesRequest {
-                links: memories
-                    .iter()
-                    .zip(&file_ids)
-                    .map(|(memory, file_id)| pb::MemoryFileLink {
-                        memory_id: memory.id.clone(),
-                        file_id: file_id.clone(),
-                    })
-                    .collect(),
-            },
-        ))
-        .await
-        .unwrap();
+    app.attach_memory_files(
+        &owner,
+        pb::AttachMemoryFilesRequest {
+            links: memories
+                .iter()
+                .zip(&file_ids)
+                .map(|(memory, file_id)| pb::MemoryFileLink {
+                    memory_id: memory.id.clone(),
+                    file_id: file_id.clone(),
+                })
+                .collect(),
+        },
+    )
+    .await
+    .unwrap();
 
     let confirm = |ids: Vec<String>| {
         let app = &app;
         let owner = owner.clone();
         async move {
-            app.memories()
-                .mark_memories_uploaded(as_user(&owner, pb::MarkMemoriesUploadedRequest { ids }))
+            app.mark_memories_uploaded(&owner, pb::MarkMemoriesUploadedRequest { ids })
                 .await
                 .unwrap()
-                .into_inner()
                 .memories
         }
     };
@@ -357,8 +347,7 @@ async fn memories_are_confirmed_listed_and_paged(app: TestApp) {
     // Several hangouts in one call.
     let second = app.create_hangout(&owner, hangout("Second", 2)).await;
     let pages = app
-        .memories()
-        .list_memories_of_hangouts(as_user(
+        .list_memories_of_hangouts(
             &owner,
             pb::ListMemoriesOfHangoutsRequest {
                 pages: [&show.id, &second.id]
@@ -374,10 +363,9 @@ async fn memories_are_confirmed_listed_and_paged(app: TestApp) {
                     })
                     .collect(),
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .pages;
     assert_eq!(pages.len(), 2);
     assert_eq!(pages[0].edges.len(), 2);
@@ -390,16 +378,14 @@ async fn memories_are_confirmed_listed_and_paged(app: TestApp) {
     assert!(pages[1].edges.is_empty());
 
     let deleted = app
-        .memories()
-        .delete_memories(as_user(
+        .delete_memories(
             &owner,
             pb::DeleteMemoriesRequest {
                 ids: vec![memories[0].id.clone()],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .deleted;
     assert_eq!(deleted[0].file_id, file_ids[0]);
 }
@@ -428,28 +414,20 @@ async fn memories_of_other_users_are_invisible(app: TestApp) {
     .unwrap_err();
     assert_eq!(upload.code(), Code::NotFound);
     let fetched = app
-        .memories()
-        .get_memories(as_user(
-            &intruder,
-            pb::GetMemoriesRequest { ids: ids.clone() },
-        ))
+        .get_memories(&intruder, pb::GetMemoriesRequest { ids: ids.clone() })
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(fetched.memories.is_empty());
     let marked = app
-        .memories()
-        .mark_memories_uploaded(as_user(
+        .mark_memories_uploaded(
             &intruder,
             pb::MarkMemoriesUploadedRequest { ids: ids.clone() },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(marked.memories.is_empty());
     let attach = app
-        .memories()
-        .attach_memory_files(as_user(
+        .attach_memory_files(
             &intruder,
             pb::AttachMemoryFilesRequest {
                 links: vec![pb::MemoryFileLink {
@@ -457,19 +435,14 @@ async fn memories_of_other_users_are_invisible(app: TestApp) {
                     file_id: uuid::Uuid::now_v7().to_string(),
                 }],
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(attach.code(), Code::NotFound);
     let deleted = app
-        .memories()
-        .delete_memories(as_user(
-            &intruder,
-            pb::DeleteMemoriesRequest { ids: ids.clone() },
-        ))
+        .delete_memories(&intruder, pb::DeleteMemoriesRequest { ids: ids.clone() })
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(deleted.deleted.is_empty());
     let pending = list(
         &app,
@@ -484,11 +457,9 @@ async fn memories_of_other_users_are_invisible(app: TestApp) {
 
     // Still there, still pending, for the owner.
     let fetched = app
-        .memories()
-        .get_memories(as_user(&owner, pb::GetMemoriesRequest { ids }))
+        .get_memories(&owner, pb::GetMemoriesRequest { ids })
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(fetched.memories[0].status, pb::MemoryStatus::Pending as i32);
 }
 

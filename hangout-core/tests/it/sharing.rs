@@ -5,7 +5,7 @@
 use proto::hangout::v1 as pb;
 use tonic::{Code, Status};
 
-use crate::helpers::{TestApp, as_user, day, hangout};
+use crate::helpers::{TestApp, day, hangout};
 
 on_both_backends!(
     every_action_is_allowed_exactly_to_its_roles,
@@ -66,19 +66,17 @@ pub(crate) async fn invite(
     email: Option<&str>,
     max_uses: Option<u32>,
 ) -> Result<pb::Invitation, Status> {
-    app.membership()
-        .create_invitation(as_user(
-            by,
-            pb::CreateInvitationRequest {
-                hangout_id: hangout_id.to_owned(),
-                role: role as i32,
-                email: email.map(str::to_owned),
-                expires_at: None,
-                max_uses,
-            },
-        ))
-        .await
-        .map(tonic::Response::into_inner)
+    app.create_invitation(
+        by,
+        pb::CreateInvitationRequest {
+            hangout_id: hangout_id.to_owned(),
+            role: role as i32,
+            email: email.map(str::to_owned),
+            expires_at: None,
+            max_uses,
+        },
+    )
+    .await
 }
 
 pub(crate) async fn accept_code(
@@ -86,16 +84,14 @@ pub(crate) async fn accept_code(
     user: &str,
     code: &str,
 ) -> Result<pb::Hangout, Status> {
-    app.membership()
-        .accept_invitation(as_user(
-            user,
-            pb::AcceptInvitationRequest {
-                code: Some(code.to_owned()),
-                invitation_id: None,
-            },
-        ))
-        .await
-        .map(tonic::Response::into_inner)
+    app.accept_invitation(
+        user,
+        pb::AcceptInvitationRequest {
+            code: Some(code.to_owned()),
+            invitation_id: None,
+        },
+    )
+    .await
 }
 
 /// `user` joins `hangout_id` with `role` through a one-use link made by its owner.
@@ -166,8 +162,7 @@ pub(crate) async fn create_memory(
     name: &str,
 ) -> Result<String, Status> {
     let created = app
-        .memories()
-        .create_memories(as_user(
+        .create_memories(
             user,
             pb::CreateMemoriesRequest {
                 hangout_id: hangout_id.to_owned(),
@@ -177,9 +172,8 @@ pub(crate) async fn create_memory(
                     size: 10,
                 }],
             },
-        ))
-        .await?
-        .into_inner();
+        )
+        .await?;
     Ok(created.memories[0].id.clone())
 }
 
@@ -191,8 +185,7 @@ async fn invitations_page(
     page: Option<pb::PageRequest>,
 ) -> Result<Option<pb::InvitationPage>, Status> {
     let response = app
-        .membership()
-        .list_invitations_of_hangouts(as_user(
+        .list_invitations_of_hangouts(
             user,
             pb::ListInvitationsOfHangoutsRequest {
                 pages: vec![pb::InvitationsPageRequest {
@@ -200,9 +193,9 @@ async fn invitations_page(
                     page,
                 }],
             },
-        ))
+        )
         .await?;
-    Ok(response.into_inner().pages.into_iter().next())
+    Ok(response.pages.into_iter().next())
 }
 
 /// The first page of `hangout_id`'s members that `user` gets; `None` when they get none.
@@ -212,8 +205,7 @@ async fn members_page(
     hangout_id: &str,
 ) -> Result<Option<pb::HangoutMembersPage>, Status> {
     let response = app
-        .membership()
-        .list_members_of_hangouts(as_user(
+        .list_members_of_hangouts(
             user,
             pb::ListMembersOfHangoutsRequest {
                 pages: vec![pb::MembersPageRequest {
@@ -222,9 +214,9 @@ async fn members_page(
                     rsvp_in: Vec::new(),
                 }],
             },
-        ))
+        )
         .await?;
-    Ok(response.into_inner().pages.into_iter().next())
+    Ok(response.pages.into_iter().next())
 }
 
 /// What an action came to, reduced to what the matrix compares.
@@ -263,27 +255,25 @@ async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outco
     let caller = people.id(who);
     let result: Result<(), Status> = match action {
         "see the hangout" => app
-            .hangouts()
-            .get_hangouts(as_user(
+            .get_hangouts(
                 caller,
                 pb::GetHangoutsRequest {
                     ids: vec![hangout_id.clone()],
                 },
-            ))
+            )
             .await
-            .and_then(|response| seen(!response.into_inner().hangouts.is_empty())),
+            .and_then(|response| seen(!response.hangouts.is_empty())),
         "see its activities" => app
-            .activities()
-            .list_activities_of_hangouts(as_user(
+            .list_activities_of_hangouts(
                 caller,
                 pb::ListActivitiesOfHangoutsRequest {
                     hangout_ids: vec![hangout_id.clone()],
                     without_hangout_counts: false,
                 },
-            ))
+            )
             .await
             .and_then(|response| {
-                seen(response.into_inner().hangouts.first().is_some_and(|entry| {
+                seen(response.hangouts.first().is_some_and(|entry| {
                     entry
                         .activities
                         .iter()
@@ -294,15 +284,14 @@ async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outco
             .await
             .and_then(|page| seen(page.is_some_and(|page| page.edges.len() == 4))),
         "see its memories" => app
-            .memories()
-            .get_memories(as_user(
+            .get_memories(
                 caller,
                 pb::GetMemoriesRequest {
                     ids: vec![owner_memory.clone()],
                 },
-            ))
+            )
             .await
-            .and_then(|response| seen(!response.into_inner().memories.is_empty())),
+            .and_then(|response| seen(!response.memories.is_empty())),
         "see its invitations" => {
             invite(
                 app,
@@ -325,8 +314,7 @@ async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outco
                 })
         }
         "edit the details" => app
-            .hangouts()
-            .update_hangout(as_user(
+            .update_hangout(
                 caller,
                 pb::UpdateHangoutRequest {
                     id: hangout_id.clone(),
@@ -334,29 +322,27 @@ async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outco
                     date: day(9),
                     ..Default::default()
                 },
-            ))
+            )
             .await
             .map(drop),
         "change the activities" => app
-            .hangouts()
-            .update_hangout(as_user(
+            .update_hangout(
                 caller,
                 pb::UpdateHangoutRequest {
                     id: hangout_id.clone(),
                     activity_ids: Some(pb::IdList { ids: Vec::new() }),
                     ..Default::default()
                 },
-            ))
+            )
             .await
             .map(drop),
         "delete the hangout" => app
-            .hangouts()
-            .delete_hangout(as_user(
+            .delete_hangout(
                 caller,
                 pb::DeleteHangoutRequest {
                     id: hangout_id.clone(),
                 },
-            ))
+            )
             .await
             .map(drop),
         "invite a guest" => invite(
@@ -390,15 +376,14 @@ async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outco
             )
             .await
             .unwrap();
-            app.membership()
-                .revoke_invitation(as_user(
-                    caller,
-                    pb::InvitationIdRequest {
-                        invitation_id: invitation.id,
-                    },
-                ))
-                .await
-                .map(drop)
+            app.revoke_invitation(
+                caller,
+                pb::InvitationIdRequest {
+                    invitation_id: invitation.id,
+                },
+            )
+            .await
+            .map(drop)
         }
         "revoke a co-host invitation" => {
             let invitation = invite(
@@ -411,98 +396,90 @@ async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outco
             )
             .await
             .unwrap();
-            app.membership()
-                .revoke_invitation(as_user(
-                    caller,
-                    pb::InvitationIdRequest {
-                        invitation_id: invitation.id,
-                    },
-                ))
-                .await
-                .map(drop)
+            app.revoke_invitation(
+                caller,
+                pb::InvitationIdRequest {
+                    invitation_id: invitation.id,
+                },
+            )
+            .await
+            .map(drop)
         }
         "promote a guest" => app
-            .membership()
-            .update_member_role(as_user(
+            .update_member_role(
                 caller,
                 pb::UpdateMemberRoleRequest {
                     hangout_id: hangout_id.clone(),
                     user_id: people.other_guest.clone(),
                     role: pb::HangoutRole::CoHost as i32,
                 },
-            ))
+            )
             .await
             .map(drop),
         "remove a guest" => app
-            .membership()
-            .remove_member(as_user(
+            .remove_member(
                 caller,
                 pb::RemoveMemberRequest {
                     hangout_id: hangout_id.clone(),
                     user_id: people.other_guest.clone(),
                 },
-            ))
+            )
             .await
             .map(drop),
         "remove a co-host" => {
             let target = if who == As::CoHost {
                 // A co-host removing another co-host: promote the other guest first.
-                app.membership()
-                    .update_member_role(as_user(
-                        &people.owner,
-                        pb::UpdateMemberRoleRequest {
-                            hangout_id: hangout_id.clone(),
-                            user_id: people.other_guest.clone(),
-                            role: pb::HangoutRole::CoHost as i32,
-                        },
-                    ))
-                    .await
-                    .unwrap();
+                app.update_member_role(
+                    &people.owner,
+                    pb::UpdateMemberRoleRequest {
+                        hangout_id: hangout_id.clone(),
+                        user_id: people.other_guest.clone(),
+                        role: pb::HangoutRole::CoHost as i32,
+                    },
+                )
+                .await
+                .unwrap();
                 people.other_guest.clone()
             } else {
                 people.co_host.clone()
             };
-            app.membership()
-                .remove_member(as_user(
-                    caller,
-                    pb::RemoveMemberRequest {
-                        hangout_id: hangout_id.clone(),
-                        user_id: target,
-                    },
-                ))
-                .await
-                .map(drop)
+            app.remove_member(
+                caller,
+                pb::RemoveMemberRequest {
+                    hangout_id: hangout_id.clone(),
+                    user_id: target,
+                },
+            )
+            .await
+            .map(drop)
         }
         "hand over ownership" => app
-            .membership()
-            .transfer_hangout_ownership(as_user(
+            .transfer_hangout_ownership(
                 caller,
                 pb::TransferHangoutOwnershipRequest {
                     hangout_id: hangout_id.clone(),
                     user_id: people.other_guest.clone(),
                 },
-            ))
+            )
             .await
             .map(drop),
         "answer" => app
-            .membership()
-            .set_rsvp(as_user(
+            .set_rsvp(
                 caller,
                 pb::SetRsvpRequest {
                     hangout_id: hangout_id.clone(),
                     rsvp: pb::RsvpStatus::Maybe as i32,
                 },
-            ))
+            )
             .await
             .map(drop),
         "leave" => app
-            .membership()
-            .leave_hangout(as_user(
+            .leave_hangout(
                 caller,
                 pb::LeaveHangoutRequest {
                     hangout_id: hangout_id.clone(),
                 },
-            ))
+            )
             .await
             .map(drop),
         "add a memory" => create_memory(app, caller, &hangout_id, "mine.png")
@@ -528,15 +505,13 @@ async fn attempt(app: &TestApp, people: &People, action: &str, who: As) -> Outco
 
 pub(crate) async fn delete_memory(app: &TestApp, caller: &str, memory: &str) -> Result<(), Status> {
     let deleted = app
-        .memories()
-        .delete_memories(as_user(
+        .delete_memories(
             caller,
             pb::DeleteMemoriesRequest {
                 ids: vec![memory.to_owned()],
             },
-        ))
+        )
         .await?
-        .into_inner()
         .deleted;
     seen(!deleted.is_empty())
 }
@@ -604,11 +579,9 @@ pub(crate) async fn sign_up_with(app: &TestApp, name: &str, email: &str) -> Stri
 }
 
 async fn my_invitations(app: &TestApp, user: &str) -> Vec<pb::Invitation> {
-    app.membership()
-        .list_my_invitations(as_user(user, pb::PageRequest::default()))
+    app.list_my_invitations(user, pb::PageRequest::default())
         .await
         .unwrap()
-        .into_inner()
         .edges
         .into_iter()
         .filter_map(|edge| edge.invitation)
@@ -616,16 +589,14 @@ async fn my_invitations(app: &TestApp, user: &str) -> Vec<pb::Invitation> {
 }
 
 async fn accept_id(app: &TestApp, user: &str, id: &str) -> Result<pb::Hangout, Status> {
-    app.membership()
-        .accept_invitation(as_user(
-            user,
-            pb::AcceptInvitationRequest {
-                code: None,
-                invitation_id: Some(id.to_owned()),
-            },
-        ))
-        .await
-        .map(tonic::Response::into_inner)
+    app.accept_invitation(
+        user,
+        pb::AcceptInvitationRequest {
+            code: None,
+            invitation_id: Some(id.to_owned()),
+        },
+    )
+    .await
 }
 
 async fn email_invitations_reach_an_account_created_later_and_can_be_declined(app: TestApp) {
@@ -725,16 +696,14 @@ async fn email_invitations_reach_an_account_created_later_and_can_be_declined(ap
     // The existing account declines; declined cannot be accepted.
     assert_eq!(my_invitations(&app, &existing).await.len(), 1);
     let declined = app
-        .membership()
-        .decline_invitation(as_user(
+        .decline_invitation(
             &existing,
             pb::InvitationIdRequest {
                 invitation_id: to_someone.id.clone(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(declined.status, pb::InvitationStatus::Declined as i32);
     assert_eq!(
         accept_id(&app, &existing, &to_someone.id)
@@ -747,15 +716,13 @@ async fn email_invitations_reach_an_account_created_later_and_can_be_declined(ap
 }
 
 async fn preview(app: &TestApp, code: &str) -> Result<pb::InvitationPreview, Status> {
-    app.membership()
-        .get_invitation_preview(as_user(
-            "00000000-0000-0000-0000-000000000000",
-            pb::GetInvitationPreviewRequest {
-                code: code.to_owned(),
-            },
-        ))
-        .await
-        .map(tonic::Response::into_inner)
+    app.get_invitation_preview(
+        "00000000-0000-0000-0000-000000000000",
+        pb::GetInvitationPreviewRequest {
+            code: code.to_owned(),
+        },
+    )
+    .await
 }
 
 async fn links_expire_run_out_and_admit_one_of_two_for_the_last_use(app: TestApp) {
@@ -873,16 +840,14 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
     assert_eq!(shown.id, link.id);
     assert_eq!(shown.code, link.code);
     let revoked = app
-        .membership()
-        .revoke_invitation(as_user(
+        .revoke_invitation(
             &co_host,
             pb::InvitationIdRequest {
                 invitation_id: link.id.clone(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(revoked.status, pb::InvitationStatus::Revoked as i32);
     assert_eq!(
         accept_code(&app, &guest, link.code.as_deref().unwrap())
@@ -927,11 +892,7 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
             "expiresAt",
         ),
     ] {
-        let status = app
-            .membership()
-            .create_invitation(as_user(&owner, request))
-            .await
-            .unwrap_err();
+        let status = app.create_invitation(&owner, request).await.unwrap_err();
         assert_eq!(crate::helpers::violated_field(&status), field);
     }
 
@@ -950,15 +911,14 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
         .await
         .unwrap();
     }
-    app.hangouts()
-        .delete_hangout(as_user(
-            &owner,
-            pb::DeleteHangoutRequest {
-                id: throwaway.id.clone(),
-            },
-        ))
-        .await
-        .unwrap();
+    app.delete_hangout(
+        &owner,
+        pb::DeleteHangoutRequest {
+            id: throwaway.id.clone(),
+        },
+    )
+    .await
+    .unwrap();
     let rate = invite(&app, &owner, &party.id, pb::HangoutRole::Guest, None, None)
         .await
         .unwrap_err();
@@ -1046,11 +1006,7 @@ async fn revoked_invitations_cannot_be_accepted_and_bounds_hold(app: TestApp) {
         .collect();
     assert_eq!(codes.len(), 2, "two open invitations to revoke for links");
     for id in codes {
-        app.membership()
-            .revoke_invitation(as_user(
-                &owner,
-                pb::InvitationIdRequest { invitation_id: id },
-            ))
+        app.revoke_invitation(&owner, pb::InvitationIdRequest { invitation_id: id })
             .await
             .unwrap();
     }
@@ -1094,8 +1050,7 @@ async fn list(
     let mut total;
     loop {
         let page = app
-            .hangouts()
-            .list_hangouts(as_user(
+            .list_hangouts(
                 user,
                 pb::ListHangoutsRequest {
                     page: Some(pb::PageRequest {
@@ -1107,10 +1062,9 @@ async fn list(
                     role_in: roles.iter().map(|role| *role as i32).collect(),
                     ..Default::default()
                 },
-            ))
+            )
             .await
-            .unwrap()
-            .into_inner();
+            .unwrap();
         ids.extend(
             page.edges
                 .iter()
@@ -1201,17 +1155,16 @@ async fn lists_span_owned_and_joined_hangouts_in_every_order(app: TestApp) {
     assert_eq!(owned, mine.iter().map(|h| h.id.clone()).collect::<Vec<_>>());
 
     // A date change moves the hangout in every member's date order.
-    app.hangouts()
-        .update_hangout(as_user(
-            &friend,
-            pb::UpdateHangoutRequest {
-                id: joined[2].id.clone(),
-                date: day(-5),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
+    app.update_hangout(
+        &friend,
+        pb::UpdateHangoutRequest {
+            id: joined[2].id.clone(),
+            date: day(-5),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let (dated, _) = list(
         &app,
         &me,
@@ -1241,18 +1194,16 @@ async fn members_see_each_other_masked_and_keep_their_memories(app: TestApp) {
     let users = |viewer: String, ids: Vec<String>| {
         let app = &app;
         async move {
-            app.users()
-                .get_users(as_user(
-                    &viewer,
-                    pb::GetUsersRequest {
-                        ids,
-                        visible_only: true,
-                    },
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .users
+            app.get_users(
+                &viewer,
+                pb::GetUsersRequest {
+                    ids,
+                    visible_only: true,
+                },
+            )
+            .await
+            .unwrap()
+            .users
         }
     };
     let seen = users(guest.clone(), vec![owner.clone(), stranger.clone()]).await;
@@ -1268,43 +1219,38 @@ async fn members_see_each_other_masked_and_keep_their_memories(app: TestApp) {
 
     // The guest sees the owner's activity through the hangout, counted over what they see.
     let activities = app
-        .activities()
-        .get_activities(as_user(
+        .get_activities(
             &guest,
             pb::GetActivitiesRequest {
                 ids: vec![chess.id.clone()],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .activities;
     assert_eq!(activities[0].hangout_count, Some(1));
     let renamed = app
-        .activities()
-        .rename_activity(as_user(
+        .rename_activity(
             &guest,
             pb::RenameActivityRequest {
                 id: chess.id.clone(),
                 name: "Mine now".to_owned(),
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_eq!(renamed.code(), Code::NotFound, "only the owner renames it");
     assert!(
-        app.activities()
-            .get_activities(as_user(
-                &stranger,
-                pb::GetActivitiesRequest {
-                    ids: vec![chess.id.clone()]
-                }
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .activities
-            .is_empty()
+        app.get_activities(
+            &stranger,
+            pb::GetActivitiesRequest {
+                ids: vec![chess.id.clone()]
+            }
+        )
+        .await
+        .unwrap()
+        .activities
+        .is_empty()
     );
 
     // An address invited by the owner is shown in full to the owner and the addressee only.
@@ -1326,14 +1272,9 @@ async fn members_see_each_other_masked_and_keep_their_memories(app: TestApp) {
         let app = &app;
         let id = to_zed.id.clone();
         async move {
-            app.membership()
-                .get_invitations(as_user(
-                    &viewer,
-                    pb::GetInvitationsRequest { ids: vec![id] },
-                ))
+            app.get_invitations(&viewer, pb::GetInvitationsRequest { ids: vec![id] })
                 .await
                 .unwrap()
-                .into_inner()
                 .invitations
         }
     };
@@ -1364,15 +1305,14 @@ async fn members_see_each_other_masked_and_keep_their_memories(app: TestApp) {
     let old_link = invite(&app, &owner, &shared.id, pb::HangoutRole::Guest, None, None)
         .await
         .unwrap();
-    app.membership()
-        .leave_hangout(as_user(
-            &co_host,
-            pb::LeaveHangoutRequest {
-                hangout_id: shared.id.clone(),
-            },
-        ))
-        .await
-        .unwrap();
+    app.leave_hangout(
+        &co_host,
+        pb::LeaveHangoutRequest {
+            hangout_id: shared.id.clone(),
+        },
+    )
+    .await
+    .unwrap();
     let latecomer = app.user("Latecomer").await;
     assert_eq!(
         accept_code(&app, &latecomer, co_host_link.code.as_deref().unwrap())
@@ -1387,40 +1327,35 @@ async fn members_see_each_other_masked_and_keep_their_memories(app: TestApp) {
     let memory = create_memory(&app, &guest, &shared.id, "guest.png")
         .await
         .unwrap();
-    app.membership()
-        .remove_member(as_user(
-            &owner,
-            pb::RemoveMemberRequest {
-                hangout_id: shared.id.clone(),
-                user_id: guest.clone(),
-            },
-        ))
-        .await
-        .unwrap();
+    app.remove_member(
+        &owner,
+        pb::RemoveMemberRequest {
+            hangout_id: shared.id.clone(),
+            user_id: guest.clone(),
+        },
+    )
+    .await
+    .unwrap();
     let kept = app
-        .memories()
-        .get_memories(as_user(
+        .get_memories(
             &owner,
             pb::GetMemoriesRequest {
                 ids: vec![memory.clone()],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .memories;
     assert_eq!(kept[0].uploaded_by, guest);
     let gone = app
-        .hangouts()
-        .get_hangouts(as_user(
+        .get_hangouts(
             &guest,
             pb::GetHangoutsRequest {
                 ids: vec![shared.id.clone()],
             },
-        ))
+        )
         .await
         .unwrap()
-        .into_inner()
         .hangouts;
     assert!(gone.is_empty());
     assert_eq!(
@@ -1440,26 +1375,19 @@ async fn members_see_each_other_masked_and_keep_their_memories(app: TestApp) {
 
     // Deleting the hangout removes every member's memories and names their files.
     let deleted = app
-        .hangouts()
-        .delete_hangout(as_user(
+        .delete_hangout(
             &owner,
             pb::DeleteHangoutRequest {
                 id: shared.id.clone(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(deleted.id, shared.id);
     let none = app
-        .memories()
-        .get_memories(as_user(
-            &owner,
-            pb::GetMemoriesRequest { ids: vec![memory] },
-        ))
+        .get_memories(&owner, pb::GetMemoriesRequest { ids: vec![memory] })
         .await
         .unwrap()
-        .into_inner()
         .memories;
     assert!(none.is_empty());
 }

@@ -145,8 +145,7 @@ async fn calls_without_a_caller_identity_are_unauthenticated() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     let status = app
-        .hangouts()
-        .list_hangouts(as_user("not-a-uuid", pb::ListHangoutsRequest::default()))
+        .list_hangouts("not-a-uuid", pb::ListHangoutsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
