@@ -16,13 +16,12 @@ mod protocol;
 mod rate_limit;
 mod request_log;
 mod server;
-mod settings;
 
-pub use cors::{layer as cors_layer, validate as validate_cors_origins};
+pub use crate::config::EdgeSettings;
+pub use cors::layer as cors_layer;
 pub use live::Live;
 pub use persisted::ManifestError;
 pub use server::{ServerLimits, serve};
-pub use settings::EdgeSettings;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 

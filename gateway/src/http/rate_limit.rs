@@ -24,47 +24,12 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};
 
-use crate::shared_limits::{Shared, SharedLimits};
-
-/// One limit: a steady rate and the burst allowed above it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rate {
-    pub per_second: u32,
-    pub burst: u32,
-}
+use crate::{
+    config::Rate,
+    shared_limits::{Shared, SharedLimits},
+};
 
 impl Rate {
-    /// Parses `RATE/s` or `RATE/s,BURST` (burst defaults to twice the rate); `0` turns the limit off.
-    ///
-    /// # Errors
-    /// A message for malformed text.
-    pub fn parse(text: &str) -> Result<Option<Self>, String> {
-        let text = text.trim();
-        if text == "0" || text.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        let (rate, burst) = match text.split_once(',') {
-            Some((rate, burst)) => (rate, Some(burst)),
-            None => (text, None),
-        };
-        let per_second: u32 = rate
-            .trim()
-            .trim_end_matches("/s")
-            .parse()
-            .map_err(|_| format!("{text:?} is not RATE/s or RATE/s,BURST"))?;
-        let burst = match burst {
-            Some(burst) => burst
-                .trim()
-                .parse()
-                .map_err(|_| format!("{text:?}: the burst is not a number"))?,
-            None => per_second.saturating_mul(2),
-        };
-        if per_second == 0 || burst == 0 {
-            return Ok(None);
-        }
-        Ok(Some(Self { per_second, burst }))
-    }
-
     pub(crate) fn quota(self) -> Option<Quota> {
         let per_second = NonZeroU32::new(self.per_second)?;
         let burst = NonZeroU32::new(self.burst)?;

@@ -5,39 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// `GATEWAY_REQUEST_LOG`: `all`, `errors`, `off`, or `1/N` (one request in N, and every one
-/// with errors).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RequestLog {
-    All,
-    /// Only requests that answered with errors.
-    Errors,
-    /// One successful request in this many (and every one with errors).
-    OneIn(u64),
-    /// No per-request line (errors are still logged where they happen).
-    Off,
-}
-
-impl RequestLog {
-    /// Parses the setting's value.
-    ///
-    /// # Errors
-    /// A message naming the forms it takes.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        match text {
-            "all" => Ok(Self::All),
-            "errors" => Ok(Self::Errors),
-            "off" => Ok(Self::Off),
-            _ => text
-                .strip_prefix("1/")
-                .and_then(|n| n.parse::<u64>().ok())
-                .filter(|n| *n >= 1)
-                .map(|n| if n == 1 { Self::All } else { Self::OneIn(n) })
-                .ok_or_else(|| format!("{text:?} is not all, errors, off or 1/N (N at least 1)")),
-        }
-    }
-}
+pub use crate::config::RequestLog;
 
 /// Decides, request by request, whether to write the line.
 #[derive(Debug)]

@@ -1,9 +1,10 @@
 //! Settings of the HTTP edge, part of the gateway's [`Config`](crate::Config): request limits,
-//! rate limits, introspection and persisted operations.
+//! rate limits, introspection and persisted operations, with the values they parse to. The
+//! HTTP layer reads them; nothing here depends on it.
 
 use std::{net::IpAddr, path::PathBuf};
 
-use crate::http::{rate_limit::Rate, request_log::RequestLog};
+use axum::http::HeaderValue;
 
 /// How the gateway protects itself from expensive or abusive requests.
 #[derive(Clone, Debug, clap::Args)]
@@ -202,4 +203,116 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
 
 fn parse_rate(text: &str) -> Result<RateLimit, String> {
     Rate::parse(text).map(RateLimit)
+}
+
+/// One limit: a steady rate and the burst allowed above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// Parses `RATE/s` or `RATE/s,BURST` (burst defaults to twice the rate); `0` turns the limit off.
+    ///
+    /// # Errors
+    /// A message for malformed text.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        let text = text.trim();
+        if text == "0" || text.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let (rate, burst) = match text.split_once(',') {
+            Some((rate, burst)) => (rate, Some(burst)),
+            None => (text, None),
+        };
+        let per_second: u32 = rate
+            .trim()
+            .trim_end_matches("/s")
+            .parse()
+            .map_err(|_| format!("{text:?} is not RATE/s or RATE/s,BURST"))?;
+        let burst = match burst {
+            Some(burst) => burst
+                .trim()
+                .parse()
+                .map_err(|_| format!("{text:?}: the burst is not a number"))?,
+            None => per_second.saturating_mul(2),
+        };
+        if per_second == 0 || burst == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Self { per_second, burst }))
+    }
+}
+
+/// `GATEWAY_REQUEST_LOG`: `all`, `errors`, `off`, or `1/N` (one request in N, and every one
+/// with errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestLog {
+    All,
+    /// Only requests that answered with errors.
+    Errors,
+    /// One successful request in this many (and every one with errors).
+    OneIn(u64),
+    /// No per-request line (errors are still logged where they happen).
+    Off,
+}
+
+impl RequestLog {
+    /// Parses the setting's value.
+    ///
+    /// # Errors
+    /// A message naming the forms it takes.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        match text {
+            "all" => Ok(Self::All),
+            "errors" => Ok(Self::Errors),
+            "off" => Ok(Self::Off),
+            _ => text
+                .strip_prefix("1/")
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|n| *n >= 1)
+                .map(|n| if n == 1 { Self::All } else { Self::OneIn(n) })
+                .ok_or_else(|| format!("{text:?} is not all, errors, off or 1/N (N at least 1)")),
+        }
+    }
+}
+
+/// Checks `GATEWAY_CORS_ORIGINS` entries: each a bare origin (`scheme://host[:port]`).
+///
+/// # Errors
+/// The first entry that is not one, with why.
+pub fn validate_cors_origins(origins: &[String]) -> Result<(), String> {
+    for origin in origins {
+        let origin = origin.trim_end_matches('/');
+        if origin == "*" {
+            return Err("`*` is not accepted: list each origin".to_owned());
+        }
+        let Some((scheme, rest)) = origin.split_once("://") else {
+            return Err(format!("{origin:?} is not scheme://host[:port]"));
+        };
+        if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') {
+            return Err(format!("{origin:?} is not scheme://host[:port]"));
+        }
+        if HeaderValue::from_str(origin).is_err() {
+            return Err(format!("{origin:?} is not a valid origin"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_origins_must_be_bare_origins() {
+        assert!(validate_cors_origins(&["https://app.example.com".to_owned()]).is_ok());
+        assert!(validate_cors_origins(&["http://localhost:5173/".to_owned()]).is_ok());
+        assert!(validate_cors_origins(&["*".to_owned()]).is_err());
+        assert!(validate_cors_origins(&["app.example.com".to_owned()]).is_err());
+        assert!(validate_cors_origins(&["https://app.example.com/path".to_owned()]).is_err());
+        assert!(validate_cors_origins(&["ftp://app.example.com".to_owned()]).is_err());
+    }
 }

@@ -3,6 +3,9 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
+mod edge;
+
+pub use edge::{EdgeSettings, Rate, RateLimit, RequestLog, validate_cors_origins};
 pub use service_kit::config::ConfigError;
 use service_kit::config::{self as checks, SecretUrl};
 
@@ -137,7 +140,7 @@ pub struct Config {
     pub broker_exchange: String,
 
     #[command(flatten)]
-    pub edge: crate::http::EdgeSettings,
+    pub edge: EdgeSettings,
 }
 
 /// Why a key variable does not name a key file, without its value: it may be the key itself
@@ -234,7 +237,7 @@ impl Config {
             ("GATEWAY_MAX_ROOT_FIELDS", self.edge.max_root_fields),
             ("GATEWAY_MAX_DIRECTIVES", self.edge.max_directives),
         ])?;
-        crate::http::validate_cors_origins(&self.edge.cors_origins)
+        validate_cors_origins(&self.edge.cors_origins)
             .map_err(|message| ConfigError::new("GATEWAY_CORS_ORIGINS", message))?;
         if let Some(path) = &self.edge.trusted_documents
             && !path.is_file()
