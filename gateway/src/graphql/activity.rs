@@ -73,10 +73,7 @@ impl Activity {
         after: Option<String>,
     ) -> ApiResult<Arc<HangoutConnection>> {
         let request = signed_in(ctx)?;
-        let key = HangoutsOfActivityKey {
-            activity_id: self.id.clone(),
-            page: PageArgs::new(first, after)?,
-        };
+        let key = HangoutsOfActivityKey::new(self.id.clone(), first, after)?;
         request
             .loader
             .load_one(key)

@@ -103,10 +103,10 @@ pub struct MemoryKey(pub String);
 /// The activities of a hangout.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ActivitiesOfHangoutKey {
-    pub hangout_id: String,
+    hangout_id: String,
     /// Also count each activity's hangouts: only when the selection shows `hangoutCount`,
     /// since the count costs hangout-core more than reading the activities.
-    pub hangout_counts: bool,
+    hangout_counts: bool,
 }
 
 impl ActivitiesOfHangoutKey {
@@ -119,6 +119,22 @@ impl ActivitiesOfHangoutKey {
             hangout_counts: selection.field("hangoutCount").exists(),
         }
     }
+
+    /// The same key for another hangout: what a key made with an empty hangout id (a
+    /// template) becomes for each hangout of a page.
+    #[must_use]
+    pub fn for_hangout(&self, hangout_id: String) -> Self {
+        Self {
+            hangout_id,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the activities' hangout counts are asked for.
+    #[must_use]
+    pub fn counts_hangouts(&self) -> bool {
+        self.hangout_counts
+    }
 }
 /// A file-core file by id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -127,14 +143,14 @@ pub struct FileKey(pub String);
 /// One page of a hangout's memories.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MemoriesPageKey {
-    pub hangout_id: String,
-    pub page: PageArgs,
-    pub status: MemoryStatus,
-    pub direction: OrderDirection,
+    hangout_id: String,
+    page: PageArgs,
+    status: MemoryStatus,
+    direction: OrderDirection,
     /// Also fetch the memories' files (download URLs, processing, renditions) in the same batch. Doing it here rather
     /// than per memory keeps the number of calls fixed: per-memory loads would start one level
     /// deeper, after the pages arrive, where a batch window can split under load.
-    pub with_files: bool,
+    with_files: bool,
 }
 
 impl MemoriesPageKey {
@@ -166,13 +182,62 @@ impl MemoriesPageKey {
                 || wants_file(selection.field("edges").field("node")),
         })
     }
+
+    /// The same key for another hangout (see [`ActivitiesOfHangoutKey::for_hangout`]).
+    #[must_use]
+    pub fn for_hangout(&self, hangout_id: String) -> Self {
+        Self {
+            hangout_id,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the memories' files are fetched with the page.
+    #[must_use]
+    pub fn with_files(&self) -> bool {
+        self.with_files
+    }
+
+    /// Whether it asks for a first page (no cursor).
+    #[must_use]
+    pub fn is_first_page(&self) -> bool {
+        self.page.after.is_empty()
+    }
+
+    /// Whether `other` asks for pages of the same shape: size, status and order.
+    #[must_use]
+    pub fn same_shape(&self, other: &Self) -> bool {
+        self.page == other.page && self.status == other.status && self.direction == other.direction
+    }
+
+    /// The page's shape, as `ListHangouts`' include asks for it.
+    pub(super) fn page_options(&self) -> pb::MemoriesPageOptions {
+        pb::MemoriesPageOptions {
+            page: Some(self.page.to_proto()),
+            status: self.status.to_proto() as i32,
+            direction: self.direction.to_proto() as i32,
+        }
+    }
 }
 
 /// One page of an activity's hangouts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HangoutsOfActivityKey {
-    pub activity_id: String,
-    pub page: PageArgs,
+    activity_id: String,
+    page: PageArgs,
+}
+
+impl HangoutsOfActivityKey {
+    /// The key of the `hangouts` field of activity `activity_id` with these arguments.
+    ///
+    /// # Errors
+    /// BAD_USER_INPUT for a `first` out of range.
+    pub fn new(activity_id: String, first: Option<i32>, after: Option<String>) -> ApiResult<Self> {
+        Ok(Self {
+            activity_id,
+            page: PageArgs::new(first, after)?,
+        })
+    }
 }
 
 /// Loads through the backends on behalf of one caller.
@@ -224,88 +289,53 @@ impl From<super::batch::BatchBroken> for BackendError {
     }
 }
 
-impl Loader<UserKey> for BackendLoader {
-    type Value = User;
-    type Error = BackendError;
+/// The loader of values by id: one `Get…` call for the batch, each value keyed by its own id
+/// (a value the backend leaves out, unknown or not visible, is not found).
+macro_rules! by_id_loader {
+    ($key:ident => $value:ident, $batch:literal,
+     $rpc:ident($request:ident { $($field:ident: $field_value:expr),* }) . $list:ident) => {
+        impl Loader<$key> for BackendLoader {
+            type Value = $value;
+            type Error = BackendError;
 
-    fn load(
-        &self,
-        keys: &[UserKey],
-    ) -> impl Future<Output = Result<HashMap<UserKey, User>, BackendError>> + Send {
-        let span = self.batch("users", keys.len());
-        async move {
-            let request = pb::GetUsersRequest {
-                ids: ids(keys.iter().map(|key| &key.0)),
-                visible_only: false,
-            };
-            let response = self.backends.hangout.get_users(&self.call, request).await?;
-            Ok(response
-                .users
-                .into_iter()
-                .map(|user| (UserKey(user.id.clone()), User::from(user)))
-                .collect())
+            fn load(
+                &self,
+                keys: &[$key],
+            ) -> impl Future<Output = Result<HashMap<$key, $value>, BackendError>> + Send {
+                let span = self.batch($batch, keys.len());
+                async move {
+                    let request = pb::$request {
+                        ids: ids(keys.iter().map(|key| &key.0)),
+                        $($field: $field_value,)*
+                    };
+                    let response = self.backends.hangout.$rpc(&self.call, request).await?;
+                    Ok(response
+                        .$list
+                        .into_iter()
+                        .map(|item| ($key(item.id.clone()), $value::from(item)))
+                        .collect())
+                }
+                .instrument(span)
+            }
         }
-        .instrument(span)
-    }
+    };
 }
 
-impl Loader<VisibleUserKey> for BackendLoader {
-    type Value = User;
-    type Error = BackendError;
-
-    fn load(
-        &self,
-        keys: &[VisibleUserKey],
-    ) -> impl Future<Output = Result<HashMap<VisibleUserKey, User>, BackendError>> + Send {
-        let span = self.batch("visible_users", keys.len());
-        async move {
-            let request = pb::GetUsersRequest {
-                ids: ids(keys.iter().map(|key| &key.0)),
-                visible_only: true,
-            };
-            let response = self.backends.hangout.get_users(&self.call, request).await?;
-            Ok(response
-                .users
-                .into_iter()
-                .map(|user| (VisibleUserKey(user.id.clone()), User::from(user)))
-                .collect())
-        }
-        .instrument(span)
-    }
-}
-
-impl Loader<InvitationKey> for BackendLoader {
-    type Value = Invitation;
-    type Error = BackendError;
-
-    fn load(
-        &self,
-        keys: &[InvitationKey],
-    ) -> impl Future<Output = Result<HashMap<InvitationKey, Invitation>, BackendError>> + Send {
-        let span = self.batch("invitations", keys.len());
-        async move {
-            let request = pb::GetInvitationsRequest {
-                ids: ids(keys.iter().map(|key| &key.0)),
-            };
-            let response = self
-                .backends
-                .hangout
-                .get_invitations(&self.call, request)
-                .await?;
-            Ok(response
-                .invitations
-                .into_iter()
-                .map(|invitation| {
-                    (
-                        InvitationKey(invitation.id.clone()),
-                        Invitation::from(invitation),
-                    )
-                })
-                .collect())
-        }
-        .instrument(span)
-    }
-}
+by_id_loader!(UserKey => User, "users", get_users(GetUsersRequest { visible_only: false }).users);
+by_id_loader!(
+    VisibleUserKey => User, "visible_users",
+    get_users(GetUsersRequest { visible_only: true }).users
+);
+by_id_loader!(HangoutKey => Hangout, "hangouts", get_hangouts(GetHangoutsRequest {}).hangouts);
+by_id_loader!(
+    ActivityKey => Activity, "activities",
+    get_activities(GetActivitiesRequest {}).activities
+);
+by_id_loader!(MemoryKey => Memory, "memories", get_memories(GetMemoriesRequest {}).memories);
+by_id_loader!(
+    InvitationKey => Invitation, "invitations",
+    get_invitations(GetInvitationsRequest {}).invitations
+);
 
 impl Loader<RsvpCountsKey> for BackendLoader {
     type Value = RsvpCounts;
@@ -454,90 +484,6 @@ impl Loader<InvitationsPageKey> for BackendLoader {
                 |page| &page.hangout_id,
                 membership::invitation_connection,
             ))
-        }
-        .instrument(span)
-    }
-}
-
-impl Loader<HangoutKey> for BackendLoader {
-    type Value = Hangout;
-    type Error = BackendError;
-
-    fn load(
-        &self,
-        keys: &[HangoutKey],
-    ) -> impl Future<Output = Result<HashMap<HangoutKey, Hangout>, BackendError>> + Send {
-        let span = self.batch("hangouts", keys.len());
-        async move {
-            let request = pb::GetHangoutsRequest {
-                ids: ids(keys.iter().map(|key| &key.0)),
-            };
-            let response = self
-                .backends
-                .hangout
-                .get_hangouts(&self.call, request)
-                .await?;
-            Ok(response
-                .hangouts
-                .into_iter()
-                .map(|hangout| (HangoutKey(hangout.id.clone()), Hangout::from(hangout)))
-                .collect())
-        }
-        .instrument(span)
-    }
-}
-
-impl Loader<ActivityKey> for BackendLoader {
-    type Value = Activity;
-    type Error = BackendError;
-
-    fn load(
-        &self,
-        keys: &[ActivityKey],
-    ) -> impl Future<Output = Result<HashMap<ActivityKey, Activity>, BackendError>> + Send {
-        let span = self.batch("activities", keys.len());
-        async move {
-            let request = pb::GetActivitiesRequest {
-                ids: ids(keys.iter().map(|key| &key.0)),
-            };
-            let response = self
-                .backends
-                .hangout
-                .get_activities(&self.call, request)
-                .await?;
-            Ok(response
-                .activities
-                .into_iter()
-                .map(|activity| (ActivityKey(activity.id.clone()), Activity::from(activity)))
-                .collect())
-        }
-        .instrument(span)
-    }
-}
-
-impl Loader<MemoryKey> for BackendLoader {
-    type Value = Memory;
-    type Error = BackendError;
-
-    fn load(
-        &self,
-        keys: &[MemoryKey],
-    ) -> impl Future<Output = Result<HashMap<MemoryKey, Memory>, BackendError>> + Send {
-        let span = self.batch("memories", keys.len());
-        async move {
-            let request = pb::GetMemoriesRequest {
-                ids: ids(keys.iter().map(|key| &key.0)),
-            };
-            let response = self
-                .backends
-                .hangout
-                .get_memories(&self.call, request)
-                .await?;
-            Ok(response
-                .memories
-                .into_iter()
-                .map(|memory| (MemoryKey(memory.id.clone()), Memory::from(memory)))
-                .collect())
         }
         .instrument(span)
     }

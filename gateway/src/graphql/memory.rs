@@ -284,30 +284,54 @@ impl From<pb::Memory> for Memory {
     }
 }
 
+/// What is known of a memory's stored file without loading it.
+enum StoredFile<'a> {
+    /// It has to be loaded.
+    ToLoad,
+    /// There is none: the memory is not uploaded, file-core has no such file, or file-core
+    /// was unavailable when the page was read.
+    Absent,
+    Present(&'a Arc<proto::file::v1::File>),
+}
+
 impl Memory {
-    /// The stored file, when the memory is uploaded, if that is known without loading it:
-    /// `Some(None)` for none, `None` when it would have to be loaded.
-    fn ready_file(&self) -> Option<Option<&Arc<proto::file::v1::File>>> {
+    fn stored_file(&self) -> StoredFile<'_> {
         if self.status != MemoryStatus::Uploaded || self.file_id.is_empty() {
-            return Some(None);
+            return StoredFile::Absent;
         }
         match &self.prefetched_file {
-            PrefetchedFile::NotFetched => None,
-            PrefetchedFile::Fetched(file) => Some(file.as_ref()),
-            PrefetchedFile::Unavailable => Some(None),
+            PrefetchedFile::NotFetched => StoredFile::ToLoad,
+            PrefetchedFile::Fetched(Some(file)) => StoredFile::Present(file),
+            PrefetchedFile::Fetched(None) | PrefetchedFile::Unavailable => StoredFile::Absent,
+        }
+    }
+
+    /// `field` of the stored file (null without one), for the ready pass: `None` when the
+    /// file would have to be loaded, which sends the object the ordinary way.
+    fn ready_from_file<T>(
+        &self,
+        field: impl FnOnce(&proto::file::v1::File) -> Option<T>,
+    ) -> Option<Option<T>> {
+        match self.stored_file() {
+            StoredFile::ToLoad => None,
+            StoredFile::Absent => Some(None),
+            StoredFile::Present(file) => Some(field(file)),
         }
     }
 
     /// The stored file, when the memory is uploaded.
     async fn file(&self, ctx: &Context<'_>) -> ApiResult<Option<Arc<proto::file::v1::File>>> {
-        if let Some(file) = self.ready_file() {
-            return Ok(file.cloned());
+        match self.stored_file() {
+            StoredFile::Absent => Ok(None),
+            StoredFile::Present(file) => Ok(Some(Arc::clone(file))),
+            StoredFile::ToLoad => {
+                let request = signed_in(ctx)?;
+                Ok(request
+                    .loader
+                    .load_one(FileKey(self.file_id.clone()))
+                    .await?)
+            }
         }
-        let request = signed_in(ctx)?;
-        Ok(request
-            .loader
-            .load_one(FileKey(self.file_id.clone()))
-            .await?)
     }
 }
 
@@ -452,33 +476,22 @@ impl ReadyFields for Memory {
             "size" => ready::scalar(&i32::try_from(self.size).unwrap_or(i32::MAX)),
             "status" => enum_value(self.status),
             "createdAt" => ready::scalar(&self.created_at),
-            "downloadUrl" => ready::optional(
-                self.ready_file()?
-                    .and_then(|file| download_url(file))
-                    .as_ref(),
-            ),
-            "downloadUrlExpiresAt" => ready::optional(
-                self.ready_file()?
-                    .and_then(|file| download_url_expires_at(file))
-                    .as_ref(),
-            ),
+            "downloadUrl" => ready::optional(self.ready_from_file(download_url)?.as_ref()),
+            "downloadUrlExpiresAt" => {
+                ready::optional(self.ready_from_file(download_url_expires_at)?.as_ref())
+            }
             "processing" => self
-                .ready_file()?
-                .and_then(|file| processing(file))
+                .ready_from_file(processing)?
                 .map_or(Value::Null, enum_value),
             "width" => ready::optional(
-                self.ready_file()?
-                    .and_then(|file| pixels(file, file.width))
+                self.ready_from_file(|file| pixels(file, file.width))?
                     .as_ref(),
             ),
             "height" => ready::optional(
-                self.ready_file()?
-                    .and_then(|file| pixels(file, file.height))
+                self.ready_from_file(|file| pixels(file, file.height))?
                     .as_ref(),
             ),
-            "takenAt" => {
-                ready::optional(self.ready_file()?.and_then(|file| taken_at(file)).as_ref())
-            }
+            "takenAt" => ready::optional(self.ready_from_file(taken_at)?.as_ref()),
             "imageUrl" => {
                 // A size from a variable goes the ordinary way.
                 let size = match field.get_argument("size").map(|size| &size.node) {
@@ -488,11 +501,7 @@ impl ReadyFields for Memory {
                     }
                     Some(_) => return None,
                 };
-                ready::optional(
-                    self.ready_file()?
-                        .and_then(|file| image_url(file, size))
-                        .as_ref(),
-                )
+                ready::optional(self.ready_from_file(|file| image_url(file, size))?.as_ref())
             }
             _ => return None,
         })

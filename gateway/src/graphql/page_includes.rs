@@ -61,11 +61,7 @@ impl PageIncludes {
             .iter()
             .flat_map(|hangout| hangout.field("memories").selection_fields());
         for key in fields.filter_map(first_memories_page) {
-            let same_shape = memories.first().is_none_or(|first| {
-                first.page == key.page
-                    && first.status == key.status
-                    && first.direction == key.direction
-            });
+            let same_shape = memories.first().is_none_or(|first| first.same_shape(&key));
             if same_shape && !memories.contains(&key) {
                 memories.push(key);
             }
@@ -88,12 +84,8 @@ impl PageIncludes {
             activities_without_hangout_counts: !self
                 .activities
                 .iter()
-                .any(|key| key.hangout_counts),
-            memories: self.memories.first().map(|key| pb::MemoriesPageOptions {
-                page: Some(key.page.to_proto()),
-                status: key.status.to_proto() as i32,
-                direction: key.direction.to_proto() as i32,
-            }),
+                .any(ActivitiesOfHangoutKey::counts_hangouts),
+            memories: self.memories.first().map(MemoriesPageKey::page_options),
         })
     }
 
@@ -116,17 +108,12 @@ impl PageIncludes {
                 let activities: Vec<Activity> =
                     entry.activities.into_iter().map(Activity::from).collect();
                 for template in others {
-                    let key = ActivitiesOfHangoutKey {
-                        hangout_id: entry.hangout_id.clone(),
-                        ..template.clone()
-                    };
-                    loader.prime(key, activities.clone());
+                    loader.prime(
+                        template.for_hangout(entry.hangout_id.clone()),
+                        activities.clone(),
+                    );
                 }
-                let key = ActivitiesOfHangoutKey {
-                    hangout_id: entry.hangout_id,
-                    ..last.clone()
-                };
-                loader.prime(key, activities);
+                loader.prime(last.for_hangout(entry.hangout_id), activities);
             }
         }
         let mut pages = std::mem::take(&mut page.memory_pages);
@@ -134,7 +121,7 @@ impl PageIncludes {
             return;
         }
         // `Some(None)`: file-core unavailable, so the pages go without their files.
-        let files = if self.memories.iter().any(|key| key.with_files) {
+        let files = if self.memories.iter().any(MemoriesPageKey::with_files) {
             let files =
                 loaders::files_of_pages(backends, &request.call, request.file_urls, &pages).await;
             match loaders::degrade_unavailable(files, &request.files_unavailable) {
@@ -153,7 +140,7 @@ impl PageIncludes {
         };
         let templates = self.memories.len();
         for (index, template) in self.memories.into_iter().enumerate() {
-            let files = match (template.with_files, &files) {
+            let files = match (template.with_files(), &files) {
                 (false, _) => PageFiles::NotFetched,
                 (true, Some(fetched)) => PageFiles::of(true, fetched.as_ref()),
                 (true, None) => continue,
@@ -165,10 +152,7 @@ impl PageIncludes {
                 pages.clone()
             };
             for memories in pages {
-                let key = MemoriesPageKey {
-                    hangout_id: memories.hangout_id.clone(),
-                    ..template.clone()
-                };
+                let key = template.for_hangout(memories.hangout_id.clone());
                 // The key's `after` is empty (see `first_memories_page`).
                 loader.prime(key, memory::memory_connection(memories, false, &files));
             }
@@ -196,5 +180,5 @@ fn first_memories_page(field: SelectionField<'_>) -> Option<MemoriesPageKey> {
         &Lookahead::from(field),
     )
     .ok()?;
-    key.page.after.is_empty().then_some(key)
+    key.is_first_page().then_some(key)
 }
