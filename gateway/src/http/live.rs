@@ -43,7 +43,7 @@ use tokio::time::Instant;
 use tokio_stream::StreamMap;
 
 use crate::{
-    events::{EventHub, Subscription, Topic},
+    events::{Ended, EventHub, Subscription, Topic},
     graphql::{self, Caller, Invocation, error::Code, live::SocketCloser},
     http::{AppState, Charge, RequestId, charge, operation},
 };
@@ -250,16 +250,23 @@ struct Session {
     _user_slot: Taken<String>,
 }
 
-/// Resolves when the session's revocation arrives (or the hub lost events, so it may have
-/// been missed); never without a session to watch.
-async fn revoked(session: Option<&mut Session>) {
+/// The close the session's events call for: 4401 when its revocation arrives (or the hub lost
+/// events, so it may have been missed); 1001 when the hub ends because the gateway is shutting
+/// down, which is no revocation (told 4401, a client would send its user to sign in again
+/// after a mere restart). Never without a session to watch.
+async fn session_ended(session: Option<&mut Session>) -> (u16, &'static str) {
     match session.and_then(|session| session.revocation.as_mut()) {
-        Some(revocation) => {
-            let _ = revocation.next().await;
-        }
+        Some(revocation) => match revocation.next().await {
+            Err(Ended::ShuttingDown) => SHUTTING_DOWN,
+            Ok(_) | Err(Ended::TooSlow | Ended::Lost) => {
+                (4401, "the session was revoked; sign in again")
+            }
+        },
         None => std::future::pending().await,
     }
 }
+
+const SHUTTING_DOWN: (u16, &str) = (1001, "the server is shutting down");
 
 /// A close that the socket's operations asked for (a subscriber cut off for being too slow):
 /// the first one asked wins. A mutex and a `Notify` rather than a channel: every socket has
@@ -325,12 +332,12 @@ impl Connection {
             });
             let outgoing: Option<String> = tokio::select! {
                 biased;
-                () = &mut stop => break Some((1001, "the server is shutting down")),
+                () = &mut stop => break Some(SHUTTING_DOWN),
                 () = tokio::time::sleep_until(expiry) => break Some(match session {
                     None => (4408, "Connection initialisation timeout"),
                     Some(_) => (4401, "the access token expired; reconnect with a fresh one"),
                 }),
-                () = revoked(session.as_mut()) => break Some((4401, "the session was revoked; sign in again")),
+                close = session_ended(session.as_mut()) => break Some(close),
                 close = close_request.asked() => break Some(close),
                 _ = ping.tick() => {
                     if heard.elapsed() > ws.ping_interval * 2 {
