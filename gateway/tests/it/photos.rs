@@ -29,11 +29,15 @@ const MEMORY_EVENTS: &str = "subscription($id: ID!) {
     }
 }";
 
-/// The next event of subscription `id`, a `MemoryUpdated`; returns its memory.
+/// The next `MemoryUpdated` event of subscription `id`; returns its memory. Events of other
+/// kinds (the set-up's members joining, reaching the gateway late) are skipped.
 async fn memory_updated(client: &mut Client, id: &str) -> Value {
-    let updated = event(&client.message().await, id);
-    assert_eq!(updated["__typename"], "MemoryUpdated", "{updated}");
-    updated["memory"].clone()
+    loop {
+        let updated = event(&client.message().await, id);
+        if updated["__typename"] == "MemoryUpdated" {
+            return updated["memory"].clone();
+        }
+    }
 }
 
 const MEMORY: &str = "query($id: ID!, $size: ImageSize!) {
@@ -133,19 +137,30 @@ async fn subscribers_hear_when_processing_ends_ready_or_failed(system: TestSyste
     client
         .subscribe("m", MEMORY_EVENTS, json!({ "id": trip }))
         .await;
-    client.sync().await;
+    client.sync_past_events().await;
     let photo = fixtures::jpeg(&fixtures::marked(640, 480), 90);
     // Declares 60000 x 60000 pixels: refused from its header, so it ends FAILED.
     let bomb = fixtures::jpeg_declaring(60_000, 60_000);
     for (name, bytes, outcome) in [("beach.jpg", photo, "READY"), ("bomb.jpg", bomb, "FAILED")] {
         let ids = upload_memories(&system, &owner, &trip, &[(name.to_owned(), bytes)]).await;
-        // One event when the upload is confirmed, one when processing ends. The payload is
-        // loaded at delivery, so the first may already show the outcome; the second must.
-        let uploaded = memory_updated(&mut client, "m").await;
-        assert_eq!(uploaded["id"], ids[0], "{uploaded}");
-        let processed = memory_updated(&mut client, "m").await;
-        assert_eq!(processed["id"], ids[0], "{processed}");
-        assert_eq!(processed["processing"], outcome, "{processed}");
+        // One event when the upload is confirmed, one when processing ends; the payload is
+        // loaded at delivery, so the first may already show the outcome. When processing ends
+        // before hangout-core hears of the upload (the gateway confirms with file-core first),
+        // the upload's event is the only one, and it shows the outcome. Events of the previous
+        // photo (its second, when its first already showed the outcome) are passed.
+        loop {
+            let memory = memory_updated(&mut client, "m").await;
+            if memory["id"] != ids[0] {
+                continue;
+            }
+            if memory["processing"] == outcome {
+                break;
+            }
+            assert!(
+                matches!(memory["processing"].as_str(), Some("QUEUED" | "PROCESSING")),
+                "{memory}"
+            );
+        }
     }
 }
 
@@ -178,7 +193,7 @@ async fn processing_that_ends_while_hangout_core_is_down_is_heard_after_it_retur
     client
         .subscribe("m", MEMORY_EVENTS, json!({ "id": trip }))
         .await;
-    client.sync().await;
+    client.sync_past_events().await;
     let photo = fixtures::jpeg(&fixtures::marked(640, 480), 90);
     let ids = upload_memories(&system, &owner, &trip, &[("beach.jpg".to_owned(), photo)]).await;
     let uploaded = memory_updated(&mut client, "m").await;
