@@ -222,27 +222,9 @@ impl Bench {
             .collect::<anyhow::Result<Vec<_>>>()?;
 
         let backends = grpc::Backends::connect(root, ports.hangout_core, ports.file_core).await?;
-        let plan = self.plan();
-        println!(
-            "seeding {} users ({} active with {} hangouts, the others {} hangouts), \
-             memories up to {} per hangout…",
-            plan.users,
-            plan.active_users,
-            plan.hangouts_per_active_user,
-            plan.hangouts_per_user,
-            plan.max_memories_per_hangout
-        );
-        let seeded = seed::seed(&backends, plan, 8).await?;
-        println!(
-            "seeded {} users, {} activities, {} hangouts, {} memories in {:.1} s",
-            seeded.users, seeded.activities, seeded.hangouts, seeded.memories, seeded.seconds
-        );
-        let waited = process::wait_for_seeded(&http, worker_metrics, seeded.memories).await?;
-        println!("the photo worker processed the seeded photos in {waited:.1} s more");
-        // Their outcomes go on to hangout-core as events; none may still be on the way when
-        // the timed runs begin.
-        let relayed = process::wait_for_reports(&http, ports.metrics[1], seeded.memories).await?;
-        println!("file-core reported them to hangout-core in {relayed:.1} s more");
+        let (plan, seeded) = self
+            .seed_and_settle(&backends, &http, ports, worker_metrics)
+            .await?;
         let users = sign_in_all(&http, ports.gateway, &seeded.active).await?;
         let loaded = watched
             .iter()
@@ -251,25 +233,6 @@ impl Bench {
         let graphql = GraphqlClient::new(ports.gateway, users.clone())?;
         let floor = FloorClient::new(backends.clone(), users.clone());
 
-        let mut runs = Vec::new();
-        let mut scenarios = Vec::new();
-        for (name, scenario) in [
-            ("me", Scenario::Me),
-            ("page", Scenario::Page(20)),
-            ("thumbnails", Scenario::Thumbnails),
-            ("detail", Scenario::Detail),
-        ] {
-            if self.wants(name) {
-                scenarios.push(scenario);
-            }
-        }
-        if self.wants("scaling") {
-            scenarios.extend([Scenario::Page(1), Scenario::Page(100)]);
-        }
-        // Last: it adds rows.
-        if self.wants("upload") {
-            scenarios.push(Scenario::Upload);
-        }
         let load_average = std::fs::read_to_string("/proc/loadavg")
             .map(|text| {
                 text.split_whitespace()
@@ -279,179 +242,16 @@ impl Bench {
             })
             .unwrap_or_default();
         let ticks = procs::clock_ticks();
-        let mut answered = Vec::new();
-        let mut failed_probes = Vec::new();
-        for &scenario in &scenarios {
-            // One request first: a scenario the gateway cannot answer is reported, not timed.
-            match graphql.send(scenario, 0).await {
-                Ok(body) => {
-                    println!("\n== {scenario}: probe answered {} bytes", body.len());
-                    answered.push(scenario);
-                    let client = graphql.clone();
-                    let (stats, processes) = self
-                        .measure(&watched, ticks, move |user| {
-                            let client = client.clone();
-                            async move { client.send(scenario, user).await.map(drop) }
-                        })
-                        .await?;
-                    print_run(scenario, "gateway", &stats);
-                    runs.push(Measured::closed(
-                        scenario,
-                        Target::Gateway,
-                        self.concurrency,
-                        stats,
-                        processes,
-                    ));
-                }
-                Err(error) => {
-                    println!("\n== {scenario}: the gateway failed the probe: {error:#}");
-                    failed_probes.push((scenario, format!("{error:#}")));
-                }
-            }
-            let client = floor.clone();
-            let (stats, processes) = self
-                .measure(&watched, ticks, move |user| {
-                    let client = client.clone();
-                    async move { client.send(scenario, user).await }
-                })
-                .await?;
-            print_run(scenario, "floor", &stats);
-            runs.push(Measured::closed(
-                scenario,
-                Target::Floor,
-                self.concurrency,
-                stats,
-                processes,
-            ));
-        }
-        for scenario in [Scenario::Me, Scenario::Page(20)] {
-            let Some(peak) = runs
-                .iter()
-                .find(|run| run.scenario == scenario && run.target == Target::Gateway)
-                .map(|run| run.stats.per_second())
-            else {
-                continue;
-            };
-            let rate = (peak / 2.0).max(1.0);
-            let client = graphql.clone();
-            runs.push(
-                self.at_rate(
-                    &watched,
-                    ticks,
-                    scenario,
-                    Target::HalfPeak,
-                    rate,
-                    move |user| {
-                        let client = client.clone();
-                        async move { client.send(scenario, user).await.map(drop) }
-                    },
-                )
-                .await?,
-            );
-            let client = floor.clone();
-            runs.push(
-                self.at_rate(
-                    &watched,
-                    ticks,
-                    scenario,
-                    Target::FloorAtHalfPeak,
-                    rate,
-                    move |user| {
-                        let client = client.clone();
-                        async move { client.send(scenario, user).await }
-                    },
-                )
-                .await?,
-            );
-        }
-        let live = if self.wants("live") {
-            println!(
-                "\n== live: {} sockets over {} hangouts…",
-                live::SOCKETS,
-                live::HANGOUTS
-            );
-            let gateway_pid = watched
-                .iter()
-                .find(|process| process.name == "gateway")
-                .context("the gateway is not watched")?
-                .pid;
-            let peak = runs
-                .iter()
-                .find(|run| run.scenario == Scenario::Page(20) && run.target == Target::Gateway)
-                .map(|run| run.stats.per_second())
-                .context("`live` runs with `page`, whose peak it loads at half")?;
-            let page_alone = runs
-                .iter()
-                .find(|run| run.scenario == Scenario::Page(20) && run.target == Target::HalfPeak)
-                .map(|run| live::PageFigures::of(&run.stats));
-            let rate = (peak / 2.0).max(1.0);
-            let client = graphql.clone();
-            let (concurrency, in_flight) = (self.concurrency, self.open_loop_connections);
-            let window = Duration::from_secs(self.seconds.min(10));
-            let page_load = async move {
-                let stats = load::open_loop(rate, concurrency, in_flight, window, move |user| {
-                    let client = client.clone();
-                    async move { client.send(Scenario::Page(20), user).await.map(drop) }
-                })
-                .await?;
-                print_run(
-                    Scenario::Page(20),
-                    &format!("gateway at half peak ({rate:.0}/s), with live"),
-                    &stats,
-                );
-                Ok(live::PageFigures::of(&stats))
-            };
-            let settings = live::Settings {
-                gateway: ports.gateway,
-                gateway_pid,
-                users: &users,
-                page_alone,
-            };
-            let run = live::run(settings, page_load).await?;
-            println!(
-                "   {} mutations, {} of {} events delivered: p50 {:.1} ms, p99 {:.1} ms; \
-                 {:.1} kB of gateway memory per idle socket",
-                run.mutations,
-                run.delivered,
-                run.expected,
-                run.percentile_ms(0.5),
-                run.percentile_ms(0.99),
-                run.bytes_per_socket() / 1024.0
-            );
-            Some(run)
-        } else {
-            None
-        };
-        let process = if self.wants("process") {
-            let worker = watched
-                .iter()
-                .find(|process| process.name == process::WORKER)
-                .context("the photo worker is not watched")?
-                .pid;
-            let user = users.first().context("no signed-in user")?;
-            let run = process::run(
-                &backends,
-                &http,
-                worker,
-                ticks,
-                &user.user_id,
-                &user.upload_hangout,
-            )
+        let (mut runs, answered, failed_probes) =
+            self.closed_runs(&watched, ticks, &graphql, &floor).await?;
+        self.half_peak_runs(&watched, ticks, &graphql, &floor, &mut runs)
             .await?;
-            println!(
-                "\n== process: {} photos of {:.1} MB: {:.0} ms of the worker's CPU each, {:.1} \
-                 renditions per CPU second, worker peak RSS {:.1} MB, {:.1} s",
-                run.photos,
-                run.photo_bytes as f64 / 1_048_576.0,
-                run.cpu_ms_per_photo(),
-                run.renditions_per_cpu_second(),
-                run.peak_rss as f64 / 1_048_576.0,
-                run.seconds
-            );
-            Some(run)
-        } else {
-            None
-        };
+        let live = self
+            .live_run(&watched, ports, &graphql, &users, &runs)
+            .await?;
+        let process = self
+            .process_run(&watched, ticks, &backends, &http, &users)
+            .await?;
         let abuse = match runs
             .iter()
             .find(|run| run.scenario == Scenario::Page(20) && run.target == Target::Gateway)
@@ -507,6 +307,282 @@ impl Bench {
             process,
             live,
         })
+    }
+
+    /// Seeds the plan's data, then waits until the seeded photos are processed and their
+    /// outcomes reported, so that nothing of the seeding is still on the way when the timed
+    /// runs begin.
+    async fn seed_and_settle(
+        &self,
+        backends: &grpc::Backends,
+        http: &reqwest::Client,
+        ports: Ports,
+        worker_metrics: u16,
+    ) -> anyhow::Result<(seed::Plan, seed::Seeded)> {
+        let plan = self.plan();
+        println!(
+            "seeding {} users ({} active with {} hangouts, the others {} hangouts), \
+             memories up to {} per hangout…",
+            plan.users,
+            plan.active_users,
+            plan.hangouts_per_active_user,
+            plan.hangouts_per_user,
+            plan.max_memories_per_hangout
+        );
+        let seeded = seed::seed(backends, plan, 8).await?;
+        println!(
+            "seeded {} users, {} activities, {} hangouts, {} memories in {:.1} s",
+            seeded.users, seeded.activities, seeded.hangouts, seeded.memories, seeded.seconds
+        );
+        let waited = process::wait_for_seeded(http, worker_metrics, seeded.memories).await?;
+        println!("the photo worker processed the seeded photos in {waited:.1} s more");
+        // Their outcomes go on to hangout-core as events; none may still be on the way when
+        // the timed runs begin.
+        let relayed = process::wait_for_reports(http, ports.metrics[1], seeded.memories).await?;
+        println!("file-core reported them to hangout-core in {relayed:.1} s more");
+        Ok((plan, seeded))
+    }
+
+    /// Each wanted scenario at full concurrency, through the gateway (after a probe request:
+    /// a scenario it cannot answer is reported, not timed) and through the floor: the runs,
+    /// the scenarios the gateway answered, and the refused probes.
+    async fn closed_runs(
+        &self,
+        watched: &[Watched],
+        ticks: f64,
+        graphql: &GraphqlClient,
+        floor: &FloorClient,
+    ) -> anyhow::Result<(Vec<Measured>, Vec<Scenario>, Vec<(Scenario, String)>)> {
+        let mut runs = Vec::new();
+        let mut scenarios = Vec::new();
+        for (name, scenario) in [
+            ("me", Scenario::Me),
+            ("page", Scenario::Page(20)),
+            ("thumbnails", Scenario::Thumbnails),
+            ("detail", Scenario::Detail),
+        ] {
+            if self.wants(name) {
+                scenarios.push(scenario);
+            }
+        }
+        if self.wants("scaling") {
+            scenarios.extend([Scenario::Page(1), Scenario::Page(100)]);
+        }
+        // Last: it adds rows.
+        if self.wants("upload") {
+            scenarios.push(Scenario::Upload);
+        }
+        let mut answered = Vec::new();
+        let mut failed_probes = Vec::new();
+        for &scenario in &scenarios {
+            // One request first: a scenario the gateway cannot answer is reported, not timed.
+            match graphql.send(scenario, 0).await {
+                Ok(body) => {
+                    println!("\n== {scenario}: probe answered {} bytes", body.len());
+                    answered.push(scenario);
+                    let client = graphql.clone();
+                    let (stats, processes) = self
+                        .measure(watched, ticks, move |user| {
+                            let client = client.clone();
+                            async move { client.send(scenario, user).await.map(drop) }
+                        })
+                        .await?;
+                    print_run(scenario, "gateway", &stats);
+                    runs.push(Measured::closed(
+                        scenario,
+                        Target::Gateway,
+                        self.concurrency,
+                        stats,
+                        processes,
+                    ));
+                }
+                Err(error) => {
+                    println!("\n== {scenario}: the gateway failed the probe: {error:#}");
+                    failed_probes.push((scenario, format!("{error:#}")));
+                }
+            }
+            let client = floor.clone();
+            let (stats, processes) = self
+                .measure(watched, ticks, move |user| {
+                    let client = client.clone();
+                    async move { client.send(scenario, user).await }
+                })
+                .await?;
+            print_run(scenario, "floor", &stats);
+            runs.push(Measured::closed(
+                scenario,
+                Target::Floor,
+                self.concurrency,
+                stats,
+                processes,
+            ));
+        }
+        Ok((runs, answered, failed_probes))
+    }
+
+    /// `me` and `page` open-loop at half of the gateway's peak, through it and through the
+    /// floor at the same rate.
+    async fn half_peak_runs(
+        &self,
+        watched: &[Watched],
+        ticks: f64,
+        graphql: &GraphqlClient,
+        floor: &FloorClient,
+        runs: &mut Vec<Measured>,
+    ) -> anyhow::Result<()> {
+        for scenario in [Scenario::Me, Scenario::Page(20)] {
+            let Some(peak) = runs
+                .iter()
+                .find(|run| run.scenario == scenario && run.target == Target::Gateway)
+                .map(|run| run.stats.per_second())
+            else {
+                continue;
+            };
+            let rate = (peak / 2.0).max(1.0);
+            let client = graphql.clone();
+            runs.push(
+                self.at_rate(
+                    watched,
+                    ticks,
+                    scenario,
+                    Target::HalfPeak,
+                    rate,
+                    move |user| {
+                        let client = client.clone();
+                        async move { client.send(scenario, user).await.map(drop) }
+                    },
+                )
+                .await?,
+            );
+            let client = floor.clone();
+            runs.push(
+                self.at_rate(
+                    watched,
+                    ticks,
+                    scenario,
+                    Target::FloorAtHalfPeak,
+                    rate,
+                    move |user| {
+                        let client = client.clone();
+                        async move { client.send(scenario, user).await }
+                    },
+                )
+                .await?,
+            );
+        }
+        Ok(())
+    }
+
+    /// The `live` scenario, when wanted: sockets and events while `page` runs at half peak.
+    async fn live_run(
+        &self,
+        watched: &[Watched],
+        ports: Ports,
+        graphql: &GraphqlClient,
+        users: &[VirtualUser],
+        runs: &[Measured],
+    ) -> anyhow::Result<Option<live::LiveRun>> {
+        if !self.wants("live") {
+            return Ok(None);
+        }
+        {
+            println!(
+                "\n== live: {} sockets over {} hangouts…",
+                live::SOCKETS,
+                live::HANGOUTS
+            );
+            let gateway_pid = watched
+                .iter()
+                .find(|process| process.name == "gateway")
+                .context("the gateway is not watched")?
+                .pid;
+            let peak = runs
+                .iter()
+                .find(|run| run.scenario == Scenario::Page(20) && run.target == Target::Gateway)
+                .map(|run| run.stats.per_second())
+                .context("`live` runs with `page`, whose peak it loads at half")?;
+            let page_alone = runs
+                .iter()
+                .find(|run| run.scenario == Scenario::Page(20) && run.target == Target::HalfPeak)
+                .map(|run| live::PageFigures::of(&run.stats));
+            let rate = (peak / 2.0).max(1.0);
+            let client = graphql.clone();
+            let (concurrency, in_flight) = (self.concurrency, self.open_loop_connections);
+            let window = Duration::from_secs(self.seconds.min(10));
+            let page_load = async move {
+                let stats = load::open_loop(rate, concurrency, in_flight, window, move |user| {
+                    let client = client.clone();
+                    async move { client.send(Scenario::Page(20), user).await.map(drop) }
+                })
+                .await?;
+                print_run(
+                    Scenario::Page(20),
+                    &format!("gateway at half peak ({rate:.0}/s), with live"),
+                    &stats,
+                );
+                Ok(live::PageFigures::of(&stats))
+            };
+            let settings = live::Settings {
+                gateway: ports.gateway,
+                gateway_pid,
+                users,
+                page_alone,
+            };
+            let run = live::run(settings, page_load).await?;
+            println!(
+                "   {} mutations, {} of {} events delivered: p50 {:.1} ms, p99 {:.1} ms; \
+                 {:.1} kB of gateway memory per idle socket",
+                run.mutations,
+                run.delivered,
+                run.expected,
+                run.percentile_ms(0.5),
+                run.percentile_ms(0.99),
+                run.bytes_per_socket() / 1024.0
+            );
+            Ok(Some(run))
+        }
+    }
+
+    /// The `process` scenario, when wanted: photos through the worker.
+    async fn process_run(
+        &self,
+        watched: &[Watched],
+        ticks: f64,
+        backends: &grpc::Backends,
+        http: &reqwest::Client,
+        users: &[VirtualUser],
+    ) -> anyhow::Result<Option<process::ProcessRun>> {
+        if !self.wants("process") {
+            return Ok(None);
+        }
+        {
+            let worker = watched
+                .iter()
+                .find(|process| process.name == process::WORKER)
+                .context("the photo worker is not watched")?
+                .pid;
+            let user = users.first().context("no signed-in user")?;
+            let run = process::run(
+                backends,
+                http,
+                worker,
+                ticks,
+                &user.user_id,
+                &user.upload_hangout,
+            )
+            .await?;
+            println!(
+                "\n== process: {} photos of {:.1} MB: {:.0} ms of the worker's CPU each, {:.1} \
+                 renditions per CPU second, worker peak RSS {:.1} MB, {:.1} s",
+                run.photos,
+                run.photo_bytes as f64 / 1_048_576.0,
+                run.cpu_ms_per_photo(),
+                run.renditions_per_cpu_second(),
+                run.peak_rss as f64 / 1_048_576.0,
+                run.seconds
+            );
+            Ok(Some(run))
+        }
     }
 
     /// Starts the peer, runs `me` and `page` through it like through the gateway, stops it.
