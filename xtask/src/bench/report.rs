@@ -215,9 +215,141 @@ const PROCESSES: [&str; 4] = ["gateway", "hangout-core", "file-core", "load gene
 
 /// A checked target.
 struct Check {
-    target: &'static str,
+    target: String,
     measured: String,
     met: Option<bool>,
+}
+
+/// How a measured figure compares with its target's number.
+#[derive(Clone, Copy)]
+enum Bound {
+    Below(f64),
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+/// The unit a bound is written in; a figure is measured in the same unit.
+#[derive(Clone, Copy)]
+enum Unit {
+    Count,
+    Megabytes,
+    Kilobytes,
+    Milliseconds,
+    /// Written as a percentage, compared as a fraction.
+    Percent,
+    Times,
+}
+
+impl Bound {
+    fn holds(self, value: f64) -> bool {
+        match self {
+            Self::Below(limit) => value < limit,
+            Self::AtMost(limit) => value <= limit,
+            Self::AtLeast(limit) => value >= limit,
+        }
+    }
+
+    /// The bound as the report writes it: `< 40 MB`, `≥ 50 %`.
+    fn text(self, unit: Unit) -> String {
+        let (sign, limit) = match self {
+            Self::Below(limit) => ("<", limit),
+            Self::AtMost(limit) => ("≤", limit),
+            Self::AtLeast(limit) => ("≥", limit),
+        };
+        match unit {
+            Unit::Count => format!("{sign} {limit}"),
+            Unit::Megabytes => format!("{sign} {limit} MB"),
+            Unit::Kilobytes => format!("{sign} {limit} KB"),
+            Unit::Milliseconds => format!("{sign} {limit} ms"),
+            Unit::Percent => format!("{sign} {} %", (limit * 100.0).round()),
+            Unit::Times => format!("{sign} {limit} ×"),
+        }
+    }
+}
+
+/// One target: what is measured, its bounds (each written once, as the number the check
+/// compares with and, from it, the report's text), and the figures.
+struct Goal {
+    what: &'static str,
+    unit: Unit,
+    /// Each bound with the label it is written with (empty for a single bound) and the
+    /// measured value it is compared with.
+    bounds: Vec<(&'static str, Bound, f64)>,
+    /// Conditions the text states in words (no failed request, every event delivered).
+    and: bool,
+    suffix: &'static str,
+}
+
+impl Goal {
+    fn new(what: &'static str, unit: Unit, bound: Bound, value: f64) -> Self {
+        Self {
+            what,
+            unit,
+            bounds: vec![("", bound, value)],
+            and: true,
+            suffix: "",
+        }
+    }
+
+    /// As [`Goal::new`], its first bound written after `label`.
+    fn labeled(
+        what: &'static str,
+        unit: Unit,
+        label: &'static str,
+        bound: Bound,
+        value: f64,
+    ) -> Self {
+        let mut goal = Self::new(what, unit, bound, value);
+        goal.bounds[0].0 = label;
+        goal
+    }
+
+    fn with(mut self, label: &'static str, bound: Bound, value: f64) -> Self {
+        self.bounds.push((label, bound, value));
+        self
+    }
+
+    /// A condition the suffix names, e.g. ", no honest request fails".
+    fn also(mut self, holds: bool, suffix: &'static str) -> Self {
+        self.and = holds;
+        self.suffix = suffix;
+        self
+    }
+
+    fn check(self, measured: String) -> Check {
+        let bounds: Vec<String> = self
+            .bounds
+            .iter()
+            .map(|(label, bound, _)| {
+                let text = bound.text(self.unit);
+                if label.is_empty() {
+                    text
+                } else {
+                    format!("{label} {text}")
+                }
+            })
+            .collect();
+        let separator = if self.bounds.iter().any(|(label, ..)| !label.is_empty()) {
+            ": "
+        } else {
+            " "
+        };
+        let met = self.and
+            && self
+                .bounds
+                .iter()
+                .all(|(_, bound, value)| bound.holds(*value));
+        Check {
+            target: format!(
+                "{}{separator}{}{}",
+                self.what,
+                bounds.join(", "),
+                self.suffix
+            ),
+            measured,
+            met: Some(met),
+        }
+    }
 }
 
 impl Report {
@@ -255,56 +387,77 @@ impl Report {
     }
 
     fn checks(&self) -> Vec<Check> {
+        use Bound::{AtLeast, AtMost, Below};
         let mut checks = Vec::new();
         let page = Scenario::Page(20);
         if let Some(ratio) = self.ratio(page) {
-            checks.push(Check {
-                target: "`page` gateway throughput ≥ 50 % of the floor",
-                measured: format!("{:.0} %", ratio * 100.0),
-                met: Some(ratio >= 0.5),
-            });
+            checks.push(
+                Goal::new(
+                    "`page` gateway throughput, of the floor's:",
+                    Unit::Percent,
+                    AtLeast(0.5),
+                    ratio,
+                )
+                .check(format!("{:.0} %", ratio * 100.0)),
+            );
         }
         if let Some(calls) = self.calls(page) {
-            checks.push(Check {
-                target: "`page` backend calls per request ≤ 6",
-                measured: format!("{:.2}", calls.total()),
-                met: Some(calls.total() <= 6.0),
-            });
+            checks.push(
+                Goal::new(
+                    "`page` backend calls per request",
+                    Unit::Count,
+                    AtMost(6.0),
+                    calls.total(),
+                )
+                .check(format!("{:.2}", calls.total())),
+            );
         }
         let multiples = [Scenario::Me, page].map(|scenario| self.peer_multiple(scenario));
-        checks.push(Check {
-            target: "`me` and `page` ≥ 10 × Hive Gateway's throughput",
-            measured: match (&self.peer_not_measured, multiples) {
-                (Some(reason), _) => format!("not measured: {reason}"),
-                (None, [me, page]) => format!("`me` {} ×, `page` {} ×", cell(me, 1), cell(page, 1)),
-            },
-            met: match multiples {
-                [Some(me), Some(page)] if self.peer_not_measured.is_none() => {
-                    Some(me >= 10.0 && page >= 10.0)
-                }
-                _ => None,
-            },
+        let (me, page_multiple) = (multiples[0], multiples[1]);
+        let mut peer = Goal::new(
+            "`me` and `page`, as multiples of Hive Gateway's throughput:",
+            Unit::Times,
+            AtLeast(10.0),
+            me.unwrap_or(0.0).min(page_multiple.unwrap_or(0.0)),
+        )
+        .check(match &self.peer_not_measured {
+            Some(reason) => format!("not measured: {reason}"),
+            None => format!(
+                "`me` {} ×, `page` {} ×",
+                cell(me, 1),
+                cell(page_multiple, 1)
+            ),
         });
+        if self.peer_not_measured.is_some() || me.is_none() || page_multiple.is_none() {
+            peer.met = None;
+        }
+        checks.push(peer);
         for scenario in [Scenario::Me, page] {
             if let Some(run) = self.run(scenario, Target::HalfPeak) {
                 let (p50, p99) = (run.stats.percentile_ms(0.5), run.stats.percentile_ms(0.99));
-                checks.push(Check {
-                    target: if scenario == Scenario::Me {
-                        "`me` at half of peak: p50 < 2 ms, p99 < 10 ms"
-                    } else {
-                        "`page` at half of peak: p50 < 2 ms, p99 < 10 ms"
-                    },
-                    measured: format!("p50 {p50:.2} ms, p99 {p99:.2} ms"),
-                    met: Some(p50 < 2.0 && p99 < 10.0 && run.stats.errors == 0),
-                });
+                checks.push(
+                    Goal::labeled(
+                        if scenario == Scenario::Me {
+                            "`me` at half of peak"
+                        } else {
+                            "`page` at half of peak"
+                        },
+                        Unit::Milliseconds,
+                        "p50",
+                        Below(2.0),
+                        p50,
+                    )
+                    .with("p99", Below(10.0), p99)
+                    .also(run.stats.errors == 0, ", no request fails")
+                    .check(format!("p50 {p50:.2} ms, p99 {p99:.2} ms")),
+                );
             }
         }
         if let Some((_, idle)) = self.idle.iter().find(|(name, _)| *name == "gateway") {
-            checks.push(Check {
-                target: "gateway RSS idle < 40 MB",
-                measured: format!("{:.1} MB", mib(*idle)),
-                met: Some(mib(*idle) < 40.0),
-            });
+            checks.push(
+                Goal::new("gateway RSS idle", Unit::Megabytes, Below(40.0), mib(*idle))
+                    .check(format!("{:.1} MB", mib(*idle))),
+            );
         }
         let peak = |name: &str| {
             self.runs.iter().filter_map(|run| run.peak_mib(name)).fold(
@@ -314,27 +467,27 @@ impl Report {
                 },
             )
         };
-        for (name, limit) in [
-            ("gateway", 120.0),
-            ("hangout-core", 80.0),
-            ("file-core", 80.0),
+        for (name, what, limit) in [
+            ("gateway", "gateway RSS at peak", 120.0),
+            ("hangout-core", "hangout-core RSS at peak", 80.0),
+            ("file-core", "file-core RSS at peak", 80.0),
         ] {
             if let Some(value) = peak(name) {
-                checks.push(Check {
-                    target: match name {
-                        "gateway" => "gateway RSS at peak < 120 MB",
-                        "hangout-core" => "hangout-core RSS at peak < 80 MB",
-                        _ => "file-core RSS at peak < 80 MB",
-                    },
-                    measured: format!("{value:.1} MB"),
-                    met: Some(value < limit),
-                });
+                checks.push(
+                    Goal::new(what, Unit::Megabytes, Below(limit), value)
+                        .check(format!("{value:.1} MB")),
+                );
             }
         }
         if let Some(process) = &self.process {
-            checks.push(Check {
-                target: "`process`: < 400 ms of CPU per 12-megapixel JPEG (three renditions)",
-                measured: format!(
+            checks.push(
+                Goal::new(
+                    "`process`: CPU per 12-megapixel JPEG (three renditions)",
+                    Unit::Milliseconds,
+                    Below(400.0),
+                    process.cpu_ms_per_photo(),
+                )
+                .check(format!(
                     "{:.0} ms per photo ({:.1} renditions per CPU second, {} photos of {:.1} MB \
                      in {:.1} s)",
                     process.cpu_ms_per_photo(),
@@ -342,33 +495,47 @@ impl Report {
                     process.photos,
                     mib(process.photo_bytes as u64),
                     process.seconds
-                ),
-                met: Some(process.cpu_ms_per_photo() < 400.0),
-            });
-            checks.push(Check {
-                target: "`process`: worker peak RSS < 300 MB",
-                measured: format!("{:.1} MB", mib(process.peak_rss)),
-                met: Some(mib(process.peak_rss) < 300.0),
-            });
+                )),
+            );
+            checks.push(
+                Goal::new(
+                    "`process`: worker peak RSS",
+                    Unit::Megabytes,
+                    Below(300.0),
+                    mib(process.peak_rss),
+                )
+                .check(format!("{:.1} MB", mib(process.peak_rss))),
+            );
             // A page of 20 hangouts with 5 thumbnails each.
             let page_bytes = process.thumbnail_bytes as u64 * 100;
-            checks.push(Check {
-                target: "`process`: 100 THUMBNAILs of 12-megapixel photos < 3 MB",
-                measured: format!(
+            checks.push(
+                Goal::new(
+                    "`process`: 100 THUMBNAILs of 12-megapixel photos",
+                    Unit::Megabytes,
+                    Below(3.0),
+                    mib(page_bytes),
+                )
+                .check(format!(
                     "{:.2} MB ({:.1} kB each)",
                     mib(page_bytes),
                     process.thumbnail_bytes as f64 / 1024.0
-                ),
-                met: Some(mib(page_bytes) < 3.0),
-            });
+                )),
+            );
         }
         if let Some(live) = &self.live {
-            let (p50, p99) = (live.percentile_ms(0.5), live.percentile_ms(0.99));
-            checks.push(Check {
-                target: "`live`: p99 delivery < 50 ms (commit to client), every event delivered",
-                measured: format!(
-                    "p50 {p50:.1} ms, p99 {p99:.1} ms, max {:.1} ms; {} of {} events ({} \
+            let p99 = live.percentile_ms(0.99);
+            checks.push(
+                Goal::new(
+                    "`live`: p99 delivery (commit to client)",
+                    Unit::Milliseconds,
+                    Below(50.0),
+                    p99,
+                )
+                .also(live.delivered >= live.expected, ", every event delivered")
+                .check(format!(
+                    "p50 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms; {} of {} events ({} \
                      mutations, {} sockets over {} hangouts, {:.0} s)",
+                    live.percentile_ms(0.5),
                     live.percentile_ms(1.0),
                     live.delivered,
                     live.expected,
@@ -376,17 +543,21 @@ impl Report {
                     live.sockets,
                     live.hangouts,
                     live.seconds
-                ),
-                met: Some(p99 < 50.0 && live.delivered >= live.expected),
-            });
-            checks.push(Check {
-                target: "`live`: gateway memory per idle socket < 20 KB",
-                measured: format!("{:.1} kB", live.bytes_per_socket() / 1024.0),
-                met: Some(live.bytes_per_socket() < 20.0 * 1024.0),
-            });
+                )),
+            );
+            checks.push(
+                Goal::new(
+                    "`live`: gateway memory per idle socket",
+                    Unit::Kilobytes,
+                    Below(20.0),
+                    live.bytes_per_socket() / 1024.0,
+                )
+                .check(format!("{:.1} kB", live.bytes_per_socket() / 1024.0)),
+            );
             let with = live.page_with_live;
             checks.push(Check {
-                target: "`live`: `page` at half of peak while the sockets and mutations run (no target)",
+                target: "`live`: `page` at half of peak while the sockets and mutations run (no target)"
+                    .to_owned(),
                 measured: match live.page_alone {
                     Some(alone) => format!(
                         "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms (alone: p50 {:.2} ms, p99 {:.2} ms)",
@@ -403,43 +574,57 @@ impl Report {
         let thumbnails = self
             .run(Scenario::Thumbnails, Target::Gateway)
             .map(|run| run.stats.per_second());
-        let page = self
+        let page_rate = self
             .run(Scenario::Page(20), Target::Gateway)
             .map(|run| run.stats.per_second());
-        if let (Some(thumbnails), Some(page)) = (thumbnails, page) {
-            checks.push(Check {
-                target: "`thumbnails` ≥ 95 % of `page` (req/s)",
-                measured: format!(
+        if let (Some(thumbnails), Some(page)) = (thumbnails, page_rate) {
+            checks.push(
+                Goal::new(
+                    "`thumbnails` req/s, of `page`'s:",
+                    Unit::Percent,
+                    AtLeast(0.95),
+                    thumbnails / page,
+                )
+                .check(format!(
                     "{:.0} % ({thumbnails:.0} vs {page:.0} req/s)",
                     thumbnails / page * 100.0
-                ),
-                met: Some(thumbnails >= 0.95 * page),
-            });
+                )),
+            );
         }
         if let Some(abuse) = &self.abuse {
             let ratio = abuse.p99_ratio();
-            checks.push(Check {
-                target: "`abuse`: honest p99 ≤ 2 × unattacked, no honest request fails",
-                measured: format!(
+            checks.push(
+                Goal::new(
+                    "`abuse`: honest p99, as a multiple of unattacked:",
+                    Unit::Times,
+                    AtMost(2.0),
+                    ratio,
+                )
+                .also(
+                    abuse.attacked.errors == 0 && abuse.unattacked.errors == 0,
+                    ", no honest request fails",
+                )
+                .check(format!(
                     "p99 {:.2} ms attacked, {:.2} ms unattacked ({ratio:.2} ×); {} honest errors",
                     abuse.attacked.percentile_ms(0.99),
                     abuse.unattacked.percentile_ms(0.99),
                     abuse.attacked.errors + abuse.unattacked.errors
-                ),
-                met: Some(
-                    ratio <= 2.0 && abuse.attacked.errors == 0 && abuse.unattacked.errors == 0,
-                ),
-            });
+                )),
+            );
             if let Some(gateway) = abuse
                 .processes
                 .iter()
                 .find(|process| process.name == "gateway")
             {
-                checks.push(Check {
-                    target: "`abuse`: gateway RSS at peak < 150 MB",
-                    measured: format!("{:.1} MB", mib(gateway.peak_rss)),
-                    met: Some(mib(gateway.peak_rss) < 150.0),
-                });
+                checks.push(
+                    Goal::new(
+                        "`abuse`: gateway RSS at peak",
+                        Unit::Megabytes,
+                        Below(150.0),
+                        mib(gateway.peak_rss),
+                    )
+                    .check(format!("{:.1} MB", mib(gateway.peak_rss))),
+                );
             }
         }
         checks
@@ -1021,5 +1206,52 @@ impl Report {
                 self.ratio(scenario).map(|ratio| json!({ "scenario": scenario.to_string(), "ratio": ratio }))
             }).collect::<Vec<_>>(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_goal_writes_its_bound_from_the_number_it_checks() {
+        let idle = Goal::new(
+            "gateway RSS idle",
+            Unit::Megabytes,
+            Bound::Below(40.0),
+            12.3,
+        )
+        .check("12.3 MB".to_owned());
+        assert_eq!(idle.target, "gateway RSS idle < 40 MB");
+        assert_eq!(idle.met, Some(true));
+        let share = Goal::new(
+            "`thumbnails` req/s, of `page`'s:",
+            Unit::Percent,
+            Bound::AtLeast(0.95),
+            0.9,
+        )
+        .check(String::new());
+        assert_eq!(share.target, "`thumbnails` req/s, of `page`'s: ≥ 95 %");
+        assert_eq!(share.met, Some(false));
+        let latency = Goal::labeled(
+            "`me` at half of peak",
+            Unit::Milliseconds,
+            "p50",
+            Bound::Below(2.0),
+            0.6,
+        )
+        .with("p99", Bound::Below(10.0), 14.1)
+        .also(true, ", no request fails")
+        .check(String::new());
+        assert_eq!(
+            latency.target,
+            "`me` at half of peak: p50 < 2 ms, p99 < 10 ms, no request fails"
+        );
+        assert_eq!(latency.met, Some(false), "p99 is over its bound");
+        let failed = Goal::new("`abuse`", Unit::Times, Bound::AtMost(2.0), 1.5)
+            .also(false, ", no honest request fails")
+            .check(String::new());
+        assert_eq!(failed.target, "`abuse` ≤ 2 ×, no honest request fails");
+        assert_eq!(failed.met, Some(false), "the condition in words fails it");
     }
 }
