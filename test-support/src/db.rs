@@ -80,12 +80,6 @@ impl MariaDbDatabase {
         format!("{}/{}", server.trim_end_matches('/'), self.name)
     }
 
-    /// The URL that reaches it directly, whatever the link's state: for a test's own reads.
-    #[must_use]
-    pub fn direct_url(&self) -> String {
-        format!("{}/{}", self.admin_url, self.name)
-    }
-
     /// The cuttable link, when [`Self::linked`] made one.
     #[must_use]
     pub fn link(&self) -> Option<&CuttableLink> {
@@ -144,7 +138,8 @@ impl Drop for MariaDbDatabase {
 /// [`MariaDbDatabase`].
 pub struct TestDatabase {
     url: String,
-    mariadb: Option<MariaDbDatabase>,
+    /// Held so the MariaDB database is dropped with it.
+    _mariadb: Option<MariaDbDatabase>,
 }
 
 impl TestDatabase {
@@ -154,13 +149,13 @@ impl TestDatabase {
         match db {
             Db::Sqlite => Some(Self {
                 url: format!("sqlite:{}", dir.join(file).display()),
-                mariadb: None,
+                _mariadb: None,
             }),
             Db::Mysql => {
                 let database = MariaDbDatabase::create(prefix).await?;
                 Some(Self {
                     url: database.url(),
-                    mariadb: Some(database),
+                    _mariadb: Some(database),
                 })
             }
         }
@@ -170,11 +165,5 @@ impl TestDatabase {
     #[must_use]
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    /// Whether it is on MariaDB.
-    #[must_use]
-    pub fn is_mariadb(&self) -> bool {
-        self.mariadb.is_some()
     }
 }

@@ -17,13 +17,14 @@ mod rate_limit;
 mod request_log;
 mod server;
 
-pub use crate::config::EdgeSettings;
 pub use cors::layer as cors_layer;
 pub use live::Live;
 pub use persisted::ManifestError;
 pub use server::{ServerLimits, serve};
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use crate::config::EdgeSettings;
 
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::{
